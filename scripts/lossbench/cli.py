@@ -1,0 +1,91 @@
+"""The ``lossbench`` command; each Snakemake rule calls one subcommand.
+
+    lossbench data   --dataset mnist --out resources/data/mnist [--mirror DIR]
+    lossbench train  --variant V --loss L --seed S --data resources/data/mnist/data.pt --out-dir DIR [...]
+    lossbench gather --runs results/runs/*/seed-*/metrics.json --out-dir results/tables
+
+Subcommands import their modules lazily, so ``lossbench train`` loads torch and nothing
+else heavy (no pandas, seaborn, papermill, snakemake): start-up matters per job.
+Logs go to stderr; errors end with one line and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+
+
+def _add_train_flags(parser: argparse.ArgumentParser) -> None:
+    from .config import TrainConfig
+
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.default is dataclasses.MISSING:
+            parser.add_argument(flag, required=True, type=int if f.type == "int" else str)
+        elif isinstance(f.default, tuple):
+            parser.add_argument(flag, type=int, nargs="+", default=list(f.default))
+        else:
+            parser.add_argument(flag, type=type(f.default), default=f.default)
+
+
+def cmd_data(args: argparse.Namespace) -> None:
+    from . import data
+
+    data.prepare(args.dataset, args.out, mirror=args.mirror)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from . import data, train
+
+    cfg = train.config_from_args(args)
+    train.train(cfg, data.load(args.data), out_dir=args.out_dir)
+
+
+def cmd_gather(args: argparse.Namespace) -> None:
+    from . import tables
+
+    tables.write_tables(args.runs, args.out_dir)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lossbench", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("data", help="verify a dataset and write data.pt + manifest.json")
+    p.add_argument("--dataset", default="mnist")
+    p.add_argument("--out", required=True, help="output folder, e.g. resources/data/mnist")
+    p.add_argument("--mirror", default=None, help="folder holding the original .gz files "
+                   "($LOSSBENCH_DATA_MIRROR overrides); omitted: torchvision downloads them")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("train", help="train one (variant, seed) run")
+    _add_train_flags(p)
+    p.add_argument("--data", required=True, help="data.pt written by 'lossbench data'")
+    p.add_argument("--out-dir", required=True, help="run folder for metrics.json, history.csv, model.pt")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("gather", help="collect runs into runs.csv, epochs.csv, summary.csv")
+    p.add_argument("--runs", nargs="+", required=True, help="metrics.json files (history.csv beside each)")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_gather)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .data import DataError
+
+    try:
+        args.func(args)
+    except (DataError, ValueError, KeyError, FileNotFoundError) as exc:
+        logging.getLogger("lossbench").error("%s", exc.args[0] if isinstance(exc, KeyError) else exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

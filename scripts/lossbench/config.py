@@ -1,0 +1,90 @@
+"""From config/config.yaml to one frozen ``TrainConfig`` per run (no torch import here).
+
+The schema (workflow/schemas/config.schema.yaml) checks types and ranges; ``check`` adds the
+rules a schema cannot express: loss names must be registered, variant names unique, a batch
+no larger than the training split. Both run before Snakemake builds any job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
+
+RUNTIME_FIELDS = ("seed", "device", "threads")  # not part of the experiment's config hash
+OVERRIDABLE = ("lr", "batch_size", "epochs", "hidden")  # what a variant may change
+
+
+class ConfigError(ValueError):
+    """An inconsistent config; the message names the key."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    variant: str
+    loss: str
+    seed: int
+    dataset: str = "mnist"
+    train_size: int = 10_000
+    val_size: int = 2_000
+    hidden: tuple[int, ...] = (1200, 600, 300)
+    lr: float = 0.1
+    batch_size: int = 100
+    epochs: int = 5
+    device: str = "auto"
+    threads: int = 1
+
+    def config_hash(self) -> str:
+        """Hash of the experiment settings (not seed or runtime): equal for all seeds of a variant."""
+        settings = {k: v for k, v in asdict(self).items() if k not in RUNTIME_FIELDS}
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def resolve_variants(config: dict) -> dict[str, dict]:
+    """Variant name -> its training settings (every TrainConfig field but seed and threads).
+
+    Each name under ``losses`` is a variant of itself with the shared settings; each entry
+    under ``variants`` is a loss plus overrides.
+    """
+    shared = {f.name: config[f.name] for f in fields(TrainConfig) if f.name in config}
+    shared["hidden"] = list(shared.get("hidden", TrainConfig.hidden))
+    resolved = {name: {**shared, "variant": name, "loss": name} for name in config.get("losses", [])}
+    for name, spec in (config.get("variants") or {}).items():
+        if name in resolved:
+            raise ConfigError(f"variants.{name}: duplicate variant name (also listed under 'losses')")
+        resolved[name] = {**shared, **spec, "variant": name}
+    return resolved
+
+
+def check(config: dict, known_losses: Iterable[str]) -> dict[str, dict]:
+    """Raise ConfigError naming the key for what the schema cannot see; return the variants."""
+    known = set(known_losses)
+    for i, name in enumerate(config.get("losses", [])):
+        if name not in known:
+            raise ConfigError(f"losses[{i}]: unknown loss {name!r}; registered: {', '.join(sorted(known))}")
+    variants = resolve_variants(config)
+    if not variants:
+        raise ConfigError("losses/variants: nothing to train; list at least one loss")
+    for name, settings in variants.items():
+        where = "batch_size" if name in config.get("losses", []) else f"variants.{name}"
+        if settings["loss"] not in known:
+            raise ConfigError(f"variants.{name}.loss: unknown loss {settings['loss']!r}; registered: {', '.join(sorted(known))}")
+        if settings["batch_size"] > settings["train_size"]:
+            raise ConfigError(
+                f"{where}: batch_size {settings['batch_size']} is larger than train_size {settings['train_size']}"
+            )
+    return variants
+
+
+def train_args(settings: dict) -> str:
+    """CLI flags for ``lossbench train`` from one variant's settings (seed and threads added by the rule)."""
+    parts = []
+    for key in sorted(settings):
+        value = settings[key]
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, (list, tuple)):
+            parts.append(f"{flag} {' '.join(str(v) for v in value)}")
+        else:
+            parts.append(f"{flag} {value}")
+    return " ".join(parts)

@@ -1,0 +1,69 @@
+"""The loss registry: the one place where losses are defined.
+
+Every loss maps the network's raw logits ``[n, C]`` and integer labels ``[n]`` to a scalar.
+The output head (softmax, log-softmax) and the target encoding (one-hot) live inside the
+loss, so there is one model and one accuracy (argmax of the logits). Applying softmax
+inside the loss gives exactly the gradients of the notebook's model-with-Softmax-layer.
+
+Add a loss: decorate one function here with ``@register_loss("name")`` and put the name
+under ``losses:`` in config/config.yaml. tests/test_losses.py covers it automatically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+LOSSES: dict[str, LossFn] = {}
+
+
+def register_loss(name: str) -> Callable[[LossFn], LossFn]:
+    def decorator(fn: LossFn) -> LossFn:
+        if name in LOSSES:
+            raise ValueError(f"loss {name!r} is already registered")
+        LOSSES[name] = fn
+        return fn
+
+    return decorator
+
+
+def get_loss(name: str) -> LossFn:
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise KeyError(f"unknown loss {name!r}; registered: {', '.join(sorted(LOSSES))}") from None
+
+
+@register_loss("softmax_nll")
+def softmax_nll(logits: Tensor, labels: Tensor) -> Tensor:
+    # The notebook's hand-written NLL on softmax outputs; 1e-7 guards log(0).
+    p = torch.softmax(logits, dim=1)
+    return -torch.log(1e-7 + p[torch.arange(len(labels), device=labels.device), labels]).mean()
+
+
+@register_loss("logsoftmax_nll")
+def logsoftmax_nll(logits: Tensor, labels: Tensor) -> Tensor:
+    return nn.NLLLoss()(nn.LogSoftmax(dim=1)(logits), labels)
+
+
+@register_loss("cross_entropy")
+def cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
+    return nn.CrossEntropyLoss()(logits, labels)
+
+
+@register_loss("mse_softmax")
+def mse_softmax(logits: Tensor, labels: Tensor) -> Tensor:
+    # nn.MSELoss averages over n*C entries: dL/dz = (2/C) J (p - y), J = diag(p) - p p^T.
+    one_hot = F.one_hot(labels, logits.shape[1]).to(logits.dtype)
+    return nn.MSELoss()(torch.softmax(logits, dim=1), one_hot)
+
+
+@register_loss("mse_logits")
+def mse_logits(logits: Tensor, labels: Tensor) -> Tensor:
+    # Square loss on raw logits (Hui & Belkin 2021): no softmax, so no saturation.
+    one_hot = F.one_hot(labels, logits.shape[1]).to(logits.dtype)
+    return nn.MSELoss()(logits, one_hot)

@@ -1,0 +1,13 @@
+rule prepare_data:
+    output:
+        data="resources/data/{dataset}/data.pt",
+        manifest="resources/data/{dataset}/manifest.json",
+    log:
+        "logs/data/{dataset}.log",
+    conda:
+        "../../environment.yml"
+    params:
+        out_dir=subpath(output.data, parent=True),
+    shell:
+        "lossbench data --dataset {wildcards.dataset} --out {params.out_dir} "
+        "> {log} 2>&1"

@@ -1,0 +1,39 @@
+rule train:
+    input:
+        data=get_data(),
+    output:
+        metrics="results/runs/{variant}/seed-{seed}/metrics.json",
+        history="results/runs/{variant}/seed-{seed}/history.csv",
+        model="results/runs/{variant}/seed-{seed}/model.pt",
+    log:
+        "logs/train/{variant}/seed-{seed}.log",
+    benchmark:
+        "benchmarks/train/{variant}/seed-{seed}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        args=get_train_args,
+        out_dir=subpath(output.metrics, parent=True),
+    shell:
+        "lossbench train {params.args} --seed {wildcards.seed} --threads {threads} "
+        "--data {input.data} --out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule gather:
+    input:
+        get_run_metrics(),
+    output:
+        runs="results/tables/runs.csv",
+        epochs="results/tables/epochs.csv",
+        summary="results/tables/summary.csv",
+    log:
+        "logs/gather.log",
+    conda:
+        "../../environment.yml"
+    params:
+        out_dir=subpath(output.summary, parent=True),
+    shell:
+        "lossbench gather --runs {input} --out-dir {params.out_dir} > {log} 2>&1"
