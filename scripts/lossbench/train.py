@@ -193,9 +193,11 @@ def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None
         "initial_logit_grad_norm": history[0]["logit_grad_norm"],
         "train_seconds": sum(r["epoch_seconds"] for r in history),
         "eval_seconds": eval_seconds, "startup_seconds": startup_seconds,
-        "start_time": start_time, "config": asdict(cfg), "config_hash": cfg.config_hash(),
-        "provenance": provenance.collect(dev_name),
+        "start_time": start_time, "config": {**asdict(cfg), "hidden": list(cfg.hidden)},
+        "config_hash": cfg.config_hash(), "provenance": provenance.collect(dev_name),
     }
+    # strict JSON: a diverged run's NaN/inf become null
+    metrics = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in metrics.items()}
     if out_dir is not None:
         write_outputs(Path(out_dir), model, metrics, history, split)
     return metrics
@@ -215,7 +217,7 @@ def write_outputs(out_dir: Path, model: MLP, metrics: dict, history: list[dict],
     fresh = MLP(split.x_train.shape[1], tuple(metrics["config"]["hidden"]), classes=10).to(split.x_test.device)
     fresh.load_state_dict(load_state_dict(out_dir / "model.pt"))
     reloaded = evaluate(fresh, split.x_test, split.y_test)["accuracy"]
-    if not (reloaded == metrics["test_accuracy"] or math.isnan(metrics["test_accuracy"])):
+    if metrics["status"] == "ok" and reloaded != metrics["test_accuracy"]:
         raise RuntimeError(f"{out_dir / 'model.pt'}: reloaded test accuracy {reloaded} != {metrics['test_accuracy']}")
     metrics["reload_test_accuracy"] = reloaded
     with atomic_path(out_dir / "metrics.json") as tmp:

@@ -1,0 +1,79 @@
+"""Shared fixtures: tiny synthetic IDX files written by the tests, and the real-MNIST mirror."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lossbench import data
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_MIRROR = ROOT.parent / "shared" / "data" / "mnist"
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """IDX encoding of a uint8 array (magic 0x0800 | ndim, big-endian sizes)."""
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def synthetic_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Images whose class is readable from which 28-pixel row band is bright (learnable fast)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    images = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
+    for i, y in enumerate(labels):
+        images[i, 2 * y + 4 : 2 * y + 6, 4:24] = 250
+    return images, labels
+
+
+@pytest.fixture
+def tiny_mirror(tmp_path, monkeypatch) -> Path:
+    """A mirror folder with four tiny MNIST-format .gz files, pinned in place of MNIST's hashes."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    train_x, train_y = synthetic_digits(300, seed=1)
+    test_x, test_y = synthetic_digits(100, seed=2)
+    contents = {
+        "train-images-idx3-ubyte.gz": idx_bytes(train_x),
+        "train-labels-idx1-ubyte.gz": idx_bytes(train_y),
+        "t10k-images-idx3-ubyte.gz": idx_bytes(test_x),
+        "t10k-labels-idx1-ubyte.gz": idx_bytes(test_y),
+    }
+    files = []
+    for name, raw in contents.items():
+        blob = gzip.compress(raw, mtime=0)
+        (mirror / name).write_bytes(blob)
+        files.append(data.DataFile(name, hashlib.sha256(blob).hexdigest(), hashlib.sha256(raw).hexdigest()))
+    monkeypatch.setitem(data.DATASETS, "mnist", data.DatasetSpec("mnist", "MNIST", tuple(files)))
+    monkeypatch.delenv(data.MIRROR_ENV, raising=False)
+    return mirror
+
+
+@pytest.fixture
+def tiny_data() -> dict:
+    """In-memory tensors in data.pt's layout: 300 training and 100 test images."""
+    train_x, train_y = synthetic_digits(300, seed=1)
+    test_x, test_y = synthetic_digits(100, seed=2)
+    return {
+        "train_images": torch.from_numpy(train_x), "train_labels": torch.from_numpy(train_y).long(),
+        "test_images": torch.from_numpy(test_x), "test_labels": torch.from_numpy(test_y).long(),
+    }
+
+
+@pytest.fixture
+def real_mirror() -> Path:
+    """The real MNIST mirror ($LOSSBENCH_DATA_MIRROR or ../shared/data/mnist); CI must have it."""
+    mirror = Path(os.environ.get(data.MIRROR_ENV) or SHARED_MIRROR)
+    if not (mirror / "train-images-idx3-ubyte.gz").is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs the MNIST mirror, not found at {mirror}")
+        pytest.skip(f"no MNIST mirror at {mirror}")
+    return mirror

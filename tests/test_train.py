@@ -1,0 +1,89 @@
+"""Training on tiny in-memory data: outputs, determinism, paired seeds, divergence, safe reload."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+import torch
+
+from lossbench.config import TrainConfig
+from lossbench.train import load_state_dict, train
+
+TIMINGS = ("epoch_seconds", "train_seconds", "eval_seconds", "startup_seconds", "start_time", "provenance")
+
+
+def tiny(**overrides) -> TrainConfig:
+    settings = dict(variant="ce", loss="cross_entropy", seed=0, train_size=200, val_size=50,
+                    hidden=(32, 16), lr=0.5, batch_size=25, epochs=3)
+    return TrainConfig(**{**settings, **overrides})
+
+
+def read_history(run):
+    with open(run / "history.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+def without_timings(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k not in TIMINGS}
+
+
+def test_run_writes_metrics_history_and_reloadable_weights(tiny_data, tmp_path):
+    metrics = train(tiny(), tiny_data, out_dir=tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text()) == metrics
+    history = read_history(tmp_path / "run")
+    assert [int(r["epoch"]) for r in history] == [0, 1, 2, 3]
+    assert {"logit_grad_norm", "grad_norm_layer1", "grad_norm_layer3", "val_mean_max_prob", "epoch_seconds"} <= set(history[0])
+    assert metrics["status"] == "ok" and metrics["test_accuracy"] > 0.5  # the bands are easy to learn
+    assert metrics["reload_test_accuracy"] == metrics["test_accuracy"]
+    assert metrics["config"]["hidden"] == [32, 16] and len(metrics["config_hash"]) == 16
+    for key in ("git_commit", "python", "torch", "torchvision", "device_name", "host"):
+        assert key in metrics["provenance"]
+    assert metrics["startup_seconds"] > 0 and metrics["train_seconds"] > 0
+    state = load_state_dict(tmp_path / "run" / "model.pt")
+    assert set(state) == {f"net.{i}.{w}" for i in (0, 2, 4) for w in ("weight", "bias")}
+    assert not list((tmp_path / "run").glob(".*"))  # no temporary files left
+
+
+def test_same_seed_gives_bit_identical_metrics_and_weights(tiny_data, tmp_path):
+    a = train(tiny(), tiny_data, out_dir=tmp_path / "a")
+    b = train(tiny(), tiny_data, out_dir=tmp_path / "b")
+    assert without_timings(a) == without_timings(b)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "epoch_seconds"} for r in rows]  # noqa: E731
+    assert strip(read_history(tmp_path / "a")) == strip(read_history(tmp_path / "b"))
+    wa, wb = load_state_dict(tmp_path / "a" / "model.pt"), load_state_dict(tmp_path / "b" / "model.pt")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_other_seed_gives_other_results(tiny_data):
+    assert train(tiny(seed=0), tiny_data)["train_loss"] != train(tiny(seed=1), tiny_data)["train_loss"]
+
+
+def test_variants_of_one_seed_start_from_the_same_network_and_data(tiny_data, tmp_path):
+    """Paired design: the loss changes nothing before the first step."""
+    train(tiny(loss="cross_entropy", epochs=1), tiny_data, out_dir=tmp_path / "ce")
+    train(tiny(loss="mse_softmax", epochs=1), tiny_data, out_dir=tmp_path / "mse")
+    ce, mse = read_history(tmp_path / "ce")[0], read_history(tmp_path / "mse")[0]
+    assert ce["train_accuracy"] == mse["train_accuracy"] and ce["test_accuracy"] == mse["test_accuracy"]
+
+
+def test_initial_logit_gradient_ratio_mse_softmax_to_ce_is_near_two_over_c_squared(tiny_data):
+    ce = train(tiny(epochs=1), tiny_data)["initial_logit_grad_norm"]
+    mse = train(tiny(loss="mse_softmax", epochs=1), tiny_data)["initial_logit_grad_norm"]
+    assert mse / ce == pytest.approx(0.02, rel=0.1)
+
+
+def test_diverging_run_finishes_as_diverged_with_its_epoch(tiny_data, tmp_path):
+    metrics = train(tiny(lr=1e30, epochs=4), tiny_data, out_dir=tmp_path / "run")
+    assert metrics["status"] == "diverged" and metrics["diverged_epoch"] == metrics["epochs_run"] >= 1
+    assert metrics["train_loss"] is None  # NaN/inf are written as null (strict JSON)
+    history = read_history(tmp_path / "run")
+    assert not math.isfinite(float(history[-1]["train_loss"]))
+    assert len(read_history(tmp_path / "run")) == metrics["epochs_run"] + 1
+
+
+def test_split_larger_than_the_data_is_refused(tiny_data):
+    with pytest.raises(ValueError, match="exceeds the 300 training images"):
+        train(tiny(train_size=290, val_size=20), tiny_data)

@@ -1,0 +1,115 @@
+"""End to end: Snakemake on the tiny config (2 variants x 2 seeds x 1 epoch) into a temp dir."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import ROOT
+
+BIN = str(Path(sys.executable).parent)
+
+
+def snakemake(workdir: Path, *args: str, config: Path | None = None, check: bool = True, env: dict | None = None):
+    cmd = [f"{BIN}/snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory", str(workdir),
+           "--cores", "2", *args]
+    if config:
+        cmd += ["--configfile", str(config)]
+    environ = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", **(env or {})}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=environ)
+    if check and out.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}")
+    return out
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """Job counts from a dry run's 'Job stats' table."""
+    stats = output.split("Job stats:")[1].split("total")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M)}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, real_mirror_path):
+    workdir = tmp_path_factory.mktemp("workflow")
+    config = workdir / "config.yaml"
+    shutil.copy(ROOT / "tests" / "workflow" / "config.yaml", config)
+    snakemake(workdir, config=config, env={"LOSSBENCH_DATA_MIRROR": str(real_mirror_path)})
+    return workdir, config
+
+
+@pytest.fixture(scope="module")
+def real_mirror_path():
+    from conftest import SHARED_MIRROR
+
+    mirror = Path(os.environ.get("LOSSBENCH_DATA_MIRROR") or SHARED_MIRROR)
+    if not (mirror / "train-images-idx3-ubyte.gz").is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs the MNIST mirror, not found at {mirror}")
+        pytest.skip(f"no MNIST mirror at {mirror}")
+    return mirror
+
+
+@pytest.mark.slow
+def test_tiny_workflow_writes_the_tables(tiny_run):
+    workdir, _ = tiny_run
+    runs = pd.read_csv(workdir / "results" / "tables" / "runs.csv")
+    epochs = pd.read_csv(workdir / "results" / "tables" / "epochs.csv")
+    summary = pd.read_csv(workdir / "results" / "tables" / "summary.csv")
+    assert sorted(zip(runs["variant"], runs["seed"])) == [
+        ("cross_entropy", 0), ("cross_entropy", 1), ("mse_softmax_lr5", 0), ("mse_softmax_lr5", 1)]
+    assert (runs["status"] == "ok").all() and runs["test_accuracy"].between(0.3, 1).all()
+    assert len(epochs) == 4 * 2 and set(epochs["epoch"]) == {0, 1}
+    assert list(summary["variant"]) == ["cross_entropy", "mse_softmax_lr5"] and (summary["n"] == 2).all()
+    assert set(summary["lr"]) == {0.1, 5.0}
+    for variant, seed in zip(runs["variant"], runs["seed"]):
+        run = workdir / "results" / "runs" / variant / f"seed-{seed}"
+        assert {p.name for p in run.iterdir()} == {"metrics.json", "history.csv", "model.pt"}
+        assert "epoch  1/1" in (workdir / "logs" / "train" / variant / f"seed-{seed}.log").read_text()
+        assert (workdir / "benchmarks" / "train" / variant / f"seed-{seed}.tsv").is_file()
+    assert (workdir / "resources" / "data" / "mnist" / "manifest.json").is_file()
+
+
+@pytest.mark.slow
+def test_nothing_changed_runs_nothing_and_a_changed_lr_reruns_only_its_variant(tiny_run):
+    workdir, config = tiny_run
+    assert "Nothing to be done" in snakemake(workdir, "-n", config=config).stdout
+    changed = yaml.safe_load(config.read_text())
+    changed["variants"]["mse_softmax_lr5"]["lr"] = 4.0
+    other = workdir / "changed.yaml"
+    other.write_text(yaml.safe_dump(changed))
+    out = snakemake(workdir, "-n", config=other).stdout
+    assert planned_jobs(out) == {"train": 2, "gather": 1, "all": 1}
+    trained = set(re.findall(r"wildcards: variant=(\w+), seed=(\d+)", out))
+    assert trained == {("mse_softmax_lr5", "0"), ("mse_softmax_lr5", "1")}
+
+
+def test_default_config_plans_30_train_jobs_and_one_gather(tmp_path):
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    out = snakemake(tmp_path, "-n", "--cores", "8").stdout
+    assert planned_jobs(out) == {"prepare_data": 1, "train": 30, "gather": 1, "all": 1}
+
+
+def test_bad_config_stops_before_any_job_naming_the_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("losses: [cross_entropy, hinge]\nvariants: {}\n")
+    out = snakemake(tmp_path, "-n", config=bad, check=False)
+    assert out.returncode != 0 and "losses[1]: unknown loss 'hinge'" in out.stderr + out.stdout
+    assert not (tmp_path / "results").exists()
+
+
+def test_workflow_lint_is_clean():
+    out = subprocess.run([f"{BIN}/snakemake", "--lint", "--cores", "1"], cwd=ROOT, capture_output=True, text=True)
+    assert "Congratulations, your workflow is in a good condition!" in out.stdout + out.stderr, out.stdout + out.stderr
+
+
+def test_snakefmt_is_clean():
+    out = subprocess.run([f"{BIN}/snakefmt", "--check", "workflow"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
