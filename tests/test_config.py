@@ -67,6 +67,7 @@ def test_schema_rejects_bad_values_naming_the_key(config, change, key):
         ({"batch_size": 20000}, "batch_size 20000 is larger than train_size 10000"),
         ({"variants": {"big": {"loss": "cross_entropy", "batch_size": 10001}}}, "variants.big: batch_size 10001"),
         ({"losses": [], "variants": {}}, "nothing to train"),
+        ({"reference": "hinge"}, "reference: 'hinge' is not a variant"),
     ],
 )
 def test_consistency_errors_name_the_key(config, change, message):

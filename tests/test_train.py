@@ -44,6 +44,10 @@ def test_run_writes_metrics_history_and_reloadable_weights(tiny_data, tmp_path):
     assert metrics["startup_seconds"] > 0 and metrics["train_seconds"] > 0
     state = load_state_dict(tmp_path / "run" / "model.pt")
     assert set(state) == {f"net.{i}.{w}" for i in (0, 2, 4) for w in ("weight", "bias")}
+    predictions = list(csv.DictReader(open(tmp_path / "run" / "predictions.csv")))
+    assert len(predictions) == 100 and set(predictions[0]) == {"index", "label", "predicted", "confidence", "p_true"}
+    correct = sum(r["label"] == r["predicted"] for r in predictions)
+    assert correct / 100 == metrics["test_accuracy"]
     assert not list((tmp_path / "run").glob(".*"))  # no temporary files left
 
 

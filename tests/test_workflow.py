@@ -71,7 +71,7 @@ def test_tiny_workflow_writes_the_tables(tiny_run):
     assert set(summary["lr"]) == {0.1, 5.0}
     for variant, seed in zip(runs["variant"], runs["seed"]):
         run = workdir / "results" / "runs" / variant / f"seed-{seed}"
-        assert {p.name for p in run.iterdir()} == {"metrics.json", "history.csv", "model.pt"}
+        assert {p.name for p in run.iterdir()} == {"metrics.json", "history.csv", "model.pt", "predictions.csv"}
         assert "epoch  1/1" in (workdir / "logs" / "train" / variant / f"seed-{seed}.log").read_text()
         assert (workdir / "benchmarks" / "train" / variant / f"seed-{seed}.tsv").is_file()
     assert (workdir / "resources" / "data" / "mnist" / "manifest.json").is_file()
@@ -113,3 +113,59 @@ def test_workflow_lint_is_clean():
 def test_snakefmt_is_clean():
     out = subprocess.run([f"{BIN}/snakefmt", "--check", "workflow"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"]
+
+
+@pytest.mark.slow
+def test_report_opens_offline_in_a_real_browser(tiny_run, tmp_path):
+    """Headless Chromium from disk: every page reachable from the index, no failed or network
+    requests, every image decoded, formulas present as MathML; a screenshot of each page."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Debian's chromium (.ci/run installs it)")
+        pytest.skip("chromium not installed")
+    from playwright.sync_api import sync_playwright
+
+    workdir, _ = tiny_run
+    html_dir = workdir / "reports" / "html"
+    shots = Path(os.environ.get("LOSSBENCH_SCREENSHOT_DIR") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    failed, remote, seen = [], [], {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("requestfailed", lambda r: failed.append(f"{r.url}: {r.failure}"))
+        page.on("request", lambda r: None if r.url.startswith(("file:", "data:")) else remote.append(r.url))
+        queue = ["index.html"]
+        while queue:
+            name = queue.pop(0)
+            if name in seen:
+                continue
+            page.goto((html_dir / name).as_uri(), wait_until="load")
+            images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
+            seen[name] = {
+                "images": len(images), "broken": sum(1 for ok, w in images if not ok or w == 0),
+                "math": page.evaluate("document.getElementsByTagName('math').length"),
+            }
+            page.screenshot(path=str(shots / f"{Path(name).stem}.png"), full_page=True)
+            links = page.evaluate("Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href'))")
+            queue += [h for h in links if h.endswith(".html") and "://" not in h]
+        browser.close()
+    on_disk = {p.name for p in html_dir.glob("*.html")}
+    assert set(seen) == on_disk == {"index.html", "comparison.html", "why-mse.html", "reproducibility.html",
+                                    "variant-cross_entropy.html", "variant-mse_softmax_lr5.html"}
+    assert failed == [] and remote == []
+    assert all(info["broken"] == 0 for info in seen.values()), seen
+    assert seen["comparison.html"]["images"] >= 4 and seen["variant-cross_entropy.html"]["images"] >= 4
+    assert seen["why-mse.html"]["math"] >= 5
+
+
+@pytest.mark.slow
+def test_snakemake_report_includes_the_pages(tiny_run):
+    workdir, config = tiny_run
+    snakemake(workdir, "--report", "report.html", config=config)
+    assert (workdir / "report.html").stat().st_size > 50_000

@@ -3,6 +3,8 @@
     lossbench data   --dataset mnist --out resources/data/mnist [--mirror DIR]
     lossbench train  --variant V --loss L --seed S --data resources/data/mnist/data.pt --out-dir DIR [...]
     lossbench gather --runs results/runs/*/seed-*/metrics.json --out-dir results/tables
+    lossbench report --notebook reports/notebooks/comparison.py --out reports/html/comparison.html --title T
+    lossbench index  --out reports/html/index.html --title T --pages JSON --summary results/tables/summary.csv
 
 Subcommands import their modules lazily, so ``lossbench train`` loads torch and nothing
 else heavy (no pandas, seaborn, papermill, snakemake): start-up matters per job.
@@ -49,6 +51,20 @@ def cmd_gather(args: argparse.Namespace) -> None:
     tables.write_tables(args.runs, args.out_dir)
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    from . import report
+
+    parameters = report.parse_json_arg(args.parameters, "--parameters")
+    nav = report.parse_json_arg(args.nav, "--nav")
+    report.render(args.notebook, args.out, {**parameters, "title": args.title}, args.title, nav)
+
+
+def cmd_index(args: argparse.Namespace) -> None:
+    from . import report
+
+    report.write_index(args.out, args.title, report.parse_json_arg(args.pages, "--pages"), args.summary)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lossbench", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -70,6 +86,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", nargs="+", required=True, help="metrics.json files (history.csv beside each)")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_gather)
+    p = sub.add_parser("report", help="execute one notebook page (papermill) and write it as HTML")
+    p.add_argument("--notebook", required=True, help="jupytext .py source, e.g. reports/notebooks/comparison.py")
+    p.add_argument("--out", required=True, help="HTML file to write")
+    p.add_argument("--title", required=True, help="page title (shown literally)")
+    p.add_argument("--parameters", default="{}", help="JSON object of notebook parameters")
+    p.add_argument("--nav", default="[]", help='JSON list of {"href", "title"} links for the top bar')
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("index", help="write index.html linking every page")
+    p.add_argument("--out", required=True)
+    p.add_argument("--title", required=True)
+    p.add_argument("--pages", required=True, help='JSON list of {"href", "title", "description"}')
+    p.add_argument("--summary", required=True, help="summary.csv for the headline table")
+    p.set_defaults(func=cmd_index)
     return parser
 
 

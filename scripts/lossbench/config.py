@@ -74,6 +74,9 @@ def check(config: dict, known_losses: Iterable[str]) -> dict[str, dict]:
             raise ConfigError(
                 f"{where}: batch_size {settings['batch_size']} is larger than train_size {settings['train_size']}"
             )
+    reference = config.get("reference")
+    if reference is not None and reference not in variants:
+        raise ConfigError(f"reference: {reference!r} is not a variant; choose one of {', '.join(variants)}")
     return variants
 
 

@@ -204,7 +204,7 @@ def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None
 
 
 def write_outputs(out_dir: Path, model: MLP, metrics: dict, history: list[dict], split: Split) -> None:
-    """history.csv, model.pt (a state dict) and metrics.json, each written atomically; metrics last."""
+    """history.csv, model.pt (a state dict), predictions.csv and metrics.json, each atomic; metrics last."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "history.csv") as tmp:
         with open(tmp, "w", newline="") as fh:
@@ -220,8 +220,23 @@ def write_outputs(out_dir: Path, model: MLP, metrics: dict, history: list[dict],
     if metrics["status"] == "ok" and reloaded != metrics["test_accuracy"]:
         raise RuntimeError(f"{out_dir / 'model.pt'}: reloaded test accuracy {reloaded} != {metrics['test_accuracy']}")
     metrics["reload_test_accuracy"] = reloaded
+    write_predictions(out_dir / "predictions.csv", fresh, split.x_test, split.y_test)
     with atomic_path(out_dir / "metrics.json") as tmp:
         Path(tmp).write_text(json.dumps(metrics, indent=2) + "\n")
+
+
+@torch.no_grad()
+def write_predictions(path: Path, model: MLP, x: Tensor, y: Tensor) -> None:
+    """Per test image: true label, predicted label, its probability and the true class's (for the report)."""
+    p = torch.softmax(model(x), dim=1)
+    confidence, predicted = p.max(dim=1)
+    p_true = p.gather(1, y[:, None]).squeeze(1)
+    columns = torch.stack([y.double(), predicted.double(), confidence.double(), p_true.double()], 1).cpu().tolist()
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["index", "label", "predicted", "confidence", "p_true"])
+            writer.writerows([i, int(r[0]), int(r[1]), f"{r[2]:.6g}", f"{r[3]:.6g}"] for i, r in enumerate(columns))
 
 
 def load_state_dict(path: str | os.PathLike) -> dict:

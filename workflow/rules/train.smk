@@ -5,6 +5,7 @@ rule train:
         metrics="results/runs/{variant}/seed-{seed}/metrics.json",
         history="results/runs/{variant}/seed-{seed}/history.csv",
         model="results/runs/{variant}/seed-{seed}/model.pt",
+        predictions="results/runs/{variant}/seed-{seed}/predictions.csv",
     log:
         "logs/train/{variant}/seed-{seed}.log",
     benchmark:

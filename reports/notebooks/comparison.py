@@ -1,0 +1,65 @@
+# %% tags=["parameters"]
+title = "lossbench: loss comparison"
+runs_csv = "results/tables/runs.csv"
+epochs_csv = "results/tables/epochs.csv"
+summary_csv = "results/tables/summary.csv"
+reference = "cross_entropy"
+
+# %%
+import pandas as pd
+from IPython.display import Markdown, display
+
+from lossbench import plots, report, stats
+
+runs, epochs, summary = pd.read_csv(runs_csv), pd.read_csv(epochs_csv), pd.read_csv(summary_csv)
+display(report.heading(title))
+
+# %% [markdown]
+# How the loss variants compare: same network, same data, same seeds; only the loss (and, for
+# ablations, its learning rate) differs. Seed *s* gives every variant the same split, initial
+# weights and batch order, so variants are compared seed by seed.
+
+# %% [markdown]
+# ## Conclusion
+
+# %%
+comparison = stats.compare_to_reference(runs, reference)
+display(Markdown(stats.comparison_conclusion(summary, comparison, reference)))
+
+# %% [markdown]
+# ## Summary
+# Test accuracy after the last epoch: mean ± sd over seeds, 95% t-interval of the mean, median
+# train seconds per run, and the median epoch at which validation accuracy first reaches 90%
+# (empty: most runs never did).
+
+# %%
+display(stats.summary_display(summary))
+
+# %% [markdown]
+# ## Learning curves
+# Mean over seeds; bands: 95% confidence interval. Epoch 0 is the untrained network. The three
+# cross-entropy formulations are the same math, so their curves lie on top of each other. Each
+# loss has its own scale: compare train-loss curves by shape, not height.
+
+# %%
+plots.learning_curves(epochs);
+
+# %% [markdown]
+# ## Final accuracy per seed
+
+# %%
+plots.final_accuracy(runs);
+
+# %% [markdown]
+# ## Against the reference
+# Each variant against the reference loss: paired t-test over seeds (same seed, same start),
+# Welch's t-test, Cohen's *d* (pooled sd) and the paired effect size *d*<sub>z</sub>.
+
+# %%
+display(stats.comparison_display(comparison))
+
+# %% [markdown]
+# ## Training time
+
+# %%
+plots.timing(runs);

@@ -1,0 +1,53 @@
+# %% tags=["parameters"]
+title = "Variant"
+variant = "cross_entropy"
+runs_csv = "results/tables/runs.csv"
+epochs_csv = "results/tables/epochs.csv"
+data_pt = "resources/data/mnist/data.pt"
+
+# %%
+import pandas as pd
+from IPython.display import Markdown, display
+
+from lossbench import data, plots, report, stats
+
+runs, epochs = pd.read_csv(runs_csv), pd.read_csv(epochs_csv)
+runs, epochs = runs[runs["variant"] == variant], epochs[epochs["variant"] == variant]
+display(report.heading(title))
+
+# %% [markdown]
+# One variant in detail: every seed's curves, and on the test set of the seed with the median
+# accuracy the confusion matrix, example digits and the confidence of its predictions.
+
+# %%
+display(Markdown(stats.variant_overview(runs)))
+
+# %% [markdown]
+# ## Every seed
+
+# %%
+plots.per_seed_curves(epochs);
+
+# %%
+run = stats.median_run(runs)
+predictions = pd.read_csv(f"{run['path']}/predictions.csv")
+display(Markdown(f"## Test set of seed {run['seed']} (median test accuracy {run['test_accuracy']:.4f})"))
+
+# %% [markdown]
+# ### Confusion matrix (rows: true digit, normalised)
+
+# %%
+plots.confusion_matrix(predictions);
+
+# %% [markdown]
+# ### Digits: the first eight test images, then the most confidently wrong
+# Title: predicted label (its probability) and true label; red = wrong.
+
+# %%
+plots.digit_grid(data.load(data_pt)["test_images"], predictions);
+
+# %% [markdown]
+# ### Confidence of the predictions
+
+# %%
+plots.confidence_histogram(predictions);

@@ -1,0 +1,92 @@
+# %% tags=["parameters"]
+title = "Why MSE on softmax converges more slowly"
+runs_csv = "results/tables/runs.csv"
+epochs_csv = "results/tables/epochs.csv"
+summary_csv = "results/tables/summary.csv"
+reference = "cross_entropy"
+slow = "mse_softmax"
+
+# %%
+import pandas as pd
+from IPython.display import Markdown, display
+
+from lossbench import plots, report, stats
+
+runs, epochs, summary = pd.read_csv(runs_csv), pd.read_csv(epochs_csv), pd.read_csv(summary_csv)
+display(report.heading(title))
+
+# %% [markdown]
+# ## The derivation
+#
+# Write $z$ for the logits, $p = \mathrm{softmax}(z)$, $y$ for the one-hot target and $C = 10$ classes.
+#
+# **Cross-entropy** $L = -\sum_k y_k \log p_k$ has the gradient
+#
+# $$\frac{\partial L}{\partial z} = p - y .$$
+#
+# **MSE on softmax outputs** as `nn.MSELoss` computes it (mean over the $C$ outputs),
+# $L = \frac{1}{C}\sum_k (p_k - y_k)^2$, goes through the softmax Jacobian
+# $J = \frac{\partial p}{\partial z} = \mathrm{diag}(p) - p p^\top$:
+#
+# $$\frac{\partial L}{\partial z} = \frac{2}{C}\, J\,(p - y).$$
+#
+# At initialisation the output is nearly uniform, $p \approx \frac{1}{C}$, so
+# $J \approx \frac{1}{C}\left(I - \frac{1}{C}\mathbf{1}\mathbf{1}^\top\right)$, and since the entries of
+# $p - y$ sum to zero,
+#
+# $$\frac{\partial L}{\partial z} \approx \frac{2}{C^2}\,(p - y),$$
+#
+# a gradient $C^2/2 = 50$ times smaller than cross-entropy's: at the same learning rate 0.1,
+# MSE on softmax moves as if its learning rate were 0.002. Later, where the network is
+# confidently wrong ($p_y \approx 0$, $p_j \approx 1$ for a wrong $j$), $J \approx 0$ and the
+# gradient vanishes again: the softmax **saturates**, while cross-entropy's $p - y$ is largest
+# exactly there.
+
+# %% [markdown]
+# ## What the measurements say
+
+# %%
+ratios = stats.initial_gradient_ratio(runs, slow, reference)
+display(Markdown(stats.why_conclusion(summary, ratios, reference, slow, stats.saturation_table(epochs))))
+
+# %% [markdown]
+# ## Measured: the gradient at initialisation
+# Per-sample logit-gradient norm $\lVert \partial \ell_i / \partial z_i \rVert$ of the untrained network,
+# averaged over the training split, for the same network (same seed) under both losses.
+
+# %%
+display(stats.ratio_display(ratios))
+
+# %% [markdown]
+# ## Measured: the gradient during training
+# Mean per-sample logit-gradient norm per epoch (log scale; epoch 0 = initialisation).
+
+# %%
+plots.gradient_norms(epochs);
+
+# %% [markdown]
+# ## Saturation
+# Mean max-softmax probability on the validation set, and the share of validation images the
+# network gets wrong with more than 0.9 probability.
+
+# %%
+plots.saturation(epochs);
+
+# %% [markdown]
+# ## Ablations: learning rate and output head
+# The same comparison with the ablation variants from the config: MSE on softmax with a
+# learning rate scaled up to undo the $2/C^2$ factor, and MSE on the raw logits (no softmax,
+# so no Jacobian and no saturation).
+
+# %%
+plots.learning_curves(epochs);
+
+# %% [markdown]
+# ## References
+# - P. Golik, P. Doetsch, H. Ney. *Cross-entropy vs. squared error training: a theoretical and
+#   experimental comparison.* Interspeech 2013.
+# - L. Hui, M. Belkin. *Evaluation of neural architectures trained with square loss vs
+#   cross-entropy in classification tasks.* ICLR 2021, arXiv:2006.07322.
+# - M. Nielsen. *Neural Networks and Deep Learning*, chapter 3 (the cross-entropy cost function).
+# - K. Janocha, W. M. Czarnecki. *On loss functions for deep neural networks in
+#   classification.* arXiv:1702.05659, 2017.

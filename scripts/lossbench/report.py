@@ -1,0 +1,161 @@
+"""Render the HTML report: ``lossbench report`` (one page) and ``lossbench index``.
+
+A page is a jupytext percent-format notebook (reports/notebooks/*.py):
+  1. jupytext reads the source,
+  2. papermill executes it with the given parameters (injected as Python literals, so a
+     title with quotes or newlines stays text),
+  3. LaTeX in markdown cells becomes MathML (browsers render it natively, no network),
+  4. nbconvert writes HTML without input cells, images embedded, through the ``lossbench``
+     template: the lab template minus every CDN script (require.js, MathJax, mermaid), plus
+     a navigation bar. The result opens from disk offline and can be e-mailed.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import os
+import re
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).parent / "templates"
+DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.S)
+# pandoc's rule: no space just inside the dollars, no digit right after the closing one ("$5")
+INLINE_MATH = re.compile(r"(?<![\\$])\$(?=[^\s$])([^$\n]+?)(?<=\S)\$(?!\d)")
+
+
+def latex_to_mathml(markdown: str) -> str:
+    """Replace $$...$$ (block) and $...$ (inline) LaTeX with MathML."""
+    formulas: dict[str, str] = {}
+    return restore_math(protect_math(markdown, formulas), formulas)
+
+
+def protect_math(markdown: str, formulas: dict[str, str]) -> str:
+    """Swap each formula for a token that markdown leaves alone, storing its MathML in ``formulas``.
+
+    Markdown renderers mangle inline MathML, so the formulas go back in after rendering.
+    Tokens end in X, so LOSSBENCHMATH1X never matches inside LOSSBENCHMATH12X.
+    """
+    from latex2mathml.converter import convert
+
+    def keep(mathml: str) -> str:
+        token = f"LOSSBENCHMATH{len(formulas)}X"
+        formulas[token] = mathml
+        return token
+
+    markdown = DISPLAY_MATH.sub(lambda m: "\n\n" + keep(convert(m[1].strip(), display="block")) + "\n\n", markdown)
+    return INLINE_MATH.sub(lambda m: keep(convert(m[1].strip())), markdown)
+
+
+def restore_math(text: str, formulas: dict[str, str]) -> str:
+    for token, mathml in formulas.items():
+        text = text.replace(token, mathml)
+    return text
+
+
+def heading(title: str, level: int = 1):
+    """An HTML heading showing ``title`` literally (escaped: no markup or script gets through)."""
+    from IPython.display import HTML
+
+    return HTML(f"<h{level}>{html.escape(title)}</h{level}>")
+
+
+def preformatted(text: str):
+    """Text shown verbatim in a monospace block (escaped)."""
+    from IPython.display import HTML
+
+    return HTML(f"<pre>{html.escape(text)}</pre>")
+
+
+def execute(source: str | os.PathLike, parameters: dict, cwd: str | os.PathLike = ".", kernel: str = "python3"):
+    """jupytext -> papermill; returns the executed notebook node."""
+    import jupytext
+    import nbformat
+    import papermill
+
+    notebook = jupytext.read(source)
+    notebook.metadata["kernelspec"] = {"name": kernel, "language": "python", "display_name": "Python 3"}
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / "in.ipynb", Path(tmp) / "out.ipynb"
+        nbformat.write(notebook, src)
+        papermill.execute_notebook(str(src), str(out), parameters=parameters, kernel_name=kernel,
+                                   language="python", cwd=str(cwd), progress_bar=False)
+        return nbformat.read(out, as_version=4)
+
+
+def to_html(notebook, title: str, nav: list[dict] | None = None) -> str:
+    """Self-contained HTML of an executed notebook, inputs hidden."""
+    from nbconvert import HTMLExporter
+
+    formulas: dict[str, str] = {}
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            cell.source = protect_math(cell.source, formulas)
+    notebook.metadata["title"] = title
+    exporter = HTMLExporter(template_name="lossbench", extra_template_basedirs=[str(TEMPLATES)],
+                            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                            embed_images=True)
+    body, _ = exporter.from_notebook_node(notebook, resources={"lossbench_nav": nav or []})
+    return restore_math(body, formulas)
+
+
+def render(source: str | os.PathLike, out_html: str | os.PathLike, parameters: dict, title: str,
+           nav: list[dict] | None = None) -> None:
+    """Execute one notebook page and write its HTML atomically."""
+    notebook = execute(source, parameters)
+    page = to_html(notebook, title, nav)
+    with atomic_path(out_html) as tmp:
+        Path(tmp).write_text(page, encoding="utf-8")
+    log.info("wrote %s (%d kB)", out_html, len(page) // 1024)
+
+
+INDEX_CSS = """
+body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+h1 { font-size: 1.7rem; } table { border-collapse: collapse; margin: 1rem 0; font-size: .9rem; }
+td, th { border-bottom: 1px solid #ddd; padding: .3rem .7rem; text-align: right; }
+td:first-child, th:first-child { text-align: left; } li { margin: .4rem 0; } .note { color: #666; font-size: .85rem; }
+.warn { color: #b00; font-weight: bold; }
+"""
+
+
+def write_index(out_html: str | os.PathLike, title: str, pages: list[dict], summary_csv: str | os.PathLike) -> None:
+    """index.html: the headline table and a link to every page (all relative, all offline)."""
+    import pandas as pd
+
+    summary = pd.read_csv(summary_csv)
+    rows = "".join(
+        f"<tr><td><a href=\"variant-{html.escape(r.variant)}.html\">{html.escape(r.variant)}</a>"
+        f"{' <span class=warn>diverged: ' + str(int(r.n_diverged)) + '</span>' if r.n_diverged else ''}</td>"
+        f"<td>{r.lr:g}</td><td>{int(r.n)}</td><td>{r.test_accuracy_mean:.4f}</td>"
+        f"<td>{'' if pd.isna(r.test_accuracy_sd) else f'{r.test_accuracy_sd:.4f}'}</td></tr>"
+        for r in summary.itertuples()
+    )
+    links = "".join(
+        f"<li><a href=\"{html.escape(p['href'])}\">{html.escape(p['title'])}</a> — {html.escape(p.get('description', ''))}</li>"
+        for p in pages
+    )
+    built = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    page = (
+        f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+        f"<style>{INDEX_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
+        "<table><tr><th>variant</th><th>lr</th><th>n</th><th>test accuracy (mean)</th><th>sd</th></tr>"
+        f"{rows}</table><h2>Pages</h2><ul>{links}</ul>"
+        f"<p class=\"note\">Built {built}. Every page is a self-contained file: open it from disk, no network needed.</p>"
+        "</body></html>\n"
+    )
+    with atomic_path(out_html) as tmp:
+        Path(tmp).write_text(page, encoding="utf-8")
+
+
+def parse_json_arg(text: str, name: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{name}: expected JSON, found {text[:80]!r} ({exc})") from None

@@ -1,0 +1,74 @@
+"""Each plotting function returns a figure with content."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from lossbench import plots
+
+
+@pytest.fixture
+def epochs():
+    rows = [{"variant": v, "seed": s, "epoch": e, "val_accuracy": 0.1 + 0.2 * e, "train_loss": 2.3 / (e + 1),
+             "logit_grad_norm": 0.9 / (e + 1) * (0.02 if v == "mse" else 1), "val_mean_max_prob": 0.1 + 0.1 * e,
+             "val_confident_wrong": 0.01 * e}
+            for v in ("ce", "mse") for s in (0, 1) for e in range(3)]
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def runs():
+    return pd.DataFrame({"variant": ["ce", "ce", "mse", "mse"], "seed": [0, 1, 0, 1],
+                         "test_accuracy": [0.9, 0.91, 0.2, 0.15], "train_seconds": [5.0, 5.2, 5.1, 5.3],
+                         "device_name": "cpu"})
+
+
+@pytest.fixture
+def predictions():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 50)
+    predicted = np.where(rng.random(50) < 0.8, labels, (labels + 1) % 10)
+    return pd.DataFrame({"index": range(50), "label": labels, "predicted": predicted,
+                         "confidence": rng.uniform(0.1, 1, 50), "p_true": rng.uniform(0, 1, 50)})
+
+
+def drawn(fig) -> bool:
+    return isinstance(fig, Figure) and all(ax.has_data() for ax in fig.axes if ax.get_visible() and ax.axison)
+
+
+@pytest.mark.parametrize("name", ["learning_curves", "gradient_norms", "saturation", "per_seed_curves"])
+def test_epoch_figures(name, epochs):
+    fig = getattr(plots, name)(epochs)
+    assert drawn(fig)
+
+
+def test_gradient_norms_are_on_a_log_scale_when_they_span_decades(epochs):
+    assert plots.gradient_norms(epochs).axes[0].get_yscale() == "log"
+    flat = epochs.assign(logit_grad_norm=1.0)
+    assert plots.gradient_norms(flat).axes[0].get_yscale() == "linear"
+
+
+@pytest.mark.parametrize("name", ["final_accuracy", "timing"])
+def test_run_figures(name, runs):
+    assert drawn(getattr(plots, name)(runs))
+
+
+def test_timing_names_the_device(runs):
+    assert "cpu" in plots.timing(runs).axes[0].get_title()
+
+
+def test_prediction_figures(predictions):
+    assert drawn(plots.confusion_matrix(predictions)) and drawn(plots.confidence_histogram(predictions))
+
+
+def test_digit_grid_shows_first_digits_then_most_confidently_wrong(predictions):
+    images = np.zeros((50, 28, 28), dtype=np.uint8)
+    fig = plots.digit_grid(images, predictions, first=8, wrong=4)
+    titled = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    wrong = predictions[predictions["label"] != predictions["predicted"]].nlargest(4, "confidence")
+    assert len(titled) == 8 + min(4, len(wrong))
+    top = wrong.iloc[0]
+    assert titled[8] == f"pred {int(top.predicted)} ({top.confidence:.2f})\ntrue {int(top.label)}"

@@ -1,0 +1,60 @@
+"""Report rendering: offline HTML, MathML formulas, literal titles, no CDN scripts."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from lossbench import report
+
+NOTEBOOK = '''# %% [markdown]
+# Gradient: $p - y$, and in display:
+#
+# $$\\frac{\\partial L}{\\partial z} = \\frac{2}{C} J (p - y)$$
+
+# %% tags=["parameters"]
+title = "default"
+marker = "unused"
+
+# %%
+from lossbench import report
+display(report.heading(title))
+print("marker is", marker)
+'''
+
+
+def test_latex_becomes_mathml_and_plain_dollars_stay():
+    out = report.latex_to_mathml("cost $5 only; inline $p - y$ and $$\\frac{2}{C}$$ here")
+    assert 'display="inline"' in out and 'display="block"' in out and "<mfrac>" in out
+    assert out.startswith("cost $5 only; inline <math")
+
+
+def test_render_is_offline_and_shows_a_hostile_title_literally(tmp_path):
+    source = tmp_path / "page.py"
+    source.write_text(NOTEBOOK)
+    marker = tmp_path / "pwned"
+    title = f'Quotes " \'\'\' """ and\nnewline <script>alert(1)</script> \'); open("{marker}", "w")#'
+    out = tmp_path / "html" / "page.html"
+    report.render(source, out, {"title": title, "marker": str(marker)}, title,
+                  nav=[{"href": "index.html", "title": "Overview <b>"}])
+    page = out.read_text()
+    assert not marker.exists()  # the parameter stayed a string
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
+    assert "Overview &lt;b&gt;" in page and 'href="index.html"' in page
+    assert not re.search(r"<script[^>]+src=", page), "no external scripts (CDN)"
+    assert not re.search(r"""(src|href)=["']https?://""", page), "no network fetches"
+    assert "<math" in page and "<mfrac>" in page and "$$" not in page
+    assert f"marker is {marker}" in page
+    assert list((tmp_path / "html").iterdir()) == [out]  # nothing half-written beside it
+
+
+def test_index_links_every_page_and_flags_divergence(tmp_path):
+    summary = pd.DataFrame({"variant": ["ce", "bad"], "lr": [0.1, 1e4], "n": [2, 2], "n_diverged": [0, 2],
+                            "test_accuracy_mean": [0.9, 0.1], "test_accuracy_sd": [0.01, 0.0]})
+    summary.to_csv(tmp_path / "summary.csv", index=False)
+    pages = [{"href": "comparison.html", "title": "Comparison", "description": "x"}]
+    report.write_index(tmp_path / "index.html", "T <i>", pages, tmp_path / "summary.csv")
+    page = (tmp_path / "index.html").read_text()
+    assert 'href="comparison.html"' in page and 'href="variant-bad.html"' in page
+    assert "diverged: 2" in page and "T &lt;i&gt;" in page

@@ -1,0 +1,60 @@
+rule render_page:
+    input:
+        unpack(get_page_inputs),
+    output:
+        report(
+            "reports/html/{page}.html",
+            category="Report",
+            labels={"page": "{page}"},
+        ),
+    log:
+        "logs/report/{page}.log",
+    params:
+        parameters=get_page_parameters,
+        title=get_page_title,
+        nav=get_nav(),
+    conda:
+        "../../environment.yml"
+    shell:
+        "lossbench report --notebook {input.notebook} --out {output} --title {params.title:q} "
+        "--parameters {params.parameters:q} --nav {params.nav:q} > {log} 2>&1"
+
+
+rule render_variant_page:
+    input:
+        unpack(get_variant_page_inputs),
+    output:
+        report(
+            "reports/html/variant-{variant}.html",
+            category="Variants",
+            labels={"variant": "{variant}"},
+        ),
+    log:
+        "logs/report/variant-{variant}.log",
+    params:
+        parameters=get_variant_page_parameters,
+        title=get_page_title,
+        nav=get_nav(),
+    conda:
+        "../../environment.yml"
+    shell:
+        "lossbench report --notebook {input.notebook} --out {output} --title {params.title:q} "
+        "--parameters {params.parameters:q} --nav {params.nav:q} > {log} 2>&1"
+
+
+rule render_index:
+    input:
+        pages=[p for p in get_report_html() if not p.endswith("/index.html")],
+        summary=TABLES["summary_csv"],
+    output:
+        report("reports/html/index.html", category="Report", labels={"page": "index"}),
+    log:
+        "logs/report/index.log",
+    params:
+        pages=json.dumps(get_report_pages()),
+        title=config["report_title"],
+    conda:
+        "../../environment.yml"
+    shell:
+        "lossbench index --out {output} --title {params.title:q} --pages {params.pages:q} "
+        "--summary {input.summary} > {log} 2>&1"
