@@ -86,15 +86,17 @@ def test_nothing_changed_runs_nothing_and_a_changed_lr_reruns_only_its_variant(t
     other = workdir / "changed.yaml"
     other.write_text(yaml.safe_dump(changed))
     out = snakemake(workdir, "-n", config=other).stdout
-    assert planned_jobs(out) == {"train": 2, "gather": 1, "all": 1}
+    assert planned_jobs(out) == {"train": 2, "gather": 1, "render_page": 3, "render_variant_page": 2,
+                                 "render_index": 1, "all": 1}
     trained = set(re.findall(r"wildcards: variant=(\w+), seed=(\d+)", out))
     assert trained == {("mse_softmax_lr5", "0"), ("mse_softmax_lr5", "1")}
 
 
-def test_default_config_plans_30_train_jobs_and_one_gather(tmp_path):
+def test_default_config_plans_30_train_jobs_one_gather_and_the_report(tmp_path):
     shutil.copytree(ROOT / "config", tmp_path / "config")
     out = snakemake(tmp_path, "-n", "--cores", "8").stdout
-    assert planned_jobs(out) == {"prepare_data": 1, "train": 30, "gather": 1, "all": 1}
+    assert planned_jobs(out) == {"prepare_data": 1, "train": 30, "gather": 1, "render_page": 3,
+                                 "render_variant_page": 6, "render_index": 1, "all": 1}
 
 
 def test_bad_config_stops_before_any_job_naming_the_key(tmp_path):
@@ -160,7 +162,7 @@ def test_report_opens_offline_in_a_real_browser(tiny_run, tmp_path):
                                     "variant-cross_entropy.html", "variant-mse_softmax_lr5.html"}
     assert failed == [] and remote == []
     assert all(info["broken"] == 0 for info in seen.values()), seen
-    assert seen["comparison.html"]["images"] >= 4 and seen["variant-cross_entropy.html"]["images"] >= 4
+    assert seen["comparison.html"]["images"] >= 3 and seen["variant-cross_entropy.html"]["images"] >= 4
     assert seen["why-mse.html"]["math"] >= 5
 
 

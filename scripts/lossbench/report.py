@@ -140,11 +140,15 @@ def write_index(out_html: str | os.PathLike, title: str, pages: list[dict], summ
     links = "".join(
         f"<li><a href=\"{html.escape(p['href'])}\">{html.escape(p['title'])}</a> — {html.escape(p.get('description', ''))}</li>"
         for p in pages
+        if p["href"] != Path(out_html).name
     )
     built = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     page = (
         f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
         f"<style>{INDEX_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
+        "<p>The same MLP trained with each loss variant over several seeds. The <b>comparison</b> page "
+        "tests every variant against the reference; <b>why MSE is slow</b> derives and measures the "
+        "gradient that makes MSE on softmax outputs crawl.</p>"
         "<table><tr><th>variant</th><th>lr</th><th>n</th><th>test accuracy (mean)</th><th>sd</th></tr>"
         f"{rows}</table><h2>Pages</h2><ul>{links}</ul>"
         f"<p class=\"note\">Built {built}. Every page is a self-contained file: open it from disk, no network needed.</p>"

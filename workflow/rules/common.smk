@@ -49,11 +49,20 @@ def get_final_output():
     return ["results/tables/summary.csv", *get_report_html()]
 
 
+NOTEBOOKS = os.path.join(workflow.basedir, "..", "reports", "notebooks")
 PAGES = {
     # page -> (notebook, title, description); variant pages are added per variant
-    "comparison": ("comparison.py", "Comparison", "summary, learning curves, tests against the reference"),
+    "comparison": (
+        "comparison.py",
+        "Comparison",
+        "summary, learning curves, tests against the reference",
+    ),
     "why-mse": ("why_mse.py", "Why MSE is slow", "derivation and measured gradients"),
-    "reproducibility": ("reproducibility.py", "Reproducibility", "config, checksums, versions, how to rerun"),
+    "reproducibility": (
+        "reproducibility.py",
+        "Reproducibility",
+        "config, checksums, versions, how to rerun",
+    ),
 }
 TABLES = {
     "runs_csv": "results/tables/runs.csv",
@@ -64,7 +73,9 @@ TABLES = {
 
 def get_report_pages():
     """Every page of the report as {href, title, description}, in reading order."""
-    pages = [{"href": "index.html", "title": "Overview", "description": "headline table"}]
+    pages = [
+        {"href": "index.html", "title": "Overview", "description": "headline table"}
+    ]
     pages += [
         {"href": f"{page}.html", "title": title, "description": text}
         for page, (_, title, text) in PAGES.items()
@@ -86,11 +97,13 @@ def get_page_title(wildcards):
 
 
 def get_nav():
-    return json.dumps([{"href": p["href"], "title": p["title"]} for p in get_report_pages()])
+    return json.dumps(
+        [{"href": p["href"], "title": p["title"]} for p in get_report_pages()]
+    )
 
 
 def get_page_inputs(wildcards):
-    inputs = {"notebook": f"reports/notebooks/{PAGES[wildcards.page][0]}", **TABLES}
+    inputs = {"notebook": os.path.join(NOTEBOOKS, PAGES[wildcards.page][0]), **TABLES}
     if wildcards.page == "reproducibility":
         inputs["manifest_json"] = f"resources/data/{config['dataset']}/manifest.json"
         inputs["metrics_json"] = get_run_metrics()[0]
@@ -110,7 +123,7 @@ def get_page_parameters(wildcards, input):
 
 def get_variant_page_inputs(wildcards):
     return {
-        "notebook": "reports/notebooks/variant.py",
+        "notebook": os.path.join(NOTEBOOKS, "variant.py"),
         "data_pt": get_data(),
         "predictions": expand(
             "results/runs/{variant}/seed-{seed}/predictions.csv",
@@ -126,5 +139,9 @@ def get_variant_page_parameters(wildcards, input):
     return json.dumps({**parameters, "variant": wildcards.variant})
 
 
-def get_report_html():
-    return [f"reports/html/{p['href']}" for p in get_report_pages()]
+def get_report_html(include_index=True):
+    return [
+        f"reports/html/{p['href']}"
+        for p in get_report_pages()
+        if include_index or p["href"] != "index.html"
+    ]

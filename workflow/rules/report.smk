@@ -9,12 +9,12 @@ rule render_page:
         ),
     log:
         "logs/report/{page}.log",
+    conda:
+        "../../environment.yml"
     params:
         parameters=get_page_parameters,
         title=get_page_title,
         nav=get_nav(),
-    conda:
-        "../../environment.yml"
     shell:
         "lossbench report --notebook {input.notebook} --out {output} --title {params.title:q} "
         "--parameters {params.parameters:q} --nav {params.nav:q} > {log} 2>&1"
@@ -31,12 +31,12 @@ rule render_variant_page:
         ),
     log:
         "logs/report/variant-{variant}.log",
+    conda:
+        "../../environment.yml"
     params:
         parameters=get_variant_page_parameters,
         title=get_page_title,
         nav=get_nav(),
-    conda:
-        "../../environment.yml"
     shell:
         "lossbench report --notebook {input.notebook} --out {output} --title {params.title:q} "
         "--parameters {params.parameters:q} --nav {params.nav:q} > {log} 2>&1"
@@ -44,17 +44,17 @@ rule render_variant_page:
 
 rule render_index:
     input:
-        pages=[p for p in get_report_html() if not p.endswith("/index.html")],
+        pages=get_report_html(include_index=False),
         summary=TABLES["summary_csv"],
     output:
         report("reports/html/index.html", category="Report", labels={"page": "index"}),
     log:
         "logs/report/index.log",
+    conda:
+        "../../environment.yml"
     params:
         pages=json.dumps(get_report_pages()),
         title=config["report_title"],
-    conda:
-        "../../environment.yml"
     shell:
         "lossbench index --out {output} --title {params.title:q} --pages {params.pages:q} "
         "--summary {input.summary} > {log} 2>&1"
