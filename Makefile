@@ -9,7 +9,7 @@ CORES ?= 8
 # Rules call the `lossbench` command: it must be on PATH for Snakemake's jobs.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup run test dry-run lint clean
+.PHONY: setup run test test-slurm dry-run lint clean
 
 setup: $(STAMP)
 
@@ -34,3 +34,8 @@ lint: setup
 
 clean:
 	rm -rf results logs benchmarks .snakemake
+
+# Real one-node SLURM cluster on this machine (Debian packages; root), then the SLURM tests.
+test-slurm: setup
+	bash tests/cluster/start-slurm.sh
+	timeout -k 30 1200 pytest -m slurm tests/test_slurm.py
