@@ -171,3 +171,13 @@ def test_snakemake_report_includes_the_pages(tiny_run):
     workdir, config = tiny_run
     snakemake(workdir, "--report", "report.html", config=config)
     assert (workdir / "report.html").stat().st_size > 50_000
+
+
+@pytest.mark.slow
+def test_works_without_activating_the_environment(tmp_path, real_mirror_path):
+    """`.venv/bin/snakemake` alone: the rules still find the `lossbench` command beside it."""
+    config = tmp_path / "config.yaml"
+    shutil.copy(ROOT / "tests" / "workflow" / "config.yaml", config)
+    snakemake(tmp_path, "resources/data/mnist/manifest.json", config=config,
+              env={"PATH": "/usr/bin:/bin", "LOSSBENCH_DATA_MIRROR": str(real_mirror_path)})
+    assert (tmp_path / "resources" / "data" / "mnist" / "data.pt").is_file()

@@ -1,11 +1,23 @@
 # Helpers only: config validation, wildcard constraints and get_* functions (no rules).
 import json
 import os
+import sys
 
 from snakemake.utils import validate
 
 from lossbench.config import check
 from lossbench.losses import LOSSES
+
+
+# Rules call the `lossbench` command installed beside this Snakemake (e.g. .venv/bin), so
+# `.venv/bin/snakemake` works without activating the environment, here and in cluster jobs.
+envvars:
+    "PATH",
+
+
+os.environ["PATH"] = os.pathsep.join(
+    [os.path.dirname(sys.executable), os.environ.get("PATH", "")]
+)
 
 validate(config, schema="../schemas/config.schema.yaml")
 # name -> settings of every variant; raises ConfigError naming the key before any job runs
