@@ -91,3 +91,18 @@ def test_diverging_run_finishes_as_diverged_with_its_epoch(tiny_data, tmp_path):
 def test_split_larger_than_the_data_is_refused(tiny_data):
     with pytest.raises(ValueError, match="exceeds the 300 training images"):
         train(tiny(train_size=290, val_size=20), tiny_data)
+
+
+def test_cuda_graph_switch_changes_nothing_on_cpu(tiny_data):
+    eager = train(tiny(cuda_graph=False, epochs=1), tiny_data)
+    graph = train(tiny(cuda_graph=True, epochs=1), tiny_data)
+    assert without_timings(eager) | {"config": None} == without_timings(graph) | {"config": None}
+    assert eager["config_hash"] == graph["config_hash"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_graph_trains_like_the_eager_path_on_gpu(tiny_data):
+    eager = train(tiny(device="cuda", cuda_graph=False), tiny_data)
+    graph = train(tiny(device="cuda", cuda_graph=True), tiny_data)
+    assert graph["test_accuracy"] == pytest.approx(eager["test_accuracy"], abs=0.02)
+    assert graph["train_loss"] == pytest.approx(eager["train_loss"], rel=1e-3)

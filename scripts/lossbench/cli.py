@@ -4,6 +4,7 @@
     lossbench train  --variant V --loss L --seed S --data resources/data/mnist/data.pt --out-dir DIR [...]
     lossbench gather --runs results/runs/*/seed-*/metrics.json --out-dir results/tables
     lossbench report --notebook reports/notebooks/comparison.py --out reports/html/comparison.html --title T
+    lossbench bench  --data resources/data/mnist/data.pt --repeats 3 --startup --json bench.json
     lossbench index  --out reports/html/index.html --title T --pages JSON --summary results/tables/summary.csv
 
 Subcommands import their modules lazily, so ``lossbench train`` loads torch and nothing
@@ -26,10 +27,20 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         if f.default is dataclasses.MISSING:
             parser.add_argument(flag, required=True, type=int if f.type == "int" else str)
+        elif isinstance(f.default, bool):
+            parser.add_argument(flag, type=_boolean, default=f.default, metavar="{true,false}")
         elif isinstance(f.default, tuple):
             parser.add_argument(flag, type=int, nargs="+", default=list(f.default))
         else:
             parser.add_argument(flag, type=type(f.default), default=f.default)
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, found {text!r}")
 
 
 def cmd_data(args: argparse.Namespace) -> None:
@@ -63,6 +74,12 @@ def cmd_index(args: argparse.Namespace) -> None:
     from . import report
 
     report.write_index(args.out, args.title, report.parse_json_arg(args.pages, "--pages"), args.summary)
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from . import bench
+
+    bench.main(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,6 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pages", required=True, help='JSON list of {"href", "title", "description"}')
     p.add_argument("--summary", required=True, help="summary.csv for the headline table")
     p.set_defaults(func=cmd_index)
+    p = sub.add_parser("bench", help="time training against the notebook's DataLoader loop (and the CUDA-graph floor)")
+    p.add_argument("--data", default="resources/data/mnist/data.pt", help="data.pt written by 'lossbench data'")
+    p.add_argument("--loss", default="cross_entropy")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per method (after one warm-up run)")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--startup", action="store_true", help="also time process start-up against 'import torch'")
+    p.add_argument("--json", default=None, help="write the figures, device and versions here")
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

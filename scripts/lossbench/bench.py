@@ -1,0 +1,203 @@
+"""Benchmark training against the teaching notebook's loop: ``lossbench bench``.
+
+In one process on the current device, over ``--repeats`` runs each, it times
+  notebook   the notebook's loop: TensorDataset + random_split + DataLoader(shuffle=True),
+             batches copied to the device one by one;
+  project    lossbench's own training path (train(); its train_seconds: steps and per-step
+             statistics, evaluation excluded), eager;
+  graph      the same with the CUDA-graph step (CUDA only);
+  floor      the bare step (forward, backward, SGD) of a full batch captured in one CUDA graph
+             and replayed, nothing else (CUDA only): what the hardware allows.
+Each runs the same data (5 epochs of 10,000 images by default). It prints medians and
+ratios to the notebook loop; ``--json PATH`` writes them with device and versions.
+``--startup`` also times process start-up: a bare ``python -c "import torch"`` against
+``lossbench train`` from process start to its first step.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, TensorDataset, random_split
+
+from . import provenance
+from .config import TrainConfig
+from .losses import get_loss
+from .model import MLP
+from .train import _sync, device_name, evaluate, make_split, resolve_device, train
+
+log = logging.getLogger(__name__)
+
+
+def notebook_loop(data: dict, cfg: TrainConfig, device: torch.device) -> tuple[float, float]:
+    """The notebook's way: (train seconds, test accuracy)."""
+    torch.manual_seed(cfg.seed)
+    n = cfg.train_size + cfg.val_size
+    x = data["train_images"][:n].reshape(n, -1).float() / 256
+    dataset = TensorDataset(x, data["train_labels"][:n])
+    train_set, _ = random_split(dataset, [cfg.train_size, cfg.val_size])
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True)
+    model = MLP(x.shape[1], cfg.hidden).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
+    loss_fn = get_loss(cfg.loss)
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(cfg.epochs):
+        for xb, yb in loader:
+            xb, yb = xb.to(device), yb.to(device)
+            loss = loss_fn(model(xb), yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    _sync(device)
+    seconds = time.perf_counter() - t0
+    x_test = (data["test_images"].reshape(len(data["test_images"]), -1).float() / 256).to(device)
+    return seconds, evaluate(model, x_test, data["test_labels"].to(device))["accuracy"]
+
+
+def graph_floor(data: dict, cfg: TrainConfig, device: torch.device) -> tuple[float, float]:
+    """Bare SGD steps replayed from one CUDA graph: (train seconds, test accuracy)."""
+    torch.manual_seed(cfg.seed)
+    split = make_split(data, cfg, torch.Generator().manual_seed(cfg.seed), device)
+    model = MLP(split.x_train.shape[1], cfg.hidden).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
+    loss_fn = get_loss(cfg.loss)
+    idx = torch.zeros(cfg.batch_size, dtype=torch.long, device=device)
+
+    def step():
+        loss_fn(model(split.x_train[idx]), split.y_train[idx]).backward()
+        optimizer.step()
+
+    saved = [p.detach().clone() for p in model.parameters()]
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            optimizer.zero_grad(set_to_none=True)
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    optimizer.zero_grad(set_to_none=True)
+    with torch.cuda.graph(graph):
+        step()
+    with torch.no_grad():
+        for p, value in zip(model.parameters(), saved):
+            p.copy_(value)
+    n = cfg.train_size - cfg.train_size % cfg.batch_size
+    generator = torch.Generator().manual_seed(cfg.seed)
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(cfg.epochs):
+        order = torch.randperm(cfg.train_size, generator=generator).to(device)
+        for start in range(0, n, cfg.batch_size):
+            idx.copy_(order[start : start + cfg.batch_size])
+            graph.replay()
+    _sync(device)
+    return time.perf_counter() - t0, evaluate(model, split.x_test, split.y_test)["accuracy"]
+
+
+def time_startup(repeats: int, data_path: str) -> dict:
+    """Seconds from process start to ready: bare `import torch` vs `lossbench train`."""
+    bare, train_startup = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import torch"], check=True)
+        bare.append(time.perf_counter() - t0)
+    lossbench = str(Path(sys.executable).with_name("lossbench"))
+    for seed in range(repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run([lossbench, "train", "--variant", "startup", "--loss", "cross_entropy", "--seed", str(seed),
+                            "--epochs", "1", "--train-size", "200", "--val-size", "100", "--data", data_path,
+                            "--out-dir", tmp], check=True, capture_output=True)
+            train_startup.append(json.loads((Path(tmp) / "metrics.json").read_text())["startup_seconds"])
+    return {
+        "import_torch_seconds": statistics.median(bare),
+        "train_startup_seconds": statistics.median(train_startup),
+        "startup_ratio": statistics.median(train_startup) / statistics.median(bare),
+    }
+
+
+def run(data_path: str, loss: str = "cross_entropy", repeats: int = 3, epochs: int = 5, device: str = "auto",
+        threads: int | None = None, startup: bool = False) -> dict:
+    from .data import load
+
+    data = load(data_path)
+    dev = resolve_device(device)
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = TrainConfig(variant="bench", loss=loss, seed=0, epochs=epochs, device=str(dev),
+                      threads=torch.get_num_threads())
+    methods = {
+        "notebook": lambda c: notebook_loop(data, c, dev),
+        "project": lambda c: _project(data, replace(c, cuda_graph=False)),
+    }
+    if dev.type == "cuda":
+        methods["graph"] = lambda c: _project(data, replace(c, cuda_graph=True))
+        methods["floor"] = lambda c: graph_floor(data, c, dev)
+    timings: dict[str, list[float]] = {name: [] for name in methods}
+    accuracy: dict[str, list[float]] = {name: [] for name in methods}
+    for seed in range(repeats + 1):  # round 0 warms up (allocator, kernels) and is not counted
+        for name, method in methods.items():
+            seconds, acc = method(replace(cfg, seed=seed))
+            if seed > 0:
+                timings[name].append(seconds)
+                accuracy[name].append(acc)
+                log.info("%-8s seed %d: %.3f s, test accuracy %.4f", name, seed, seconds, acc)
+    medians = {name: statistics.median(v) for name, v in timings.items()}
+    best = "graph" if "graph" in medians else "project"
+    result = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "device": device_name(dev), "loss": loss, "epochs": epochs, "repeats": repeats,
+        "train_size": cfg.train_size, "batch_size": cfg.batch_size, "threads": torch.get_num_threads(),
+        "seconds": timings, "median_seconds": medians,
+        "test_accuracy_mean": {name: statistics.fmean(v) for name, v in accuracy.items()},
+        "ratio_to_notebook": medians[best] / medians["notebook"],
+        "ratios_to_notebook": {name: m / medians["notebook"] for name, m in medians.items()},
+        "project_method": best,
+        "versions": {k: v for k, v in provenance.collect(device_name(dev)).items() if k != "argv"},
+    }
+    if "floor" in medians:
+        result["ratio_to_floor"] = medians[best] / medians["floor"]
+    if startup:
+        result["startup"] = time_startup(repeats, data_path)
+    return result
+
+
+def _project(data: dict, cfg: TrainConfig) -> tuple[float, float]:
+    metrics = train(cfg, data)
+    return metrics["train_seconds"], metrics["test_accuracy"]
+
+
+def format_table(result: dict) -> str:
+    lines = [f"device: {result['device']}, loss {result['loss']}, {result['epochs']} epochs x "
+             f"{result['train_size']} images, batch {result['batch_size']}, {result['repeats']} repeats",
+             f"{'method':<10}{'median s':>10}{'x notebook':>12}{'test acc':>10}"]
+    for name, median in result["median_seconds"].items():
+        lines.append(f"{name:<10}{median:>10.3f}{result['ratios_to_notebook'][name]:>12.2f}"
+                     f"{result['test_accuracy_mean'][name]:>10.4f}")
+    lines.append(f"ratio_to_notebook ({result['project_method']}): {result['ratio_to_notebook']:.3f}")
+    if "ratio_to_floor" in result:
+        lines.append(f"ratio_to_floor: {result['ratio_to_floor']:.3f}")
+    if "startup" in result:
+        s = result["startup"]
+        lines.append(f"start-up: import torch {s['import_torch_seconds']:.2f} s, lossbench train to first step "
+                     f"{s['train_startup_seconds']:.2f} s, ratio {s['startup_ratio']:.2f}")
+    return "\n".join(lines)
+
+
+def main(args) -> None:
+    result = run(args.data, args.loss, args.repeats, args.epochs, args.device, args.threads, args.startup)
+    print(format_table(result))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
