@@ -106,3 +106,24 @@ def test_cuda_graph_trains_like_the_eager_path_on_gpu(tiny_data):
     graph = train(tiny(device="cuda", cuda_graph=True), tiny_data)
     assert graph["test_accuracy"] == pytest.approx(eager["test_accuracy"], abs=0.02)
     assert graph["train_loss"] == pytest.approx(eager["train_loss"], rel=1e-3)
+
+
+class _Exploit:
+    """A pickle that runs code when unpickled (writes a marker file)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_malicious_model_file_is_refused_without_running_code(tmp_path):
+    import pickle
+
+    marker = tmp_path / "pwned"
+    model = tmp_path / "model.pt"
+    torch.save({"net.0.weight": _Exploit(marker)}, model, pickle_module=pickle)
+    with pytest.raises(pickle.UnpicklingError):
+        load_state_dict(model)
+    assert not marker.exists()

@@ -181,3 +181,23 @@ def test_works_without_activating_the_environment(tmp_path, real_mirror_path):
     snakemake(tmp_path, "resources/data/mnist/manifest.json", config=config,
               env={"PATH": "/usr/bin:/bin", "LOSSBENCH_DATA_MIRROR": str(real_mirror_path)})
     assert (tmp_path / "resources" / "data" / "mnist" / "data.pt").is_file()
+
+
+@pytest.mark.slow
+def test_a_diverging_variant_is_recorded_and_flagged_in_tables_and_report(tmp_path, real_mirror_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "train_size: 1000\nval_size: 200\nbatch_size: 20\nepochs: 2\nseeds: [0]\n"
+        "losses: [cross_entropy]\nvariants:\n  exploding: {loss: cross_entropy, lr: 1.0e+30}\n"
+    )
+    snakemake(tmp_path, config=config, env={"LOSSBENCH_DATA_MIRROR": str(real_mirror_path)})
+    runs = pd.read_csv(tmp_path / "results" / "tables" / "runs.csv").set_index("variant")
+    assert runs.loc["exploding", "status"] == "diverged" and runs.loc["exploding", "diverged_epoch"] == 1
+    assert runs.loc["cross_entropy", "status"] == "ok"
+    summary = pd.read_csv(tmp_path / "results" / "tables" / "summary.csv").set_index("variant")
+    assert summary.loc["exploding", "n_diverged"] == 1
+    html = tmp_path / "reports" / "html"
+    assert "diverged: 1" in (html / "index.html").read_text()
+    assert "runs **diverged**" not in (html / "comparison.html").read_text()  # markdown was rendered
+    assert "1 of 1 runs <strong>diverged</strong>" in (html / "comparison.html").read_text()
+    assert "1 run(s) diverged" in (html / "variant-exploding.html").read_text()
