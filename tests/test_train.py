@@ -61,6 +61,14 @@ def test_same_seed_gives_bit_identical_metrics_and_weights(tiny_data, tmp_path):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+def test_deterministic_switch_runs_and_matches_the_default_on_cpu(tiny_data):
+    try:
+        strict = train(tiny(deterministic=True, epochs=1), tiny_data)
+    finally:
+        torch.use_deterministic_algorithms(False)
+    assert without_timings(strict) | {"config": None} == without_timings(train(tiny(epochs=1), tiny_data)) | {"config": None}
+
+
 def test_other_seed_gives_other_results(tiny_data):
     assert train(tiny(seed=0), tiny_data)["train_loss"] != train(tiny(seed=1), tiny_data)["train_loss"]
 

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 
-RUNTIME_FIELDS = ("seed", "device", "threads", "cuda_graph")  # not part of the experiment's config hash
+RUNTIME_FIELDS = ("seed", "device", "threads", "cuda_graph", "deterministic")  # not part of the experiment's config hash
 OVERRIDABLE = ("lr", "batch_size", "epochs", "hidden")  # what a variant may change
 
 
@@ -35,6 +35,7 @@ class TrainConfig:
     device: str = "auto"
     threads: int = 1
     cuda_graph: bool = True  # on CUDA: replay each step as one captured graph (same math, less launch overhead)
+    deterministic: bool = False  # on CUDA: deterministic kernels only (slower); CPU runs are deterministic anyway
 
     def config_hash(self) -> str:
         """Hash of the experiment settings (not seed or runtime): equal for all seeds of a variant."""

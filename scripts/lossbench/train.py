@@ -174,6 +174,10 @@ def make_step(model: MLP, optimizer, loss_fn, split: Split, sums: Tensor, batch_
 def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None) -> dict:
     """Train one run; write metrics.json, history.csv, model.pt into ``out_dir`` if given."""
     start_time = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if cfg.deterministic:
+        # cuBLAS needs a fixed workspace for reproducible GEMMs; set before CUDA starts
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
