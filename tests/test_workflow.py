@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -201,3 +202,64 @@ def test_a_diverging_variant_is_recorded_and_flagged_in_tables_and_report(tmp_pa
     assert "runs **diverged**" not in (html / "comparison.html").read_text()  # markdown was rendered
     assert "1 of 1 runs <strong>diverged</strong>" in (html / "comparison.html").read_text()
     assert "1 run(s) diverged" in (html / "variant-exploding.html").read_text()
+
+
+def _pids_running(fragment: str) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if "lossbench" in cmdline and " train " in cmdline and fragment in cmdline:
+                pids.append(int(proc.name))
+    return pids
+
+
+@pytest.mark.slow
+def test_a_job_killed_mid_epoch_is_redone_alone_and_matches_an_uninterrupted_run(tmp_path, real_mirror_path):
+    """SIGKILL one train job mid-epoch: --keep-going lets the other finish, the rerun redoes
+    only the killed run, and its metrics equal those of a run that was never interrupted."""
+    import signal
+    import time
+
+    from lossbench.config import TrainConfig, resolve_variants
+    from lossbench.data import load
+    from lossbench.train import train
+
+    settings = {"train_size": 3000, "val_size": 200, "batch_size": 20, "epochs": 3, "seeds": [0, 1],
+                "losses": ["cross_entropy"], "variants": {}}
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    env = {"LOSSBENCH_DATA_MIRROR": str(real_mirror_path)}
+    cmd_env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", **env}
+    proc = subprocess.Popen(
+        [f"{BIN}/snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory", str(tmp_path),
+         "--cores", "2", "--keep-going", "--configfile", str(config), "--until", "train"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=cmd_env)
+    log = tmp_path / "logs" / "train" / "cross_entropy" / "seed-0.log"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (log.exists() and "epoch  1/3" in log.read_text()):
+        time.sleep(0.2)
+    victims = _pids_running("cross_entropy/seed-0")
+    assert victims, "the train job of seed 0 was not found running"
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    output = proc.communicate(timeout=300)[0]
+    assert proc.returncode != 0, output
+    run0, run1 = (tmp_path / "results" / "runs" / "cross_entropy" / f"seed-{s}" for s in (0, 1))
+    assert (run1 / "metrics.json").is_file()  # the other job finished (--keep-going)
+    assert not (run0 / "metrics.json").exists() and not list(run0.glob(".*.tmp*"))  # nothing half-written
+
+    rerun = snakemake(tmp_path, "-n", config=config, env=env).stdout
+    assert set(re.findall(r"wildcards: variant=(\w+), seed=(\d+)", rerun)) == {("cross_entropy", "0")}
+    snakemake(tmp_path, config=config, env=env)
+    resumed = json.loads((run0 / "metrics.json").read_text())
+
+    variant = resolve_variants(yaml.safe_load(config.read_text()))["cross_entropy"]
+    cfg = TrainConfig(**{**variant, "hidden": tuple(variant.get("hidden", (1200, 600, 300))), "seed": 0})
+    clean = train(cfg, load(tmp_path / "resources" / "data" / "mnist" / "data.pt"), out_dir=tmp_path / "clean")
+    volatile = {"train_seconds", "eval_seconds", "startup_seconds", "start_time", "provenance"}
+    assert {k: v for k, v in resumed.items() if k not in volatile} == {
+        k: v for k, v in clean.items() if k not in volatile}
