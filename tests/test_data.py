@@ -7,6 +7,7 @@ import gzip
 import http.server
 import json
 import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -25,7 +26,9 @@ def test_prepare_from_mirror_writes_verified_tensors(tiny_mirror, tmp_path):
     assert tensors["train_images"].shape == (300, 28, 28) and tensors["train_images"].dtype == torch.uint8
     assert tensors["test_labels"].shape == (100,) and tensors["test_labels"].dtype == torch.int64
     assert manifest == json.loads((out / "manifest.json").read_text())
-    assert manifest["files_sha256"] == {f.name: f.sha256_gz for f in data.DATASETS["mnist"].files}
+    files = data.DATASETS["mnist"].files
+    assert manifest["files_sha256"] == {f.name: f.sha256_gz for f in files} | {
+        f.name.removesuffix(".gz"): f.sha256_raw for f in files}
     assert listing(tmp_path / "resources") == ["data", "data/mnist", "data/mnist/data.pt", "data/mnist/manifest.json"]
 
 
@@ -64,7 +67,7 @@ def test_bad_file_gives_one_clear_error_and_leaves_nothing(tiny_mirror, tmp_path
     if fault != "missing file":
         assert f.sha256_gz in message  # expected
         actual = data.sha256_bytes(path.read_bytes())
-        assert actual != f.sha256_gz and f"found {actual}" in message  # actual
+        assert actual != f.sha256_gz and f"found SHA-256 {actual}" in message  # actual
     assert listing(resources) == ["data"]  # no data.pt, manifest, temp folder
 
 
@@ -115,3 +118,25 @@ def test_download_path_verifies_what_torchvision_fetched(http_mirror, tmp_path, 
 def test_real_mnist_pins_match_the_mirror(real_mirror):
     for f in data.DATASETS["mnist"].files:
         assert data.sha256_bytes((real_mirror / f.name).read_bytes()) == f.sha256_gz
+
+
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="Debian package dataset-fashion-mnist not installed")
+def test_debian_fashion_mnist_verifies_on_its_uncompressed_content(tmp_path, monkeypatch):
+    monkeypatch.delenv(data.MIRROR_ENV, raising=False)
+    manifest = data.prepare("fashion_mnist", tmp_path / "fashion_mnist", mirror=str(FASHION_MNIST))
+    tensors = data.load(tmp_path / "fashion_mnist" / "data.pt")
+    assert manifest["n_train"] == 60000 and tensors["test_images"].shape == (10000, 28, 28)
+    assert manifest["files_sha256"]["t10k-labels-idx1-ubyte"] == data.DATASETS["fashion_mnist"].files[3].sha256_raw
+
+
+def test_a_dataset_pinned_only_on_content_names_that_hash_in_errors(tiny_mirror, tmp_path, monkeypatch):
+    spec = data.DATASETS["mnist"]
+    content_only = data.DatasetSpec("mnist", "MNIST", tuple(data.DataFile(f.name, None, f.sha256_raw) for f in spec.files))
+    monkeypatch.setitem(data.DATASETS, "mnist", content_only)
+    data.prepare("mnist", tmp_path / "ok", mirror=str(tiny_mirror))  # the content matches: passes
+    corrupt_checksum(tiny_mirror / spec.files[0].name)
+    with pytest.raises(data.DataError, match=f"expected uncompressed SHA-256 {spec.files[0].sha256_raw}"):
+        data.prepare("mnist", tmp_path / "bad", mirror=str(tiny_mirror))

@@ -36,8 +36,13 @@ class DataError(Exception):
 @dataclass(frozen=True)
 class DataFile:
     name: str  # the .gz file name, as in the original distribution
-    sha256_gz: str  # the original .gz file (a byte-identical copy passes fast)
+    sha256_gz: str | None  # the original .gz file (a byte-identical copy passes fast); None: not pinned
     sha256_raw: str  # its uncompressed content (a re-compressed copy passes too)
+
+    def expected(self) -> str:
+        if self.sha256_gz:
+            return f"SHA-256 {self.sha256_gz} (uncompressed {self.sha256_raw})"
+        return f"uncompressed SHA-256 {self.sha256_raw}"
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,23 @@ DATASETS: dict[str, DatasetSpec] = {
             ),
         ),
     ),
+    # Fashion-MNIST (Zalando): pinned on the uncompressed files, so the original .gz files
+    # (torchvision's download) and Debian's re-compressed copies (package
+    # dataset-fashion-mnist, /usr/share/datasets/fashion-mnist/) both pass.
+    "fashion_mnist": DatasetSpec(
+        name="fashion_mnist",
+        torchvision_class="FashionMNIST",
+        files=(
+            DataFile("train-images-idx3-ubyte.gz", None,
+                     "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+            DataFile("train-labels-idx1-ubyte.gz", None,
+                     "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+            DataFile("t10k-images-idx3-ubyte.gz", None,
+                     "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
+            DataFile("t10k-labels-idx1-ubyte.gz", None,
+                     "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+        ),
+    ),
 }
 
 
@@ -89,23 +111,20 @@ def verify_file(path: Path, spec: DataFile) -> bytes:
     cleanly to content with the pinned uncompressed hash.
     """
     if not path.is_file():
-        raise DataError(f"{path}: file not found (expected {spec.name}, SHA-256 {spec.sha256_gz})")
+        raise DataError(f"{path}: file not found (expected {spec.name}, {spec.expected()})")
     blob = path.read_bytes()
     actual_gz = sha256_bytes(blob)
     try:
         raw = gzip.decompress(blob)
     except (OSError, EOFError, zlib.error) as exc:
         kind = "truncated gzip file" if isinstance(exc, EOFError) else "not a gzip file"
-        raise DataError(
-            f"{path}: {kind} ({exc}); expected SHA-256 {spec.sha256_gz}, found {actual_gz}"
-        ) from None
+        raise DataError(f"{path}: {kind} ({exc}); expected {spec.expected()}, found SHA-256 {actual_gz}") from None
     if actual_gz == spec.sha256_gz:
         return raw
     actual_raw = sha256_bytes(raw)
     if actual_raw != spec.sha256_raw:
         raise DataError(
-            f"{path}: wrong checksum; expected SHA-256 {spec.sha256_gz} "
-            f"(uncompressed {spec.sha256_raw}), found {actual_gz} (uncompressed {actual_raw})"
+            f"{path}: wrong checksum; expected {spec.expected()}, found SHA-256 {actual_gz} (uncompressed {actual_raw})"
         )
     log.info("%s: re-compressed copy, uncompressed content verified", path)
     return raw
@@ -144,7 +163,8 @@ def _fetch_raw_files(spec: DatasetSpec, mirror: Path | None, raw_dir: Path) -> d
     for f in spec.files:
         raw = verify_file(sources[f.name], f)
         (raw_dir / f.name.removesuffix(".gz")).write_bytes(raw)
-        hashes[f.name] = f.sha256_gz
+        hashes[f.name] = f.sha256_gz or sha256_bytes(sources[f.name].read_bytes())
+        hashes[f.name.removesuffix(".gz")] = f.sha256_raw
     return hashes
 
 
