@@ -90,3 +90,13 @@ def test_config_hash_ignores_seed_and_runtime_but_not_hyperparameters():
     base = TrainConfig(variant="v", loss="cross_entropy", seed=0)
     assert base.config_hash() == TrainConfig(variant="v", loss="cross_entropy", seed=4, threads=8, device="cpu").config_hash()
     assert base.config_hash() != TrainConfig(variant="v", loss="cross_entropy", seed=0, lr=0.2).config_hash()
+
+
+def test_a_variant_named_twice_in_yaml_is_refused_with_its_line(tmp_path):
+    from lossbench.config import check_duplicate_keys
+
+    path = tmp_path / "config.yaml"
+    path.write_text("variants:\n  fast: {loss: cross_entropy, lr: 0.5}\n  fast: {loss: mse_softmax}\n")
+    with pytest.raises(ConfigError, match=r"config.yaml, line 3: duplicate key 'fast'"):
+        check_duplicate_keys(str(path))
+    check_duplicate_keys(str(ROOT / "config" / "config.yaml"))  # the default config is clean

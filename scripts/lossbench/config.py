@@ -43,6 +43,27 @@ class TrainConfig:
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def check_duplicate_keys(path: str) -> None:
+    """YAML keeps the last of two equal keys silently; refuse that (e.g. a variant named twice)."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        pass
+
+    def construct_mapping(loader, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(f"{path}, line {key_node.start_mark.line + 1}: duplicate key {key!r}")
+            seen.add(key)
+        return loader.construct_mapping(node, deep=deep)
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    with open(path) as fh:
+        yaml.load(fh, Loader=StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
 def resolve_variants(config: dict) -> dict[str, dict]:
     """Variant name -> its training settings (every TrainConfig field but seed and threads).
 

@@ -5,7 +5,7 @@ import sys
 
 from snakemake.utils import validate
 
-from lossbench.config import check
+from lossbench.config import check, check_duplicate_keys
 from lossbench.losses import LOSSES
 
 
@@ -19,6 +19,8 @@ os.environ["PATH"] = os.pathsep.join(
     [os.path.dirname(sys.executable), os.environ.get("PATH", "")]
 )
 
+for configfile_path in workflow.configfiles:
+    check_duplicate_keys(configfile_path)
 validate(config, schema="../schemas/config.schema.yaml")
 # name -> settings of every variant; raises ConfigError naming the key before any job runs
 VARIANTS = check(config, LOSSES)
