@@ -5,6 +5,9 @@ The output head (softmax, log-softmax) and the target encoding (one-hot) live in
 loss, so there is one model and one accuracy (argmax of the logits). Applying softmax
 inside the loss gives exactly the gradients of the notebook's model-with-Softmax-layer.
 
+A loss must not synchronise with the host (no ``.item()``, no data-dependent shapes): on
+CUDA the training step, loss included, is captured once in a CUDA graph and replayed.
+
 Add a loss: decorate one function here with ``@register_loss("name")`` and put the name
 under ``losses:`` in config/config.yaml. tests/test_losses.py covers it automatically.
 """
@@ -14,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -38,6 +40,12 @@ def get_loss(name: str) -> LossFn:
         raise KeyError(f"unknown loss {name!r}; registered: {', '.join(sorted(LOSSES))}") from None
 
 
+def one_hot(labels: Tensor, like: Tensor) -> Tensor:
+    """One-hot targets shaped and typed like ``like``; scatter instead of F.one_hot, whose
+    range check syncs with the host and so cannot run inside a captured CUDA graph."""
+    return torch.zeros_like(like).scatter_(1, labels[:, None], 1.0)
+
+
 @register_loss("softmax_nll")
 def softmax_nll(logits: Tensor, labels: Tensor) -> Tensor:
     # The notebook's hand-written NLL on softmax outputs; 1e-7 guards log(0).
@@ -58,12 +66,10 @@ def cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
 @register_loss("mse_softmax")
 def mse_softmax(logits: Tensor, labels: Tensor) -> Tensor:
     # nn.MSELoss averages over n*C entries: dL/dz = (2/C) J (p - y), J = diag(p) - p p^T.
-    one_hot = F.one_hot(labels, logits.shape[1]).to(logits.dtype)
-    return nn.MSELoss()(torch.softmax(logits, dim=1), one_hot)
+    return nn.MSELoss()(torch.softmax(logits, dim=1), one_hot(labels, logits))
 
 
 @register_loss("mse_logits")
 def mse_logits(logits: Tensor, labels: Tensor) -> Tensor:
     # Square loss on raw logits (Hui & Belkin 2021): no softmax, so no saturation.
-    one_hot = F.one_hot(labels, logits.shape[1]).to(logits.dtype)
-    return nn.MSELoss()(logits, one_hot)
+    return nn.MSELoss()(logits, one_hot(labels, logits))
