@@ -34,7 +34,7 @@ from . import provenance
 from .config import TrainConfig
 from .losses import get_loss
 from .model import MLP
-from .train import _sync, device_name, evaluate, make_split, resolve_device, train
+from .train import _sync, capture_cuda_graph, device_name, evaluate, make_split, resolve_device, train
 
 log = logging.getLogger(__name__)
 
@@ -78,21 +78,7 @@ def graph_floor(data: dict, cfg: TrainConfig, device: torch.device) -> tuple[flo
         loss_fn(model(split.x_train[idx]), split.y_train[idx]).backward()
         optimizer.step()
 
-    saved = [p.detach().clone() for p in model.parameters()]
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            optimizer.zero_grad(set_to_none=True)
-            step()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    optimizer.zero_grad(set_to_none=True)
-    with torch.cuda.graph(graph):
-        step()
-    with torch.no_grad():
-        for p, value in zip(model.parameters(), saved):
-            p.copy_(value)
+    graph = capture_cuda_graph(step, model, optimizer)
     n = cfg.train_size - cfg.train_size % cfg.batch_size
     generator = torch.Generator().manual_seed(cfg.seed)
     _sync(device)

@@ -108,6 +108,31 @@ def initial_row(model: MLP, loss_fn, split: Split) -> dict[str, float]:
     }
 
 
+def capture_cuda_graph(step, model: MLP, optimizer) -> "torch.cuda.CUDAGraph":
+    """Capture ``step`` (forward, backward, update on static tensors) in a CUDA graph.
+
+    As the CUDA-graph docs require, it first runs a few warm-up steps on a side stream; those
+    change the weights, so the weights are restored before returning. Gradients must be None
+    at capture time: the graph then owns static gradient tensors that each replay overwrites.
+    """
+    saved = [p.detach().clone() for p in model.parameters()]
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            optimizer.zero_grad(set_to_none=True)
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    optimizer.zero_grad(set_to_none=True)
+    with torch.cuda.graph(graph):
+        step()
+    with torch.no_grad():
+        for p, value in zip(model.parameters(), saved):
+            p.copy_(value)
+    return graph
+
+
 def make_step(model: MLP, optimizer, loss_fn, split: Split, sums: Tensor, batch_size: int, cuda_graph: bool):
     """A function that takes one SGD step on the training images at the given indices.
 
@@ -141,24 +166,9 @@ def make_step(model: MLP, optimizer, loss_fn, split: Split, sums: Tensor, batch_
     if not cuda_graph:
         return eager
 
-    # Warm up on a side stream (as the CUDA-graph docs require), then capture; the warm-up
-    # steps change weights and sums, so both are restored before the first real step.
     static_idx = torch.zeros(batch_size, dtype=torch.long, device=sums.device)
-    saved = [p.detach().clone() for p in model.parameters()]
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            eager(static_idx)
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    optimizer.zero_grad(set_to_none=True)
-    with torch.cuda.graph(graph):
-        sgd_step(static_idx)
-    with torch.no_grad():
-        for p, value in zip(model.parameters(), saved):
-            p.copy_(value)
-        sums.zero_()
+    graph = capture_cuda_graph(lambda: sgd_step(static_idx), model, optimizer)
+    sums.zero_()  # the warm-up steps added to it
 
     def replay(idx: Tensor) -> None:
         if len(idx) != batch_size:  # a last, smaller batch: eager, keeping the graph's grad tensors
