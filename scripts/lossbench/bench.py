@@ -99,10 +99,9 @@ def time_startup(repeats: int, data_path: str) -> dict:
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-c", "import torch"], check=True)
         bare.append(time.perf_counter() - t0)
-    lossbench = str(Path(sys.executable).with_name("lossbench"))
     for seed in range(repeats):
-        with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run([lossbench, "train", "--variant", "startup", "--loss", "cross_entropy", "--seed", str(seed),
+        with tempfile.TemporaryDirectory() as tmp:  # `python -m`: works without the console script too
+            subprocess.run([sys.executable, "-m", "lossbench.cli", "train", "--variant", "startup", "--loss", "cross_entropy", "--seed", str(seed),
                             "--epochs", "1", "--train-size", "200", "--val-size", "100", "--data", data_path,
                             "--out-dir", tmp], check=True, capture_output=True)
             train_startup.append(json.loads((Path(tmp) / "metrics.json").read_text())["startup_seconds"])
