@@ -59,3 +59,22 @@ def test_index_links_every_page_and_flags_divergence(tmp_path):
     assert 'href="comparison.html"' in page and 'href="variant-bad.html"' in page
     assert "diverged: 2" in page and "T &lt;i&gt;" in page
     assert 'href="index.html"' not in page  # no link to itself
+
+
+def test_a_kernel_that_dies_at_start_is_started_again(tmp_path, monkeypatch):
+    import papermill
+
+    calls = []
+    real = papermill.execute_notebook
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    source = tmp_path / "page.py"
+    source.write_text(NOTEBOOK)
+    notebook = report.execute(source, {"title": "t"})
+    assert len(calls) == 2 and any("marker is unused" in str(c.get("outputs")) for c in notebook.cells)

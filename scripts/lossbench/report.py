@@ -26,6 +26,7 @@ from .atomic import atomic_path
 log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).parent / "templates"
+KERNEL_START_ATTEMPTS = 3
 DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.S)
 # pandoc's rule: no space just inside the dollars, no digit right after the closing one ("$5")
 INLINE_MATH = re.compile(r"(?<![\\$])\$(?=[^\s$])([^$\n]+?)(?<=\S)\$(?!\d)")
@@ -85,8 +86,17 @@ def execute(source: str | os.PathLike, parameters: dict, cwd: str | os.PathLike 
     with tempfile.TemporaryDirectory() as tmp:
         src, out = Path(tmp) / "in.ipynb", Path(tmp) / "out.ipynb"
         nbformat.write(notebook, src)
-        papermill.execute_notebook(str(src), str(out), parameters=parameters, kernel_name=kernel,
-                                   language="python", cwd=str(cwd), progress_bar=False)
+        for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+            try:
+                papermill.execute_notebook(str(src), str(out), parameters=parameters, kernel_name=kernel,
+                                           language="python", cwd=str(cwd), progress_bar=False)
+                break
+            except RuntimeError as exc:
+                # jupyter_client picks free TCP ports for a kernel, and two pages rendered at
+                # once can race for the same port: the kernel dies at start. Start it again.
+                if "Kernel died before replying" not in str(exc) or attempt == KERNEL_START_ATTEMPTS:
+                    raise
+                log.warning("kernel failed to start (%s); attempt %d of %d", exc, attempt + 1, KERNEL_START_ATTEMPTS)
         return nbformat.read(out, as_version=4)
 
 
