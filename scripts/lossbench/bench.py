@@ -34,7 +34,7 @@ from . import provenance
 from .config import TrainConfig
 from .losses import get_loss
 from .model import MLP
-from .train import _sync, capture_cuda_graph, device_name, evaluate, make_split, resolve_device, train
+from .train import SGD, _sync, capture_cuda_graph, device_name, evaluate, make_split, resolve_device, train
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def graph_floor(data: dict, cfg: TrainConfig, device: torch.device) -> tuple[flo
     torch.manual_seed(cfg.seed)
     split = make_split(data, cfg, torch.Generator().manual_seed(cfg.seed), device)
     model = MLP(split.x_train.shape[1], cfg.hidden).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
+    optimizer = SGD(model.parameters(), lr=cfg.lr)
     loss_fn = get_loss(cfg.loss)
     idx = torch.zeros(cfg.batch_size, dtype=torch.long, device=device)
 
