@@ -90,10 +90,10 @@ def check(config: dict, known_losses: Iterable[str]) -> dict[str, dict]:
     if not variants:
         raise ConfigError("losses/variants: nothing to train; list at least one loss")
     for name, settings in variants.items():
-        where = "batch_size" if name in config.get("losses", []) else f"variants.{name}"
         if settings["loss"] not in known:
             raise ConfigError(f"variants.{name}.loss: unknown loss {settings['loss']!r}; registered: {', '.join(sorted(known))}")
         if settings["batch_size"] > settings["train_size"]:
+            where = "batch_size" if name in config.get("losses", []) else f"variants.{name}"
             raise ConfigError(
                 f"{where}: batch_size {settings['batch_size']} is larger than train_size {settings['train_size']}"
             )
