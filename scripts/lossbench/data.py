@@ -104,8 +104,8 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def verify_file(path: Path, spec: DataFile) -> bytes:
-    """Return the uncompressed content of ``path`` after checking it against ``spec``.
+def verify_file(path: Path, spec: DataFile) -> tuple[bytes, str]:
+    """Return the uncompressed content of ``path`` and the file's SHA-256, after checking it against ``spec``.
 
     A byte-identical original passes on its .gz hash; any other file must decompress
     cleanly to content with the pinned uncompressed hash.
@@ -120,14 +120,14 @@ def verify_file(path: Path, spec: DataFile) -> bytes:
         kind = "truncated gzip file" if isinstance(exc, EOFError) else "not a gzip file"
         raise DataError(f"{path}: {kind} ({exc}); expected {spec.expected()}, found SHA-256 {actual_gz}") from None
     if actual_gz == spec.sha256_gz:
-        return raw
+        return raw, actual_gz
     actual_raw = sha256_bytes(raw)
     if actual_raw != spec.sha256_raw:
         raise DataError(
             f"{path}: wrong checksum; expected {spec.expected()}, found SHA-256 {actual_gz} (uncompressed {actual_raw})"
         )
     log.info("%s: re-compressed copy, uncompressed content verified", path)
-    return raw
+    return raw, actual_gz
 
 
 def resolve_mirror(mirror: str | os.PathLike | None) -> Path | None:
@@ -161,9 +161,9 @@ def _fetch_raw_files(spec: DatasetSpec, mirror: Path | None, raw_dir: Path) -> d
             )
     hashes = {}
     for f in spec.files:
-        raw = verify_file(sources[f.name], f)
+        raw, file_sha = verify_file(sources[f.name], f)
         (raw_dir / f.name.removesuffix(".gz")).write_bytes(raw)
-        hashes[f.name] = f.sha256_gz or sha256_bytes(sources[f.name].read_bytes())
+        hashes[f.name] = file_sha
         hashes[f.name.removesuffix(".gz")] = f.sha256_raw
     return hashes
 
