@@ -73,6 +73,9 @@ def test_tiny_workflow_writes_the_tables(tiny_run):
     for variant, seed in zip(runs["variant"], runs["seed"]):
         run = workdir / "results" / "runs" / variant / f"seed-{seed}"
         assert {p.name for p in run.iterdir()} == {"metrics.json", "history.csv", "model.pt", "predictions.csv"}
+        data_sha = json.loads((run / "metrics.json").read_text())["provenance"]["data_sha256"]
+        assert data_sha["train-images-idx3-ubyte.gz"] == "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"
+        assert len(data_sha["data.pt"]) == 64
         assert "epoch  1/1" in (workdir / "logs" / "train" / variant / f"seed-{seed}.log").read_text()
         assert (workdir / "benchmarks" / "train" / variant / f"seed-{seed}.tsv").is_file()
     assert (workdir / "resources" / "data" / "mnist" / "manifest.json").is_file()

@@ -53,7 +53,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from . import data, train
 
     cfg = train.config_from_args(args)
-    train.train(cfg, data.load(args.data), out_dir=args.out_dir)
+    train.train(cfg, data.load(args.data), out_dir=args.out_dir, data_checksums=data.checksums(args.data))
 
 
 def cmd_gather(args: argparse.Namespace) -> None:

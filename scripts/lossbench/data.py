@@ -224,3 +224,12 @@ def load(path: str | os.PathLike) -> dict:
     import torch
 
     return torch.load(path, weights_only=True)
+
+
+def checksums(data_pt: str | os.PathLike) -> dict | None:
+    """SHA-256 of data.pt and of the files it was made from, from the manifest beside it."""
+    manifest = Path(data_pt).with_name("manifest.json")
+    if not manifest.is_file():
+        return None
+    record = json.loads(manifest.read_text())
+    return {"data.pt": record["data_pt_sha256"], **record["files_sha256"]}

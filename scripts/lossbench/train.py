@@ -204,8 +204,12 @@ def make_step(model: MLP, optimizer, loss_fn, split: Split, sums: Tensor, batch_
     return replay
 
 
-def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None) -> dict:
-    """Train one run; write metrics.json, history.csv, model.pt into ``out_dir`` if given."""
+def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None,
+          data_checksums: dict | None = None) -> dict:
+    """Train one run; write metrics.json, history.csv, model.pt into ``out_dir`` if given.
+
+    ``data_checksums`` (from the data manifest) goes into the run's provenance.
+    """
     start_time = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if cfg.deterministic:
         # cuBLAS needs a fixed workspace for reproducible GEMMs; set before CUDA starts
@@ -281,7 +285,8 @@ def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None
         "train_seconds": sum(r["epoch_seconds"] for r in history),
         "eval_seconds": eval_seconds, "startup_seconds": startup_seconds,
         "start_time": start_time, "config": {**asdict(cfg), "hidden": list(cfg.hidden)},
-        "config_hash": cfg.config_hash(), "provenance": provenance.collect(dev_name),
+        "config_hash": cfg.config_hash(),
+        "provenance": {**provenance.collect(dev_name), "data_sha256": data_checksums},
     }
     # strict JSON: a diverged run's NaN/inf become null
     metrics = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in metrics.items()}
