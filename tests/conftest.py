@@ -68,10 +68,15 @@ def tiny_data() -> dict:
     }
 
 
-@pytest.fixture
+def mirror_path() -> Path:
+    """Where the real MNIST mirror is: $LOSSBENCH_DATA_MIRROR, else ../shared/data/mnist."""
+    return Path(os.environ.get(data.MIRROR_ENV) or SHARED_MIRROR)
+
+
+@pytest.fixture(scope="session")
 def real_mirror() -> Path:
-    """The real MNIST mirror ($LOSSBENCH_DATA_MIRROR or ../shared/data/mnist); CI must have it."""
-    mirror = Path(os.environ.get(data.MIRROR_ENV) or SHARED_MIRROR)
+    """The real MNIST mirror; CI must have it (elsewhere the tests that need it skip)."""
+    mirror = mirror_path()
     if not (mirror / "train-images-idx3-ubyte.gz").is_file():
         if os.environ.get("CI"):
             pytest.fail(f"CI needs the MNIST mirror, not found at {mirror}")

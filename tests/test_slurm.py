@@ -8,7 +8,6 @@ tables with a local run, and checks how a failing job is reported and recovered.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -17,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, mirror_path
 from test_workflow import BIN, snakemake
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -41,9 +40,7 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def mirror():
-    from conftest import SHARED_MIRROR
-
-    path = Path(os.environ.get("LOSSBENCH_DATA_MIRROR") or SHARED_MIRROR)
+    path = mirror_path()  # no skip here: `make test-slurm` must fail without data
     assert (path / "train-images-idx3-ubyte.gz").is_file(), f"MNIST mirror missing at {path}"
     return path
 

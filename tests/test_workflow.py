@@ -38,24 +38,12 @@ def planned_jobs(output: str) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, real_mirror_path):
+def tiny_run(tmp_path_factory, real_mirror):
     workdir = tmp_path_factory.mktemp("workflow")
     config = workdir / "config.yaml"
     shutil.copy(ROOT / "tests" / "workflow" / "config.yaml", config)
-    snakemake(workdir, config=config, env={"LOSSBENCH_DATA_MIRROR": str(real_mirror_path)})
+    snakemake(workdir, config=config, env={"LOSSBENCH_DATA_MIRROR": str(real_mirror)})
     return workdir, config
-
-
-@pytest.fixture(scope="module")
-def real_mirror_path():
-    from conftest import SHARED_MIRROR
-
-    mirror = Path(os.environ.get("LOSSBENCH_DATA_MIRROR") or SHARED_MIRROR)
-    if not (mirror / "train-images-idx3-ubyte.gz").is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs the MNIST mirror, not found at {mirror}")
-        pytest.skip(f"no MNIST mirror at {mirror}")
-    return mirror
 
 
 @pytest.mark.slow
@@ -178,23 +166,23 @@ def test_snakemake_report_includes_the_pages(tiny_run):
 
 
 @pytest.mark.slow
-def test_works_without_activating_the_environment(tmp_path, real_mirror_path):
+def test_works_without_activating_the_environment(tmp_path, real_mirror):
     """`.venv/bin/snakemake` alone: the rules still find the `lossbench` command beside it."""
     config = tmp_path / "config.yaml"
     shutil.copy(ROOT / "tests" / "workflow" / "config.yaml", config)
     snakemake(tmp_path, "resources/data/mnist/manifest.json", config=config,
-              env={"PATH": "/usr/bin:/bin", "LOSSBENCH_DATA_MIRROR": str(real_mirror_path)})
+              env={"PATH": "/usr/bin:/bin", "LOSSBENCH_DATA_MIRROR": str(real_mirror)})
     assert (tmp_path / "resources" / "data" / "mnist" / "data.pt").is_file()
 
 
 @pytest.mark.slow
-def test_a_diverging_variant_is_recorded_and_flagged_in_tables_and_report(tmp_path, real_mirror_path):
+def test_a_diverging_variant_is_recorded_and_flagged_in_tables_and_report(tmp_path, real_mirror):
     config = tmp_path / "config.yaml"
     config.write_text(
         "train_size: 1000\nval_size: 200\nbatch_size: 20\nepochs: 2\nseeds: [0]\n"
         "losses: [cross_entropy]\nvariants:\n  exploding: {loss: cross_entropy, lr: 1.0e+30}\n"
     )
-    snakemake(tmp_path, config=config, env={"LOSSBENCH_DATA_MIRROR": str(real_mirror_path)})
+    snakemake(tmp_path, config=config, env={"LOSSBENCH_DATA_MIRROR": str(real_mirror)})
     runs = pd.read_csv(tmp_path / "results" / "tables" / "runs.csv").set_index("variant")
     assert runs.loc["exploding", "status"] == "diverged" and runs.loc["exploding", "diverged_epoch"] == 1
     assert runs.loc["cross_entropy", "status"] == "ok"
@@ -221,7 +209,7 @@ def _pids_running(fragment: str) -> list[int]:
 
 
 @pytest.mark.slow
-def test_a_job_killed_mid_epoch_is_redone_alone_and_matches_an_uninterrupted_run(tmp_path, real_mirror_path):
+def test_a_job_killed_mid_epoch_is_redone_alone_and_matches_an_uninterrupted_run(tmp_path, real_mirror):
     """SIGKILL one train job mid-epoch: --keep-going lets the other finish, the rerun redoes
     only the killed run, and its metrics equal those of a run that was never interrupted."""
     import signal
@@ -235,7 +223,7 @@ def test_a_job_killed_mid_epoch_is_redone_alone_and_matches_an_uninterrupted_run
                 "losses": ["cross_entropy"], "variants": {}}
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(settings))
-    env = {"LOSSBENCH_DATA_MIRROR": str(real_mirror_path)}
+    env = {"LOSSBENCH_DATA_MIRROR": str(real_mirror)}
     cmd_env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", **env}
     proc = subprocess.Popen(
         [f"{BIN}/snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory", str(tmp_path),

@@ -5,7 +5,7 @@ import sys
 
 from snakemake.utils import validate
 
-from lossbench.config import check, check_duplicate_keys
+from lossbench.config import check, check_duplicate_keys, train_args
 from lossbench.losses import LOSSES
 
 
@@ -46,8 +46,6 @@ if config["data_mirror"]:
 
 def get_train_args(wildcards):
     """One variant's hyperparameters as CLI flags: a changed value reruns only its jobs."""
-    from lossbench.config import train_args
-
     return train_args(VARIANTS[wildcards.variant])
 
 
