@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import os
+import re
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +20,32 @@ from lossbench import data
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MIRROR = ROOT.parent / "shared" / "data" / "mnist"
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
+BIN = str(Path(sys.executable).parent)
+
+
+def snakemake(workdir: Path, *args: str, config: Path | None = None, check: bool = True, env: dict | None = None):
+    """Run the workflow in ``workdir`` (outputs land there), as a user would from a shell."""
+    cmd = [f"{BIN}/snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory", str(workdir),
+           "--cores", "2", *args]
+    if config:
+        cmd += ["--configfile", str(config)]
+    environ = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", **(env or {})}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=environ)
+    if check and out.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}")
+    return out
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """Job counts from a dry run's 'Job stats' table."""
+    stats = output.split("Job stats:")[1].split("total")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M)}
+
+
+def planned_runs(output: str) -> set[tuple[str, str]]:
+    """(variant, seed) of every train job a dry run plans."""
+    return set(re.findall(r"wildcards: dataset=\w+, variant=(\w+), seed=(\d+)", output))
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -52,7 +82,7 @@ def tiny_mirror(tmp_path, monkeypatch) -> Path:
         blob = gzip.compress(raw, mtime=0)
         (mirror / name).write_bytes(blob)
         files.append(data.DataFile(name, hashlib.sha256(blob).hexdigest(), hashlib.sha256(raw).hexdigest()))
-    monkeypatch.setitem(data.DATASETS, "mnist", data.DatasetSpec("mnist", "MNIST", tuple(files)))
+    monkeypatch.setitem(data.DATASETS, "mnist", dataclasses.replace(data.DATASETS["mnist"], files=tuple(files)))
     monkeypatch.delenv(data.MIRROR_ENV, raising=False)
     return mirror
 
@@ -71,6 +101,16 @@ def tiny_data() -> dict:
 def mirror_path() -> Path:
     """Where the real MNIST mirror is: $LOSSBENCH_DATA_MIRROR, else ../shared/data/mnist."""
     return Path(os.environ.get(data.MIRROR_ENV) or SHARED_MIRROR)
+
+
+@pytest.fixture(scope="session")
+def fashion_mirror() -> Path:
+    """Debian's Fashion-MNIST; CI installs the package (elsewhere the tests that need it skip)."""
+    if not (FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs Debian's dataset-fashion-mnist (.ci/run installs it), not found at {FASHION_MNIST}")
+        pytest.skip(f"no Fashion-MNIST at {FASHION_MNIST} (apt-get install dataset-fashion-mnist)")
+    return FASHION_MNIST
 
 
 @pytest.fixture(scope="session")

@@ -64,9 +64,22 @@ def test_prediction_figures(predictions):
     assert drawn(plots.confusion_matrix(predictions)) and drawn(plots.confidence_histogram(predictions))
 
 
-def test_digit_grid_shows_first_digits_then_most_confidently_wrong(predictions):
+def test_confusion_matrix_names_the_classes(predictions):
+    names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    ax = plots.confusion_matrix(predictions, names).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == names == [t.get_text() for t in ax.get_yticklabels()]
+
+
+def test_example_grid_titles_use_the_class_names(predictions):
+    names = [f"class{i}" for i in range(10)]
+    fig = plots.example_grid(np.zeros((50, 28, 28), dtype=np.uint8), predictions, names, first=2, wrong=0)
+    first = predictions.iloc[0]
+    assert fig.axes[0].get_title() == f"pred class{int(first.predicted)} ({first.confidence:.2f})\ntrue class{int(first.label)}"
+
+
+def test_example_grid_shows_first_images_then_most_confidently_wrong(predictions):
     images = np.zeros((50, 28, 28), dtype=np.uint8)
-    fig = plots.digit_grid(images, predictions, first=8, wrong=4)
+    fig = plots.example_grid(images, predictions, first=8, wrong=4)
     titled = [ax.get_title() for ax in fig.axes if ax.get_title()]
     wrong = predictions[predictions["label"] != predictions["predicted"]].nlargest(4, "confidence")
     assert len(titled) == 8 + min(4, len(wrong))

@@ -16,8 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ROOT, mirror_path
-from test_workflow import BIN, snakemake
+from conftest import ROOT, mirror_path, snakemake
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -53,7 +52,7 @@ def slurm_run(workdir, config, mirror, *extra, check=True):
 def tables(workdir: Path) -> dict[str, pd.DataFrame]:
     out = {}
     for name in ("runs", "epochs", "summary"):
-        frame = pd.read_csv(workdir / "results" / "tables" / f"{name}.csv")
+        frame = pd.read_csv(workdir / "results" / "mnist" / "tables" / f"{name}.csv")
         out[name] = frame.drop(columns=[c for c in frame.columns if c in VOLATILE | {"train_seconds_median"}])
     return out
 
@@ -94,7 +93,7 @@ def test_tiny_workflow_through_sbatch_matches_a_local_run(cluster, mirror, tmp_p
     snakemake(local, config=config, env={"LOSSBENCH_DATA_MIRROR": str(mirror)})
     for name, expected in tables(local).items():
         pd.testing.assert_frame_equal(tables(remote)[name], expected, check_exact=True, obj=name)
-    assert (remote / "reports" / "html" / "index.html").is_file()
+    assert (remote / "reports" / "html" / "mnist" / "index.html").is_file()
 
     # 4. The documented seed packing: one cluster job per variant runs both of its seeds.
     before = tables(remote)

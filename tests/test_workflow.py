@@ -14,28 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT
-
-BIN = str(Path(sys.executable).parent)
-
-
-def snakemake(workdir: Path, *args: str, config: Path | None = None, check: bool = True, env: dict | None = None):
-    cmd = [f"{BIN}/snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory", str(workdir),
-           "--cores", "2", *args]
-    if config:
-        cmd += ["--configfile", str(config)]
-    environ = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", **(env or {})}
-    out = subprocess.run(cmd, capture_output=True, text=True, env=environ)
-    if check and out.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}")
-    return out
-
-
-def planned_jobs(output: str) -> dict[str, int]:
-    """Job counts from a dry run's 'Job stats' table."""
-    stats = output.split("Job stats:")[1].split("total")[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M)}
-
+from conftest import BIN, ROOT, planned_jobs, planned_runs, snakemake
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, real_mirror):
@@ -49,9 +28,9 @@ def tiny_run(tmp_path_factory, real_mirror):
 @pytest.mark.slow
 def test_tiny_workflow_writes_the_tables(tiny_run):
     workdir, _ = tiny_run
-    runs = pd.read_csv(workdir / "results" / "tables" / "runs.csv")
-    epochs = pd.read_csv(workdir / "results" / "tables" / "epochs.csv")
-    summary = pd.read_csv(workdir / "results" / "tables" / "summary.csv")
+    runs = pd.read_csv(workdir / "results" / "mnist" / "tables" / "runs.csv")
+    epochs = pd.read_csv(workdir / "results" / "mnist" / "tables" / "epochs.csv")
+    summary = pd.read_csv(workdir / "results" / "mnist" / "tables" / "summary.csv")
     assert sorted(zip(runs["variant"], runs["seed"])) == [
         ("cross_entropy", 0), ("cross_entropy", 1), ("mse_softmax_lr5", 0), ("mse_softmax_lr5", 1)]
     assert (runs["status"] == "ok").all() and runs["test_accuracy"].between(0.3, 1).all()
@@ -59,13 +38,13 @@ def test_tiny_workflow_writes_the_tables(tiny_run):
     assert list(summary["variant"]) == ["cross_entropy", "mse_softmax_lr5"] and (summary["n"] == 2).all()
     assert set(summary["lr"]) == {0.1, 5.0}
     for variant, seed in zip(runs["variant"], runs["seed"]):
-        run = workdir / "results" / "runs" / variant / f"seed-{seed}"
+        run = workdir / "results" / "mnist" / "runs" / variant / f"seed-{seed}"
         assert {p.name for p in run.iterdir()} == {"metrics.json", "history.csv", "model.pt", "predictions.csv"}
         data_sha = json.loads((run / "metrics.json").read_text())["provenance"]["data_sha256"]
         assert data_sha["train-images-idx3-ubyte.gz"] == "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"
         assert len(data_sha["data.pt"]) == 64
-        assert "epoch  1/1" in (workdir / "logs" / "train" / variant / f"seed-{seed}.log").read_text()
-        assert (workdir / "benchmarks" / "train" / variant / f"seed-{seed}.tsv").is_file()
+        assert "epoch  1/1" in (workdir / "logs" / "mnist" / "train" / variant / f"seed-{seed}.log").read_text()
+        assert (workdir / "benchmarks" / "mnist" / "train" / variant / f"seed-{seed}.tsv").is_file()
     assert (workdir / "resources" / "data" / "mnist" / "manifest.json").is_file()
 
 
@@ -80,8 +59,7 @@ def test_nothing_changed_runs_nothing_and_a_changed_lr_reruns_only_its_variant(t
     out = snakemake(workdir, "-n", config=other).stdout
     assert planned_jobs(out) == {"train": 2, "gather": 1, "render_page": 3, "render_variant_page": 2,
                                  "render_index": 1, "all": 1}
-    trained = set(re.findall(r"wildcards: variant=(\w+), seed=(\d+)", out))
-    assert trained == {("mse_softmax_lr5", "0"), ("mse_softmax_lr5", "1")}
+    assert planned_runs(out) == {("mse_softmax_lr5", "0"), ("mse_softmax_lr5", "1")}
 
 
 def test_default_config_plans_30_train_jobs_one_gather_and_the_report(tmp_path):
@@ -89,14 +67,6 @@ def test_default_config_plans_30_train_jobs_one_gather_and_the_report(tmp_path):
     out = snakemake(tmp_path, "-n", "--cores", "8").stdout
     assert planned_jobs(out) == {"prepare_data": 1, "train": 30, "gather": 1, "render_page": 3,
                                  "render_variant_page": 6, "render_index": 1, "all": 1}
-
-
-def test_bad_config_stops_before_any_job_naming_the_key(tmp_path):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("losses: [cross_entropy, hinge]\nvariants: {}\n")
-    out = snakemake(tmp_path, "-n", config=bad, check=False)
-    assert out.returncode != 0 and "losses[1]: unknown loss 'hinge'" in out.stderr + out.stdout
-    assert not (tmp_path / "results").exists()
 
 
 def test_workflow_lint_is_clean():
@@ -125,7 +95,7 @@ def test_report_opens_offline_in_a_real_browser(tiny_run, tmp_path):
     from playwright.sync_api import sync_playwright
 
     workdir, _ = tiny_run
-    html_dir = workdir / "reports" / "html"
+    html_dir = workdir / "reports" / "html" / "mnist"
     shots = Path(os.environ.get("LOSSBENCH_SCREENSHOT_DIR") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     failed, remote, seen = [], [], {}
@@ -175,82 +145,36 @@ def test_works_without_activating_the_environment(tmp_path, real_mirror):
     assert (tmp_path / "resources" / "data" / "mnist" / "data.pt").is_file()
 
 
-@pytest.mark.slow
-def test_a_diverging_variant_is_recorded_and_flagged_in_tables_and_report(tmp_path, real_mirror):
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        "train_size: 1000\nval_size: 200\nbatch_size: 20\nepochs: 2\nseeds: [0]\n"
-        "losses: [cross_entropy]\nvariants:\n  exploding: {loss: cross_entropy, lr: 1.0e+30}\n"
-    )
-    snakemake(tmp_path, config=config, env={"LOSSBENCH_DATA_MIRROR": str(real_mirror)})
-    runs = pd.read_csv(tmp_path / "results" / "tables" / "runs.csv").set_index("variant")
-    assert runs.loc["exploding", "status"] == "diverged" and runs.loc["exploding", "diverged_epoch"] == 1
-    assert runs.loc["cross_entropy", "status"] == "ok"
-    summary = pd.read_csv(tmp_path / "results" / "tables" / "summary.csv").set_index("variant")
-    assert summary.loc["exploding", "n_diverged"] == 1
-    html = tmp_path / "reports" / "html"
-    assert "diverged: 1" in (html / "index.html").read_text()
-    assert "runs **diverged**" not in (html / "comparison.html").read_text()  # markdown was rendered
-    assert "1 of 1 runs <strong>diverged</strong>" in (html / "comparison.html").read_text()
-    assert "1 run(s) diverged" in (html / "variant-exploding.html").read_text()
-
-
-def _pids_running(fragment: str) -> list[int]:
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if "lossbench" in cmdline and " train " in cmdline and fragment in cmdline:
-                pids.append(int(proc.name))
-    return pids
 
 
 @pytest.mark.slow
-def test_a_job_killed_mid_epoch_is_redone_alone_and_matches_an_uninterrupted_run(tmp_path, real_mirror):
-    """SIGKILL one train job mid-epoch: --keep-going lets the other finish, the rerun redoes
-    only the killed run, and its metrics equal those of a run that was never interrupted."""
-    import signal
-    import time
-
-    from lossbench.config import TrainConfig, resolve_variants
-    from lossbench.data import load
-    from lossbench.train import train
-
-    settings = {"train_size": 3000, "val_size": 200, "batch_size": 20, "epochs": 3, "seeds": [0, 1],
-                "losses": ["cross_entropy"], "variants": {}}
+def test_fashion_mnist_runs_the_same_pipeline_into_its_own_folders(tmp_path, real_mirror, fashion_mirror):
+    """`--config dataset=fashion_mnist` beside an MNIST sweep: own results, report and title; MNIST untouched."""
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(settings))
-    env = {"LOSSBENCH_DATA_MIRROR": str(real_mirror)}
-    cmd_env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", **env}
-    proc = subprocess.Popen(
-        [f"{BIN}/snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory", str(tmp_path),
-         "--cores", "2", "--keep-going", "--configfile", str(config), "--until", "train"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=cmd_env)
-    log = tmp_path / "logs" / "train" / "cross_entropy" / "seed-0.log"
-    deadline = time.time() + 240
-    while time.time() < deadline and not (log.exists() and "epoch  1/3" in log.read_text()):
-        time.sleep(0.2)
-    victims = _pids_running("cross_entropy/seed-0")
-    assert victims, "the train job of seed 0 was not found running"
-    for pid in victims:
-        os.kill(pid, signal.SIGKILL)
-    output = proc.communicate(timeout=300)[0]
-    assert proc.returncode != 0, output
-    run0, run1 = (tmp_path / "results" / "runs" / "cross_entropy" / f"seed-{s}" for s in (0, 1))
-    assert (run1 / "metrics.json").is_file()  # the other job finished (--keep-going)
-    assert not (run0 / "metrics.json").exists() and not list(run0.glob(".*.tmp*"))  # nothing half-written
+    config.write_text("train_size: 1000\nval_size: 200\nbatch_size: 20\nepochs: 1\nseeds: [0]\n"
+                      "losses: [cross_entropy]\nvariants: {}\n")
+    snakemake(tmp_path, "--until", "gather", config=config, env={"LOSSBENCH_DATA_MIRROR": str(real_mirror)})
+    mnist_runs = tmp_path / "results" / "mnist" / "tables" / "runs.csv"
+    before = mnist_runs.read_bytes()
 
-    rerun = snakemake(tmp_path, "-n", config=config, env=env).stdout
-    assert set(re.findall(r"wildcards: variant=(\w+), seed=(\d+)", rerun)) == {("cross_entropy", "0")}
-    snakemake(tmp_path, config=config, env=env)
-    resumed = json.loads((run0 / "metrics.json").read_text())
-
-    variant = resolve_variants(yaml.safe_load(config.read_text()))["cross_entropy"]
-    cfg = TrainConfig(**{**variant, "hidden": tuple(variant.get("hidden", (1200, 600, 300))), "seed": 0})
-    clean = train(cfg, load(tmp_path / "resources" / "data" / "mnist" / "data.pt"), out_dir=tmp_path / "clean")
-    volatile = {"train_seconds", "eval_seconds", "startup_seconds", "start_time", "provenance"}
-    assert {k: v for k, v in resumed.items() if k not in volatile} == {
-        k: v for k, v in clean.items() if k not in volatile}
+    fashion = {"LOSSBENCH_DATA_MIRROR": str(fashion_mirror)}
+    snakemake(tmp_path, "--config", "dataset=fashion_mnist", config=config, env=fashion)
+    runs = pd.read_csv(tmp_path / "results" / "fashion_mnist" / "tables" / "runs.csv")
+    assert list(runs["dataset"]) == ["fashion_mnist"] and runs["status"].eq("ok").all()
+    assert runs["test_accuracy"].between(0.3, 1).all()  # 3x chance after one short epoch
+    metrics = json.loads((tmp_path / "results" / "fashion_mnist" / "runs" / "cross_entropy" / "seed-0" /
+                          "metrics.json").read_text())
+    assert metrics["provenance"]["data_sha256"]["t10k-labels-idx1-ubyte"] == (
+        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34")
+    assert mnist_runs.read_bytes() == before and pd.read_csv(mnist_runs)["dataset"].eq("mnist").all()
+    assert metrics["config_hash"] != pd.read_csv(mnist_runs)["config_hash"].iloc[0]
+    html = tmp_path / "reports" / "html" / "fashion_mnist"
+    assert "<title>lossbench: classification losses on Fashion-MNIST</title>" in (html / "index.html").read_text()
+    assert "lossbench: classification losses on Fashion-MNIST — Comparison" in (html / "comparison.html").read_text()
+    reproducibility = (html / "reproducibility.html").read_text()
+    assert "--config dataset=fashion_mnist" in reproducibility and "fashion_mnist" in reproducibility
+    assert not (tmp_path / "reports" / "html" / "mnist").exists()  # MNIST's report was not asked for
+    # both datasets' runs stay: rerunning either plans nothing
+    assert "Nothing to be done" in snakemake(tmp_path, "-n", "--config", "dataset=fashion_mnist", config=config,
+                                             env=fashion).stdout
+    assert "Nothing to be done" in snakemake(tmp_path, "-n", "--until", "gather", config=config).stdout

@@ -1,8 +1,8 @@
 # %% tags=["parameters"]
 title = "lossbench: loss comparison"
-runs_csv = "results/tables/runs.csv"
-epochs_csv = "results/tables/epochs.csv"
-summary_csv = "results/tables/summary.csv"
+runs_csv = "results/mnist/tables/runs.csv"
+epochs_csv = "results/mnist/tables/epochs.csv"
+summary_csv = "results/mnist/tables/summary.csv"
 reference = "cross_entropy"
 
 # %%
@@ -29,8 +29,8 @@ display(Markdown(stats.comparison_conclusion(summary, comparison, reference)))
 # %% [markdown]
 # ## Summary
 # Test accuracy after the last epoch: mean ± sd over seeds, 95% t-interval of the mean, median
-# train seconds per run, and the median epoch at which validation accuracy first reaches 90%
-# (empty: most runs never did).
+# train seconds per run, and the median epoch at which validation accuracy first reaches the
+# dataset's target (90% on MNIST, 80% on Fashion-MNIST; "never": most runs did not).
 
 # %%
 display(stats.summary_display(summary))

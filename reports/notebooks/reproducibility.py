@@ -1,7 +1,7 @@
 # %% tags=["parameters"]
 title = "Reproducibility"
-runs_csv = "results/tables/runs.csv"
-metrics_json = "results/runs/cross_entropy/seed-0/metrics.json"
+runs_csv = "results/mnist/tables/runs.csv"
+metrics_json = "results/mnist/runs/cross_entropy/seed-0/metrics.json"
 manifest_json = "resources/data/mnist/manifest.json"
 config = {}
 snakemake_version = ""
@@ -28,13 +28,6 @@ display(report.preformatted(stats.config_yaml(config)))
 
 # %% [markdown]
 # ## How to rerun
-# From a clone of the repository at the commit above:
-#
-# ```bash
-# make run                       # or: snakemake --cores 8 (environment from environment.yml)
-# ```
-#
-# Set `LOSSBENCH_DATA_MIRROR` to a folder with the original MNIST `.gz` files to skip the
-# download; every file is verified against the SHA-256 values listed above either way. On CPU
-# the same config, seed and thread count reproduce every metric bit for bit. On GPU some
-# cuBLAS kernels are not deterministic, so metrics can differ in the last digits.
+
+# %%
+display(Markdown(stats.rerun_markdown(config)))

@@ -1,9 +1,10 @@
 # %% tags=["parameters"]
 title = "Variant"
 variant = "cross_entropy"
-runs_csv = "results/tables/runs.csv"
-epochs_csv = "results/tables/epochs.csv"
+runs_csv = "results/mnist/tables/runs.csv"
+epochs_csv = "results/mnist/tables/epochs.csv"
 data_pt = "resources/data/mnist/data.pt"
+classes = list("0123456789")  # label i's name
 
 # %%
 import pandas as pd
@@ -17,7 +18,7 @@ display(report.heading(title))
 
 # %% [markdown]
 # One variant in detail: every seed's curves, and on the test set of the seed with the median
-# accuracy the confusion matrix, example digits and the confidence of its predictions.
+# accuracy the confusion matrix, example images and the confidence of its predictions.
 
 # %%
 display(Markdown(stats.variant_overview(runs)))
@@ -34,17 +35,17 @@ predictions = pd.read_csv(f"{run['path']}/predictions.csv")
 display(Markdown(f"## Test set of seed {run['seed']} (median test accuracy {run['test_accuracy']:.4f})"))
 
 # %% [markdown]
-# ### Confusion matrix (rows: true digit, normalised)
+# ### Confusion matrix (rows: true class, normalised)
 
 # %%
-plots.confusion_matrix(predictions);
+plots.confusion_matrix(predictions, classes);
 
 # %% [markdown]
-# ### Digits: the first eight test images, then the most confidently wrong
-# Title: predicted label (its probability) and true label; red = wrong.
+# ### Examples: the first eight test images, then the most confidently wrong
+# Title: predicted class (its probability) and true class; red = wrong.
 
 # %%
-plots.digit_grid(data.load(data_pt)["test_images"], predictions);
+plots.example_grid(data.load(data_pt)["test_images"], predictions, classes);
 
 # %% [markdown]
 # ### Confidence of the predictions

@@ -1,8 +1,8 @@
 # %% tags=["parameters"]
 title = "Why MSE on softmax converges more slowly"
-runs_csv = "results/tables/runs.csv"
-epochs_csv = "results/tables/epochs.csv"
-summary_csv = "results/tables/summary.csv"
+runs_csv = "results/mnist/tables/runs.csv"
+epochs_csv = "results/mnist/tables/epochs.csv"
+summary_csv = "results/mnist/tables/summary.csv"
 reference = "cross_entropy"
 slow = "mse_softmax"
 

@@ -2,10 +2,11 @@
 
     lossbench data   --dataset mnist --out resources/data/mnist [--mirror DIR]
     lossbench train  --variant V --loss L --seed S --data resources/data/mnist/data.pt --out-dir DIR [...]
-    lossbench gather --runs results/runs/*/seed-*/metrics.json --out-dir results/tables
-    lossbench report --notebook reports/notebooks/comparison.py --out reports/html/comparison.html --title T
+    lossbench gather --runs results/mnist/runs/*/seed-*/metrics.json --out-dir results/mnist/tables
+    lossbench report --notebook reports/notebooks/comparison.py --out reports/html/mnist/comparison.html --title T
     lossbench bench  --data resources/data/mnist/data.pt --repeats 3 --startup --json bench.json
-    lossbench index  --out reports/html/index.html --title T --pages JSON --summary results/tables/summary.csv
+    lossbench index  --out reports/html/mnist/index.html --title T --pages JSON --summary results/mnist/tables/summary.csv
+    lossbench compare RUN_A RUN_B      (exit 0 when bit-identical but for wall-clock timings)
 
 Subcommands import their modules lazily, so ``lossbench train`` loads torch and nothing
 else heavy (no pandas, seaborn, papermill, snakemake): start-up matters per job.
@@ -82,6 +83,12 @@ def cmd_bench(args: argparse.Namespace) -> None:
     bench.main(args)
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from . import compare
+
+    return compare.main(args.run_a, args.run_b)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lossbench", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--startup", action="store_true", help="also time process start-up against 'import torch'")
     p.add_argument("--json", default=None, help="write the figures, device and versions here")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("compare", help="check two run folders are bit-identical (but for wall-clock timings)")
+    p.add_argument("run_a", help="run folder (metrics.json, history.csv, predictions.csv, model.pt)")
+    p.add_argument("run_b")
+    p.set_defaults(func=cmd_compare)
     return parser
 
 
@@ -134,14 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .compare import CompareError
     from .data import DataError
 
     try:
-        args.func(args)
-    except (DataError, ValueError, KeyError, FileNotFoundError) as exc:
+        return args.func(args) or 0
+    except (DataError, CompareError, ValueError, KeyError, FileNotFoundError) as exc:
         logging.getLogger("lossbench").error("%s", exc.args[0] if isinstance(exc, KeyError) else exc)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

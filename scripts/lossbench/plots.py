@@ -7,6 +7,8 @@ when its cell ends; elsewhere matplotlib falls back to a file-only backend by it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -92,15 +94,27 @@ def per_seed_curves(epochs: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def confusion_matrix(predictions: pd.DataFrame, classes: int = 10) -> plt.Figure:
-    """Row-normalised confusion matrix (true label x predicted), pooled over the given runs."""
+DIGITS = tuple("0123456789")
+
+
+def confusion_matrix(predictions: pd.DataFrame, classes: Sequence[str] = DIGITS) -> plt.Figure:
+    """Row-normalised confusion matrix (true label x predicted), pooled over the given runs.
+
+    ``classes[i]`` names label i on both axes.
+    """
+    labels = range(len(classes))
     counts = pd.crosstab(predictions["label"], predictions["predicted"]).reindex(
-        index=range(classes), columns=range(classes), fill_value=0)
+        index=labels, columns=labels, fill_value=0)
     share = counts.div(counts.sum(axis=1).replace(0, 1), axis=0)
+    share.index, share.columns = list(classes), list(classes)
     fig, ax = plt.subplots(figsize=(7, 6))
     sns.heatmap(share, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, cbar=False, ax=ax,
                 annot_kws={"fontsize": 8})
     ax.set(xlabel="predicted", ylabel="true")
+    if max(map(len, classes)) > 2:  # names, not digits: slant them so they do not overlap
+        ax.tick_params(axis="x", labelrotation=40)
+        plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
+        ax.tick_params(axis="y", labelrotation=0)
     fig.tight_layout()
     return fig
 
@@ -118,8 +132,9 @@ def confidence_histogram(predictions: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def digit_grid(images, predictions: pd.DataFrame, first: int = 8, wrong: int = 16) -> plt.Figure:
-    """The first test digits, then the most confidently wrong ones, titled predicted/true."""
+def example_grid(images, predictions: pd.DataFrame, classes: Sequence[str] = DIGITS, first: int = 8,
+                 wrong: int = 16) -> plt.Figure:
+    """The first test images, then the most confidently wrong ones, titled predicted/true class."""
     confidently_wrong = (predictions[predictions["label"] != predictions["predicted"]]
                          .sort_values("confidence", ascending=False).head(wrong))
     chosen = [("first", r) for r in predictions.head(first).itertuples()]
@@ -132,6 +147,7 @@ def digit_grid(images, predictions: pd.DataFrame, first: int = 8, wrong: int = 1
     for ax, (kind, r) in zip(axes.flat, chosen):
         ax.imshow(np.asarray(images[r.index]), cmap="gray_r")
         color = "tab:red" if r.predicted != r.label else "black"
-        ax.set_title(f"pred {r.predicted} ({r.confidence:.2f})\ntrue {r.label}", fontsize=8, color=color)
+        ax.set_title(f"pred {classes[r.predicted]} ({r.confidence:.2f})\ntrue {classes[r.label]}", fontsize=8,
+                     color=color)
     fig.tight_layout()
     return fig

@@ -159,7 +159,8 @@ def summary_display(summary: pd.DataFrame) -> pd.DataFrame:
                           for m, s in zip(summary["test_accuracy_mean"], summary["test_accuracy_sd"])],
         "95% CI": [_ci(row) for _, row in summary.iterrows()],
         "train s (median)": summary["train_seconds_median"].map("{:.2f}".format),
-        "epochs to 90% val": summary["epochs_to_90"].map(lambda v: "never" if np.isnan(v) else f"{v:g}"),
+        f"epochs to {summary['target_val_accuracy'].iloc[0]:.0%} val": summary["epochs_to_target"].map(
+            lambda v: "never" if np.isnan(v) else f"{v:g}"),
     })
     flagged = summary["n_diverged"] > 0
     out.loc[flagged, "variant"] = out.loc[flagged, "variant"] + " ⚠ diverged: " + summary.loc[flagged, "n_diverged"].astype(str)
@@ -222,9 +223,31 @@ def provenance_markdown(runs: pd.DataFrame, metrics_json: str, manifest_json: st
         f"source: {manifest['source']}",
     ]
     lines += [f"  - `{name}`: SHA-256 `{sha}`" for name, sha in manifest["files_sha256"].items()]
-    lines.append(f"- **config hashes:** " + ", ".join(
+    lines.append("- **config hashes:** " + ", ".join(
         f"{v} `{h}`" for v, h in runs.drop_duplicates("variant")[["variant", "config_hash"]].itertuples(index=False)))
     return "\n".join(lines)
+
+
+def rerun_markdown(config: dict) -> str:
+    """How to reproduce this report, with the commands for its dataset."""
+    from .data import DATASETS
+
+    dataset = config.get("dataset", "mnist")
+    switch = "" if dataset == "mnist" else f" --config dataset={dataset}"
+    return (
+        "From a clone of the repository at the commit above:\n\n"
+        "```bash\n"
+        "make setup && source .venv/bin/activate\n"
+        f"snakemake --cores 8{switch}\n"
+        f"make determinism DATASET={dataset}   # one run trained twice, compared bit for bit\n"
+        "lossbench compare RUN_A RUN_B          # e.g. your rerun of a run against this one\n"
+        "```\n\n"
+        f"Set `LOSSBENCH_DATA_MIRROR` to a folder with the original {DATASETS[dataset].title} `.gz` files "
+        "to skip the download; every file is verified against the SHA-256 values listed above either way. "
+        "On CPU the same config, seed and thread count reproduce every metric and weight bit for bit. "
+        "On GPU, runs are bit-identical only with `deterministic: true` on the same GPU model and "
+        "software versions (see README, Determinism); otherwise metrics can differ in the last digits."
+    )
 
 
 def config_yaml(config: dict) -> str:

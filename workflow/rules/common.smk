@@ -6,6 +6,7 @@ import sys
 from snakemake.utils import validate
 
 from lossbench.config import check, check_duplicate_keys, train_args
+from lossbench.data import DATASETS
 from lossbench.losses import LOSSES
 
 
@@ -24,17 +25,13 @@ for configfile_path in workflow.configfiles:
 validate(config, schema="../schemas/config.schema.yaml")
 # name -> settings of every variant; raises ConfigError naming the key before any job runs
 VARIANTS = check(config, LOSSES)
+# Every output of a sweep lives under its dataset's folders (results/<dataset>/,
+# reports/html/<dataset>/, logs/<dataset>/), so sweeps on two datasets never mix.
+DATASET = config["dataset"]
 
 
-wildcard_constraints:
-    variant="|".join(VARIANTS),
-    seed=r"\d+",
-    dataset=r"[a-z_]+",
-    page="comparison|why-mse|reproducibility",
-
-
-def get_data(wildcards=None):
-    return f"resources/data/{config['dataset']}/data.pt"
+def get_data(wildcards):
+    return f"resources/data/{wildcards.dataset}/data.pt"
 
 
 # `lossbench data` reads the mirror from $LOSSBENCH_DATA_MIRROR, which overrides config's
@@ -46,19 +43,33 @@ if config["data_mirror"]:
 
 def get_train_args(wildcards):
     """One variant's hyperparameters as CLI flags: a changed value reruns only its jobs."""
-    return train_args(VARIANTS[wildcards.variant])
+    return train_args({**VARIANTS[wildcards.variant], "dataset": wildcards.dataset})
 
 
-def get_run_metrics():
+def get_run_files(dataset, name="metrics.json", variants=None):
+    """One file of every run (variant x seed) of a dataset's sweep."""
     return expand(
-        "results/runs/{variant}/seed-{seed}/metrics.json",
-        variant=VARIANTS,
+        "results/{dataset}/runs/{variant}/seed-{seed}/{name}",
+        dataset=dataset,
+        variant=variants or VARIANTS,
         seed=config["seeds"],
+        name=name,
     )
 
 
+def get_run_metrics(wildcards):
+    return get_run_files(wildcards.dataset)
+
+
 def get_final_output():
-    return ["results/tables/summary.csv", *get_report_html()]
+    return [f"results/{DATASET}/tables/summary.csv", *get_report_html(DATASET)]
+
+
+def get_report_title(dataset):
+    """config's report_title, else one naming the dataset (each dataset's report is distinct)."""
+    return config["report_title"] or (
+        f"lossbench: classification losses on {DATASETS[dataset].title}"
+    )
 
 
 NOTEBOOKS = os.path.join(workflow.basedir, "..", "reports", "notebooks")
@@ -77,10 +88,16 @@ PAGES = {
     ),
 }
 TABLES = {
-    "runs_csv": "results/tables/runs.csv",
-    "epochs_csv": "results/tables/epochs.csv",
-    "summary_csv": "results/tables/summary.csv",
+    "runs_csv": "results/{dataset}/tables/runs.csv",
+    "epochs_csv": "results/{dataset}/tables/epochs.csv",
+    "summary_csv": "results/{dataset}/tables/summary.csv",
 }
+
+
+def get_tables(wildcards):
+    return {
+        name: path.format(dataset=wildcards.dataset) for name, path in TABLES.items()
+    }
 
 
 def get_report_pages():
@@ -105,7 +122,11 @@ def get_report_pages():
 def get_page_title(wildcards):
     page = wildcards.get("page") or wildcards.get("variant")
     title = PAGES[page][1] if page in PAGES else f"Variant {page}"
-    return f"{config['report_title']} — {title}"
+    return f"{get_report_title(wildcards.dataset)} — {title}"
+
+
+def get_index_title(wildcards):
+    return get_report_title(wildcards.dataset)
 
 
 def get_nav():
@@ -115,10 +136,11 @@ def get_nav():
 
 
 def get_page_inputs(wildcards):
-    inputs = {"notebook": os.path.join(NOTEBOOKS, PAGES[wildcards.page][0]), **TABLES}
+    notebook = os.path.join(NOTEBOOKS, PAGES[wildcards.page][0])
+    inputs = {"notebook": notebook, **get_tables(wildcards)}
     if wildcards.page == "reproducibility":
-        inputs["manifest_json"] = f"resources/data/{config['dataset']}/manifest.json"
-        inputs["metrics_json"] = get_run_metrics()[0]
+        inputs["manifest_json"] = f"resources/data/{wildcards.dataset}/manifest.json"
+        inputs["metrics_json"] = get_run_metrics(wildcards)[0]
     return inputs
 
 
@@ -128,7 +150,7 @@ def get_page_parameters(wildcards, input):
     if wildcards.page in ("comparison", "why-mse"):
         parameters["reference"] = config["reference"]
     if wildcards.page == "reproducibility":
-        parameters["config"] = {k: v for k, v in config.items()}
+        parameters["config"] = {**config, "dataset": wildcards.dataset}
         parameters["snakemake_version"] = snakemake.__version__
     return json.dumps(parameters)
 
@@ -136,24 +158,27 @@ def get_page_parameters(wildcards, input):
 def get_variant_page_inputs(wildcards):
     return {
         "notebook": os.path.join(NOTEBOOKS, "variant.py"),
-        "data_pt": get_data(),
-        "predictions": expand(
-            "results/runs/{variant}/seed-{seed}/predictions.csv",
-            variant=wildcards.variant,
-            seed=config["seeds"],
+        "data_pt": get_data(wildcards),
+        "predictions": get_run_files(
+            wildcards.dataset, "predictions.csv", [wildcards.variant]
         ),
-        **TABLES,
+        **get_tables(wildcards),
     }
 
 
 def get_variant_page_parameters(wildcards, input):
     parameters = {k: input[k] for k in ("data_pt", *TABLES)}
+    parameters["classes"] = list(DATASETS[wildcards.dataset].classes)
     return json.dumps({**parameters, "variant": wildcards.variant})
 
 
-def get_report_html(include_index=True):
+def get_report_html(dataset, include_index=True):
     return [
-        f"reports/html/{p['href']}"
+        f"reports/html/{dataset}/{p['href']}"
         for p in get_report_pages()
         if include_index or p["href"] != "index.html"
     ]
+
+
+def get_other_pages(wildcards):
+    return get_report_html(wildcards.dataset, include_index=False)

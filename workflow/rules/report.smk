@@ -3,12 +3,12 @@ rule render_page:
         unpack(get_page_inputs),
     output:
         report(
-            "reports/html/{page}.html",
+            "reports/html/{dataset}/{page}.html",
             category="Report",
             labels={"page": "{page}"},
         ),
     log:
-        "logs/report/{page}.log",
+        "logs/{dataset}/report/{page}.log",
     conda:
         "../../environment.yml"
     params:
@@ -25,12 +25,12 @@ rule render_variant_page:
         unpack(get_variant_page_inputs),
     output:
         report(
-            "reports/html/variant-{variant}.html",
+            "reports/html/{dataset}/variant-{variant}.html",
             category="Variants",
             labels={"variant": "{variant}"},
         ),
     log:
-        "logs/report/variant-{variant}.log",
+        "logs/{dataset}/report/variant-{variant}.log",
     conda:
         "../../environment.yml"
     params:
@@ -44,17 +44,21 @@ rule render_variant_page:
 
 rule render_index:
     input:
-        pages=get_report_html(include_index=False),
+        pages=get_other_pages,
         summary=TABLES["summary_csv"],
     output:
-        report("reports/html/index.html", category="Report", labels={"page": "index"}),
+        report(
+            "reports/html/{dataset}/index.html",
+            category="Report",
+            labels={"page": "index"},
+        ),
     log:
-        "logs/report/index.log",
+        "logs/{dataset}/report/index.log",
     conda:
         "../../environment.yml"
     params:
         pages=json.dumps(get_report_pages()),
-        title=config["report_title"],
+        title=get_index_title,
     shell:
         "lossbench index --out {output} --title {params.title:q} --pages {params.pages:q} "
         "--summary {input.summary} > {log} 2>&1"

@@ -1,15 +1,15 @@
 rule train:
     input:
-        data=get_data(),
+        data=get_data,
     output:
-        metrics="results/runs/{variant}/seed-{seed}/metrics.json",
-        history="results/runs/{variant}/seed-{seed}/history.csv",
-        model="results/runs/{variant}/seed-{seed}/model.pt",
-        predictions="results/runs/{variant}/seed-{seed}/predictions.csv",
+        metrics="results/{dataset}/runs/{variant}/seed-{seed}/metrics.json",
+        history="results/{dataset}/runs/{variant}/seed-{seed}/history.csv",
+        model="results/{dataset}/runs/{variant}/seed-{seed}/model.pt",
+        predictions="results/{dataset}/runs/{variant}/seed-{seed}/predictions.csv",
     log:
-        "logs/train/{variant}/seed-{seed}.log",
+        "logs/{dataset}/train/{variant}/seed-{seed}.log",
     benchmark:
-        "benchmarks/train/{variant}/seed-{seed}.tsv"
+        "benchmarks/{dataset}/train/{variant}/seed-{seed}.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -25,13 +25,13 @@ rule train:
 
 rule gather:
     input:
-        get_run_metrics(),
+        get_run_metrics,
     output:
-        runs="results/tables/runs.csv",
-        epochs="results/tables/epochs.csv",
-        summary="results/tables/summary.csv",
+        runs="results/{dataset}/tables/runs.csv",
+        epochs="results/{dataset}/tables/epochs.csv",
+        summary="results/{dataset}/tables/summary.csv",
     log:
-        "logs/gather.log",
+        "logs/{dataset}/gather.log",
     conda:
         "../../environment.yml"
     params:

@@ -1,0 +1,442 @@
+"""The fault table: every fault or bad input a user can meet, injected for real, one row each.
+
+The rows are README's "What happens when things go wrong", in order. "Nothing lost" means no
+half-written file under results/ or resources/ and finished runs intact. Each row is a
+function registered with ``@row(name)``; ``test_fault`` runs them all (``pytest -k faults``,
+or one row with ``-k 'faults and SIGKILL'``). Rows marked slow run the workflow end to end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import gzip
+import inspect
+import json
+import math
+import os
+import pickle
+import re
+import signal
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from conftest import BIN, ROOT, planned_runs, snakemake
+from lossbench import cli, data, report, tables
+from lossbench.config import TrainConfig, resolve_variants
+from lossbench.train import load_state_dict, train
+
+FAULTS: dict[str, object] = {}
+
+
+def row(name: str, slow: bool = False, **bound):
+    """Register a row of the table; ``bound`` fixes keyword arguments (for families of rows)."""
+
+    def register(check):
+        FAULTS[name] = pytest.param(functools.partial(check, **bound), id=name,
+                                    marks=[pytest.mark.slow] if slow else [])
+        return check
+
+    return register
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def assert_nothing_half_written(workdir: Path) -> None:
+    """No temporary file or folder (atomic writes use '.<name>.tmp-<pid>', data '.<dir>-tmp-')."""
+    for top in ("results", "resources"):
+        leftovers = [p for p in (workdir / top).rglob(".*") if "tmp" in p.name] if (workdir / top).exists() else []
+        assert leftovers == [], f"half-written files left: {leftovers}"
+
+
+def write_config(workdir: Path, **settings) -> Path:
+    base = {"train_size": 1000, "val_size": 200, "batch_size": 20, "epochs": 1, "seeds": [0],
+            "losses": ["cross_entropy"], "variants": {}}
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump({**base, **settings}))
+    return path
+
+
+def table(workdir: Path, name: str, dataset: str = "mnist") -> pd.DataFrame:
+    return pd.read_csv(workdir / "results" / dataset / "tables" / f"{name}.csv")
+
+
+# --- data -------------------------------------------------------------------------------------
+
+def corrupt_checksum(path: Path) -> None:
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    raw[-1] ^= 0xFF
+    path.write_bytes(gzip.compress(bytes(raw)))
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def not_gzip(path: Path) -> None:
+    path.write_bytes(b"<html>404 not found</html>")
+
+
+for _name, _damage, _words in [
+    ("data file with the wrong checksum", corrupt_checksum, "wrong checksum"),
+    ("data file truncated", truncate, "truncated gzip file"),
+    ("data file not gzip", not_gzip, "not a gzip file"),
+]:
+    @row(_name, damage=_damage, words=_words)
+    def bad_data_file(tiny_mirror, tmp_path, damage, words):
+        spec = data.DATASETS["mnist"].files[2]
+        path = tiny_mirror / spec.name
+        damage(path)
+        resources = tmp_path / "resources"
+        with pytest.raises(data.DataError) as err:
+            data.prepare("mnist", resources / "data" / "mnist", mirror=str(tiny_mirror))
+        message = str(err.value)
+        actual = data.sha256_bytes(path.read_bytes())
+        assert words in message and str(path) in message
+        assert spec.sha256_gz in message and f"found SHA-256 {actual}" in message  # expected vs actual
+        assert files_under(resources) == []
+        assert_nothing_half_written(tmp_path)
+
+
+@row("data file missing from the mirror")
+def data_file_missing(tiny_mirror, tmp_path):
+    path = tiny_mirror / "t10k-labels-idx1-ubyte.gz"
+    path.unlink()
+    with pytest.raises(data.DataError, match=f"data mirror {tiny_mirror} lacks {path}.*{data.MIRROR_ENV}"):
+        data.prepare("mnist", tmp_path / "resources" / "data" / "mnist", mirror=str(tiny_mirror))
+    assert files_under(tmp_path / "resources") == []
+
+
+@row("mirror folder missing")
+def mirror_missing(tiny_mirror, tmp_path):
+    nowhere = tmp_path / "nowhere"
+    with pytest.raises(data.DataError, match=f"{nowhere} does not exist.*{data.MIRROR_ENV}.*unset both to download"):
+        data.prepare("mnist", tmp_path / "resources" / "data" / "mnist", mirror=str(nowhere))
+    assert files_under(tmp_path / "resources") == []
+
+
+@row("mirror of another dataset")
+def mirror_of_another_dataset(tiny_mirror, tmp_path, monkeypatch):
+    spec = data.DATASETS["mnist"]
+    other = dataclasses.replace(spec, name="other", title="Other", files=tuple(
+        dataclasses.replace(f, sha256_gz=None, sha256_raw="0" * 64) for f in spec.files))
+    monkeypatch.setitem(data.DATASETS, "other", other)
+    with pytest.raises(data.DataError, match="that is MNIST's train-images-idx3-ubyte.gz.*mirror of 'mnist'"):
+        data.prepare("other", tmp_path / "resources" / "data" / "other", mirror=str(tiny_mirror))
+
+
+@row("corrupt data stops the workflow before any training", slow=True)
+def corrupt_data_in_the_workflow(real_mirror, tmp_path):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for f in data.DATASETS["mnist"].files:
+        (mirror / f.name).symlink_to(real_mirror / f.name)
+    bad = mirror / "train-labels-idx1-ubyte.gz"
+    bad.unlink()
+    not_gzip(bad)
+    out = snakemake(tmp_path, config=write_config(tmp_path), check=False,
+                    env={data.MIRROR_ENV: str(mirror)})
+    assert out.returncode != 0
+    log = (tmp_path / "logs" / "data" / "mnist.log").read_text()
+    errors = [line for line in log.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and str(bad) in errors[0] and "not a gzip file" in errors[0], log
+    assert "rule train" not in out.stdout + out.stderr and not (tmp_path / "results").exists()
+    assert files_under(tmp_path / "resources") == []
+    assert_nothing_half_written(tmp_path)
+
+
+# --- config: refused before any job runs, naming the key ---------------------------------------
+
+CONFIG_FAULTS = {
+    "unknown key": ("learning_rate: 0.1\n", "'learning_rate' was unexpected"),
+    "unknown loss": ("losses: [cross_entropy, hinge]\n", "losses[1]: unknown loss 'hinge'"),
+    "wrong type": ("batch_size: '100'\n", "On instance['batch_size']"),
+    "lr zero": ("lr: 0\n", "On instance['lr']"),
+    "lr negative": ("lr: -1.0\n", "On instance['lr']"),
+    "epochs 0": ("epochs: 0\n", "On instance['epochs']"),
+    "empty seeds": ("seeds: []\n", "On instance['seeds']"),
+    "variant override lr 0": ("variants:\n  fast: {loss: cross_entropy, lr: 0}\n", "On instance['variants']['fast']['lr']"),
+    "variant with an unknown setting": ("variants:\n  fast: {loss: cross_entropy, momentum: 0.9}\n", "'momentum' was unexpected"),
+    "variant of an unknown loss": ("variants:\n  x: {loss: hinge}\n", "variants.x.loss: unknown loss 'hinge'"),
+    "duplicate variant name": ("variants:\n  cross_entropy: {loss: cross_entropy, lr: 1.0}\n",
+                               "variants.cross_entropy: duplicate variant name"),
+    "variant named twice in YAML": ("variants:\n  fast: {loss: cross_entropy}\n  fast: {loss: mse_softmax}\n",
+                                    "line 3: duplicate key 'fast'"),
+    "batch larger than the training split": ("batch_size: 20000\n", "batch_size 20000 is larger than train_size 10000"),
+    "variant batch larger than the split": ("variants:\n  big: {loss: cross_entropy, batch_size: 10001}\n",
+                                            "variants.big: batch_size 10001 is larger than train_size 10000"),
+    "nothing to train": ("losses: []\n", "nothing to train"),
+    "reference not a variant": ("reference: hinge\n", "reference: 'hinge' is not a variant"),
+    "unknown dataset": ("dataset: cifar10\n", "On instance['dataset']"),
+}
+
+for _name, (_text, _words) in CONFIG_FAULTS.items():
+    @row(f"config: {_name}", text=_text, words=_words)
+    def bad_config(tmp_path, text, words):
+        config = tmp_path / "my.yaml"
+        config.write_text(text)
+        out = snakemake(tmp_path, config=config, check=False)
+        assert out.returncode != 0 and words in out.stdout + out.stderr, out.stdout + out.stderr
+        assert not {"results", "resources", "logs", "reports", "benchmarks"} & {p.name for p in tmp_path.iterdir()}
+
+
+# --- divergence ---------------------------------------------------------------------------------
+
+@row("a run diverges")
+def run_diverges(tiny_data, tmp_path):
+    cfg = TrainConfig(variant="exploding", loss="cross_entropy", seed=0, train_size=200, val_size=50,
+                      hidden=(32, 16), lr=1e30, batch_size=25, epochs=4)
+    metrics = train(cfg, tiny_data, out_dir=tmp_path / "run")
+    assert metrics["status"] == "diverged" and metrics["diverged_epoch"] == metrics["epochs_run"] >= 1
+    assert metrics["train_loss"] is None  # NaN/inf are written as null (strict JSON)
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text()) == metrics
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert len(history) == metrics["epochs_run"] + 1 and not math.isfinite(history["train_loss"].iloc[-1])
+
+
+HOSTILE_TITLE = 'Quotes " \'\'\' and\nnewline <script>alert(1)</script> $(touch {marker}) \'); open("{marker}", "w")#'
+
+
+@row("a variant diverges in the workflow (and a hostile report title)", slow=True)
+def variant_diverges_in_the_workflow(real_mirror, tmp_path):
+    marker = tmp_path / "pwned"
+    title = HOSTILE_TITLE.format(marker=marker)
+    config = write_config(tmp_path, train_size=1000, epochs=2, report_title=title,
+                          variants={"exploding": {"loss": "cross_entropy", "lr": 1e30}})
+    snakemake(tmp_path, config=config, env={data.MIRROR_ENV: str(real_mirror)})
+    runs = table(tmp_path, "runs").set_index("variant")
+    assert runs.loc["exploding", "status"] == "diverged" and runs.loc["exploding", "diverged_epoch"] == 1
+    assert runs.loc["cross_entropy", "status"] == "ok"
+    assert table(tmp_path, "summary").set_index("variant").loc["exploding", "n_diverged"] == 1
+    html = tmp_path / "reports" / "html" / "mnist"
+    index, comparison = (html / "index.html").read_text(), (html / "comparison.html").read_text()
+    assert "diverged: 1" in index
+    assert "1 of 1 runs <strong>diverged</strong>" in comparison
+    assert "1 run(s) diverged" in (html / "variant-exploding.html").read_text()
+    # the title went through YAML, Snakemake's shell, papermill and nbconvert: shown as text only
+    assert not marker.exists()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in index and "<script>alert(1)" not in index
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in comparison and "<script>alert(1)" not in comparison
+
+
+# --- jobs that die ------------------------------------------------------------------------------
+
+def _pids_running(fragment: str) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if "lossbench" in cmdline and " train " in cmdline and fragment in cmdline:
+                pids.append(int(proc.name))
+    return pids
+
+
+def uninterrupted(workdir: Path, config: Path, variant: str, seed: int) -> dict:
+    """The same run trained in this process, never interrupted."""
+    settings = resolve_variants(yaml.safe_load(config.read_text()))[variant]
+    cfg = TrainConfig(**{**settings, "hidden": tuple(settings.get("hidden", TrainConfig.hidden)), "seed": seed})
+    return train(cfg, data.load(workdir / "resources" / "data" / "mnist" / "data.pt"), out_dir=workdir / "clean")
+
+
+VOLATILE = {"train_seconds", "eval_seconds", "startup_seconds", "start_time", "provenance"}
+
+
+@row("a train job killed with SIGKILL mid-epoch", slow=True)
+def job_killed_mid_epoch(real_mirror, tmp_path):
+    config = write_config(tmp_path, train_size=3000, epochs=3, seeds=[0, 1])
+    env = {data.MIRROR_ENV: str(real_mirror)}
+    proc = subprocess.Popen(
+        [f"{BIN}/snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory", str(tmp_path),
+         "--cores", "2", "--keep-going", "--configfile", str(config), "--until", "train"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", **env})
+    log = tmp_path / "logs" / "mnist" / "train" / "cross_entropy" / "seed-0.log"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (log.exists() and "epoch  1/3" in log.read_text()):
+        time.sleep(0.2)
+    victims = _pids_running("cross_entropy/seed-0")
+    assert victims, "the train job of seed 0 was not found running"
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    output = proc.communicate(timeout=300)[0]
+    assert proc.returncode != 0, output
+    runs = tmp_path / "results" / "mnist" / "runs" / "cross_entropy"
+    assert (runs / "seed-1" / "metrics.json").is_file()  # the other job finished (--keep-going)
+    assert files_under(runs / "seed-0") == []
+    assert_nothing_half_written(tmp_path)
+
+    assert planned_runs(snakemake(tmp_path, "-n", config=config, env=env).stdout) == {("cross_entropy", "0")}
+    snakemake(tmp_path, config=config, env=env)
+    resumed = json.loads((runs / "seed-0" / "metrics.json").read_text())
+    clean = uninterrupted(tmp_path, config, "cross_entropy", 0)
+    assert {k: v for k, v in resumed.items() if k not in VOLATILE} == {
+        k: v for k, v in clean.items() if k not in VOLATILE}
+
+
+INJECT = '''
+    """Test-only fault injection: the train job of one run raises mid-training (epoch 1)."""
+    import os
+    import sys
+
+    RUN = os.environ.get("LOSSBENCH_INJECT_FAILURE")
+    if RUN and os.path.basename(sys.argv[0]) == "lossbench" and "train" in sys.argv[1:2]:
+        import lossbench.train as _train
+
+        _evaluate, _calls = _train.evaluate, []
+
+        def evaluate(*args, **kwargs):
+            if sys.argv[sys.argv.index("--out-dir") + 1].endswith(RUN) and len(_calls) == 2:
+                raise RuntimeError("injected fault: CUDA error: an illegal memory access was encountered")
+            _calls.append(1)
+            return _evaluate(*args, **kwargs)
+
+        _train.evaluate = evaluate
+'''
+
+
+@row("a train job that fails with an exception", slow=True)
+def job_raises(real_mirror, tmp_path):
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(textwrap.dedent(INJECT))
+    config = write_config(tmp_path, epochs=2, seeds=[0, 1])
+    env = {data.MIRROR_ENV: str(real_mirror)}
+    failing = {**env, "PYTHONPATH": str(inject), "LOSSBENCH_INJECT_FAILURE": "cross_entropy/seed-0"}
+    out = snakemake(tmp_path, "--keep-going", config=config, check=False, env=failing)
+    output = out.stdout + out.stderr
+    assert out.returncode != 0 and "Error in rule train" in output, output
+    assert "logs/mnist/train/cross_entropy/seed-0.log" in output  # Snakemake names the log
+    assert "injected fault" in (tmp_path / "logs" / "mnist" / "train" / "cross_entropy" / "seed-0.log").read_text()
+    runs = tmp_path / "results" / "mnist" / "runs" / "cross_entropy"
+    assert (runs / "seed-1" / "metrics.json").is_file() and files_under(runs / "seed-0") == []
+    assert_nothing_half_written(tmp_path)
+
+    assert planned_runs(snakemake(tmp_path, "-n", config=config, env=env).stdout) == {("cross_entropy", "0")}
+    snakemake(tmp_path, config=config, env=env)
+    assert sorted(table(tmp_path, "runs")["seed"]) == [0, 1]
+
+
+# --- files that lie -----------------------------------------------------------------------------
+
+class _Exploit:
+    """A pickle that runs code when unpickled (writes a marker file)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@row("a model file replaced by a malicious pickle")
+def malicious_model_file(tmp_path):
+    marker = tmp_path / "pwned"
+    model = tmp_path / "model.pt"
+    torch.save({"net.0.weight": _Exploit(marker)}, model, pickle_module=pickle)
+    with pytest.raises(pickle.UnpicklingError):
+        load_state_dict(model)
+    assert not marker.exists()
+    with pytest.raises(pickle.UnpicklingError):  # the safe load is what made the difference
+        data.load(model)
+    torch.load(model, weights_only=False)  # the exploit is real: an unsafe load runs it
+    assert marker.exists()
+
+
+PARAMETER_NOTEBOOK = '''# %% tags=["parameters"]
+title = "default"
+marker = "unused"
+
+# %%
+from lossbench import report
+display(report.heading(title))
+print("marker is", marker)
+'''
+
+
+@row("a notebook parameter with quotes, newlines and HTML")
+def hostile_notebook_parameter(tmp_path):
+    source = tmp_path / "page.py"
+    source.write_text(PARAMETER_NOTEBOOK)
+    marker = tmp_path / "pwned"
+    title = HOSTILE_TITLE.format(marker=marker)
+    out = tmp_path / "html" / "page.html"
+    report.render(source, out, {"title": title, "marker": str(marker)}, title,
+                  nav=[{"href": "index.html", "title": "Overview <b>"}])
+    page = out.read_text()
+    assert not marker.exists()  # the parameter stayed a string
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
+    assert "Overview &lt;b&gt;" in page and f"marker is {marker}" in page
+    assert list((tmp_path / "html").iterdir()) == [out]  # nothing half-written beside it
+
+
+# --- stale outputs ------------------------------------------------------------------------------
+
+@row("outputs from an older config are rerun", slow=True)
+def stale_outputs_rerun(real_mirror, tmp_path):
+    env = {data.MIRROR_ENV: str(real_mirror)}
+    config = write_config(tmp_path, seeds=[0, 1], losses=["cross_entropy", "mse_softmax"])
+    snakemake(tmp_path, "--until", "gather", config=config, env=env)
+    runs = table(tmp_path, "runs")
+    recorded = {json.loads((tmp_path / p / "metrics.json").read_text())["config_hash"] for p in runs["path"]}
+    assert set(runs["config_hash"]) == recorded and len(recorded) == 2  # one hash per variant, in the table
+    settings = yaml.safe_load(config.read_text())
+    settings["lr"] = 0.2  # every variant's params change: every run is stale
+    config.write_text(yaml.safe_dump(settings))
+    plan = snakemake(tmp_path, "-n", "--until", "gather", config=config, env=env).stdout
+    assert planned_runs(plan) == {(v, s) for v in ("cross_entropy", "mse_softmax") for s in ("0", "1")}
+    assert "Params have changed since last execution" in plan
+
+
+@row("gather given runs of two configs for one variant")
+def gather_refuses_mixed_configs(tmp_path, capsys):
+    def write_run(seed, config_hash):
+        run = tmp_path / "runs" / "a" / f"seed-{seed}"
+        run.mkdir(parents=True)
+        pd.DataFrame({"epoch": [0, 1], "train_loss": 1.0, "val_accuracy": [0.1, 0.9], "test_accuracy": 0.9}).to_csv(
+            run / "history.csv", index=False)
+        (run / "metrics.json").write_text(json.dumps({
+            "variant": "a", "loss": "cross_entropy", "seed": seed, "status": "ok", "diverged_epoch": None,
+            "epochs_run": 1, "train_loss": 0.3, "train_accuracy": 0.9, "val_accuracy": 0.9, "test_accuracy": 0.9,
+            "initial_logit_grad_norm": 0.95, "train_seconds": 1.0, "eval_seconds": 0.5, "startup_seconds": 2.5,
+            "start_time": "2026-11-26T00:00:00+00:00", "config_hash": config_hash,
+            "config": {"lr": 0.1, "batch_size": 100, "epochs": 1, "dataset": "mnist"},
+            "provenance": {"device_name": "cpu", "git_commit": "abc"}}))
+        return str(run / "metrics.json")
+
+    paths = [write_run(0, "h1"), write_run(1, "h2")]
+    assert cli.main(["gather", "--runs", *paths, "--out-dir", str(tmp_path / "tables")]) == 1
+    err = capsys.readouterr().err
+    assert "variant 'a': runs come from different configs" in err and "seed-1 has h2" in err
+    assert not (tmp_path / "tables").exists()
+    with pytest.raises(tables.GatherError, match="given twice"):
+        tables.write_tables([paths[0], paths[0]], tmp_path / "tables")
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("check", FAULTS.values())
+def test_fault(check, request):
+    needed = [name for name, p in inspect.signature(check).parameters.items() if p.default is inspect.Parameter.empty]
+    check(**{name: request.getfixturevalue(name) for name in needed})
+
+
+def test_readme_lists_every_kind_of_fault():
+    """README's table is the user's contract: each family of rows above has a line there."""
+    section = (ROOT / "README.md").read_text().split("## What happens when things go wrong")[1].split("\n## ")[0]
+    for words in ("missing, truncated, not gzip", "wrong checksum", "mirror folder does not exist",
+                  "another dataset", "config key is unknown", "diverges", "killed", "fails with an exception",
+                  "malicious pickle", "quotes, newlines", "older config", "--keep-going"):
+        assert words in section, f"README's fault table lacks {words!r}"
+    assert re.search(r"tests/test_faults\.py", section)
