@@ -30,7 +30,7 @@ display(Markdown(stats.comparison_conclusion(summary, comparison, reference)))
 # ## Summary
 # Test accuracy after the last epoch: mean ± sd over seeds, 95% t-interval of the mean, median
 # train seconds per run, and the median epoch at which validation accuracy first reaches the
-# dataset's target (90% on MNIST, 80% on Fashion-MNIST; "never": most runs did not).
+# dataset's target (90% on MNIST, 75% on Fashion-MNIST; "never": most runs did not).
 
 # %%
 display(stats.summary_display(summary))

@@ -94,7 +94,7 @@ DATASETS: dict[str, DatasetSpec] = {
         title="Fashion-MNIST",
         classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                  "Ankle boot"),
-        target_val_accuracy=0.80,  # the notebook's MLP tops out near 0.85-0.88 here
+        target_val_accuracy=0.75,  # the default sweep: cross-entropy passes it in epoch 4 (0.80 after 5)
         torchvision_class="FashionMNIST",
         files=(
             DataFile("train-images-idx3-ubyte.gz", None,

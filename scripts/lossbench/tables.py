@@ -4,7 +4,7 @@
     epochs.csv   one row per run x epoch (epoch 0 = the untrained network)
     summary.csv  one row per variant: n, mean, sd and 95% CI of test accuracy, median train
                  seconds, epochs to reach the dataset's target validation accuracy (90% on
-                 MNIST, 80% on Fashion-MNIST; median over runs; empty when most runs never
+                 MNIST, 75% on Fashion-MNIST; median over runs; empty when most runs never
                  reach it)
 
 Variants keep the order in which their runs are given (the config's order).
