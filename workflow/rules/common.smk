@@ -30,6 +30,13 @@ VARIANTS = check(config, LOSSES)
 DATASET = config["dataset"]
 
 
+wildcard_constraints:
+    variant="|".join(VARIANTS),
+    seed=r"\d+",
+    dataset="|".join(DATASETS),
+    page="comparison|why-mse|reproducibility",
+
+
 def get_data(wildcards):
     return f"resources/data/{wildcards.dataset}/data.pt"
 
