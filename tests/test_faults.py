@@ -146,7 +146,7 @@ def corrupt_data_in_the_workflow(real_mirror, tmp_path):
     out = snakemake(tmp_path, config=write_config(tmp_path), check=False,
                     env={data.MIRROR_ENV: str(mirror)})
     assert out.returncode != 0
-    log = (tmp_path / "logs" / "data" / "mnist.log").read_text()
+    log = (tmp_path / "logs" / "mnist" / "data.log").read_text()
     errors = [line for line in log.splitlines() if "ERROR" in line]
     assert len(errors) == 1 and str(bad) in errors[0] and "not a gzip file" in errors[0], log
     assert "rule train" not in out.stdout + out.stderr and not (tmp_path / "results").exists()

@@ -79,7 +79,7 @@ def test_tiny_workflow_through_sbatch_matches_a_local_run(cluster, mirror, tmp_p
     logs = re.findall(r"(\S*slurm_logs/\S+\.log)", output)
     assert logs, output[-3000:]
     log_file = Path(logs[0]) if Path(logs[0]).is_absolute() else remote / logs[0]
-    assert "lacks" in log_file.read_text() or "lacks" in (remote / "logs/data/mnist.log").read_text()
+    assert "lacks" in log_file.read_text() or "lacks" in (remote / "logs/mnist/data.log").read_text()
     assert not (remote / "resources" / "data" / "mnist" / "data.pt").exists()
 
     # 2. The rerun with the mirror in place completes, every job a SLURM job.

@@ -3,7 +3,7 @@ rule prepare_data:
         data="resources/data/{dataset}/data.pt",
         manifest="resources/data/{dataset}/manifest.json",
     log:
-        "logs/data/{dataset}.log",
+        "logs/{dataset}/data.log",
     conda:
         "../../environment.yml"
     params:
