@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from lossbench import bench, cli
@@ -19,10 +20,15 @@ def test_bench_times_notebook_and_project_paths_and_writes_json(tiny_data, tmp_p
 
     monkeypatch.setattr(bench, "TrainConfig", tiny_config)
     assert cli.main(["bench", "--data", str(tmp_path / "data.pt"), "--repeats", "2", "--epochs", "1",
-                     "--device", "cpu", "--json", str(tmp_path / "bench.json")]) == 0
+                     "--device", "cpu", "--packed", "3", "--json", str(tmp_path / "bench.json")]) == 0
     result = json.loads((tmp_path / "bench.json").read_text())
     assert set(result["median_seconds"]) == {"notebook", "project"}  # no CUDA here: no graph, no floor
     assert len(result["seconds"]["notebook"]) == 2 and all(s > 0 for s in result["seconds"]["project"])
     assert result["ratio_to_notebook"] == result["median_seconds"]["project"] / result["median_seconds"]["notebook"]
     assert result["device"].startswith("cpu") and result["versions"]["torch"]
-    assert "ratio_to_notebook (project)" in capsys.readouterr().out
+    packed = result["packed"]
+    assert packed["seeds"] == 3 and packed["wall_seconds"] >= packed["train_seconds"] > 0
+    assert packed["per_seed_ratio_to_project"] == pytest.approx(
+        packed["train_seconds"] / 3 / result["median_seconds"]["project"])
+    out = capsys.readouterr().out
+    assert "ratio_to_notebook (project)" in out and "packed 3 seeds: training" in out

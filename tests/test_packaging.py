@@ -21,9 +21,9 @@ def test_environment_yml_pins_what_pyproject_pins():
     assert "python=3.11" in env["dependencies"]
 
 
-def test_train_command_imports_no_heavy_library():
+def test_train_commands_import_no_heavy_library():
     code = (
-        "import sys; from lossbench import cli, train, data, config; "
+        "import sys; from lossbench import cli, train, packed, data, config; "
         "heavy = {'pandas', 'seaborn', 'matplotlib', 'papermill', 'snakemake', 'torchvision', 'scipy', "
         "'torch._dynamo'}; "
         "print(sorted(heavy & set(sys.modules)))"

@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -71,8 +70,10 @@ def test_default_config_plans_30_train_jobs_one_gather_and_the_report(tmp_path):
                                  "render_variant_page": 6, "render_index": 1, "all": 1}
 
 
-def test_workflow_lint_is_clean():
-    out = subprocess.run([f"{BIN}/snakemake", "--lint", "--cores", "1"], cwd=ROOT, capture_output=True, text=True)
+@pytest.mark.parametrize("pack_seeds", ["False", "True"])  # rule train, or rule train_seeds
+def test_workflow_lint_is_clean(pack_seeds):
+    out = subprocess.run([f"{BIN}/snakemake", "--lint", "--cores", "1", "--config", f"pack_seeds={pack_seeds}"],
+                         cwd=ROOT, capture_output=True, text=True)
     assert "Congratulations, your workflow is in a good condition!" in out.stdout + out.stderr, out.stdout + out.stderr
 
 
@@ -180,3 +181,24 @@ def test_fashion_mnist_runs_the_same_pipeline_into_its_own_folders(tmp_path, rea
     assert "Nothing to be done" in snakemake(tmp_path, "-n", "--config", "dataset=fashion_mnist", config=config,
                                              env=fashion).stdout
     assert planned_jobs(snakemake(tmp_path, "-n", "--until", "gather", config=config).stdout) == {}
+
+
+@pytest.mark.slow
+def test_packed_seeds_give_the_tables_of_single_runs_up_to_float_noise(tiny_run, tmp_path, real_mirror):
+    """pack_seeds: true -> one train_seeds job per variant; every run matches its single-run twin."""
+    workdir, config = tiny_run
+    packed_config = tmp_path / "config.yaml"
+    packed_config.write_text(config.read_text() + "pack_seeds: true\n")
+    env = {"LOSSBENCH_DATA_MIRROR": str(real_mirror)}
+    plan = snakemake(tmp_path, "-n", "--until", "gather", config=packed_config, env=env).stdout
+    assert planned_jobs(plan) == {"prepare_data": 1, "train_seeds": 2, "gather": 1}
+    snakemake(tmp_path, "--until", "gather", config=packed_config, env=env)
+    key = ["variant", "seed"]
+    packed = pd.read_csv(tmp_path / "results" / "mnist" / "tables" / "runs.csv").set_index(key).sort_index()
+    single = pd.read_csv(workdir / "results" / "mnist" / "tables" / "runs.csv").set_index(key).sort_index()
+    assert list(packed.index) == list(single.index) and (packed["status"] == "ok").all()
+    assert (packed["config_hash"] == single["config_hash"]).all()  # the same experiment
+    assert (packed["initial_logit_grad_norm"] == single["initial_logit_grad_norm"]).all()  # the same start
+    assert ((packed["test_accuracy"] - single["test_accuracy"]).abs() <= 0.005).all()
+    assert ((packed["train_loss"] / single["train_loss"] - 1).abs() <= 1e-3).all()
+    assert "seed 1  epoch  1/1" in (tmp_path / "logs" / "mnist" / "train" / "cross_entropy" / "seeds.log").read_text()

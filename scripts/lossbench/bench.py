@@ -11,7 +11,10 @@ In one process on the current device, over ``--repeats`` runs each, it times
 Each runs the same data (5 epochs of 10,000 images by default). It prints medians and
 ratios to the notebook loop; ``--json PATH`` writes them with device and versions.
 ``--startup`` also times process start-up: a bare ``python -c "import torch"`` against
-``lossbench train`` from process start to its first step.
+``lossbench train`` from process start to its first step. ``--packed N`` also trains seeds
+0..N-1 together (``lossbench train-seeds``; CUDA graph on CUDA) once and reports its
+training seconds, its wall time (evaluation and set-up included) and the per-seed share
+against the project path's median.
 """
 
 from __future__ import annotations
@@ -113,7 +116,7 @@ def time_startup(repeats: int, data_path: str) -> dict:
 
 
 def run(data_path: str, loss: str = "cross_entropy", repeats: int = 3, epochs: int = 5, device: str = "auto",
-        threads: int | None = None, startup: bool = False) -> dict:
+        threads: int | None = None, startup: bool = False, packed: int = 0) -> dict:
     from .data import load
 
     data = load(data_path)
@@ -153,9 +156,29 @@ def run(data_path: str, loss: str = "cross_entropy", repeats: int = 3, epochs: i
     }
     if "floor" in medians:
         result["ratio_to_floor"] = medians[best] / medians["floor"]
+    if packed:
+        result["packed"] = time_packed(data, replace(cfg, cuda_graph=dev.type == "cuda"), packed, medians[best])
     if startup:
         result["startup"] = time_startup(repeats, data_path)
     return result
+
+
+def time_packed(data: dict, cfg: TrainConfig, n_seeds: int, single_seconds: float) -> dict:
+    """One packed run of seeds 0..n-1 (after the other methods warmed the device up)."""
+    from .packed import train_seeds
+
+    t0 = time.perf_counter()
+    runs = train_seeds(cfg, list(range(n_seeds)), data)
+    wall = time.perf_counter() - t0
+    train_seconds = sum(m["train_seconds"] for m in runs)  # each seed's share of the packed epochs
+    accuracies = [m["test_accuracy"] for m in runs]
+    return {
+        "seeds": n_seeds, "train_seconds": train_seconds, "wall_seconds": wall,
+        "per_seed_train_seconds": train_seconds / n_seeds,
+        "per_seed_ratio_to_project": train_seconds / n_seeds / single_seconds,
+        "test_accuracy_mean": statistics.fmean(accuracies),
+        "test_accuracy_sd": statistics.stdev(accuracies) if n_seeds > 1 else 0.0,
+    }
 
 
 def _project(data: dict, cfg: TrainConfig) -> tuple[float, float]:
@@ -173,6 +196,12 @@ def format_table(result: dict) -> str:
     lines.append(f"ratio_to_notebook ({result['project_method']}): {result['ratio_to_notebook']:.3f}")
     if "ratio_to_floor" in result:
         lines.append(f"ratio_to_floor: {result['ratio_to_floor']:.3f}")
+    if "packed" in result:
+        p = result["packed"]
+        lines.append(f"packed {p['seeds']} seeds: training {p['train_seconds']:.2f} s, wall {p['wall_seconds']:.2f} s "
+                     f"(evaluation included); per seed {p['per_seed_train_seconds']:.3f} s = "
+                     f"{p['per_seed_ratio_to_project']:.2f} x {result['project_method']}; test accuracy "
+                     f"{p['test_accuracy_mean']:.4f} +- {p['test_accuracy_sd']:.4f}")
     if "startup" in result:
         s = result["startup"]
         lines.append(f"start-up: import torch {s['import_torch_seconds']:.2f} s, lossbench train to first step "
@@ -181,7 +210,8 @@ def format_table(result: dict) -> str:
 
 
 def main(args) -> None:
-    result = run(args.data, args.loss, args.repeats, args.epochs, args.device, args.threads, args.startup)
+    result = run(args.data, args.loss, args.repeats, args.epochs, args.device, args.threads, args.startup,
+                 args.packed)
     print(format_table(result))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
     lossbench data   --dataset mnist --out resources/data/mnist [--mirror DIR]
     lossbench train  --variant V --loss L --seed S --data resources/data/mnist/data.pt --out-dir DIR [...]
+    lossbench train-seeds --variant V --loss L --seeds 0 1 2 --data D --out-dir results/mnist/runs/V
     lossbench gather --runs results/mnist/runs/*/seed-*/metrics.json --out-dir results/mnist/tables
     lossbench report --notebook reports/notebooks/comparison.py --out reports/html/mnist/comparison.html --title T
     lossbench bench  --data resources/data/mnist/data.pt --repeats 3 --startup --json bench.json
@@ -21,10 +22,12 @@ import logging
 import sys
 
 
-def _add_train_flags(parser: argparse.ArgumentParser) -> None:
+def _add_train_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     from .config import TrainConfig
 
     for f in dataclasses.fields(TrainConfig):
+        if f.name in skip:
+            continue
         flag = "--" + f.name.replace("_", "-")
         if f.default is dataclasses.MISSING:
             parser.add_argument(flag, required=True, type=int if f.type == "int" else str)
@@ -55,6 +58,14 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     cfg = train.config_from_args(args)
     train.train(cfg, data.load(args.data), out_dir=args.out_dir, data_checksums=data.checksums(args.data))
+
+
+def cmd_train_seeds(args: argparse.Namespace) -> None:
+    from . import data, packed, train
+
+    cfg = train.config_from_args(argparse.Namespace(**vars(args), seed=args.seeds[0]))
+    packed.train_seeds(cfg, args.seeds, data.load(args.data), out_dir=args.out_dir,
+                       data_checksums=data.checksums(args.data))
 
 
 def cmd_gather(args: argparse.Namespace) -> None:
@@ -106,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True, help="run folder for metrics.json, history.csv, model.pt")
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser("train-seeds", help="train several seeds of one variant together (one process, stacked)")
+    _add_train_flags(p, skip=("seed",))
+    p.add_argument("--seeds", type=int, nargs="+", required=True, help="seeds to train, e.g. 0 1 2 3 4")
+    p.add_argument("--data", required=True, help="data.pt written by 'lossbench data'")
+    p.add_argument("--out-dir", required=True, help="variant folder: each seed writes OUT_DIR/seed-<s>/")
+    p.set_defaults(func=cmd_train_seeds)
+
     p = sub.add_parser("gather", help="collect runs into runs.csv, epochs.csv, summary.csv")
     p.add_argument("--runs", nargs="+", required=True, help="metrics.json files (history.csv beside each)")
     p.add_argument("--out-dir", required=True)
@@ -132,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--startup", action="store_true", help="also time process start-up against 'import torch'")
+    p.add_argument("--packed", type=int, default=0, metavar="N",
+                   help="also train seeds 0..N-1 packed in one process (lossbench train-seeds) and time it")
     p.add_argument("--json", default=None, help="write the figures, device and versions here")
     p.set_defaults(func=cmd_bench)
 

@@ -41,9 +41,12 @@ def get_loss(name: str) -> LossFn:
 
 
 def one_hot(labels: Tensor, like: Tensor) -> Tensor:
-    """One-hot targets shaped and typed like ``like``; scatter instead of F.one_hot, whose
-    range check syncs with the host and so cannot run inside a captured CUDA graph."""
-    return torch.zeros_like(like).scatter_(1, labels[:, None], 1.0)
+    """One-hot targets shaped and typed like ``like``, by comparison with the class indices:
+    not F.one_hot, whose range check syncs with the host and so cannot run inside a captured
+    CUDA graph, and not an in-place scatter, which torch.func.vmap (seed packing) runs as a
+    slow per-seed loop. Exactly 0 and 1 either way."""
+    classes = torch.arange(like.shape[1], device=labels.device)
+    return (labels[:, None] == classes).to(like.dtype)
 
 
 @register_loss("softmax_nll")

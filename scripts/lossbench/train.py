@@ -247,34 +247,56 @@ def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None
             for start in range(0, n, cfg.batch_size):
                 step(order[start : start + cfg.batch_size])
             _sync(device)
-            seconds = time.perf_counter() - t0
-            totals = sums.tolist()
-            row = {
-                "train_loss": totals[0] / n,
-                "train_accuracy": totals[1] / n,
-                "logit_grad_norm": totals[2] / n,
-                **{f"grad_norm_layer{i + 1}": v / n_batches for i, v in enumerate(totals[3:])},
-                "epoch_seconds": seconds,
-            }
+            row = step_row(sums.tolist(), n, n_batches, time.perf_counter() - t0)
         t_eval = time.perf_counter()
-        val, test = evaluate(model, split.x_val, split.y_val), evaluate(model, split.x_test, split.y_test)
+        row = evaluated_row(epoch, row, model, split)
         eval_seconds += time.perf_counter() - t_eval
-        row = {
-            "epoch": epoch, **row,
-            "val_accuracy": val["accuracy"], "test_accuracy": test["accuracy"],
-            "val_mean_max_prob": val["mean_max_prob"], "val_confident_wrong": val["confident_wrong"],
-        }
         history.append(row)
-        log.info(
-            "epoch %2d/%d  loss %9.5f  train %.4f  val %.4f  test %.4f  |dL/dz| %.3e  %.2fs",
-            epoch, cfg.epochs, row["train_loss"], row["train_accuracy"], row["val_accuracy"],
-            row["test_accuracy"], row["logit_grad_norm"], row["epoch_seconds"],
-        )
+        log_row(cfg, row)
         if epoch > 0 and not math.isfinite(row["train_loss"]):
             status, diverged_epoch = "diverged", epoch
             log.warning("run diverged at epoch %d (non-finite train loss); stopping", epoch)
             break
 
+    metrics = run_metrics(cfg, history, status, diverged_epoch, eval_seconds, startup_seconds, start_time,
+                          {**provenance.collect(dev_name), "data_sha256": data_checksums})
+    if out_dir is not None:
+        write_outputs(Path(out_dir), model, metrics, history, split)
+    return metrics
+
+
+def step_row(totals: list[float], n: int, n_batches: int, seconds: float) -> dict[str, float]:
+    """An epoch's training statistics from the per-step sums (see ``make_step``)."""
+    return {
+        "train_loss": totals[0] / n,
+        "train_accuracy": totals[1] / n,
+        "logit_grad_norm": totals[2] / n,
+        **{f"grad_norm_layer{i + 1}": v / n_batches for i, v in enumerate(totals[3:])},
+        "epoch_seconds": seconds,
+    }
+
+
+def evaluated_row(epoch: int, row: dict, model: MLP, split: Split) -> dict:
+    """The history row of an epoch: its training statistics plus validation and test results."""
+    val, test = evaluate(model, split.x_val, split.y_val), evaluate(model, split.x_test, split.y_test)
+    return {
+        "epoch": epoch, **row,
+        "val_accuracy": val["accuracy"], "test_accuracy": test["accuracy"],
+        "val_mean_max_prob": val["mean_max_prob"], "val_confident_wrong": val["confident_wrong"],
+    }
+
+
+def log_row(cfg: TrainConfig, row: dict) -> None:
+    log.info(
+        "%s seed %d  epoch %2d/%d  loss %9.5f  train %.4f  val %.4f  test %.4f  |dL/dz| %.3e  %.2fs",
+        cfg.variant, cfg.seed, row["epoch"], cfg.epochs, row["train_loss"], row["train_accuracy"],
+        row["val_accuracy"], row["test_accuracy"], row["logit_grad_norm"], row["epoch_seconds"],
+    )
+
+
+def run_metrics(cfg: TrainConfig, history: list[dict], status: str, diverged_epoch: int | None,
+                eval_seconds: float, startup_seconds: float, start_time: str, provenance_record: dict) -> dict:
+    """metrics.json's content for one run, from its history (strict JSON: NaN/inf become null)."""
     final = history[-1]
     metrics = {
         "variant": cfg.variant, "loss": cfg.loss, "seed": cfg.seed, "status": status,
@@ -286,13 +308,9 @@ def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None
         "eval_seconds": eval_seconds, "startup_seconds": startup_seconds,
         "start_time": start_time, "config": {**asdict(cfg), "hidden": list(cfg.hidden)},
         "config_hash": cfg.config_hash(),
-        "provenance": {**provenance.collect(dev_name), "data_sha256": data_checksums},
+        "provenance": provenance_record,
     }
-    # strict JSON: a diverged run's NaN/inf become null
-    metrics = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in metrics.items()}
-    if out_dir is not None:
-        write_outputs(Path(out_dir), model, metrics, history, split)
-    return metrics
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in metrics.items()}
 
 
 def write_outputs(out_dir: Path, model: MLP, metrics: dict, history: list[dict], split: Split) -> None:

@@ -14,7 +14,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT
 python -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" | tee -a "$OUT/gpu.txt"
 python -m lossbench.cli data --dataset mnist --out .data/resources/mnist --mirror .data/mnist 2>&1 | tail -1
 python -m pytest -q -o addopts="" -p no:cacheprovider tests/test_train.py tests/test_losses.py 2>&1 | tee "$OUT/pytest.txt" | tail -3
-python -m lossbench.cli bench --data .data/resources/mnist/data.pt --repeats 5 --startup \
+python -m lossbench.cli bench --data .data/resources/mnist/data.pt --repeats 5 --startup --packed 100 \
     --json "$OUT/bench.json" 2>"$OUT/bench.log" | tee "$OUT/bench.txt"
 for mode in false true; do
     for run in first second; do

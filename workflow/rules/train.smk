@@ -1,26 +1,68 @@
-rule train:
-    input:
-        data=get_data,
-    output:
-        metrics="results/{dataset}/runs/{variant}/seed-{seed}/metrics.json",
-        history="results/{dataset}/runs/{variant}/seed-{seed}/history.csv",
-        model="results/{dataset}/runs/{variant}/seed-{seed}/model.pt",
-        predictions="results/{dataset}/runs/{variant}/seed-{seed}/predictions.csv",
-    log:
-        "logs/{dataset}/train/{variant}/seed-{seed}.log",
-    benchmark:
-        "benchmarks/{dataset}/train/{variant}/seed-{seed}.tsv"
-    conda:
-        "../../environment.yml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-    params:
-        args=get_train_args,
-        out_dir=subpath(output.metrics, parent=True),
-    shell:
-        "lossbench train {params.args} --seed {wildcards.seed} --threads {threads} "
-        "--data {input.data} --out-dir {params.out_dir} > {log} 2>&1"
+if config["pack_seeds"]:
+
+    # One job per variant: all its seeds stacked in one process (lossbench train-seeds).
+    rule train_seeds:
+        input:
+            data=get_data,
+        output:
+            metrics=expand(
+                "results/{{dataset}}/runs/{{variant}}/seed-{seed}/metrics.json",
+                seed=config["seeds"],
+            ),
+            history=expand(
+                "results/{{dataset}}/runs/{{variant}}/seed-{seed}/history.csv",
+                seed=config["seeds"],
+            ),
+            model=expand(
+                "results/{{dataset}}/runs/{{variant}}/seed-{seed}/model.pt",
+                seed=config["seeds"],
+            ),
+            predictions=expand(
+                "results/{{dataset}}/runs/{{variant}}/seed-{seed}/predictions.csv",
+                seed=config["seeds"],
+            ),
+        log:
+            "logs/{dataset}/train/{variant}/seeds.log",
+        benchmark:
+            "benchmarks/{dataset}/train/{variant}/seeds.tsv"
+        conda:
+            "../../environment.yml"
+        threads: 2
+        resources:
+            mem_mb=4000,
+        params:
+            args=get_train_args,
+            seeds=" ".join(map(str, config["seeds"])),
+            out_dir="results/{dataset}/runs/{variant}",
+        shell:
+            "lossbench train-seeds {params.args} --seeds {params.seeds} --threads {threads} "
+            "--data {input.data} --out-dir {params.out_dir} > {log} 2>&1"
+
+else:
+
+    rule train:
+        input:
+            data=get_data,
+        output:
+            metrics="results/{dataset}/runs/{variant}/seed-{seed}/metrics.json",
+            history="results/{dataset}/runs/{variant}/seed-{seed}/history.csv",
+            model="results/{dataset}/runs/{variant}/seed-{seed}/model.pt",
+            predictions="results/{dataset}/runs/{variant}/seed-{seed}/predictions.csv",
+        log:
+            "logs/{dataset}/train/{variant}/seed-{seed}.log",
+        benchmark:
+            "benchmarks/{dataset}/train/{variant}/seed-{seed}.tsv"
+        conda:
+            "../../environment.yml"
+        threads: 1
+        resources:
+            mem_mb=2000,
+        params:
+            args=get_train_args,
+            out_dir=subpath(output.metrics, parent=True),
+        shell:
+            "lossbench train {params.args} --seed {wildcards.seed} --threads {threads} "
+            "--data {input.data} --out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule gather:

@@ -1,0 +1,192 @@
+"""Train many seeds of one variant together: ``lossbench train-seeds --seeds 0 1 2 ... --out-dir DIR``.
+
+One process, one device, every seed's network stacked along a leading seed axis: each layer
+is a batched matrix product (``baddbmm``) over the seeds, the loss is ``torch.func.vmap``-ed
+over them, and one SGD step updates all of them; on CUDA that whole step is one captured
+graph. The seeds stay independent: the gradient of the sum of per-seed mean losses with
+respect to a seed's weights is that seed's own gradient.
+
+Each seed starts exactly where ``lossbench train --seed s`` starts (same split, initial
+weights and batch order, drawn from the same generators in the same order), and its epoch-0
+row, evaluation and outputs go through the same code. Only the arithmetic of the stacked
+products may round differently, so a packed run equals the single run up to float noise,
+not bit for bit. Outputs per seed are those of a single run (``DIR/seed-<s>/``), plus
+``packed_seeds`` in metrics.json; a seed's ``epoch_seconds`` is its share of the packed
+epoch (epoch time / number of seeds).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from . import provenance
+from .config import TrainConfig
+from .losses import get_loss
+from .model import MLP
+from .train import (SGD, _sync, capture_cuda_graph, device_name, evaluated_row, initial_row, log_row,
+                    make_split, resolve_device, run_metrics, step_row, write_outputs)
+
+log = logging.getLogger(__name__)
+
+
+class StackedMLP(nn.Module):
+    """The MLPs of several seeds as one module: weights ``[S, out, in]``, biases ``[S, out]``."""
+
+    def __init__(self, models: list[MLP]):
+        super().__init__()
+        layers = [m.linears for m in models]
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.stack([ls[i].weight.detach() for ls in layers])) for i in range(len(layers[0])))
+        self.biases = nn.ParameterList(
+            nn.Parameter(torch.stack([ls[i].bias.detach() for ls in layers])) for i in range(len(layers[0])))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x`` ``[S, B, in]`` -> logits ``[S, B, classes]``."""
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            x = torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
+            if i < last:
+                x = torch.relu(x)
+        return x
+
+    @torch.no_grad()
+    def load_seed(self, s: int, model: MLP) -> MLP:
+        """Copy seed ``s``'s weights into ``model`` (an MLP of the same shape) and return it."""
+        for layer, w, b in zip(model.linears, self.weights, self.biases):
+            layer.weight.copy_(w[s])
+            layer.bias.copy_(b[s])
+        return model
+
+
+def make_packed_step(model: StackedMLP, optimizer: SGD, loss_fn, x_train: Tensor, y_train: Tensor, sums: Tensor,
+                     batch_size: int, cuda_graph: bool):
+    """Like train.make_step, for every seed at once; ``idx`` is ``[S, B]``, ``sums`` ``[S, 3 + layers]``."""
+    per_seed_loss = torch.func.vmap(loss_fn)
+    seeds = torch.arange(x_train.shape[0], device=x_train.device)[:, None]
+
+    def sgd_step(idx: Tensor) -> None:
+        xb, yb = x_train[seeds, idx], y_train[seeds, idx]
+        logits = model(xb)
+        logits.retain_grad()
+        losses = per_seed_loss(logits, yb)
+        losses.sum().backward()  # each seed's weights get the gradient of its own mean loss
+        with torch.no_grad():
+            nb = idx.shape[1]
+            sums.add_(torch.stack([
+                losses.detach() * nb,
+                (logits.argmax(2) == yb).sum(1).float(),
+                logits.grad.norm(dim=2).sum(1) * nb,
+                *(w.grad.flatten(1).norm(dim=1) for w in model.weights),
+            ], dim=1))
+        optimizer.step()
+
+    def eager(idx: Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        sgd_step(idx)
+
+    if not cuda_graph:
+        return eager
+
+    static_idx = torch.zeros(x_train.shape[0], batch_size, dtype=torch.long, device=sums.device)
+    graph = capture_cuda_graph(lambda: sgd_step(static_idx), model, optimizer)
+    sums.zero_()
+
+    def replay(idx: Tensor) -> None:
+        if idx.shape[1] != batch_size:
+            optimizer.zero_grad(set_to_none=False)
+            sgd_step(idx)
+            return
+        static_idx.copy_(idx)
+        graph.replay()
+
+    return replay
+
+
+def train_seeds(cfg: TrainConfig, seeds: list[int], data: dict, out_dir: str | os.PathLike | None = None,
+                data_checksums: dict | None = None) -> list[dict]:
+    """Train ``cfg`` for every seed in ``seeds`` together; write ``out_dir/seed-<s>/`` for each if given."""
+    if len(set(seeds)) != len(seeds) or not seeds:
+        raise ValueError(f"--seeds must be distinct and not empty, found {seeds}")
+    start_time = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if cfg.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    configs = [replace(cfg, seed=s) for s in seeds]
+
+    # Each seed draws its split, initial weights and batch order exactly as train() does.
+    generators, splits, models = [], [], []
+    for c in configs:
+        torch.manual_seed(c.seed)
+        generators.append(torch.Generator().manual_seed(c.seed))
+        splits.append(make_split(data, c, generators[-1], device))
+        models.append(MLP(splits[-1].x_train.shape[1], c.hidden, classes=10).to(device))
+    stacked = StackedMLP(models)
+    optimizer = SGD(stacked.parameters(), lr=cfg.lr)
+    loss_fn = get_loss(cfg.loss)
+    x_train = torch.stack([sp.x_train for sp in splits])
+    y_train = torch.stack([sp.y_train for sp in splits])
+    n, n_seeds, n_layers = x_train.shape[1], len(seeds), len(stacked.weights)
+    n_batches = math.ceil(n / cfg.batch_size)
+    dev_name = device_name(device)
+    log.info("variant %s, %d seeds packed on %s: %s", cfg.variant, n_seeds, dev_name, json.dumps(asdict(cfg)))
+
+    sums = torch.zeros(n_seeds, 3 + n_layers, device=device)
+    step = make_packed_step(stacked, optimizer, loss_fn, x_train, y_train, sums, cfg.batch_size,
+                            cfg.cuda_graph and device.type == "cuda")
+    scratch = models[0]  # one MLP to evaluate each seed's weights with train()'s own code
+    histories: list[list[dict]] = [[] for _ in seeds]
+    status = ["ok"] * n_seeds
+    diverged_epoch: list[int | None] = [None] * n_seeds
+    eval_seconds = [0.0] * n_seeds
+    startup_seconds = time.time() - provenance.process_start_time()
+    for epoch in range(cfg.epochs + 1):
+        if epoch > 0:
+            orders = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(device)
+            sums.zero_()
+            _sync(device)
+            t0 = time.perf_counter()
+            for start in range(0, n, cfg.batch_size):
+                step(orders[:, start : start + cfg.batch_size])
+            _sync(device)
+            share = (time.perf_counter() - t0) / n_seeds
+            totals = sums.tolist()
+        for s, (c, split) in enumerate(zip(configs, splits)):
+            if status[s] == "diverged":
+                continue  # its weights are NaN now; the other seeds go on
+            model = stacked.load_seed(s, scratch)
+            row = initial_row(model, loss_fn, split) if epoch == 0 else step_row(totals[s], n, n_batches, share)
+            t_eval = time.perf_counter()
+            row = evaluated_row(epoch, row, model, split)
+            eval_seconds[s] += time.perf_counter() - t_eval
+            histories[s].append(row)
+            log_row(c, row)
+            if epoch > 0 and not math.isfinite(row["train_loss"]):
+                status[s], diverged_epoch[s] = "diverged", epoch
+                log.warning("seed %d diverged at epoch %d (non-finite train loss)", c.seed, epoch)
+        if all(st == "diverged" for st in status):
+            break
+
+    record = {**provenance.collect(dev_name), "data_sha256": data_checksums}
+    results = []
+    for s, (c, split) in enumerate(zip(configs, splits)):
+        metrics = run_metrics(c, histories[s], status[s], diverged_epoch[s], eval_seconds[s], startup_seconds,
+                              start_time, record)
+        metrics["packed_seeds"] = n_seeds
+        if out_dir is not None:
+            write_outputs(Path(out_dir) / f"seed-{c.seed}", stacked.load_seed(s, scratch), metrics, histories[s],
+                          split)
+        results.append(metrics)
+    return results
+

@@ -1,0 +1,90 @@
+"""Seed packing (`lossbench train-seeds`): many seeds in one process equal their single runs up to float noise."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+from lossbench import cli
+from lossbench.config import TrainConfig
+from lossbench.packed import train_seeds
+from lossbench.train import load_state_dict, train
+
+TIMINGS = ("epoch_seconds", "train_seconds", "eval_seconds", "startup_seconds", "start_time", "provenance")
+
+
+def tiny(**overrides) -> TrainConfig:
+    # 200 training images in batches of 30: six full batches and a last one of 20 (the eager path)
+    settings = dict(variant="v", loss="cross_entropy", seed=0, train_size=200, val_size=50, hidden=(32, 16), lr=0.5,
+                    batch_size=30, epochs=3)
+    return TrainConfig(**{**settings, **overrides})
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse_softmax", "softmax_nll"])
+def test_each_packed_seed_trains_like_its_single_run(tiny_data, loss):
+    seeds = [0, 1, 2]
+    packed = train_seeds(tiny(loss=loss), seeds, tiny_data)
+    for seed, got in zip(seeds, packed):
+        alone = train(tiny(loss=loss, seed=seed), tiny_data)
+        assert got["seed"] == seed and got["packed_seeds"] == 3 and got["config_hash"] == alone["config_hash"]
+        # same start: the untrained network's gradient is computed by the same code on the same weights
+        assert got["initial_logit_grad_norm"] == alone["initial_logit_grad_norm"]
+        assert got["train_loss"] == pytest.approx(alone["train_loss"], rel=1e-4)
+        assert got["test_accuracy"] == pytest.approx(alone["test_accuracy"], abs=0.011)
+
+
+def test_packed_outputs_are_a_single_runs_files_per_seed(tiny_data, tmp_path):
+    train_seeds(tiny(), [3, 5], tiny_data, out_dir=tmp_path / "v")
+    assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["seed-3", "seed-5"]
+    for seed in (3, 5):
+        run = tmp_path / "v" / f"seed-{seed}"
+        assert sorted(p.name for p in run.iterdir()) == ["history.csv", "metrics.json", "model.pt", "predictions.csv"]
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert metrics["seed"] == seed and metrics["config"]["seed"] == seed and metrics["status"] == "ok"
+        assert metrics["reload_test_accuracy"] == metrics["test_accuracy"]
+        alone = train(tiny(seed=seed), tiny_data, out_dir=tmp_path / f"alone-{seed}")
+        weights, single = load_state_dict(run / "model.pt"), load_state_dict(tmp_path / f"alone-{seed}" / "model.pt")
+        assert set(weights) == set(single)
+        assert all(torch.allclose(weights[k], single[k], atol=1e-5) for k in weights)
+        assert metrics["epochs_run"] == alone["epochs_run"] == 3
+
+
+def test_packed_training_is_deterministic(tiny_data):
+    a, b = train_seeds(tiny(), [0, 1], tiny_data), train_seeds(tiny(), [0, 1], tiny_data)
+    strip = lambda ms: [{k: v for k, v in m.items() if k not in TIMINGS} for m in ms]  # noqa: E731
+    assert strip(a) == strip(b)
+
+
+def test_packed_seeds_that_diverge_are_recorded_as_diverged(tiny_data):
+    results = train_seeds(tiny(lr=1e30, epochs=4), [0, 1], tiny_data)
+    assert [m["status"] for m in results] == ["diverged", "diverged"]
+    assert all(m["diverged_epoch"] == m["epochs_run"] >= 1 and m["train_loss"] is None for m in results)
+
+
+def test_seeds_must_be_distinct(tiny_data):
+    with pytest.raises(ValueError, match="distinct"):
+        train_seeds(tiny(), [1, 1], tiny_data)
+
+
+def test_the_train_seeds_command_writes_every_seed(tiny_data, tmp_path):
+    torch.save(tiny_data, tmp_path / "data.pt")
+    argv = ["train-seeds", "--variant", "v", "--loss", "cross_entropy", "--seeds", "0", "1", "--train-size", "200",
+            "--val-size", "50", "--hidden", "32", "16", "--epochs", "1", "--batch-size", "25",
+            "--data", str(tmp_path / "data.pt"), "--out-dir", str(tmp_path / "v")]
+    assert cli.main(argv) == 0
+    for seed in (0, 1):
+        metrics = json.loads((tmp_path / "v" / f"seed-{seed}" / "metrics.json").read_text())
+        assert metrics["seed"] == seed and math.isfinite(metrics["train_loss"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_packed_cuda_graph_trains_like_packed_eager_on_gpu(tiny_data):
+    eager = train_seeds(tiny(device="cuda", cuda_graph=False), [0, 1, 2], tiny_data)
+    graph = train_seeds(replace(tiny(device="cuda"), cuda_graph=True), [0, 1, 2], tiny_data)
+    for e, g in zip(eager, graph):
+        assert g["test_accuracy"] == pytest.approx(e["test_accuracy"], abs=0.02)
+        assert g["train_loss"] == pytest.approx(e["train_loss"], rel=1e-3)
