@@ -33,7 +33,7 @@ from . import provenance
 from .config import TrainConfig
 from .losses import get_loss
 from .model import MLP
-from .train import (SGD, _sync, capture_cuda_graph, device_name, evaluated_row, initial_row, log_row,
+from .train import (SGD, _sync, as_step, device_name, evaluated_row, initial_row, log_row,
                     make_split, resolve_device, run_metrics, step_row, write_outputs)
 
 log = logging.getLogger(__name__)
@@ -90,26 +90,9 @@ def make_packed_step(model: StackedMLP, optimizer: SGD, loss_fn, x_train: Tensor
             ], dim=1))
         optimizer.step()
 
-    def eager(idx: Tensor) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        sgd_step(idx)
-
-    if not cuda_graph:
-        return eager
-
-    static_idx = torch.zeros(x_train.shape[0], batch_size, dtype=torch.long, device=sums.device)
-    graph = capture_cuda_graph(lambda: sgd_step(static_idx), model, optimizer)
-    sums.zero_()
-
-    def replay(idx: Tensor) -> None:
-        if idx.shape[1] != batch_size:
-            optimizer.zero_grad(set_to_none=False)
-            sgd_step(idx)
-            return
-        static_idx.copy_(idx)
-        graph.replay()
-
-    return replay
+    shape = (x_train.shape[0], batch_size)
+    full_batch = torch.zeros(shape, dtype=torch.long, device=sums.device) if cuda_graph else None
+    return as_step(sgd_step, model, optimizer, sums, full_batch)
 
 
 def train_seeds(cfg: TrainConfig, seeds: list[int], data: dict, out_dir: str | os.PathLike | None = None,

@@ -182,23 +182,31 @@ def make_step(model: MLP, optimizer, loss_fn, split: Split, sums: Tensor, batch_
             ]))
         optimizer.step()
 
+    full_batch = torch.zeros(batch_size, dtype=torch.long, device=sums.device) if cuda_graph else None
+    return as_step(sgd_step, model, optimizer, sums, full_batch)
+
+
+def as_step(sgd_step, model: torch.nn.Module, optimizer, sums: Tensor, full_batch: Tensor | None):
+    """The training step around ``sgd_step(idx)``: eager, or, given ``full_batch`` (the index
+    tensor of a full batch, static), captured once in a CUDA graph and replayed for every full
+    batch, with a smaller last batch run eagerly."""
+
     def eager(idx: Tensor) -> None:
         optimizer.zero_grad(set_to_none=True)
         sgd_step(idx)
 
-    if not cuda_graph:
+    if full_batch is None:
         return eager
 
-    static_idx = torch.zeros(batch_size, dtype=torch.long, device=sums.device)
-    graph = capture_cuda_graph(lambda: sgd_step(static_idx), model, optimizer)
+    graph = capture_cuda_graph(lambda: sgd_step(full_batch), model, optimizer)
     sums.zero_()  # the warm-up steps added to it
 
     def replay(idx: Tensor) -> None:
-        if len(idx) != batch_size:  # a last, smaller batch: eager, keeping the graph's grad tensors
+        if idx.shape != full_batch.shape:  # a last, smaller batch: eager, keeping the graph's grad tensors
             optimizer.zero_grad(set_to_none=False)
             sgd_step(idx)
             return
-        static_idx.copy_(idx)
+        full_batch.copy_(idx)
         graph.replay()
 
     return replay
