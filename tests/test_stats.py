@@ -102,3 +102,5 @@ def test_rerun_instructions_name_the_dataset_switch():
     assert "snakemake --cores 8\n" in mnist and "original MNIST" in mnist and "make determinism DATASET=mnist" in mnist
     fashion = stats.rerun_markdown({"dataset": "fashion_mnist"})
     assert "snakemake --cores 8 --config dataset=fashion_mnist" in fashion and "original Fashion-MNIST" in fashion
+    packed = stats.rerun_markdown({"dataset": "fashion_mnist", "pack_seeds": True})
+    assert "snakemake --cores 8 --config dataset=fashion_mnist pack_seeds=True\n" in packed

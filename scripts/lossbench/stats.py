@@ -229,11 +229,13 @@ def provenance_markdown(runs: pd.DataFrame, metrics_json: str, manifest_json: st
 
 
 def rerun_markdown(config: dict) -> str:
-    """How to reproduce this report, with the commands for its dataset."""
+    """How to reproduce this report: the commands, with the switches its config used."""
     from .data import DATASETS
 
     dataset = config.get("dataset", "mnist")
-    switch = "" if dataset == "mnist" else f" --config dataset={dataset}"
+    changed = [f"dataset={dataset}"] if dataset != "mnist" else []
+    changed += ["pack_seeds=True"] if config.get("pack_seeds") else []
+    switch = f" --config {' '.join(changed)}" if changed else ""
     return (
         "From a clone of the repository at the commit above:\n\n"
         "```bash\n"
