@@ -24,13 +24,19 @@ FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fa
 BIN = str(Path(sys.executable).parent)
 
 
-def snakemake(workdir: Path, *args: str, config: Path | None = None, check: bool = True, env: dict | None = None):
-    """Run the workflow in ``workdir`` (outputs land there), as a user would from a shell."""
+def snakemake_command(workdir: Path, *args: str, config: Path | None = None,
+                      env: dict | None = None) -> tuple[list[str], dict]:
+    """The command line and environment that run the workflow in ``workdir``."""
     cmd = [f"{BIN}/snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory", str(workdir),
            "--cores", "2", *args]
     if config:
         cmd += ["--configfile", str(config)]
-    environ = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", **(env or {})}
+    return cmd, {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", **(env or {})}
+
+
+def snakemake(workdir: Path, *args: str, config: Path | None = None, check: bool = True, env: dict | None = None):
+    """Run the workflow in ``workdir`` (outputs land there), as a user would from a shell."""
+    cmd, environ = snakemake_command(workdir, *args, config=config, env=env)
     out = subprocess.run(cmd, capture_output=True, text=True, env=environ)
     if check and out.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}")
@@ -46,6 +52,37 @@ def planned_jobs(output: str) -> dict[str, int]:
 def planned_runs(output: str) -> set[tuple[str, str]]:
     """(variant, seed) of every train job a dry run plans."""
     return set(re.findall(r"wildcards: dataset=\w+, variant=(\w+), seed=(\d+)", output))
+
+
+def corrupt_checksum(path: Path) -> None:
+    """Flip one byte of a .gz file's content (still valid gzip, wrong checksum)."""
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    raw[-1] ^= 0xFF
+    path.write_bytes(gzip.compress(bytes(raw)))
+
+
+def write_run_record(root: Path, variant: str, seed: int, test_accuracy: float, val_curve: list[float],
+                     config_hash: str = "h1", status: str = "ok", train_seconds: float = 2.0) -> Path:
+    """A hand-written run folder (metrics.json + history.csv) as gather reads it."""
+    import json
+
+    import pandas as pd
+
+    run = root / variant / f"seed-{seed}"
+    run.mkdir(parents=True)
+    pd.DataFrame({
+        "epoch": range(len(val_curve)), "train_loss": 1.0, "val_accuracy": val_curve, "test_accuracy": test_accuracy,
+    }).to_csv(run / "history.csv", index=False)
+    metrics = {
+        "variant": variant, "loss": "cross_entropy", "seed": seed, "status": status, "diverged_epoch": None,
+        "epochs_run": len(val_curve) - 1, "train_loss": 0.3, "train_accuracy": 0.9, "val_accuracy": val_curve[-1],
+        "test_accuracy": test_accuracy, "initial_logit_grad_norm": 0.95, "train_seconds": train_seconds,
+        "eval_seconds": 0.5, "startup_seconds": 2.5, "start_time": "2026-11-26T00:00:00+00:00",
+        "config": {"lr": 0.1, "batch_size": 100, "epochs": len(val_curve) - 1, "dataset": "mnist"},
+        "config_hash": config_hash, "provenance": {"device_name": "cpu", "git_commit": "abc"},
+    }
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    return run / "metrics.json"
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

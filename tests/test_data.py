@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import corrupt_checksum
 from lossbench import cli, data
 
 
@@ -93,12 +94,6 @@ def test_debian_fashion_mnist_verifies_on_its_uncompressed_content(tmp_path, mon
     tensors = data.load(tmp_path / "fashion_mnist" / "data.pt")
     assert manifest["n_train"] == 60000 and tensors["test_images"].shape == (10000, 28, 28)
     assert manifest["files_sha256"]["t10k-labels-idx1-ubyte"] == data.DATASETS["fashion_mnist"].files[3].sha256_raw
-
-
-def corrupt_checksum(path):
-    raw = bytearray(gzip.decompress(path.read_bytes()))
-    raw[-1] ^= 0xFF
-    path.write_bytes(gzip.compress(bytes(raw)))
 
 
 def test_a_dataset_pinned_only_on_content_names_that_hash_in_errors(tiny_mirror, tmp_path, monkeypatch):

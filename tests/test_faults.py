@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import gzip
 import inspect
 import json
 import math
@@ -28,8 +27,9 @@ import pytest
 import torch
 import yaml
 
-from conftest import BIN, ROOT, planned_runs, snakemake
+from conftest import ROOT, corrupt_checksum, planned_runs, snakemake, snakemake_command, write_run_record
 from lossbench import cli, data, report, tables
+from lossbench.compare import WALL_CLOCK_METRICS
 from lossbench.config import TrainConfig, resolve_variants
 from lossbench.train import load_state_dict, train
 
@@ -71,12 +71,6 @@ def table(workdir: Path, name: str, dataset: str = "mnist") -> pd.DataFrame:
 
 
 # --- data -------------------------------------------------------------------------------------
-
-def corrupt_checksum(path: Path) -> None:
-    raw = bytearray(gzip.decompress(path.read_bytes()))
-    raw[-1] ^= 0xFF
-    path.write_bytes(gzip.compress(bytes(raw)))
-
 
 def truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
@@ -250,18 +244,12 @@ def uninterrupted(workdir: Path, config: Path, variant: str, seed: int) -> dict:
     return train(cfg, data.load(workdir / "resources" / "data" / "mnist" / "data.pt"), out_dir=workdir / "clean")
 
 
-VOLATILE = {"train_seconds", "eval_seconds", "startup_seconds", "start_time", "provenance"}
-
-
 @row("a train job killed with SIGKILL mid-epoch", slow=True)
 def job_killed_mid_epoch(real_mirror, tmp_path):
     config = write_config(tmp_path, train_size=3000, epochs=3, seeds=[0, 1])
     env = {data.MIRROR_ENV: str(real_mirror)}
-    proc = subprocess.Popen(
-        [f"{BIN}/snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory", str(tmp_path),
-         "--cores", "2", "--keep-going", "--configfile", str(config), "--until", "train"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", **env})
+    cmd, environ = snakemake_command(tmp_path, "--keep-going", "--until", "train", config=config, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environ)
     log = tmp_path / "logs" / "mnist" / "train" / "cross_entropy" / "seed-0.log"
     deadline = time.time() + 240
     while time.time() < deadline and not (log.exists() and "epoch  1/3" in log.read_text()):
@@ -281,8 +269,8 @@ def job_killed_mid_epoch(real_mirror, tmp_path):
     snakemake(tmp_path, config=config, env=env)
     resumed = json.loads((runs / "seed-0" / "metrics.json").read_text())
     clean = uninterrupted(tmp_path, config, "cross_entropy", 0)
-    assert {k: v for k, v in resumed.items() if k not in VOLATILE} == {
-        k: v for k, v in clean.items() if k not in VOLATILE}
+    assert {k: v for k, v in resumed.items() if k not in WALL_CLOCK_METRICS} == {
+        k: v for k, v in clean.items() if k not in WALL_CLOCK_METRICS}
 
 
 INJECT = '''
@@ -401,21 +389,8 @@ def stale_outputs_rerun(real_mirror, tmp_path):
 
 @row("gather given runs of two configs for one variant")
 def gather_refuses_mixed_configs(tmp_path, capsys):
-    def write_run(seed, config_hash):
-        run = tmp_path / "runs" / "a" / f"seed-{seed}"
-        run.mkdir(parents=True)
-        pd.DataFrame({"epoch": [0, 1], "train_loss": 1.0, "val_accuracy": [0.1, 0.9], "test_accuracy": 0.9}).to_csv(
-            run / "history.csv", index=False)
-        (run / "metrics.json").write_text(json.dumps({
-            "variant": "a", "loss": "cross_entropy", "seed": seed, "status": "ok", "diverged_epoch": None,
-            "epochs_run": 1, "train_loss": 0.3, "train_accuracy": 0.9, "val_accuracy": 0.9, "test_accuracy": 0.9,
-            "initial_logit_grad_norm": 0.95, "train_seconds": 1.0, "eval_seconds": 0.5, "startup_seconds": 2.5,
-            "start_time": "2026-11-26T00:00:00+00:00", "config_hash": config_hash,
-            "config": {"lr": 0.1, "batch_size": 100, "epochs": 1, "dataset": "mnist"},
-            "provenance": {"device_name": "cpu", "git_commit": "abc"}}))
-        return str(run / "metrics.json")
-
-    paths = [write_run(0, "h1"), write_run(1, "h2")]
+    paths = [str(write_run_record(tmp_path / "runs", "a", seed, 0.9, [0.1, 0.9], config_hash=h))
+             for seed, h in ((0, "h1"), (1, "h2"))]
     assert cli.main(["gather", "--runs", *paths, "--out-dir", str(tmp_path / "tables")]) == 1
     err = capsys.readouterr().err
     assert "variant 'a': runs come from different configs" in err and "seed-1 has h2" in err

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from lossbench import cli
+from lossbench.compare import WALL_CLOCK_COLUMNS, WALL_CLOCK_METRICS
 from lossbench.config import TrainConfig
 from lossbench.packed import train_seeds
 from lossbench.train import load_state_dict, train
 
-TIMINGS = ("epoch_seconds", "train_seconds", "eval_seconds", "startup_seconds", "start_time", "provenance")
+TIMINGS = (*WALL_CLOCK_METRICS, *WALL_CLOCK_COLUMNS)
 
 
 def tiny(**overrides) -> TrainConfig:

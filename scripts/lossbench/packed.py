@@ -23,7 +23,6 @@ import math
 import os
 import time
 from dataclasses import asdict, replace
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -34,7 +33,7 @@ from .config import TrainConfig
 from .losses import get_loss
 from .model import MLP
 from .train import (SGD, _sync, as_step, device_name, evaluated_row, initial_row, log_row,
-                    make_split, resolve_device, run_metrics, step_row, write_outputs)
+                    make_split, run_metrics, start_run, step_row, write_outputs)
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +99,7 @@ def train_seeds(cfg: TrainConfig, seeds: list[int], data: dict, out_dir: str | o
     """Train ``cfg`` for every seed in ``seeds`` together; write ``out_dir/seed-<s>/`` for each if given."""
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ValueError(f"--seeds must be distinct and not empty, found {seeds}")
-    start_time = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    if cfg.deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
+    start_time, device = start_run(cfg)
     configs = [replace(cfg, seed=s) for s in seeds]
 
     # Each seed draws its split, initial weights and batch order exactly as train() does.

@@ -212,20 +212,25 @@ def as_step(sgd_step, model: torch.nn.Module, optimizer, sums: Tensor, full_batc
     return replay
 
 
+def start_run(cfg: TrainConfig) -> tuple[str, torch.device]:
+    """Process-wide settings of a run (determinism, threads); its start time and device."""
+    start_time = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if cfg.deterministic:
+        # cuBLAS needs a fixed workspace for reproducible GEMMs; set before CUDA starts
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(cfg.threads)
+    return start_time, resolve_device(cfg.device)
+
+
 def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None,
           data_checksums: dict | None = None) -> dict:
     """Train one run; write metrics.json, history.csv, model.pt into ``out_dir`` if given.
 
     ``data_checksums`` (from the data manifest) goes into the run's provenance.
     """
-    start_time = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    if cfg.deterministic:
-        # cuBLAS needs a fixed workspace for reproducible GEMMs; set before CUDA starts
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
+    start_time, device = start_run(cfg)
     torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
     generator = torch.Generator().manual_seed(cfg.seed)  # split and batch order, independent of the loss
     split = make_split(data, cfg, generator, device)
     model = MLP(split.x_train.shape[1], cfg.hidden, classes=10).to(device)
