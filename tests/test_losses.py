@@ -39,6 +39,55 @@ def test_loss_is_a_finite_scalar_and_reaches_every_parameter(name):
         assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, pname
 
 
+def backward_on_meta(loss_fn, seeds: int | None = None) -> None:
+    """Forward and backward of ``loss_fn`` on meta tensors, alone or vmapped over ``seeds`` (packing).
+
+    Meta tensors have shapes but no values, so anything that reads a value back to the host
+    (``.item()``, ``.tolist()``, ``if tensor:``, a boolean mask, ``nonzero``) raises here, on
+    CPU, just as it would make the CUDA-graph capture of the training step fail on a GPU.
+    """
+    shape = (12,) if seeds is None else (seeds, 12)
+    logits = torch.empty(*shape, C, device="meta", requires_grad=True)
+    labels = torch.empty(*shape, dtype=torch.long, device="meta")
+    fn = loss_fn if seeds is None else torch.func.vmap(loss_fn)
+    fn(logits, labels).sum().backward()
+    assert logits.grad.shape == logits.shape
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_loss_never_reads_a_value_back_to_the_host(name):
+    backward_on_meta(get_loss(name))
+    backward_on_meta(get_loss(name), seeds=3)
+
+
+@pytest.mark.parametrize("syncing", [
+    lambda z, y: F.cross_entropy(z, y) * (y.max().item() + 1),  # .item()
+    lambda z, y: F.cross_entropy(z[y >= 0], y[y >= 0]),  # boolean mask: data-dependent shape
+    lambda z, y: F.cross_entropy(z, y) if (y >= 0).all() else z.sum(),  # data-dependent branch
+], ids=["item", "boolean-mask", "branch"])
+def test_the_host_read_check_catches_a_loss_that_reads_back(syncing):
+    z, y = batch()
+    assert torch.isfinite(syncing(z, y))  # a fine loss on CPU, eagerly ...
+    with pytest.raises(RuntimeError):  # ... that the CUDA-graph step could not capture
+        backward_on_meta(syncing)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_loss_vmapped_over_seeds_is_each_seeds_own_loss(name):
+    """Seed packing vmaps the loss over a leading seed axis: values and gradients per seed must
+    be the loss of that seed alone."""
+    g = torch.Generator().manual_seed(3)
+    z = (torch.randn(3, 16, C, generator=g, dtype=torch.float64) * 2).requires_grad_(True)
+    y = torch.randint(0, C, (3, 16), generator=g)
+    loss = get_loss(name)
+    packed = torch.func.vmap(loss)(z, y)
+    alone = torch.stack([loss(z[s], y[s]) for s in range(3)])
+    torch.testing.assert_close(packed, alone)
+    (grad_packed,) = torch.autograd.grad(packed.sum(), z)
+    (grad_alone,) = torch.autograd.grad(alone.sum(), z)
+    torch.testing.assert_close(grad_packed, grad_alone)
+
+
 # log(1e-7 + p) differs from log(p) by about 1e-7 / p: up to ~1e-4 for these logits.
 TOLERANCE = {"softmax_nll": 1e-4}
 

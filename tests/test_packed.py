@@ -12,8 +12,10 @@ import torch
 from lossbench import cli
 from lossbench.compare import WALL_CLOCK_COLUMNS, WALL_CLOCK_METRICS
 from lossbench.config import TrainConfig
-from lossbench.packed import train_seeds
-from lossbench.train import load_state_dict, train
+from lossbench.losses import get_loss
+from lossbench.model import MLP
+from lossbench.packed import StackedMLP, make_packed_step, train_seeds
+from lossbench.train import SGD, load_state_dict, train
 
 TIMINGS = (*WALL_CLOCK_METRICS, *WALL_CLOCK_COLUMNS)
 
@@ -80,6 +82,19 @@ def test_the_train_seeds_command_writes_every_seed(tiny_data, tmp_path):
     for seed in (0, 1):
         metrics = json.loads((tmp_path / "v" / f"seed-{seed}" / "metrics.json").read_text())
         assert metrics["seed"] == seed and math.isfinite(metrics["train_loss"])
+
+
+def test_the_captured_packed_step_never_reads_a_value_back_to_the_host():
+    """The packed step (gather per seed, stacked products, vmapped loss, statistics, update) on
+    meta tensors, as tests/test_train.py does for the single step."""
+    meta = torch.device("meta")
+    model = StackedMLP([MLP(784, (32, 16)) for _ in range(3)]).to(meta)
+    x, y = torch.empty(3, 100, 784, device=meta), torch.empty(3, 100, dtype=torch.long, device=meta)
+    sums = torch.zeros(3, 3 + len(model.weights), device=meta)
+    step = make_packed_step(model, SGD(model.parameters(), lr=0.1), get_loss("cross_entropy"), x, y, sums,
+                            batch_size=25, cuda_graph=False)
+    step(torch.empty(3, 25, dtype=torch.long, device=meta))
+    assert all(p.grad is not None for p in model.parameters())
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
 
 from lossbench.config import TrainConfig
-from lossbench.train import load_state_dict, train
+from lossbench.losses import get_loss
+from lossbench.model import MLP
+from lossbench.train import SGD, Split, load_state_dict, make_step, train
 
 TIMINGS = ("epoch_seconds", "train_seconds", "eval_seconds", "startup_seconds", "start_time", "provenance")
 
@@ -91,6 +95,20 @@ def test_split_larger_than_the_data_is_refused(tiny_data):
         train(tiny(train_size=290, val_size=20), tiny_data)
 
 
+def test_the_captured_step_never_reads_a_value_back_to_the_host():
+    """What the CUDA graph captures (forward, loss, backward, per-step statistics, SGD update),
+    run on meta tensors, which have no values: a read back to the host would raise here, on
+    CPU, as it would break the capture on a GPU (see test_losses.backward_on_meta)."""
+    meta = torch.device("meta")
+    model = MLP(784, (32, 16)).to(meta)
+    x, y = torch.empty(100, 784, device=meta), torch.empty(100, dtype=torch.long, device=meta)
+    sums = torch.zeros(3 + len(model.linears), device=meta)
+    step = make_step(model, SGD(model.parameters(), lr=0.1), get_loss("mse_softmax"), Split(x, y, x, y, x, y), sums,
+                     batch_size=25, cuda_graph=False)
+    step(torch.empty(25, dtype=torch.long, device=meta))
+    assert all(p.grad is not None for p in model.parameters())
+
+
 def test_cuda_graph_switch_changes_nothing_on_cpu(tiny_data):
     eager = train(tiny(cuda_graph=False, epochs=1), tiny_data)
     graph = train(tiny(cuda_graph=True, epochs=1), tiny_data)
@@ -106,3 +124,33 @@ def test_cuda_graph_trains_like_the_eager_path_on_gpu(tiny_data):
     assert graph["train_loss"] == pytest.approx(eager["train_loss"], rel=1e-3)
 
 
+# A loss that reads a value back to the host: fine eagerly, impossible to capture in a CUDA graph.
+SYNCING_LOSS_RUN = """
+import sys, torch, torch.nn.functional as F
+from lossbench.config import TrainConfig
+from lossbench.losses import register_loss
+from lossbench.train import train
+
+@register_loss("syncing")
+def syncing(logits, labels):
+    return F.cross_entropy(logits, labels) * (labels.max().item() + 1) / 10
+
+cfg = TrainConfig(variant="s", loss="syncing", seed=0, train_size=200, val_size=50, hidden=(32, 16), lr=0.5,
+                  batch_size=25, epochs=1, device="cuda", cuda_graph=sys.argv[2] == "graph")
+print(train(cfg, torch.load(sys.argv[1], weights_only=True))["status"])
+"""
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("mode", ["eager", "graph"])
+def test_a_loss_that_reads_back_to_the_host_gets_a_clear_error_under_cuda_graph(tiny_data, tmp_path, mode):
+    # in a child process: a failed capture must not leave this test process's CUDA state behind
+    torch.save(tiny_data, tmp_path / "data.pt")
+    out = subprocess.run([sys.executable, "-c", SYNCING_LOSS_RUN, str(tmp_path / "data.pt"), mode],
+                         capture_output=True, text=True)
+    if mode == "eager":
+        assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+    else:
+        assert out.returncode == 1
+        assert "could not capture the training step in a CUDA graph" in out.stderr, out.stderr
+        assert "cuda_graph: false" in out.stderr

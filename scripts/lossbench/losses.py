@@ -7,6 +7,7 @@ inside the loss gives exactly the gradients of the notebook's model-with-Softmax
 
 A loss must not synchronise with the host (no ``.item()``, no data-dependent shapes): on
 CUDA the training step, loss included, is captured once in a CUDA graph and replayed.
+tests/test_losses.py checks that on CPU by running every loss on meta tensors.
 
 Add a loss: decorate one function here with ``@register_loss("name")`` and put the name
 under ``losses:`` in config/config.yaml. tests/test_losses.py covers it automatically.
@@ -42,9 +43,10 @@ def get_loss(name: str) -> LossFn:
 
 def one_hot(labels: Tensor, like: Tensor) -> Tensor:
     """One-hot targets shaped and typed like ``like``, by comparison with the class indices:
-    not F.one_hot, whose range check syncs with the host and so cannot run inside a captured
-    CUDA graph, and not an in-place scatter, which torch.func.vmap (seed packing) runs as a
-    slow per-seed loop. Exactly 0 and 1 either way."""
+    not F.one_hot, whose range checks read the labels back to the host (on CPU; on CUDA when
+    num_classes is not given, which a captured CUDA graph cannot do), and not an in-place
+    scatter, which torch.func.vmap (seed packing) runs as a slow per-seed loop. Exactly 0 and
+    1 either way."""
     classes = torch.arange(like.shape[1], device=labels.device)
     return (labels[:, None] == classes).to(like.dtype)
 

@@ -148,8 +148,16 @@ def capture_cuda_graph(step, model: MLP, optimizer) -> "torch.cuda.CUDAGraph":
     torch.cuda.current_stream().wait_stream(side)
     graph = torch.cuda.CUDAGraph()
     optimizer.zero_grad(set_to_none=True)
-    with torch.cuda.graph(graph):
-        step()
+    try:
+        with torch.cuda.graph(graph):
+            step()
+    except RuntimeError as error:  # torch.AcceleratorError is one too
+        raise RuntimeError(
+            "could not capture the training step in a CUDA graph: something in it, most likely the loss, reads "
+            "a value back to the host (.item(), .tolist(), `if tensor:`, a boolean mask, nonzero). Make the "
+            "loss host-free (README, 'Add a loss'; tests/test_losses.py checks every registered loss on CPU) "
+            f"or set cuda_graph: false to train it eagerly. CUDA said: {error}"
+        ) from error
     with torch.no_grad():
         for p, value in zip(model.parameters(), saved):
             p.copy_(value)
