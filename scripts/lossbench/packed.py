@@ -94,6 +94,24 @@ def make_packed_step(model: StackedMLP, optimizer: SGD, loss_fn, x_train: Tensor
     return as_step(sgd_step, model, optimizer, sums, full_batch)
 
 
+def packed_splits(data: dict, configs: list[TrainConfig], device: torch.device):
+    """Each seed's split and batch-order generator, drawn exactly as train() draws them, with one
+    copy of the data on the device: every split's training images are a view of the stacked
+    ``x_train`` ``[S, n, in]`` the packed step reads, and the test set, the same for all seeds,
+    is kept once. Returns (generators, splits, x_train, y_train)."""
+    generators, splits = [], []
+    for s, c in enumerate(configs):
+        generators.append(torch.Generator().manual_seed(c.seed))
+        split = make_split(data, c, generators[-1], device)
+        if s == 0:
+            x_train = split.x_train.new_empty((len(configs), *split.x_train.shape))
+            y_train = split.y_train.new_empty((len(configs), *split.y_train.shape))
+            test = split.x_test, split.y_test
+        x_train[s], y_train[s] = split.x_train, split.y_train
+        splits.append(replace(split, x_train=x_train[s], y_train=y_train[s], x_test=test[0], y_test=test[1]))
+    return generators, splits, x_train, y_train
+
+
 def train_seeds(cfg: TrainConfig, seeds: list[int], data: dict, out_dir: str | os.PathLike | None = None,
                 data_checksums: dict | None = None) -> list[dict]:
     """Train ``cfg`` for every seed in ``seeds`` together; write ``out_dir/seed-<s>/`` for each if given."""
@@ -102,18 +120,16 @@ def train_seeds(cfg: TrainConfig, seeds: list[int], data: dict, out_dir: str | o
     start_time, device = start_run(cfg)
     configs = [replace(cfg, seed=s) for s in seeds]
 
-    # Each seed draws its split, initial weights and batch order exactly as train() does.
-    generators, splits, models = [], [], []
-    for c in configs:
+    generators, splits, x_train, y_train = packed_splits(data, configs, device)
+    models = []
+    for c in configs:  # each seed's initial weights, drawn as train() draws them
         torch.manual_seed(c.seed)
-        generators.append(torch.Generator().manual_seed(c.seed))
-        splits.append(make_split(data, c, generators[-1], device))
-        models.append(MLP(splits[-1].x_train.shape[1], c.hidden, classes=10).to(device))
+        models.append(MLP(x_train.shape[2], c.hidden, classes=10).to(device))
     stacked = StackedMLP(models)
+    scratch = models[0]  # one MLP to evaluate each seed's weights with train()'s own code
+    del models
     optimizer = SGD(stacked.parameters(), lr=cfg.lr)
     loss_fn = get_loss(cfg.loss)
-    x_train = torch.stack([sp.x_train for sp in splits])
-    y_train = torch.stack([sp.y_train for sp in splits])
     n, n_seeds, n_layers = x_train.shape[1], len(seeds), len(stacked.weights)
     n_batches = math.ceil(n / cfg.batch_size)
     dev_name = device_name(device)
@@ -122,7 +138,6 @@ def train_seeds(cfg: TrainConfig, seeds: list[int], data: dict, out_dir: str | o
     sums = torch.zeros(n_seeds, 3 + n_layers, device=device)
     step = make_packed_step(stacked, optimizer, loss_fn, x_train, y_train, sums, cfg.batch_size,
                             cfg.cuda_graph and device.type == "cuda")
-    scratch = models[0]  # one MLP to evaluate each seed's weights with train()'s own code
     histories: list[list[dict]] = [[] for _ in seeds]
     status = ["ok"] * n_seeds
     diverged_epoch: list[int | None] = [None] * n_seeds
