@@ -1,28 +1,73 @@
 #!/usr/bin/env bash
-# GPU checks, one call on a lent GPU machine (no internet, no snakemake there):
-#   the CUDA tests (CUDA-graph step vs eager), the benchmark with start-up timing, and the
-#   determinism check (one run trained twice and compared bit for bit, default and
+# GPU checks, in one call on a lent GPU machine (no internet, no snakemake or papermill there):
+#   the CUDA tests (CUDA-graph step vs eager, packed graph vs packed eager, a loss that reads
+#   back to the host), the benchmark with start-up timing and --packed (the 100-seed target),
+#   and the determinism check (one run trained twice and compared bit for bit, default and
 #   deterministic: true; what `make determinism DEVICE=cuda` does, without make/snakemake).
-# Needs the four MNIST .gz files in .data/mnist/ (an ignored folder carried with the tree).
-# Writes bench.json and the logs into $OUT (default: ./gpu-out).
-set -euo pipefail
+#
+#   mkdir -p .data/mnist && cp ../shared/data/mnist/*.gz .data/mnist/   # carried with the tree
+#   OUT=$OUT bash tests/gpu/check.sh
+#
+# Every step runs even when an earlier one fails (a device call is precious); each writes
+# $OUT/<step>.txt (stdout) and $OUT/<step>.log (stderr), $OUT/summary.txt lists the exit
+# statuses, and the script exits 1 if any step failed. Settings, from the environment:
+#   DEVICE (cuda)  REPEATS (5)  PACKED (100)  EPOCHS (5)  MIRROR (.data/mnist)  WORK (.data)  PYTHON (python)
+# tests/test_gpu_check.py runs this script on CPU with small settings and with snakemake and
+# papermill hidden, as on the GPU machine's image.
+set -uo pipefail
 cd "$(dirname "$0")/../.."
-OUT=${OUT:-gpu-out}
+OUT=${OUT:-gpu-out} DEVICE=${DEVICE:-cuda} REPEATS=${REPEATS:-5} PACKED=${PACKED:-100} EPOCHS=${EPOCHS:-5}
+MIRROR=${MIRROR:-.data/mnist} WORK=${WORK:-.data} PYTHON=${PYTHON:-python}
+DATA=$WORK/resources/mnist/data.pt
+export PYTHONPATH=$PWD/scripts${PYTHONPATH:+:$PYTHONPATH}
 mkdir -p "$OUT"
-export PYTHONPATH=$PWD/scripts
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/gpu.txt"
-python -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" | tee -a "$OUT/gpu.txt"
-python -m lossbench.cli data --dataset mnist --out .data/resources/mnist --mirror .data/mnist 2>&1 | tail -1
-python -m pytest -q -o addopts="" -p no:cacheprovider tests/test_train.py tests/test_losses.py 2>&1 | tee "$OUT/pytest.txt" | tail -3
-python -m lossbench.cli bench --data .data/resources/mnist/data.pt --repeats 5 --startup --packed 100 \
-    --json "$OUT/bench.json" 2>"$OUT/bench.log" | tee "$OUT/bench.txt"
+: > "$OUT/summary.txt"
+failed=0
+
+step() {  # step NAME COMMAND...: run it; its output in $OUT/NAME.{txt,log}; its status in summary.txt
+    local name=$1 start=$SECONDS
+    shift
+    "$@" > "$OUT/$name.txt" 2> "$OUT/$name.log"
+    local rc=$?
+    echo "$name: exit $rc ($((SECONDS - start)) s)" >> "$OUT/summary.txt"
+    if [ "$rc" -ne 0 ]; then
+        failed=1
+        echo "== $name failed (exit $rc); last lines of $name.log:"
+        tail -n 15 "$OUT/$name.log"
+    fi
+}
+
+if [ "$DEVICE" = cuda ]; then
+    step gpu nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
+fi
+step versions "$PYTHON" -c "import sys, torch; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda)"
+step data "$PYTHON" -m lossbench.cli data --dataset mnist --out "$WORK/resources/mnist" --mirror "$MIRROR"
+step pytest "$PYTHON" -m pytest -q -o addopts=-ra -p no:cacheprovider \
+    tests/test_train.py tests/test_losses.py tests/test_packed.py
+step bench "$PYTHON" -m lossbench.cli bench --data "$DATA" --device "$DEVICE" --repeats "$REPEATS" \
+    --epochs "$EPOCHS" --startup --packed "$PACKED" --json "$OUT/bench.json"
 for mode in false true; do
     for run in first second; do
-        python -m lossbench.cli train --variant cross_entropy --loss cross_entropy --seed 0 --device cuda \
-            --deterministic $mode --data .data/resources/mnist/data.pt --out-dir "$OUT/determinism-$mode/$run" \
-            2>"$OUT/determinism-$mode-$run.log"
+        step "determinism-$mode-$run" "$PYTHON" -m lossbench.cli train --variant cross_entropy \
+            --loss cross_entropy --seed 0 --epochs "$EPOCHS" --device "$DEVICE" --deterministic "$mode" \
+            --data "$DATA" --out-dir "$OUT/determinism-$mode/$run"
     done
-    echo "deterministic: $mode"
-    python -m lossbench.cli compare "$OUT/determinism-$mode/first" "$OUT/determinism-$mode/second" \
-        | tee "$OUT/determinism-$mode.txt" || true
+    # deterministic: false may differ on a GPU (reported, not a failure); true must not
+    if [ "$mode" = true ]; then
+        step "compare-$mode" "$PYTHON" -m lossbench.cli compare "$OUT/determinism-$mode/first" "$OUT/determinism-$mode/second"
+    else
+        "$PYTHON" -m lossbench.cli compare "$OUT/determinism-$mode/first" "$OUT/determinism-$mode/second" \
+            > "$OUT/compare-$mode.txt" 2>&1
+        echo "compare-$mode: exit $? (informational)" >> "$OUT/summary.txt"
+    fi
 done
+
+echo "== summary"
+cat "$OUT/summary.txt"
+for name in gpu versions pytest bench compare-false compare-true; do
+    if [ -s "$OUT/$name.txt" ]; then
+        echo "== $name"
+        tail -n 12 "$OUT/$name.txt"
+    fi
+done
+exit $failed
