@@ -35,11 +35,16 @@ sys.meta_path.insert(0, HideWhatTheGpuImageLacks())
 """
 
 
-def run_check(tmp_path, mirror, **settings):
+def hiding_path(tmp_path):
+    """A PYTHONPATH folder whose sitecustomize.py makes those packages unimportable."""
     hide = tmp_path / "hide"
     hide.mkdir()
     (hide / "sitecustomize.py").write_text(textwrap.dedent(HIDE))
-    env = {**os.environ, "PYTHONPATH": str(hide), "PYTHON": sys.executable, "OUT": str(tmp_path / "out"),
+    return str(hide)
+
+
+def run_check(tmp_path, mirror, **settings):
+    env = {**os.environ, "PYTHONPATH": hiding_path(tmp_path), "PYTHON": sys.executable, "OUT": str(tmp_path / "out"),
            "WORK": str(tmp_path / "work"), "MIRROR": str(mirror), "DEVICE": "cpu", "REPEATS": "1",
            "PACKED": "2", "EPOCHS": "1", **settings}
     return subprocess.run(["bash", str(ROOT / "tests" / "gpu" / "check.sh")], capture_output=True, text=True,
@@ -47,11 +52,8 @@ def run_check(tmp_path, mirror, **settings):
 
 
 def test_the_hiding_works(tmp_path):
-    hide = tmp_path / "hide"
-    hide.mkdir()
-    (hide / "sitecustomize.py").write_text(textwrap.dedent(HIDE))
     out = subprocess.run([sys.executable, "-c", "import snakemake"], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(hide)})
+                         env={**os.environ, "PYTHONPATH": hiding_path(tmp_path)})
     assert out.returncode != 0 and "not on the GPU machine's image" in out.stderr
 
 
