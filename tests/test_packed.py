@@ -54,6 +54,9 @@ def test_packed_seeds_keep_one_copy_of_the_data(tiny_data):
             assert torch.equal(getattr(split, name), getattr(alone, name)), name
         assert split.x_train.data_ptr() == x_train[s].data_ptr() and split.y_train.data_ptr() == y_train[s].data_ptr()
         assert split.x_test.data_ptr() == splits[0].x_test.data_ptr()
+        for name in ("x_val", "y_val"):  # no view keeping the seed's whole train+val tensor alive
+            tensor = getattr(split, name)
+            assert tensor.untyped_storage().nbytes() == tensor.nbytes, name
         # the generator is left where train()'s is after its split: the batch orders match too
         assert torch.equal(torch.randperm(200, generator=generators[s]), torch.randperm(200, generator=generator))
 

@@ -97,8 +97,9 @@ def make_packed_step(model: StackedMLP, optimizer: SGD, loss_fn, x_train: Tensor
 def packed_splits(data: dict, configs: list[TrainConfig], device: torch.device):
     """Each seed's split and batch-order generator, drawn exactly as train() draws them, with one
     copy of the data on the device: every split's training images are a view of the stacked
-    ``x_train`` ``[S, n, in]`` the packed step reads, and the test set, the same for all seeds,
-    is kept once. Returns (generators, splits, x_train, y_train)."""
+    ``x_train`` ``[S, n, in]`` the packed step reads, the validation images are copied out of
+    the seed's train+val tensor (a view would keep all of it alive), and the test set, the same
+    for all seeds, is kept once. Returns (generators, splits, x_train, y_train)."""
     generators, splits = [], []
     for s, c in enumerate(configs):
         generators.append(torch.Generator().manual_seed(c.seed))
@@ -108,7 +109,8 @@ def packed_splits(data: dict, configs: list[TrainConfig], device: torch.device):
             y_train = split.y_train.new_empty((len(configs), *split.y_train.shape))
             test = split.x_test, split.y_test
         x_train[s], y_train[s] = split.x_train, split.y_train
-        splits.append(replace(split, x_train=x_train[s], y_train=y_train[s], x_test=test[0], y_test=test[1]))
+        splits.append(replace(split, x_train=x_train[s], y_train=y_train[s], x_val=split.x_val.clone(),
+                              y_val=split.y_val.clone(), x_test=test[0], y_test=test[1]))
     return generators, splits, x_train, y_train
 
 
