@@ -18,6 +18,7 @@ import textwrap
 import pytest
 
 from conftest import ROOT
+from lossbench import data
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +45,8 @@ def hiding_path(tmp_path):
 
 
 def run_check(tmp_path, mirror, **settings):
-    env = {**os.environ, "PYTHONPATH": hiding_path(tmp_path), "PYTHON": sys.executable, "OUT": str(tmp_path / "out"),
+    environ = {k: v for k, v in os.environ.items() if k != data.MIRROR_ENV}  # it would override MIRROR
+    env = {**environ, "PYTHONPATH": hiding_path(tmp_path), "PYTHON": sys.executable, "OUT": str(tmp_path / "out"),
            "WORK": str(tmp_path / "work"), "MIRROR": str(mirror), "DEVICE": "cpu", "REPEATS": "1",
            "PACKED": "2", "EPOCHS": "1", **settings}
     return subprocess.run(["bash", str(ROOT / "tests" / "gpu" / "check.sh")], capture_output=True, text=True,

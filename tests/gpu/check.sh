@@ -12,6 +12,7 @@
 # $OUT/<step>.txt (stdout) and $OUT/<step>.log (stderr), $OUT/summary.txt lists the exit
 # statuses, and the script exits 1 if any step failed. Settings, from the environment:
 #   DEVICE (cuda)  REPEATS (5)  PACKED (100)  EPOCHS (5)  MIRROR (.data/mnist)  WORK (.data)  PYTHON (python)
+# ($LOSSBENCH_DATA_MIRROR, when set, overrides MIRROR, as it overrides every mirror setting.)
 # tests/test_gpu_check.py runs this script on CPU with small settings and with snakemake and
 # papermill hidden, as on the GPU machine's image.
 set -uo pipefail
