@@ -44,11 +44,11 @@ def hiding_path(tmp_path):
     return str(hide)
 
 
-def run_check(tmp_path, mirror, **settings):
+def run_check(tmp_path, mirror):
     environ = {k: v for k, v in os.environ.items() if k != data.MIRROR_ENV}  # it would override MIRROR
     env = {**environ, "PYTHONPATH": hiding_path(tmp_path), "PYTHON": sys.executable, "OUT": str(tmp_path / "out"),
            "WORK": str(tmp_path / "work"), "MIRROR": str(mirror), "DEVICE": "cpu", "REPEATS": "1",
-           "PACKED": "2", "EPOCHS": "1", **settings}
+           "PACKED": "2", "EPOCHS": "1"}
     return subprocess.run(["bash", str(ROOT / "tests" / "gpu" / "check.sh")], capture_output=True, text=True,
                           env=env, timeout=900)
 
@@ -79,7 +79,7 @@ def test_gpu_check_script_goes_on_past_a_failed_step_and_fails_at_the_end(tmp_pa
     # a mirror without the files: data fails, and so does everything that needs data.pt, but each still runs
     empty = tmp_path / "empty-mirror"
     empty.mkdir()
-    out = run_check(tmp_path, empty, REPEATS="1")
+    out = run_check(tmp_path, empty)
     assert out.returncode == 1
     summary = (tmp_path / "out" / "summary.txt").read_text()
     assert "data: exit 1" in summary and "bench: exit 1" in summary and "compare-true:" in summary
