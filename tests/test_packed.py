@@ -15,9 +15,15 @@ from lossbench.config import TrainConfig
 from lossbench.losses import get_loss
 from lossbench.model import MLP
 from lossbench.packed import StackedMLP, make_packed_step, packed_splits, train_seeds
-from lossbench.train import SGD, load_state_dict, make_split, train
+from lossbench.config import ConfigError
+from lossbench.runfolder import load_state_dict
+from lossbench.train import SGD, STEP_SLOTS, make_split, train
 
 TIMINGS = (*WALL_CLOCK_METRICS, *WALL_CLOCK_COLUMNS)
+
+
+def seeds_of(cfg: TrainConfig, seeds: list[int]) -> list[TrainConfig]:
+    return [replace(cfg, seed=s) for s in seeds]
 
 
 def tiny(**overrides) -> TrainConfig:
@@ -30,7 +36,7 @@ def tiny(**overrides) -> TrainConfig:
 @pytest.mark.parametrize("loss", ["cross_entropy", "mse_softmax", "softmax_nll"])
 def test_each_packed_seed_trains_like_its_single_run(tiny_data, loss):
     seeds = [0, 1, 2]
-    packed = train_seeds(tiny(loss=loss), seeds, tiny_data)
+    packed = train_seeds(seeds_of(tiny(loss=loss), seeds), tiny_data)
     for seed, got in zip(seeds, packed):
         alone = train(tiny(loss=loss, seed=seed), tiny_data)
         assert got["seed"] == seed and got["packed_seeds"] == 3 and got["config_hash"] == alone["config_hash"]
@@ -62,14 +68,15 @@ def test_packed_seeds_keep_one_copy_of_the_data(tiny_data):
 
 
 def test_packed_outputs_are_a_single_runs_files_per_seed(tiny_data, tmp_path):
-    train_seeds(tiny(), [3, 5], tiny_data, out_dir=tmp_path / "v")
+    train_seeds(seeds_of(tiny(), [3, 5]), tiny_data, out_dir=tmp_path / "v")
     assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["seed-3", "seed-5"]
     for seed in (3, 5):
         run = tmp_path / "v" / f"seed-{seed}"
         assert sorted(p.name for p in run.iterdir()) == ["history.csv", "metrics.json", "model.pt", "predictions.csv"]
         metrics = json.loads((run / "metrics.json").read_text())
         assert metrics["seed"] == seed and metrics["config"]["seed"] == seed and metrics["status"] == "ok"
-        assert metrics["reload_test_accuracy"] == metrics["test_accuracy"]
+        predictions = (run / "predictions.csv").read_text().splitlines()[1:]
+        assert sum(row.split(",")[1] == row.split(",")[2] for row in predictions) / len(predictions) == metrics["test_accuracy"]
         alone = train(tiny(seed=seed), tiny_data, out_dir=tmp_path / f"alone-{seed}")
         weights, single = load_state_dict(run / "model.pt"), load_state_dict(tmp_path / f"alone-{seed}" / "model.pt")
         assert set(weights) == set(single)
@@ -78,20 +85,25 @@ def test_packed_outputs_are_a_single_runs_files_per_seed(tiny_data, tmp_path):
 
 
 def test_packed_training_is_deterministic(tiny_data):
-    a, b = train_seeds(tiny(), [0, 1], tiny_data), train_seeds(tiny(), [0, 1], tiny_data)
+    a, b = train_seeds(seeds_of(tiny(), [0, 1]), tiny_data), train_seeds(seeds_of(tiny(), [0, 1]), tiny_data)
     strip = lambda ms: [{k: v for k, v in m.items() if k not in TIMINGS} for m in ms]  # noqa: E731
     assert strip(a) == strip(b)
 
 
 def test_packed_seeds_that_diverge_are_recorded_as_diverged(tiny_data):
-    results = train_seeds(tiny(lr=1e30, epochs=4), [0, 1], tiny_data)
+    results = train_seeds(seeds_of(tiny(lr=1e30, epochs=4), [0, 1]), tiny_data)
     assert [m["status"] for m in results] == ["diverged", "diverged"]
     assert all(m["diverged_epoch"] == m["epochs_run"] >= 1 and m["train_loss"] is None for m in results)
 
 
 def test_seeds_must_be_distinct(tiny_data):
-    with pytest.raises(ValueError, match="distinct"):
-        train_seeds(tiny(), [1, 1], tiny_data)
+    with pytest.raises(ConfigError, match="distinct"):
+        train_seeds(seeds_of(tiny(), [1, 1]), tiny_data)
+
+
+def test_only_the_seeds_of_one_variant_are_packed(tiny_data):
+    with pytest.raises(ValueError, match="may differ only in their seed"):
+        train_seeds([tiny(seed=0), tiny(seed=1, lr=0.4)], tiny_data)
 
 
 def test_the_train_seeds_command_writes_every_seed(tiny_data, tmp_path):
@@ -111,7 +123,7 @@ def test_the_captured_packed_step_never_reads_a_value_back_to_the_host():
     meta = torch.device("meta")
     model = StackedMLP([MLP(784, (32, 16)) for _ in range(3)]).to(meta)
     x, y = torch.empty(3, 100, 784, device=meta), torch.empty(3, 100, dtype=torch.long, device=meta)
-    sums = torch.zeros(3, 3 + len(model.weights), device=meta)
+    sums = torch.zeros(3, len(STEP_SLOTS) + len(model.weights), device=meta)
     step = make_packed_step(model, SGD(model.parameters(), lr=0.1), get_loss("cross_entropy"), x, y, sums,
                             batch_size=25, cuda_graph=False)
     step(torch.empty(3, 25, dtype=torch.long, device=meta))
@@ -120,8 +132,8 @@ def test_the_captured_packed_step_never_reads_a_value_back_to_the_host():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_packed_cuda_graph_trains_like_packed_eager_on_gpu(tiny_data):
-    eager = train_seeds(tiny(device="cuda", cuda_graph=False), [0, 1, 2], tiny_data)
-    graph = train_seeds(replace(tiny(device="cuda"), cuda_graph=True), [0, 1, 2], tiny_data)
+    eager = train_seeds(seeds_of(tiny(device="cuda", cuda_graph=False), [0, 1, 2]), tiny_data)
+    graph = train_seeds(seeds_of(replace(tiny(device="cuda"), cuda_graph=True), [0, 1, 2]), tiny_data)
     for e, g in zip(eager, graph):
         assert g["test_accuracy"] == pytest.approx(e["test_accuracy"], abs=0.02)
         assert g["train_loss"] == pytest.approx(e["train_loss"], rel=1e-3)

@@ -37,7 +37,8 @@ from . import provenance
 from .config import TrainConfig
 from .losses import get_loss
 from .model import MLP
-from .train import SGD, _sync, capture_cuda_graph, device_name, evaluate, make_split, resolve_device, train
+from .devices import device_name, resolve_device, sync
+from .train import SGD, capture_cuda_graph, evaluate, make_split, train
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def notebook_loop(data: dict, cfg: TrainConfig, device: torch.device) -> tuple[f
     model = MLP(x.shape[1], cfg.hidden).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
     loss_fn = get_loss(cfg.loss)
-    _sync(device)
+    sync(device)
     t0 = time.perf_counter()
     for _ in range(cfg.epochs):
         for xb, yb in loader:
@@ -62,7 +63,7 @@ def notebook_loop(data: dict, cfg: TrainConfig, device: torch.device) -> tuple[f
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    _sync(device)
+    sync(device)
     seconds = time.perf_counter() - t0
     x_test = (data["test_images"].reshape(len(data["test_images"]), -1).float() / 256).to(device)
     return seconds, evaluate(model, x_test, data["test_labels"].to(device))["accuracy"]
@@ -84,14 +85,14 @@ def graph_floor(data: dict, cfg: TrainConfig, device: torch.device) -> tuple[flo
     graph = capture_cuda_graph(step, model, optimizer)
     n = cfg.train_size - cfg.train_size % cfg.batch_size
     generator = torch.Generator().manual_seed(cfg.seed)
-    _sync(device)
+    sync(device)
     t0 = time.perf_counter()
     for _ in range(cfg.epochs):
         order = torch.randperm(cfg.train_size, generator=generator).to(device)
         for start in range(0, n, cfg.batch_size):
             idx.copy_(order[start : start + cfg.batch_size])
             graph.replay()
-    _sync(device)
+    sync(device)
     return time.perf_counter() - t0, evaluate(model, split.x_test, split.y_test)["accuracy"]
 
 
@@ -168,7 +169,7 @@ def time_packed(data: dict, cfg: TrainConfig, n_seeds: int, single_seconds: floa
     from .packed import train_seeds
 
     t0 = time.perf_counter()
-    runs = train_seeds(cfg, list(range(n_seeds)), data)
+    runs = train_seeds([replace(cfg, seed=s) for s in range(n_seeds)], data)
     wall = time.perf_counter() - t0
     train_seconds = sum(m["train_seconds"] for m in runs)  # each seed's share of the packed epochs
     accuracies = [m["test_accuracy"] for m in runs]

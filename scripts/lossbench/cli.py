@@ -11,7 +11,8 @@
 
 Subcommands import their modules lazily, so ``lossbench train`` loads torch and nothing
 else heavy (no pandas, seaborn, papermill, snakemake): start-up matters per job.
-Logs go to stderr; errors end with one line and exit status 1.
+Logs go to stderr. A user's mistake (``LossbenchError``: bad input, config, data or run folder)
+ends with one error line and exit status 1; any other exception is a bug and shows its traceback.
 """
 
 from __future__ import annotations
@@ -55,17 +56,18 @@ def cmd_data(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     from . import data, train
+    from .config import config_from_flags
 
-    cfg = train.config_from_args(args)
-    train.train(cfg, data.load(args.data), out_dir=args.out_dir, data_checksums=data.checksums(args.data))
+    train.train(config_from_flags(vars(args)), data.load(args.data), out_dir=args.out_dir,
+                data_checksums=data.checksums(args.data))
 
 
 def cmd_train_seeds(args: argparse.Namespace) -> None:
-    from . import data, packed, train
+    from . import data, packed
+    from .config import config_from_flags
 
-    cfg = train.config_from_args(argparse.Namespace(**vars(args), seed=args.seeds[0]))
-    packed.train_seeds(cfg, args.seeds, data.load(args.data), out_dir=args.out_dir,
-                       data_checksums=data.checksums(args.data))
+    configs = [config_from_flags(vars(args), seed=seed) for seed in args.seeds]
+    packed.train_seeds(configs, data.load(args.data), out_dir=args.out_dir, data_checksums=data.checksums(args.data))
 
 
 def cmd_gather(args: argparse.Namespace) -> None:
@@ -166,13 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from .compare import CompareError
-    from .data import DataError
+    from .errors import LossbenchError
 
     try:
         return args.func(args) or 0
-    except (DataError, CompareError, ValueError, KeyError, FileNotFoundError) as exc:
-        logging.getLogger("lossbench").error("%s", exc.args[0] if isinstance(exc, KeyError) else exc)
+    except LossbenchError as exc:  # a user's mistake: one line; anything else is a bug and keeps its traceback
+        logging.getLogger("lossbench").error("%s", exc)
         return 1
 
 

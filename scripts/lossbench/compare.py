@@ -1,7 +1,7 @@
 """Compare two run folders bit for bit: ``lossbench compare RUN_A RUN_B``.
 
 Everything a run wrote must be identical except wall-clock facts: metrics.json (all keys but
-timings, start time and provenance), history.csv (all columns but ``epoch_seconds``),
+timings, start and end time, provenance), history.csv (all columns but the epoch seconds),
 predictions.csv, and every tensor of model.pt (dtype, shape and bits). This is the
 determinism check: train the same variant and seed twice and compare (``make determinism``),
 or compare a rerun against a published run.
@@ -15,12 +15,16 @@ import math
 import os
 from pathlib import Path
 
-WALL_CLOCK_METRICS = ("train_seconds", "eval_seconds", "startup_seconds", "start_time", "provenance")
-WALL_CLOCK_COLUMNS = ("epoch_seconds",)
-RUN_FILES = ("metrics.json", "history.csv", "predictions.csv", "model.pt")
+from .errors import LossbenchError
+
+from .runfolder import RUN_FILES, load_state_dict
+
+WALL_CLOCK_METRICS = ("train_seconds", "train_cpu_seconds", "eval_seconds", "startup_seconds", "start_time",
+                      "end_time", "provenance")
+WALL_CLOCK_COLUMNS = ("epoch_seconds", "epoch_cpu_seconds")
 
 
-class CompareError(Exception):
+class CompareError(LossbenchError):
     """A run folder lacks a file; the message names it."""
 
 
@@ -53,7 +57,6 @@ def differences(run_a: str | os.PathLike, run_b: str | os.PathLike) -> list[str]
     """Every difference between two run folders, one line each; empty when identical."""
     import torch
 
-    from .train import load_state_dict
 
     a, b = Path(run_a), Path(run_b)
     for folder in (a, b):

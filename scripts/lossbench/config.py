@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
+
+from .errors import LossbenchError
 
 RUNTIME_FIELDS = ("seed", "device", "threads", "cuda_graph", "deterministic")  # not part of the experiment's config hash
 OVERRIDABLE = ("lr", "batch_size", "epochs", "hidden")  # what a variant may change
 
 
-class ConfigError(ValueError):
+class ConfigError(LossbenchError):
     """An inconsistent config; the message names the key."""
 
 
@@ -41,6 +43,13 @@ class TrainConfig:
         """Hash of the experiment settings (not seed or runtime): equal for all seeds of a variant."""
         settings = {k: v for k, v in asdict(self).items() if k not in RUNTIME_FIELDS}
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def config_from_flags(flags: Mapping, **override) -> TrainConfig:
+    """The frozen config from parsed ``lossbench train`` flags (one flag per field), plus overrides."""
+    values = {f.name: flags[f.name] for f in fields(TrainConfig) if f.name in flags} | override
+    values["hidden"] = tuple(values["hidden"])
+    return TrainConfig(**values)
 
 
 def check_duplicate_keys(path: str) -> None:

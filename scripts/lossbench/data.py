@@ -24,12 +24,14 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import LossbenchError
+
 log = logging.getLogger(__name__)
 
 MIRROR_ENV = "LOSSBENCH_DATA_MIRROR"
 
 
-class DataError(Exception):
+class DataError(LossbenchError):
     """Bad or missing input data; the message says which file, what was expected and found."""
 
 
@@ -244,6 +246,8 @@ def load(path: str | os.PathLike) -> dict:
     """The tensors written by ``prepare`` (plain tensors: safe ``weights_only`` load)."""
     import torch
 
+    if not Path(path).is_file():
+        raise DataError(f"{path}: data file not found (expected data.pt written by 'lossbench data')")
     return torch.load(path, weights_only=True)
 
 

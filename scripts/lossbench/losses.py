@@ -20,6 +20,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from .config import ConfigError
+
 LossFn = Callable[[Tensor, Tensor], Tensor]
 LOSSES: dict[str, LossFn] = {}
 
@@ -38,7 +40,7 @@ def get_loss(name: str) -> LossFn:
     try:
         return LOSSES[name]
     except KeyError:
-        raise KeyError(f"unknown loss {name!r}; registered: {', '.join(sorted(LOSSES))}") from None
+        raise ConfigError(f"unknown loss {name!r}; registered: {', '.join(sorted(LOSSES))}") from None
 
 
 def one_hot(labels: Tensor, like: Tensor) -> Tensor:

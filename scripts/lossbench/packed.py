@@ -8,7 +8,7 @@ respect to a seed's weights is that seed's own gradient.
 
 Each seed starts exactly where ``lossbench train --seed s`` starts (same split, initial
 weights and batch order, drawn from the same generators in the same order), and its epoch-0
-row, evaluation and outputs go through the same code. Only the arithmetic of the stacked
+row, evaluation and outputs go through the same code (``train.run_epochs``, ``runfolder``). Only the arithmetic of the stacked
 products may round differently, so a packed run equals the single run up to float noise,
 not bit for bit. Outputs per seed are those of a single run (``DIR/seed-<s>/``), plus
 ``packed_seeds`` in metrics.json; a seed's ``epoch_seconds`` is its share of the packed
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import time
 from dataclasses import asdict, replace
@@ -29,11 +28,12 @@ import torch
 from torch import Tensor, nn
 
 from . import provenance
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
+from .devices import device_name
 from .losses import get_loss
 from .model import MLP
-from .train import (SGD, _sync, as_step, device_name, evaluated_row, initial_row, log_row,
-                    make_split, run_metrics, start_run, step_row, write_outputs)
+from .runfolder import write_run
+from .train import SGD, STEP_SLOTS, Member, as_step, make_split, run_epochs, run_metrics, start_run, step_sums
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class StackedMLP(nn.Module):
 
 def make_packed_step(model: StackedMLP, optimizer: SGD, loss_fn, x_train: Tensor, y_train: Tensor, sums: Tensor,
                      batch_size: int, cuda_graph: bool):
-    """Like train.make_step, for every seed at once; ``idx`` is ``[S, B]``, ``sums`` ``[S, 3 + layers]``."""
+    """Like train.make_step, for every seed at once; ``idx`` is ``[S, B]``, ``sums`` ``[S, slots + layers]``."""
     per_seed_loss = torch.func.vmap(loss_fn)
     seeds = torch.arange(x_train.shape[0], device=x_train.device)[:, None]
 
@@ -81,17 +81,15 @@ def make_packed_step(model: StackedMLP, optimizer: SGD, loss_fn, x_train: Tensor
         losses.sum().backward()  # each seed's weights get the gradient of its own mean loss
         with torch.no_grad():
             nb = idx.shape[1]
-            sums.add_(torch.stack([
-                losses.detach() * nb,
-                (logits.argmax(2) == yb).sum(1).float(),
-                logits.grad.norm(dim=2).sum(1) * nb,
-                *(w.grad.flatten(1).norm(dim=1) for w in model.weights),
-            ], dim=1))
+            sums.add_(step_sums(loss=losses.detach() * nb, correct=(logits.argmax(2) == yb).sum(1).float(),
+                                logit_grad_norm=logits.grad.norm(dim=2).sum(1) * nb,
+                                layer_grad_norms=[w.grad.flatten(1).norm(dim=1) for w in model.weights], dim=1))
         optimizer.step()
 
     shape = (x_train.shape[0], batch_size)
     full_batch = torch.zeros(shape, dtype=torch.long, device=sums.device) if cuda_graph else None
     return as_step(sgd_step, model, optimizer, sums, full_batch)
+
 
 
 def packed_splits(data: dict, configs: list[TrainConfig], device: torch.device):
@@ -114,15 +112,21 @@ def packed_splits(data: dict, configs: list[TrainConfig], device: torch.device):
     return generators, splits, x_train, y_train
 
 
-def train_seeds(cfg: TrainConfig, seeds: list[int], data: dict, out_dir: str | os.PathLike | None = None,
+def train_seeds(configs: list[TrainConfig], data: dict, out_dir: str | os.PathLike | None = None,
                 data_checksums: dict | None = None) -> list[dict]:
-    """Train ``cfg`` for every seed in ``seeds`` together; write ``out_dir/seed-<s>/`` for each if given."""
-    if len(set(seeds)) != len(seeds) or not seeds:
-        raise ValueError(f"--seeds must be distinct and not empty, found {seeds}")
-    start_time, device = start_run(cfg)
-    configs = [replace(cfg, seed=s) for s in seeds]
+    """Train the runs ``configs`` (one variant, distinct seeds) together; return each run's metrics.
 
+    Writes each run's folder ``out_dir/seed-<s>/`` if ``out_dir`` is given.
+    """
+    seeds = [c.seed for c in configs]
+    if not configs or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds: expected distinct seeds, at least one, found {seeds}")
+    if len({replace(c, seed=0) for c in configs}) != 1:
+        raise ValueError("train_seeds packs the seeds of one variant: the configs may differ only in their seed")
+    cfg = configs[0]
+    start_time, device = start_run(cfg)
     generators, splits, x_train, y_train = packed_splits(data, configs, device)
+    members = [Member(c, split, g) for c, split, g in zip(configs, splits, generators)]
     models = []
     for c in configs:  # each seed's initial weights, drawn as train() draws them
         torch.manual_seed(c.seed)
@@ -132,55 +136,21 @@ def train_seeds(cfg: TrainConfig, seeds: list[int], data: dict, out_dir: str | o
     del models
     optimizer = SGD(stacked.parameters(), lr=cfg.lr)
     loss_fn = get_loss(cfg.loss)
-    n, n_seeds, n_layers = x_train.shape[1], len(seeds), len(stacked.weights)
-    n_batches = math.ceil(n / cfg.batch_size)
     dev_name = device_name(device)
-    log.info("variant %s, %d seeds packed on %s: %s", cfg.variant, n_seeds, dev_name, json.dumps(asdict(cfg)))
+    log.info("variant %s, %d seeds packed on %s: %s", cfg.variant, len(seeds), dev_name, json.dumps(asdict(cfg)))
 
-    sums = torch.zeros(n_seeds, 3 + n_layers, device=device)
+    sums = torch.zeros(len(seeds), len(STEP_SLOTS) + len(stacked.weights), device=device)
     step = make_packed_step(stacked, optimizer, loss_fn, x_train, y_train, sums, cfg.batch_size,
                             cfg.cuda_graph and device.type == "cuda")
-    histories: list[list[dict]] = [[] for _ in seeds]
-    status = ["ok"] * n_seeds
-    diverged_epoch: list[int | None] = [None] * n_seeds
-    eval_seconds = [0.0] * n_seeds
     startup_seconds = time.time() - provenance.process_start_time()
-    for epoch in range(cfg.epochs + 1):
-        if epoch > 0:
-            orders = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(device)
-            sums.zero_()
-            _sync(device)
-            t0 = time.perf_counter()
-            for start in range(0, n, cfg.batch_size):
-                step(orders[:, start : start + cfg.batch_size])
-            _sync(device)
-            share = (time.perf_counter() - t0) / n_seeds
-            totals = sums.tolist()
-        for s, (c, split) in enumerate(zip(configs, splits)):
-            if status[s] == "diverged":
-                continue  # its weights are NaN now; the other seeds go on
-            model = stacked.load_seed(s, scratch)
-            row = initial_row(model, loss_fn, split) if epoch == 0 else step_row(totals[s], n, n_batches, share)
-            t_eval = time.perf_counter()
-            row = evaluated_row(epoch, row, model, split)
-            eval_seconds[s] += time.perf_counter() - t_eval
-            histories[s].append(row)
-            log_row(c, row)
-            if epoch > 0 and not math.isfinite(row["train_loss"]):
-                status[s], diverged_epoch[s] = "diverged", epoch
-                log.warning("seed %d diverged at epoch %d (non-finite train loss)", c.seed, epoch)
-        if all(st == "diverged" for st in status):
-            break
+    run_epochs(members, step, sums, lambda s: stacked.load_seed(s, scratch), loss_fn, device)
 
     record = {**provenance.collect(dev_name), "data_sha256": data_checksums}
     results = []
-    for s, (c, split) in enumerate(zip(configs, splits)):
-        metrics = run_metrics(c, histories[s], status[s], diverged_epoch[s], eval_seconds[s], startup_seconds,
-                              start_time, record)
-        metrics["packed_seeds"] = n_seeds
+    for s, member in enumerate(members):
+        metrics = {**run_metrics(member, startup_seconds, start_time, record), "packed_seeds": len(seeds)}
         if out_dir is not None:
-            write_outputs(Path(out_dir) / f"seed-{c.seed}", stacked.load_seed(s, scratch), metrics, histories[s],
-                          split)
+            write_run(Path(out_dir) / f"seed-{member.cfg.seed}", stacked.load_seed(s, scratch), metrics,
+                      member.history, member.split.x_test, member.split.y_test)
         results.append(metrics)
     return results
-

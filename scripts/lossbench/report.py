@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .atomic import atomic_path
+from .errors import LossbenchError
 
 log = logging.getLogger(__name__)
 
@@ -172,4 +173,4 @@ def parse_json_arg(text: str, name: str):
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{name}: expected JSON, found {text[:80]!r} ({exc})") from None
+        raise LossbenchError(f"{name}: expected JSON, found {text[:80]!r} ({exc})") from None

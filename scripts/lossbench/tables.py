@@ -22,9 +22,10 @@ import pandas as pd
 
 from .atomic import atomic_path
 from .data import DATASETS
+from .errors import LossbenchError
 
 
-class GatherError(ValueError):
+class GatherError(LossbenchError):
     """Runs that cannot be combined into one table."""
 
 

@@ -6,37 +6,44 @@ weights and the batch order do not depend on the loss: seed s of every variant s
 data in the same order from the same start (a paired design).
 
 Per epoch it records the mean train loss, train/validation/test accuracy, the train-step
-seconds (synchronised on GPU), the mean per-sample logit-gradient norm ||dl_i/dz_i||, the
-mean per-batch weight-gradient norm of each layer, and on the validation set the mean
-max-softmax probability and the share of confidently wrong samples. Row 0 is the initial
-network, evaluated before any step (its logit-gradient norm is what the report compares with
-theory). This module imports only torch: no pandas, no torchvision.
+wall and process-CPU seconds (synchronised on GPU), the mean per-sample logit-gradient norm
+||dl_i/dz_i||, the mean per-batch weight-gradient norm of each layer, and on the validation set
+the mean max-softmax probability and the share of confidently wrong samples. Row 0 is the
+initial network, evaluated before any step (its logit-gradient norm is what the report
+compares with theory).
+
+``run_epochs`` is the one epoch loop: ``train`` runs it for one network, ``packed.train_seeds``
+for many seeds stacked. This module imports only torch: no pandas, no torchvision.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from . import provenance
-from .atomic import atomic_path
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
+from .devices import device_name, resolve_device, sync
 from .losses import get_loss
 from .model import MLP
+from .runfolder import write_run
 
 log = logging.getLogger(__name__)
 
 CONFIDENT = 0.9  # a prediction with max probability above this counts as confident
+# What each training step adds up on the device, in this order (one slot per layer at the end)
+STEP_SLOTS = ("loss", "correct", "logit_grad_norm")
+
+
 class SGD:
     """Plain SGD (no momentum, no weight decay): p <- p - lr * grad, as torch.optim.SGD does.
 
@@ -70,16 +77,17 @@ class Split:
     y_test: Tensor
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+@dataclass
+class Member:
+    """One seed's run inside the epoch loop: its config, data, batch-order generator and record."""
 
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+    cfg: TrainConfig
+    split: Split
+    generator: torch.Generator
+    history: list[dict] = field(default_factory=list)
+    status: str = "ok"
+    diverged_epoch: int | None = None
+    eval_seconds: float = 0.0
 
 
 def make_split(data: dict, cfg: TrainConfig, generator: torch.Generator, device: torch.device) -> Split:
@@ -87,7 +95,7 @@ def make_split(data: dict, cfg: TrainConfig, generator: torch.Generator, device:
     n_total = len(data["train_labels"])
     n = cfg.train_size + cfg.val_size
     if n > n_total:
-        raise ValueError(f"train_size + val_size = {n} exceeds the {n_total} training images")
+        raise ConfigError(f"train_size + val_size: {n} exceeds the {n_total} training images of the data")
     idx = torch.randperm(n_total, generator=generator)[:n]
 
     def prep(images: Tensor) -> Tensor:
@@ -128,10 +136,30 @@ def initial_row(model: MLP, loss_fn, split: Split) -> dict[str, float]:
         "logit_grad_norm": (grad.norm(dim=1) * n).mean().item(),
         **{f"grad_norm_layer{i + 1}": math.nan for i in range(len(model.linears))},
         "epoch_seconds": 0.0,
+        "epoch_cpu_seconds": 0.0,
     }
 
 
-def capture_cuda_graph(step, model: MLP, optimizer) -> "torch.cuda.CUDAGraph":
+def step_sums(*, loss: Tensor, correct: Tensor, logit_grad_norm: Tensor, layer_grad_norms, dim: int = 0) -> Tensor:
+    """One step's contribution to the epoch sums, stacked in ``STEP_SLOTS`` order then one per layer."""
+    return torch.stack([loss, correct, logit_grad_norm, *layer_grad_norms], dim=dim)
+
+
+def step_row(totals: list[float], n: int, n_batches: int, seconds: float, cpu_seconds: float) -> dict[str, float]:
+    """An epoch's training statistics from its step sums (``step_sums``)."""
+    sums = dict(zip(STEP_SLOTS, totals))
+    layers = totals[len(STEP_SLOTS):]
+    return {
+        "train_loss": sums["loss"] / n,
+        "train_accuracy": sums["correct"] / n,
+        "logit_grad_norm": sums["logit_grad_norm"] / n,
+        **{f"grad_norm_layer{i + 1}": v / n_batches for i, v in enumerate(layers)},
+        "epoch_seconds": seconds,
+        "epoch_cpu_seconds": cpu_seconds,
+    }
+
+
+def capture_cuda_graph(step, model: torch.nn.Module, optimizer) -> "torch.cuda.CUDAGraph":
     """Capture ``step`` (forward, backward, update on static tensors) in a CUDA graph.
 
     As the CUDA-graph docs require, it first runs a few warm-up steps on a side stream; those
@@ -182,12 +210,9 @@ def make_step(model: MLP, optimizer, loss_fn, split: Split, sums: Tensor, batch_
         loss.backward()
         with torch.no_grad():
             nb = len(idx)
-            sums.add_(torch.stack([
-                loss.detach() * nb,
-                (logits.argmax(1) == yb).sum().float(),
-                logits.grad.norm(dim=1).sum() * nb,
-                *(layer.weight.grad.norm() for layer in layers),
-            ]))
+            sums.add_(step_sums(loss=loss.detach() * nb, correct=(logits.argmax(1) == yb).sum().float(),
+                                logit_grad_norm=logits.grad.norm(dim=1).sum() * nb,
+                                layer_grad_norms=[layer.weight.grad.norm() for layer in layers]))
         optimizer.step()
 
     full_batch = torch.zeros(batch_size, dtype=torch.long, device=sums.device) if cuda_graph else None
@@ -222,7 +247,7 @@ def as_step(sgd_step, model: torch.nn.Module, optimizer, sums: Tensor, full_batc
 
 def start_run(cfg: TrainConfig) -> tuple[str, torch.device]:
     """Process-wide settings of a run (determinism, threads); its start time and device."""
-    start_time = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    start_time = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
     if cfg.deterministic:
         # cuBLAS needs a fixed workspace for reproducible GEMMs; set before CUDA starts
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -231,70 +256,80 @@ def start_run(cfg: TrainConfig) -> tuple[str, torch.device]:
     return start_time, resolve_device(cfg.device)
 
 
+def run_epochs(members: list[Member], step: Callable[[Tensor], None], sums: Tensor, model_of: Callable[[int], MLP],
+               loss_fn, device: torch.device) -> None:
+    """The epoch loop, for one network or several stacked; fills each member's history and status.
+
+    Epoch 0 evaluates the untrained networks. Each later epoch draws every member's batch order
+    from its own generator, runs ``step`` on each batch of indices (``[B]`` for one member,
+    ``[S, B]`` stacked), reads the step sums once, and evaluates every member's network
+    (``model_of(s)``). A member whose train loss is not finite is marked diverged and no longer
+    evaluated (its weights are NaN; the others go on); the loop ends when all have diverged.
+    Epoch seconds are each member's share of the epoch (the epoch's time / number of members).
+    """
+    cfg, n = members[0].cfg, len(members[0].split.y_train)
+    n_batches = math.ceil(n / cfg.batch_size)
+    for epoch in range(cfg.epochs + 1):
+        if epoch > 0:
+            orders = [torch.randperm(n, generator=m.generator) for m in members]
+            order = (orders[0] if len(members) == 1 else torch.stack(orders)).to(device)
+            sums.zero_()
+            sync(device)
+            t0, cpu0 = time.perf_counter(), time.process_time()
+            for start in range(0, n, cfg.batch_size):
+                step(order[..., start : start + cfg.batch_size])
+            sync(device)
+            seconds = (time.perf_counter() - t0) / len(members)
+            cpu_seconds = (time.process_time() - cpu0) / len(members)
+            totals = sums.reshape(len(members), -1).tolist()
+        for s, member in enumerate(members):
+            if member.status == "diverged":
+                continue
+            model = model_of(s)
+            if epoch == 0:
+                row = initial_row(model, loss_fn, member.split)
+            else:
+                row = step_row(totals[s], n, n_batches, seconds, cpu_seconds)
+            t_eval = time.perf_counter()
+            row = evaluated_row(epoch, row, model, member.split)
+            member.eval_seconds += time.perf_counter() - t_eval
+            member.history.append(row)
+            log_row(member.cfg, row)
+            if epoch > 0 and not math.isfinite(row["train_loss"]):
+                member.status, member.diverged_epoch = "diverged", epoch
+                log.warning("%s seed %d diverged at epoch %d (non-finite train loss); stopping it",
+                            member.cfg.variant, member.cfg.seed, epoch)
+        if all(m.status == "diverged" for m in members):
+            break
+
+
 def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None,
           data_checksums: dict | None = None) -> dict:
-    """Train one run; write metrics.json, history.csv, model.pt into ``out_dir`` if given.
+    """Train one run and return its metrics; write its run folder into ``out_dir`` if given.
 
     ``data_checksums`` (from the data manifest) goes into the run's provenance.
     """
     start_time, device = start_run(cfg)
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)  # split and batch order, independent of the loss
-    split = make_split(data, cfg, generator, device)
-    model = MLP(split.x_train.shape[1], cfg.hidden, classes=10).to(device)
+    member = Member(cfg, make_split(data, cfg, generator, device), generator)
+    model = MLP(member.split.x_train.shape[1], cfg.hidden, classes=10).to(device)
     optimizer = SGD(model.parameters(), lr=cfg.lr)
     loss_fn = get_loss(cfg.loss)
-    layers = model.linears
-    n = len(split.y_train)
-    n_batches = math.ceil(n / cfg.batch_size)
     dev_name = device_name(device)
     log.info("run %s seed %d on %s: %s", cfg.variant, cfg.seed, dev_name, json.dumps(asdict(cfg)))
 
-    # per epoch: loss*n_b, correct, sum_i ||dl_i/dz_i||, then one weight-gradient norm per layer
-    sums = torch.zeros(3 + len(layers), device=device)
-    step = make_step(model, optimizer, loss_fn, split, sums, cfg.batch_size, cfg.cuda_graph and device.type == "cuda")
-    history = []
-    status, diverged_epoch, eval_seconds = "ok", None, 0.0
+    sums = torch.zeros(len(STEP_SLOTS) + len(model.linears), device=device)
+    step = make_step(model, optimizer, loss_fn, member.split, sums, cfg.batch_size,
+                     cfg.cuda_graph and device.type == "cuda")
     # process start -> ready to take the first step (interpreter, imports, data on the device)
     startup_seconds = time.time() - provenance.process_start_time()
-    for epoch in range(cfg.epochs + 1):
-        if epoch == 0:
-            row = initial_row(model, loss_fn, split)
-        else:
-            order = torch.randperm(n, generator=generator).to(device)
-            sums.zero_()
-            _sync(device)
-            t0 = time.perf_counter()
-            for start in range(0, n, cfg.batch_size):
-                step(order[start : start + cfg.batch_size])
-            _sync(device)
-            row = step_row(sums.tolist(), n, n_batches, time.perf_counter() - t0)
-        t_eval = time.perf_counter()
-        row = evaluated_row(epoch, row, model, split)
-        eval_seconds += time.perf_counter() - t_eval
-        history.append(row)
-        log_row(cfg, row)
-        if epoch > 0 and not math.isfinite(row["train_loss"]):
-            status, diverged_epoch = "diverged", epoch
-            log.warning("run diverged at epoch %d (non-finite train loss); stopping", epoch)
-            break
+    run_epochs([member], step, sums, lambda s: model, loss_fn, device)
 
-    metrics = run_metrics(cfg, history, status, diverged_epoch, eval_seconds, startup_seconds, start_time,
-                          {**provenance.collect(dev_name), "data_sha256": data_checksums})
+    metrics = run_metrics(member, startup_seconds, start_time, {**provenance.collect(dev_name), "data_sha256": data_checksums})
     if out_dir is not None:
-        write_outputs(Path(out_dir), model, metrics, history, split)
+        write_run(out_dir, model, metrics, member.history, member.split.x_test, member.split.y_test)
     return metrics
-
-
-def step_row(totals: list[float], n: int, n_batches: int, seconds: float) -> dict[str, float]:
-    """An epoch's training statistics from the per-step sums (see ``make_step``)."""
-    return {
-        "train_loss": totals[0] / n,
-        "train_accuracy": totals[1] / n,
-        "logit_grad_norm": totals[2] / n,
-        **{f"grad_norm_layer{i + 1}": v / n_batches for i, v in enumerate(totals[3:])},
-        "epoch_seconds": seconds,
-    }
 
 
 def evaluated_row(epoch: int, row: dict, model: MLP, split: Split) -> dict:
@@ -315,73 +350,22 @@ def log_row(cfg: TrainConfig, row: dict) -> None:
     )
 
 
-def run_metrics(cfg: TrainConfig, history: list[dict], status: str, diverged_epoch: int | None,
-                eval_seconds: float, startup_seconds: float, start_time: str, provenance_record: dict) -> dict:
+def run_metrics(member: Member, startup_seconds: float, start_time: str, provenance_record: dict) -> dict:
     """metrics.json's content for one run, from its history (strict JSON: NaN/inf become null)."""
+    cfg, history = member.cfg, member.history
     final = history[-1]
     metrics = {
-        "variant": cfg.variant, "loss": cfg.loss, "seed": cfg.seed, "status": status,
-        "diverged_epoch": diverged_epoch, "epochs_run": final["epoch"],
+        "variant": cfg.variant, "loss": cfg.loss, "seed": cfg.seed, "status": member.status,
+        "diverged_epoch": member.diverged_epoch, "epochs_run": final["epoch"],
         "train_loss": final["train_loss"], "train_accuracy": final["train_accuracy"],
         "val_accuracy": final["val_accuracy"], "test_accuracy": final["test_accuracy"],
         "initial_logit_grad_norm": history[0]["logit_grad_norm"],
         "train_seconds": sum(r["epoch_seconds"] for r in history),
-        "eval_seconds": eval_seconds, "startup_seconds": startup_seconds,
-        "start_time": start_time, "config": {**asdict(cfg), "hidden": list(cfg.hidden)},
+        "train_cpu_seconds": sum(r["epoch_cpu_seconds"] for r in history),
+        "eval_seconds": member.eval_seconds, "startup_seconds": startup_seconds,
+        "start_time": start_time, "end_time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "config": {**asdict(cfg), "hidden": list(cfg.hidden)},
         "config_hash": cfg.config_hash(),
         "provenance": provenance_record,
     }
     return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in metrics.items()}
-
-
-def write_outputs(out_dir: Path, model: MLP, metrics: dict, history: list[dict], split: Split) -> None:
-    """history.csv, model.pt (a state dict), predictions.csv and metrics.json, each atomic; metrics last."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_dir / "history.csv") as tmp:
-        with open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(history[0]))
-            writer.writeheader()
-            writer.writerows(history)
-    with atomic_path(out_dir / "model.pt") as tmp:
-        torch.save(model.state_dict(), tmp)
-    # Reload check: the saved weights, loaded safely into a fresh model, give the same test accuracy.
-    fresh = MLP(split.x_train.shape[1], tuple(metrics["config"]["hidden"]), classes=10).to(split.x_test.device)
-    fresh.load_state_dict(load_state_dict(out_dir / "model.pt"))
-    reloaded = evaluate(fresh, split.x_test, split.y_test)["accuracy"]
-    if metrics["status"] == "ok" and reloaded != metrics["test_accuracy"]:
-        raise RuntimeError(f"{out_dir / 'model.pt'}: reloaded test accuracy {reloaded} != {metrics['test_accuracy']}")
-    metrics["reload_test_accuracy"] = reloaded
-    write_predictions(out_dir / "predictions.csv", fresh, split.x_test, split.y_test)
-    with atomic_path(out_dir / "metrics.json") as tmp:
-        Path(tmp).write_text(json.dumps(metrics, indent=2) + "\n")
-
-
-@torch.no_grad()
-def write_predictions(path: Path, model: MLP, x: Tensor, y: Tensor) -> None:
-    """Per test image: true label, predicted label, its probability and the true class's (for the report)."""
-    p = torch.softmax(model(x), dim=1)
-    confidence, predicted = p.max(dim=1)
-    p_true = p.gather(1, y[:, None]).squeeze(1)
-    columns = torch.stack([y.double(), predicted.double(), confidence.double(), p_true.double()], 1).cpu().tolist()
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["index", "label", "predicted", "confidence", "p_true"])
-            writer.writerows([i, int(r[0]), int(r[1]), f"{r[2]:.6g}", f"{r[3]:.6g}"] for i, r in enumerate(columns))
-
-
-def load_state_dict(path: str | os.PathLike) -> dict:
-    """Load saved weights without unpickling code (``weights_only=True``)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def config_from_args(args) -> TrainConfig:
-    """Build the frozen config from parsed CLI flags (one flag per field)."""
-    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
-    values["hidden"] = tuple(values["hidden"])
-    return TrainConfig(**values)
