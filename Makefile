@@ -1,23 +1,45 @@
 # lossbench: `make run` trains the default sweep and builds tables; `make test` runs the tests.
 # Both build the environment first (`make setup`, idempotent: it reinstalls only when
-# pyproject.toml changes).
+# pyproject.toml or requirements.lock changes).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.setup-done
+LOCK := requirements.lock
 CORES ?= 8
 # Rules call the `lossbench` command: it must be on PATH for Snakemake's jobs.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup run test test-slurm dry-run lint clean determinism
+.PHONY: setup lock run test test-slurm dry-run lint clean determinism
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Every package at the version in the lock (transitive dependencies included), then the project
+# itself without resolving anything again.
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
+
+# requirements.lock: every package of `pip install -e '.[test]'`, transitive ones included, pinned
+# with ==, for this platform (Linux x86_64, CPython 3.11: torch's CUDA wheels bring nvidia-* and
+# triton). Made by pip-tools' pip-compile because it resolves with pip itself, so it honours the
+# pip configuration that serves torch/torchvision from this machine's disk (uv and poetry do not
+# read it and would download ~3 GB). Index URLs are left out of the lock: they are this machine's.
+# pip-compile keeps the current pins that still satisfy pyproject.toml; to move every transitive
+# pin to its newest compatible release: make lock LOCK_ARGS=--upgrade
+# pip-tools runs from its own venv, so it never appears in the project's environment or its lock.
+PIPTOOLS_VENV := $(VENV)/.pip-tools
+PIPTOOLS := pip==26.3 pip-tools==7.6.2
+LOCK_ARGS ?=
+
+lock:
+	@test -x $(PIPTOOLS_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(PIPTOOLS_VENV) && \
+	    $(PIPTOOLS_VENV)/bin/python -m pip install --quiet $(PIPTOOLS); }
+	CUSTOM_COMPILE_COMMAND="make lock" $(PIPTOOLS_VENV)/bin/pip-compile --quiet --extra test --strip-extras \
+	    --allow-unsafe --no-emit-index-url --no-emit-find-links --output-file $(LOCK) $(LOCK_ARGS) pyproject.toml
 
 run: setup
 	snakemake --cores $(CORES)
@@ -31,6 +53,7 @@ dry-run: setup
 lint: setup
 	snakemake --lint
 	snakefmt --check workflow
+	ruff check
 
 clean:
 	rm -rf results logs benchmarks .snakemake reports/html
