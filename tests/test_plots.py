@@ -23,7 +23,7 @@ def epochs():
 def runs():
     return pd.DataFrame({"variant": ["ce", "ce", "mse", "mse"], "seed": [0, 1, 0, 1],
                          "test_accuracy": [0.9, 0.91, 0.2, 0.15], "train_seconds": [5.0, 5.2, 5.1, 5.3],
-                         "device_name": "cpu"})
+                         "train_cpu_seconds": [1.0, 1.1, 1.2, 1.3], "device_name": "cpu"})
 
 
 @pytest.fixture
@@ -85,3 +85,25 @@ def test_example_grid_shows_first_images_then_most_confidently_wrong(predictions
     assert len(titled) == 8 + min(4, len(wrong))
     top = wrong.iloc[0]
     assert titled[8] == f"pred {int(top.predicted)} ({top.confidence:.2f})\ntrue {int(top.label)}"
+
+
+def test_learning_curve_bands_are_the_t_interval_of_the_tables():
+    """The band at each epoch spans exactly stats.ci95 of that epoch's values over seeds."""
+    from lossbench.stats import ci95
+
+    values = {0: [0.10, 0.12, 0.20], 1: [0.50, 0.61, 0.55]}
+    epochs = pd.DataFrame([{"variant": "v", "seed": s, "epoch": e, "val_accuracy": vs[s], "train_loss": 1.0}
+                           for e, vs in values.items() for s in range(3)])
+    ax = plots.learning_curves(epochs, metrics=("val_accuracy",)).axes[0]
+    band = ax.collections[0].get_paths()[0].vertices
+    for epoch, vs in values.items():
+        ys = band[np.isclose(band[:, 0], epoch), 1]
+        assert (ys.min(), ys.max()) == pytest.approx(ci95(vs))
+
+
+def test_timing_shows_wall_and_process_cpu_seconds(runs):
+    ax = plots.timing(runs).axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["wall", "process CPU"]
+    widths = sorted(round(p.get_width(), 3) for p in ax.patches if p.get_width() > 0)
+    assert widths == [1.05, 1.25, 5.1, 5.2]  # medians per variant and measure
+    assert plots.timing(runs.drop(columns="train_cpu_seconds")).axes[0].get_legend().get_texts()[0].get_text() == "wall"

@@ -73,3 +73,22 @@ def test_a_kernel_that_dies_at_start_is_started_again(tmp_path, monkeypatch):
     source.write_text(NOTEBOOK)
     notebook = report.execute(source, {"title": "t"})
     assert len(calls) == 2 and any("marker is unused" in str(c.get("outputs")) for c in notebook.cells)
+
+
+def test_the_executed_notebook_is_kept_also_when_a_cell_fails(tmp_path):
+    import nbformat
+    import papermill
+
+    source = tmp_path / "page.py"
+    source.write_text(NOTEBOOK + '\n# %%\nraise RuntimeError("page broke here")\n')
+    executed = tmp_path / "logs" / "page.ipynb"
+    try:
+        report.render(source, tmp_path / "page.html", {"title": "t"}, "t", executed=executed)
+    except papermill.PapermillExecutionError as exc:
+        assert "page broke here" in str(exc)
+    else:
+        raise AssertionError("the failing cell did not fail the page")
+    kept = nbformat.read(executed, as_version=4)
+    assert any("marker is unused" in str(c.get("outputs")) for c in kept.cells)  # cells before the failure ran
+    assert "page broke here" in str(kept.cells[-1].get("outputs"))
+    assert not (tmp_path / "page.html").exists()

@@ -1,9 +1,10 @@
-"""Statistics and computed conclusions on hand-made tables."""
+"""Statistical inference on hand-made tables, checked against scipy and hand computation."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
@@ -29,6 +30,8 @@ def test_paired_and_welch_tests_match_scipy():
     assert result["welch_p"] == pytest.approx(sps.ttest_ind(mse, ce, equal_var=False).pvalue)
     pooled = math.sqrt((pd.Series(mse).var() + pd.Series(ce).var()) / 2)
     assert result["cohens_d"] == pytest.approx(result["difference"] / pooled)
+    assert result["test"] == "paired t" and result["p"] == result["paired_p"]
+    assert result["p_holm"] == result["p"]  # one comparison: nothing to adjust
 
 
 def test_identical_variants_are_no_difference_not_nan():
@@ -36,24 +39,38 @@ def test_identical_variants_are_no_difference_not_nan():
     assert result["paired_p"] == 1.0 and result["difference"] == 0 and result["cohens_d"] == 0
 
 
-def summary_table(rows):
-    columns = ["variant", "loss", "lr", "n", "n_diverged", "test_accuracy_mean", "test_accuracy_sd",
-               "test_accuracy_ci95_low", "test_accuracy_ci95_high", "train_seconds_median", "target_val_accuracy", "epochs_to_target"]
-    return pd.DataFrame(rows, columns=columns)
+def test_unpaired_seeds_fall_back_to_welch():
+    runs = runs_table({"ce": [0.90, 0.91, 0.92], "other": [0.80, 0.82, 0.81]})
+    runs.loc[runs["variant"] == "other", "seed"] += 10  # no seed in common
+    result = stats.compare_to_reference(runs, "ce").iloc[0]
+    assert result["n_paired"] == 0 and result["test"] == "Welch t" and result["p"] == result["welch_p"]
 
 
-def test_comparison_conclusion_is_computed_from_the_numbers():
-    runs = runs_table({"ce": [0.90, 0.91, 0.92], "good": [0.95, 0.96, 0.955], "same": [0.90, 0.915, 0.915]})
-    summary = summary_table([
-        ("ce", "ce", 0.1, 3, 0, 0.91, 0.01, 0.885, 0.935, 1.0, 0.9, 4),
-        ("good", "good", 5.0, 3, 0, 0.955, 0.005, 0.94, 0.97, 1.0, 0.9, 3),
-        ("same", "same", 0.1, 3, 1, 0.91, 0.0087, 0.89, 0.93, 1.0, 0.9, 4),
-    ])
-    text = stats.comparison_conclusion(summary, stats.compare_to_reference(runs, "ce"), "ce")
-    assert "**Best mean test accuracy:** `good` with 0.9550" in text
-    assert "`good` vs `ce`: **4.5 points higher**" in text
-    assert "`same` vs `ce`: no detectable difference" in text
-    assert "`same`: 1 of 3 runs **diverged**" in text
+def test_holm_adjusts_by_rank_keeps_order_and_skips_nan():
+    # hand computation: sorted p 0.01, 0.02, 0.04 -> 3*0.01, max(0.03, 2*0.02), max(0.04, 1*0.04)
+    assert stats.holm([0.04, 0.01, 0.02]).tolist() == pytest.approx([0.04, 0.03, 0.04])
+    # monotone and capped at 1: 0.5 -> min(1, 2*0.5) = 1, 0.6 -> max(1, 0.6) = 1
+    assert stats.holm([0.6, 0.5]).tolist() == [1.0, 1.0]
+    adjusted = stats.holm([0.01, math.nan, 0.03])  # NaN is no test: m = 2
+    assert adjusted[0] == pytest.approx(0.02) and math.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.03)
+    assert stats.holm([]).tolist() == []
+
+
+def test_holm_is_applied_across_the_comparisons_of_one_table():
+    runs = runs_table({"ref": [0.90, 0.91, 0.92, 0.93], "a": [0.92, 0.925, 0.95, 0.94], "b": [0.80, 0.90, 0.85, 0.93],
+                       "c": [0.10, 0.12, 0.11, 0.13]})
+    table = stats.compare_to_reference(runs, "ref")
+    assert list(table["variant"]) == ["a", "b", "c"]
+    assert table["p_holm"].tolist() == pytest.approx(stats.holm(table["p"]).tolist())
+    assert (table["p_holm"] >= table["p"]).all() and (table["p_holm"] > table["p"]).any()
+
+
+def test_ci95_is_the_t_interval():
+    values = [0.90, 0.91, 0.95, 0.93]
+    low, high = stats.ci95(values)
+    expected = sps.t.interval(0.95, 3, loc=np.mean(values), scale=sps.sem(values))
+    assert (low, high) == pytest.approx(expected)
+    assert all(math.isnan(v) for v in stats.ci95([0.9])) and all(math.isnan(v) for v in stats.ci95([0.9, math.nan]))
 
 
 def test_initial_gradient_ratio_pairs_seeds_by_loss_whatever_the_variant():
@@ -62,45 +79,27 @@ def test_initial_gradient_ratio_pairs_seeds_by_loss_whatever_the_variant():
     ratios = stats.initial_gradient_ratio(runs, "mse_softmax", "cross_entropy")
     assert list(ratios["seed"]) == [0, 1] and ratios["ratio"].tolist() == pytest.approx([0.02, 0.02])
     assert stats.theoretical_ratio() == 0.02
+    assert stats.variants_of(runs, "mse_softmax") == ["mse_lr5"]
+    assert stats.initial_gradient_ratio(runs, "mse_logits", "cross_entropy").empty
 
 
-def test_why_conclusion_reports_ratio_and_ablations():
-    ratios = pd.DataFrame({"seed": [0], "mse_softmax": [0.019], "cross_entropy": [0.95], "ratio": [0.02]})
-    summary = summary_table([
-        ("ce", "cross_entropy", 0.1, 1, 0, 0.91, math.nan, math.nan, math.nan, 1.0, 0.9, 4),
-        ("mse", "mse_softmax", 0.1, 1, 0, 0.16, math.nan, math.nan, math.nan, 1.0, 0.9, math.nan),
-        ("mse5", "mse_softmax", 5.0, 1, 0, 0.94, math.nan, math.nan, math.nan, 1.0, 0.9, 3),
-    ])
-    text = stats.why_conclusion(summary, ratios, "ce", "mse_softmax")
-    assert "**0.0200**" in text and "0.0% apart" in text and "~50× smaller" in text
-    assert "`mse` (loss `mse_softmax`, lr 0.1) trails `ce`" in text
-    assert "`mse5` (loss `mse_softmax`, lr 5) beats `ce`" in text
+def test_median_run():
+    assert stats.median_run(runs_table({"v": [0.3, 0.9, 0.5]}))["test_accuracy"] == 0.5
+    assert stats.median_run(runs_table({"v": [0.3, 0.9, 0.5, 0.7]}))["test_accuracy"] == 0.5  # lower middle
 
 
-def test_median_run_and_summary_display_flags_divergence():
-    runs = runs_table({"v": [0.3, 0.9, 0.5]})
-    assert stats.median_run(runs)["test_accuracy"] == 0.5
-    summary = summary_table([("v", "v", 0.1, 3, 2, 0.5, 0.1, 0.2, 0.8, 1.0, 0.9, math.nan)])
-    shown = stats.summary_display(summary)
-    assert shown.index[0] == "v ⚠ diverged: 2" and shown.iloc[0]["epochs to 90% val"] == "never"
-    fashion = stats.summary_display(summary.assign(target_val_accuracy=0.8, epochs_to_target=3.0))
-    assert fashion.iloc[0]["epochs to 80% val"] == "3"
-
-
-def test_why_conclusion_reads_saturation_from_the_numbers():
-    summary = summary_table([("ce", "cross_entropy", 0.1, 1, 0, 0.91, math.nan, math.nan, math.nan, 1.0, 0.9, 4)])
-    empty = pd.DataFrame(columns=["seed", "ratio"])
-    uniform = pd.DataFrame({"variant": ["mse"], "epoch": [5], "val_mean_max_prob": [0.11], "val_confident_wrong": [0.0]})
-    assert "stay close to uniform" in stats.why_conclusion(summary, empty, "ce", "mse", uniform)
-    saturated = uniform.assign(val_mean_max_prob=0.9, val_confident_wrong=0.05)
-    text = stats.why_conclusion(summary, empty, "ce", "mse", saturated)
-    assert "5.0% confidently wrong" in text and "shrinks its gradient further" in text
-
-
-def test_rerun_instructions_name_the_dataset_switch():
-    mnist = stats.rerun_markdown({"dataset": "mnist"})
-    assert "snakemake --cores 8\n" in mnist and "original MNIST" in mnist and "make determinism DATASET=mnist" in mnist
-    fashion = stats.rerun_markdown({"dataset": "fashion_mnist"})
-    assert "snakemake --cores 8 --config dataset=fashion_mnist" in fashion and "original Fashion-MNIST" in fashion
-    packed = stats.rerun_markdown({"dataset": "fashion_mnist", "pack_seeds": True})
-    assert "snakemake --cores 8 --config dataset=fashion_mnist pack_seeds=True\n" in packed
+def test_concurrency_counts_overlapping_processes_per_host():
+    t = "2026-11-27T00:00:{:02d}+00:00".format
+    runs = pd.DataFrame({
+        "host": ["a", "a", "a", "b", "a", "a"], "pid": [1, 2, 3, 1, 4, 4],
+        "start_time": [t(0), t(0), t(10), t(0), t(40), t(40)],
+        "end_time": [t(20), t(20), t(30), t(20), t(50), t(50)],
+    })
+    together = stats.concurrency(runs)
+    # run 0 (0-20 s on a): itself, its twin, and the 10-30 s run for half its time -> 2.5
+    assert together[0] == pytest.approx(2.5) and together[1] == pytest.approx(2.5)
+    assert together[2] == pytest.approx(2.0)  # 10-30: the two 0-20 runs for 10 of its 20 s, itself
+    assert together[3] == pytest.approx(1.0)  # alone on host b
+    # rows 4 and 5 are two packed seeds of one process (same host, pid, start): they count once
+    assert together[4] == pytest.approx(1.0) and together[5] == pytest.approx(1.0)
+    assert stats.concurrency(runs.assign(end_time=None)).isna().all()

@@ -26,7 +26,7 @@ reference = "cross_entropy"
 import pandas as pd
 from IPython.display import Markdown, display
 
-from lossbench import plots, report, stats
+from lossbench import plots, prose, report, stats
 
 runs, epochs, summary = pd.read_csv(runs_csv), pd.read_csv(epochs_csv), pd.read_csv(summary_csv)
 display(report.heading(title))
@@ -41,7 +41,7 @@ display(report.heading(title))
 
 # %%
 comparison = stats.compare_to_reference(runs, reference)
-display(Markdown(stats.comparison_conclusion(summary, comparison, reference)))
+display(Markdown(prose.comparison_conclusion(summary, comparison, reference)))
 
 # %% [markdown]
 # ## Summary
@@ -50,11 +50,12 @@ display(Markdown(stats.comparison_conclusion(summary, comparison, reference)))
 # dataset's target (90% on MNIST, 75% on Fashion-MNIST; "never": most runs did not).
 
 # %%
-display(stats.summary_display(summary))
+display(prose.summary_display(summary))
 
 # %% [markdown]
 # ## Learning curves
-# Mean over seeds; bands: 95% confidence interval. Epoch 0 is the untrained network. The three
+# Mean over seeds; bands: the 95% t-interval of the mean over seeds, the same interval as the
+# summary's "95% CI" column. Epoch 0 is the untrained network. The three
 # cross-entropy formulations are the same math, so their curves lie on top of each other. Each
 # loss has its own scale: compare train-loss curves by shape, not height.
 
@@ -69,14 +70,17 @@ plots.final_accuracy(runs);
 
 # %% [markdown]
 # ## Against the reference
-# Each variant against the reference loss: paired t-test over seeds (same seed, same start),
-# Welch's t-test, Cohen's *d* (pooled sd) and the paired effect size *d*<sub>z</sub>.
+# Each variant against the reference: paired t-test over seeds (same seed, same start),
+# Welch's t-test, Cohen's *d* (pooled sd) and the paired effect size *d*<sub>z</sub>. With several
+# variants tested against one reference, the p-value of the test used (paired where seeds pair up)
+# is adjusted with Holm's method across all of them; the conclusion above uses the adjusted one.
 
 # %%
-display(stats.comparison_display(comparison))
+display(prose.comparison_display(comparison))
 
 # %% [markdown]
 # ## Training time
 
 # %%
+display(Markdown(prose.timing_caption(runs)))
 plots.timing(runs);

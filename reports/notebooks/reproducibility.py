@@ -27,7 +27,7 @@ snakemake_version = ""
 import pandas as pd
 from IPython.display import Markdown, display
 
-from lossbench import report, stats
+from lossbench import prose, report
 
 display(report.heading(title))
 
@@ -35,16 +35,16 @@ display(report.heading(title))
 # Everything needed to reproduce these results, read from the run records themselves.
 
 # %%
-display(Markdown(stats.provenance_markdown(pd.read_csv(runs_csv), metrics_json, manifest_json, snakemake_version)))
+display(Markdown(prose.provenance_markdown(pd.read_csv(runs_csv), metrics_json, manifest_json, snakemake_version)))
 
 # %% [markdown]
 # ## Configuration (as resolved by the workflow)
 
 # %%
-display(report.preformatted(stats.config_yaml(config)))
+display(report.preformatted(prose.config_yaml(config)))
 
 # %% [markdown]
 # ## How to rerun
 
 # %%
-display(Markdown(stats.rerun_markdown(config)))
+display(Markdown(prose.rerun_markdown(config)))

@@ -27,7 +27,7 @@ classes = list("0123456789")  # label i's name
 import pandas as pd
 from IPython.display import Markdown, display
 
-from lossbench import data, plots, report, stats
+from lossbench import data, plots, prose, report, stats
 
 runs, epochs = pd.read_csv(runs_csv), pd.read_csv(epochs_csv)
 runs, epochs = runs[runs["variant"] == variant], epochs[epochs["variant"] == variant]
@@ -38,7 +38,7 @@ display(report.heading(title))
 # accuracy the confusion matrix, example images and the confidence of its predictions.
 
 # %%
-display(Markdown(stats.variant_overview(runs)))
+display(Markdown(prose.variant_overview(runs)))
 
 # %% [markdown]
 # ## Every seed

@@ -81,7 +81,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     parameters = report.parse_json_arg(args.parameters, "--parameters")
     nav = report.parse_json_arg(args.nav, "--nav")
-    report.render(args.notebook, args.out, {**parameters, "title": args.title}, args.title, nav)
+    report.render(args.notebook, args.out, {**parameters, "title": args.title}, args.title, nav, args.executed_notebook)
 
 
 def cmd_index(args: argparse.Namespace) -> None:
@@ -136,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", required=True, help="page title (shown literally)")
     p.add_argument("--parameters", default="{}", help="JSON object of notebook parameters")
     p.add_argument("--nav", default="[]", help='JSON list of {"href", "title"} links for the top bar')
+    p.add_argument("--executed-notebook", default=None, metavar="IPYNB",
+                   help="keep papermill's executed notebook here (written also when a cell fails)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("index", help="write index.html linking every page")

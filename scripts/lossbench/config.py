@@ -109,6 +109,9 @@ def check(config: dict, known_losses: Iterable[str]) -> dict[str, dict]:
     reference = config.get("reference")
     if reference is not None and reference not in variants:
         raise ConfigError(f"reference: {reference!r} is not a variant; choose one of {', '.join(variants)}")
+    slow = config.get("slow_loss")
+    if slow is not None and slow not in known:
+        raise ConfigError(f"slow_loss: unknown loss {slow!r}; registered: {', '.join(sorted(known))}")
     return variants
 
 

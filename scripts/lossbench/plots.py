@@ -1,7 +1,7 @@
 """Figures for the report; each function takes a table and returns a matplotlib Figure.
 
-Bands are the 95% confidence interval of the mean over seeds (seaborn's bootstrap with a
-fixed seed, so figures are reproducible). In a notebook the inline backend shows each figure
+Bands are the 95% t-interval of the mean over seeds (``stats.ci95``), the same interval the
+tables and the text give, so a number and its band agree. In a notebook the inline backend shows each figure
 when its cell ends; elsewhere matplotlib falls back to a file-only backend by itself.
 """
 
@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from .stats import ci95
+
 sns.set_theme(style="whitegrid", context="notebook")
-BAND = ("ci", 95)
+BAND = ci95  # seaborn calls it on each epoch's values over seeds: (low, high)
 LABELS = {
     "val_accuracy": "validation accuracy", "test_accuracy": "test accuracy", "train_loss": "train loss",
     "logit_grad_norm": "mean ‖∂ℓ/∂z‖ per sample", "val_mean_max_prob": "mean max-softmax probability",
@@ -39,7 +41,7 @@ def learning_curves(epochs: pd.DataFrame, metrics=("val_accuracy", "train_loss")
     fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.2), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         sns.lineplot(data=epochs, x="epoch", y=metric, hue="variant", hue_order=variants, palette=_palette(variants),
-                     errorbar=BAND, seed=0, marker="o", ax=ax, legend=ax is axes[0][0])
+                     errorbar=BAND, marker="o", ax=ax, legend=ax is axes[0][0])
         ax.set(ylabel=LABELS.get(metric, metric), yscale=_scale(epochs[metric], metric in log_y))
         ax.set_xticks(sorted(epochs["epoch"].unique()))
     if axes[0][0].get_legend():
@@ -61,13 +63,19 @@ def final_accuracy(runs: pd.DataFrame) -> plt.Figure:
 
 
 def timing(runs: pd.DataFrame) -> plt.Figure:
-    """Train seconds per run by variant, titled with the device(s) that produced them."""
+    """Train seconds per run by variant, wall and process-CPU side by side, titled with the device(s)."""
     variants = list(dict.fromkeys(runs["variant"]))
-    fig, ax = plt.subplots(figsize=(9, 0.55 * len(variants) + 1.5))
-    sns.barplot(data=runs, y="variant", x="train_seconds", order=variants, hue="variant", hue_order=variants,
-                palette=_palette(variants), estimator="median", errorbar=("pi", 100), legend=False, ax=ax)
+    measures = {"train_seconds": "wall", "train_cpu_seconds": "process CPU"}
+    long = runs.melt(id_vars=["variant"], value_vars=[c for c in measures if c in runs], var_name="measure",
+                     value_name="seconds").dropna(subset=["seconds"])
+    long["measure"] = long["measure"].map(measures)
+    fig, ax = plt.subplots(figsize=(9, 0.8 * len(variants) + 1.5))
+    sns.barplot(data=long, y="variant", x="seconds", order=variants, hue="measure",
+                hue_order=[m for m in measures.values() if m in set(long["measure"])], estimator="median",
+                errorbar=("pi", 100), ax=ax)
     ax.set(xlabel="train seconds per run (median; whiskers: min–max over seeds)", ylabel="",
            title="device: " + ", ".join(sorted(runs["device_name"].astype(str).unique())))
+    ax.legend(title="seconds", fontsize=9)
     fig.tight_layout()
     return fig
 

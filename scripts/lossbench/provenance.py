@@ -63,7 +63,9 @@ def collect(device_name: str) -> dict:
         "torchvision": _version("torchvision"),
         "lossbench": _version("lossbench"),
         "device_name": device_name,
+        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "host": socket.gethostname(),
+        "pid": os.getpid(),
         "platform": platform.platform(),
         "argv": sys.argv,
     }

@@ -76,8 +76,13 @@ def preformatted(text: str):
     return HTML(f"<pre>{html.escape(text)}</pre>")
 
 
-def execute(source: str | os.PathLike, parameters: dict, cwd: str | os.PathLike = ".", kernel: str = "python3"):
-    """jupytext -> papermill; returns the executed notebook node."""
+def execute(source: str | os.PathLike, parameters: dict, executed: str | os.PathLike | None = None,
+            cwd: str | os.PathLike = ".", kernel: str = "python3"):
+    """jupytext -> papermill; returns the executed notebook node.
+
+    ``executed``: where to keep papermill's output notebook, also when a cell fails (papermill
+    writes it as it goes), so a failing or odd page can be opened and debugged.
+    """
     import jupytext
     import nbformat
     import papermill
@@ -85,7 +90,9 @@ def execute(source: str | os.PathLike, parameters: dict, cwd: str | os.PathLike 
     notebook = jupytext.read(source)
     notebook.metadata["kernelspec"] = {"name": kernel, "language": "python", "display_name": "Python 3"}
     with tempfile.TemporaryDirectory() as tmp:
-        src, out = Path(tmp) / "in.ipynb", Path(tmp) / "out.ipynb"
+        src = Path(tmp) / "in.ipynb"
+        out = Path(executed) if executed is not None else Path(tmp) / "out.ipynb"
+        out.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, src)
         for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
             try:
@@ -118,9 +125,9 @@ def to_html(notebook, title: str, nav: list[dict] | None = None) -> str:
 
 
 def render(source: str | os.PathLike, out_html: str | os.PathLike, parameters: dict, title: str,
-           nav: list[dict] | None = None) -> None:
-    """Execute one notebook page and write its HTML atomically."""
-    notebook = execute(source, parameters)
+           nav: list[dict] | None = None, executed: str | os.PathLike | None = None) -> None:
+    """Execute one notebook page and write its HTML atomically (the executed notebook to ``executed``)."""
+    notebook = execute(source, parameters, executed)
     page = to_html(notebook, title, nav)
     with atomic_path(out_html) as tmp:
         Path(tmp).write_text(page, encoding="utf-8")

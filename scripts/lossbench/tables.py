@@ -2,8 +2,8 @@
 
     runs.csv     one row per run (final metrics, timings, config hash, provenance)
     epochs.csv   one row per run x epoch (epoch 0 = the untrained network)
-    summary.csv  one row per variant: n, mean, sd and 95% CI of test accuracy, median train
-                 seconds, epochs to reach the dataset's target validation accuracy (90% on
+    summary.csv  one row per variant: n, mean, sd and 95% CI of test accuracy (t-interval,
+                 ``stats.ci95``), median train wall and process-CPU seconds, epochs to reach the dataset's target validation accuracy (90% on
                  MNIST, 75% on Fashion-MNIST; median over runs; empty when most runs never
                  reach it)
 
@@ -23,6 +23,7 @@ import pandas as pd
 from .atomic import atomic_path
 from .data import DATASETS
 from .errors import LossbenchError
+from .stats import ci95
 
 
 class GatherError(LossbenchError):
@@ -53,13 +54,14 @@ def load_runs(metrics_paths: list[str | os.PathLike]) -> tuple[pd.DataFrame, pd.
             "target_val_accuracy": target,
             "epochs_to_target": epochs_to_reach(history, target),
             "initial_logit_grad_norm": m["initial_logit_grad_norm"],
-            "train_seconds": m["train_seconds"], "eval_seconds": m["eval_seconds"],
-            "startup_seconds": m["startup_seconds"],
+            "train_seconds": m["train_seconds"], "train_cpu_seconds": m.get("train_cpu_seconds"),
+            "eval_seconds": m["eval_seconds"], "startup_seconds": m["startup_seconds"],
             "device_name": m["provenance"]["device_name"], "git_commit": m["provenance"]["git_commit"],
-            "start_time": m["start_time"], "path": str(path.parent),
+            "host": m["provenance"].get("host"), "pid": m["provenance"].get("pid"), "cpus": m["provenance"].get("cpus"),
+            "start_time": m["start_time"], "end_time": m.get("end_time"), "path": str(path.parent),
         })
         epoch_frames.append(history.assign(**key)[[*key, *history.columns]])
-    runs = pd.DataFrame(run_rows)
+    runs = pd.DataFrame(run_rows).astype({"train_cpu_seconds": float})  # None (runs before it was recorded): NaN
     check_consistent(runs)
     return runs, pd.concat(epoch_frames, ignore_index=True)
 
@@ -79,17 +81,6 @@ def check_consistent(runs: pd.DataFrame) -> None:
         raise GatherError(f"runs given twice: {', '.join(duplicated['path'])}")
 
 
-def ci95(values: pd.Series) -> tuple[float, float]:
-    """Two-sided 95% t-interval of the mean (NaN for fewer than two values)."""
-    from scipy import stats
-
-    v = values.dropna()
-    if len(v) < 2:
-        return math.nan, math.nan
-    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
-    return v.mean() - half, v.mean() + half
-
-
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per variant, in the order the variants first appear."""
     rows = []
@@ -102,6 +93,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
             "test_accuracy_mean": g["test_accuracy"].mean(), "test_accuracy_sd": g["test_accuracy"].std(ddof=1),
             "test_accuracy_ci95_low": low, "test_accuracy_ci95_high": high,
             "train_seconds_median": g["train_seconds"].median(),
+            "train_cpu_seconds_median": g["train_cpu_seconds"].median(),
             "target_val_accuracy": g["target_val_accuracy"].iloc[0],
             "epochs_to_target": to_target if math.isfinite(to_target) else math.nan,
             "config_hash": g["config_hash"].iloc[0], "device_name": g["device_name"].iloc[0],

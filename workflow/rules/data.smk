@@ -1,11 +1,16 @@
+# `lossbench data` reads the mirror from $LOSSBENCH_DATA_MIRROR, which overrides config's
+# data_mirror. Not a param: the mirror is a source whose files are verified by SHA-256, so
+# moving it must not rerun the data rule (and with it every training job).
+if config["data_mirror"]:
+    os.environ.setdefault("LOSSBENCH_DATA_MIRROR", str(config["data_mirror"]))
+
+
 rule prepare_data:
     output:
         data="resources/data/{dataset}/data.pt",
         manifest="resources/data/{dataset}/manifest.json",
     log:
         "logs/{dataset}/data.log",
-    conda:
-        "../../environment.yml"
     params:
         out_dir=subpath(output.data, parent=True),
     shell:

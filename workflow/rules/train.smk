@@ -25,8 +25,6 @@ if config["pack_seeds"]:
             "logs/{dataset}/train/{variant}/seeds.log",
         benchmark:
             "benchmarks/{dataset}/train/{variant}/seeds.tsv"
-        conda:
-            "../../environment.yml"
         threads: 2
         resources:
             mem_mb=4000,
@@ -52,8 +50,6 @@ else:
             "logs/{dataset}/train/{variant}/seed-{seed}.log",
         benchmark:
             "benchmarks/{dataset}/train/{variant}/seed-{seed}.tsv"
-        conda:
-            "../../environment.yml"
         threads: 1
         resources:
             mem_mb=2000,
@@ -74,8 +70,6 @@ rule gather:
         summary="results/{dataset}/tables/summary.csv",
     log:
         "logs/{dataset}/gather.log",
-    conda:
-        "../../environment.yml"
     params:
         out_dir=subpath(output.summary, parent=True),
     shell:
