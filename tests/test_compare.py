@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import torch
 
-from conftest import BIN, ROOT
+from helpers import BIN, ROOT
 from lossbench import cli, compare
 from lossbench.config import TrainConfig
 from lossbench.train import train
@@ -60,7 +60,8 @@ def test_a_folder_that_is_not_a_finished_run_is_named(twin_runs, tmp_path, capsy
 def test_make_determinism_trains_twice_in_two_processes_and_compares(tiny_data, tmp_path):
     """The documented command (README "Determinism"), on tiny data."""
     torch.save(tiny_data, tmp_path / "data.pt")
-    run = "--variant ce --loss cross_entropy --seed 0 --train-size 200 --val-size 50 --hidden 32 16 --epochs 2 --batch-size 25"
+    run = ("--variant ce --loss cross_entropy --seed 0 --train-size 200 --val-size 50 --hidden 32 16 --epochs 2 "
+           "--batch-size 25")
     out = subprocess.run(
         ["make", "-C", str(ROOT), "determinism", f"DATA={tmp_path / 'data.pt'}", f"DET_DIR={tmp_path / 'det'}",
          f"DET_RUN={run}", "DEVICE=cpu"],

@@ -8,8 +8,8 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from conftest import ROOT
-from lossbench.config import TrainConfig, check, check_duplicate_keys, resolve_variants, train_args
+from helpers import ROOT
+from lossbench.config import TrainConfig, check, check_duplicate_keys, config_from_flags, resolve_variants, train_args
 from lossbench.losses import LOSSES
 
 SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
@@ -28,7 +28,8 @@ def validated(config: dict) -> dict:
 
 def test_default_config_is_valid_and_has_six_variants(config):
     variants = check(validated(config), LOSSES)
-    assert list(variants) == ["softmax_nll", "logsoftmax_nll", "cross_entropy", "mse_softmax", "mse_softmax_lr5", "mse_logits"]
+    assert list(variants) == [
+        "softmax_nll", "logsoftmax_nll", "cross_entropy", "mse_softmax", "mse_softmax_lr5", "mse_logits"]
     assert variants["mse_softmax_lr5"]["lr"] == 5.0 and variants["mse_softmax_lr5"]["loss"] == "mse_softmax"
     assert variants["cross_entropy"]["lr"] == 0.1 and variants["mse_logits"]["batch_size"] == 100
 
@@ -40,17 +41,17 @@ def test_schema_fills_defaults():
 
 def test_train_args_round_trip_through_the_cli(config):
     from lossbench.cli import build_parser
-    from lossbench.train import config_from_args
 
     settings = resolve_variants(validated(config))["mse_softmax_lr5"]
     argv = ["train", *train_args(settings).split(), "--seed", "3", "--data", "d.pt", "--out-dir", "o"]
-    cfg = config_from_args(build_parser().parse_args(argv))
+    cfg = config_from_flags(vars(build_parser().parse_args(argv)))
     assert cfg == TrainConfig(**{**settings, "hidden": tuple(settings["hidden"]), "seed": 3})
 
 
 def test_config_hash_ignores_seed_and_runtime_but_not_hyperparameters():
     base = TrainConfig(variant="v", loss="cross_entropy", seed=0)
-    assert base.config_hash() == TrainConfig(variant="v", loss="cross_entropy", seed=4, threads=8, device="cpu").config_hash()
+    runtime = TrainConfig(variant="v", loss="cross_entropy", seed=4, threads=8, device="cpu")
+    assert base.config_hash() == runtime.config_hash()
     assert base.config_hash() != TrainConfig(variant="v", loss="cross_entropy", seed=0, lr=0.2).config_hash()
 
 

@@ -8,12 +8,11 @@ import gzip
 import http.server
 import json
 import threading
-from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import corrupt_checksum
+from helpers import corrupt_checksum
 from lossbench import cli, data
 
 
@@ -84,13 +83,9 @@ def test_real_mnist_pins_match_the_mirror(real_mirror):
         assert data.sha256_bytes((real_mirror / f.name).read_bytes()) == f.sha256_gz
 
 
-FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-
-
-@pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="Debian package dataset-fashion-mnist not installed")
-def test_debian_fashion_mnist_verifies_on_its_uncompressed_content(tmp_path, monkeypatch):
+def test_debian_fashion_mnist_verifies_on_its_uncompressed_content(fashion_mirror, tmp_path, monkeypatch):
     monkeypatch.delenv(data.MIRROR_ENV, raising=False)
-    manifest = data.prepare("fashion_mnist", tmp_path / "fashion_mnist", mirror=str(FASHION_MNIST))
+    manifest = data.prepare("fashion_mnist", tmp_path / "fashion_mnist", mirror=str(fashion_mirror))
     tensors = data.load(tmp_path / "fashion_mnist" / "data.pt")
     assert manifest["n_train"] == 60000 and tensors["test_images"].shape == (10000, 28, 28)
     assert manifest["files_sha256"]["t10k-labels-idx1-ubyte"] == data.DATASETS["fashion_mnist"].files[3].sha256_raw

@@ -27,11 +27,21 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT, corrupt_checksum, planned_runs, snakemake, snakemake_command, write_run_record
+from helpers import (
+    ROOT,
+    corrupt_checksum,
+    plan,
+    snakemake,
+    snakemake_command,
+    tiny_config,
+    write_config,
+    write_run_record,
+)
 from lossbench import cli, data, report, tables
 from lossbench.compare import WALL_CLOCK_METRICS
 from lossbench.config import TrainConfig, resolve_variants
-from lossbench.train import load_state_dict, train
+from lossbench.runfolder import load_state_dict
+from lossbench.train import train
 
 FAULTS: dict[str, object] = {}
 
@@ -58,12 +68,9 @@ def assert_nothing_half_written(workdir: Path) -> None:
         assert leftovers == [], f"half-written files left: {leftovers}"
 
 
-def write_config(workdir: Path, **settings) -> Path:
-    base = {"train_size": 1000, "val_size": 200, "batch_size": 20, "epochs": 1, "seeds": [0],
-            "losses": ["cross_entropy"], "variants": {}}
-    path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump({**base, **settings}))
-    return path
+def fault_config(workdir: Path, **settings) -> Path:
+    """The tiny config with one seed of cross_entropy only, ``settings`` replaced, as config.yaml."""
+    return write_config(workdir, tiny_config(**{"seeds": [0], "variants": {}, **settings}))
 
 
 def table(workdir: Path, name: str, dataset: str = "mnist") -> pd.DataFrame:
@@ -137,7 +144,7 @@ def corrupt_data_in_the_workflow(real_mirror, tmp_path):
     bad = mirror / "train-labels-idx1-ubyte.gz"
     bad.unlink()
     not_gzip(bad)
-    out = snakemake(tmp_path, config=write_config(tmp_path), check=False,
+    out = snakemake(tmp_path, config=fault_config(tmp_path), check=False,
                     env={data.MIRROR_ENV: str(mirror)})
     assert out.returncode != 0
     log = (tmp_path / "logs" / "mnist" / "data.log").read_text()
@@ -204,7 +211,7 @@ HOSTILE_TITLE = 'Quotes " \'\'\' and\nnewline <script>alert(1)</script> $(touch 
 def variant_diverges_in_the_workflow(real_mirror, tmp_path):
     marker = tmp_path / "pwned"
     title = HOSTILE_TITLE.format(marker=marker)
-    config = write_config(tmp_path, train_size=1000, epochs=2, report_title=title,
+    config = fault_config(tmp_path, train_size=1000, epochs=2, report_title=title,
                           variants={"exploding": {"loss": "cross_entropy", "lr": 1e30}})
     snakemake(tmp_path, config=config, env={data.MIRROR_ENV: str(real_mirror)})
     runs = table(tmp_path, "runs").set_index("variant")
@@ -246,7 +253,7 @@ def uninterrupted(workdir: Path, config: Path, variant: str, seed: int) -> dict:
 
 @row("a train job killed with SIGKILL mid-epoch", slow=True)
 def job_killed_mid_epoch(real_mirror, tmp_path):
-    config = write_config(tmp_path, train_size=3000, epochs=3, seeds=[0, 1])
+    config = fault_config(tmp_path, train_size=3000, epochs=3, seeds=[0, 1])
     env = {data.MIRROR_ENV: str(real_mirror)}
     cmd, environ = snakemake_command(tmp_path, "--keep-going", "--until", "train", config=config, env=env)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environ)
@@ -265,7 +272,7 @@ def job_killed_mid_epoch(real_mirror, tmp_path):
     assert files_under(runs / "seed-0") == []
     assert_nothing_half_written(tmp_path)
 
-    assert planned_runs(snakemake(tmp_path, "-n", config=config, env=env).stdout) == {("cross_entropy", "0")}
+    assert plan(tmp_path, config=config, env=env).wildcards("train", "variant", "seed") == [("cross_entropy", "0")]
     snakemake(tmp_path, config=config, env=env)
     resumed = json.loads((runs / "seed-0" / "metrics.json").read_text())
     clean = uninterrupted(tmp_path, config, "cross_entropy", 0)
@@ -299,7 +306,7 @@ def job_raises(real_mirror, tmp_path):
     inject = tmp_path / "inject"
     inject.mkdir()
     (inject / "sitecustomize.py").write_text(textwrap.dedent(INJECT))
-    config = write_config(tmp_path, epochs=2, seeds=[0, 1])
+    config = fault_config(tmp_path, epochs=2, seeds=[0, 1])
     env = {data.MIRROR_ENV: str(real_mirror)}
     failing = {**env, "PYTHONPATH": str(inject), "LOSSBENCH_INJECT_FAILURE": "cross_entropy/seed-0"}
     out = snakemake(tmp_path, "--keep-going", config=config, check=False, env=failing)
@@ -311,7 +318,7 @@ def job_raises(real_mirror, tmp_path):
     assert (runs / "seed-1" / "metrics.json").is_file() and files_under(runs / "seed-0") == []
     assert_nothing_half_written(tmp_path)
 
-    assert planned_runs(snakemake(tmp_path, "-n", config=config, env=env).stdout) == {("cross_entropy", "0")}
+    assert plan(tmp_path, config=config, env=env).wildcards("train", "variant", "seed") == [("cross_entropy", "0")]
     snakemake(tmp_path, config=config, env=env)
     assert sorted(table(tmp_path, "runs")["seed"]) == [0, 1]
 
@@ -374,7 +381,7 @@ def hostile_notebook_parameter(tmp_path):
 @row("outputs from an older config are rerun", slow=True)
 def stale_outputs_rerun(real_mirror, tmp_path):
     env = {data.MIRROR_ENV: str(real_mirror)}
-    config = write_config(tmp_path, seeds=[0, 1], losses=["cross_entropy", "mse_softmax"])
+    config = fault_config(tmp_path, seeds=[0, 1], losses=["cross_entropy", "mse_softmax"])
     snakemake(tmp_path, "--until", "gather", config=config, env=env)
     runs = table(tmp_path, "runs")
     recorded = {json.loads((tmp_path / p / "metrics.json").read_text())["config_hash"] for p in runs["path"]}
@@ -382,9 +389,11 @@ def stale_outputs_rerun(real_mirror, tmp_path):
     settings = yaml.safe_load(config.read_text())
     settings["lr"] = 0.2  # every variant's params change: every run is stale
     config.write_text(yaml.safe_dump(settings))
-    plan = snakemake(tmp_path, "-n", "--until", "gather", config=config, env=env).stdout
-    assert planned_runs(plan) == {(v, s) for v in ("cross_entropy", "mse_softmax") for s in ("0", "1")}
-    assert "Params have changed since last execution" in plan
+    rerun = plan(tmp_path, "--until", "gather", config=config, env=env)
+    assert rerun.wildcards("train", "variant", "seed") == [
+        (v, s) for v in ("cross_entropy", "mse_softmax") for s in ("0", "1")]
+    dry_run = snakemake(tmp_path, "-n", "--until", "gather", config=config, env=env).stdout
+    assert "Params have changed since last execution" in dry_run
 
 
 @row("gather given runs of two configs for one variant")

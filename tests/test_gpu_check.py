@@ -17,7 +17,7 @@ import textwrap
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 from lossbench import data
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ROOT, mirror_path, snakemake
+from helpers import ROOT, mirror_path, snakemake, tiny_config, write_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -64,8 +64,7 @@ def sacct_states(job_ids: list[str]) -> dict[str, str]:
 
 
 def test_tiny_workflow_through_sbatch_matches_a_local_run(cluster, mirror, tmp_path):
-    config = tmp_path / "config.yaml"
-    shutil.copy(ROOT / "tests" / "workflow" / "config.yaml", config)
+    config = write_config(tmp_path, tiny_config())
     local, remote = tmp_path / "local", tmp_path / "slurm"
     local.mkdir(), remote.mkdir()
 

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from conftest import write_run_record
+from helpers import write_run_record
 from lossbench import tables
 
 

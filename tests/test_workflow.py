@@ -11,15 +11,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
-from conftest import BIN, ROOT, planned_jobs, planned_runs, snakemake
+from helpers import BIN, ROOT, plan, snakemake, tiny_config, write_config
+
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, real_mirror):
     workdir = tmp_path_factory.mktemp("workflow")
-    config = workdir / "config.yaml"
-    shutil.copy(ROOT / "tests" / "workflow" / "config.yaml", config)
+    config = write_config(workdir, tiny_config())
     out = snakemake(workdir, config=config, env={"LOSSBENCH_DATA_MIRROR": str(real_mirror)})
     # every target matches exactly one rule (wildcard constraints), so no rule's input function is tried in vain
     assert "Exception" not in out.stdout + out.stderr, out.stderr
@@ -42,7 +41,8 @@ def test_tiny_workflow_writes_the_tables(tiny_run):
         run = workdir / "results" / "mnist" / "runs" / variant / f"seed-{seed}"
         assert {p.name for p in run.iterdir()} == {"metrics.json", "history.csv", "model.pt", "predictions.csv"}
         data_sha = json.loads((run / "metrics.json").read_text())["provenance"]["data_sha256"]
-        assert data_sha["train-images-idx3-ubyte.gz"] == "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"
+        assert data_sha["train-images-idx3-ubyte.gz"] == (
+            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609")
         assert len(data_sha["data.pt"]) == 64
         assert "epoch  1/1" in (workdir / "logs" / "mnist" / "train" / variant / f"seed-{seed}.log").read_text()
         assert (workdir / "benchmarks" / "mnist" / "train" / variant / f"seed-{seed}.tsv").is_file()
@@ -53,21 +53,25 @@ def test_tiny_workflow_writes_the_tables(tiny_run):
 def test_nothing_changed_runs_nothing_and_a_changed_lr_reruns_only_its_variant(tiny_run):
     workdir, config = tiny_run
     assert "Nothing to be done" in snakemake(workdir, "-n", config=config).stdout
-    changed = yaml.safe_load(config.read_text())
+    assert plan(workdir, config=config).jobs == ()
+    changed = tiny_config()
     changed["variants"]["mse_softmax_lr5"]["lr"] = 4.0
-    other = workdir / "changed.yaml"
-    other.write_text(yaml.safe_dump(changed))
-    out = snakemake(workdir, "-n", config=other).stdout
-    assert planned_jobs(out) == {"train": 2, "gather": 1, "render_page": 3, "render_variant_page": 2,
-                                 "render_index": 1, "all": 1}
-    assert planned_runs(out) == {("mse_softmax_lr5", "0"), ("mse_softmax_lr5", "1")}
+    rerun = plan(workdir, config=write_config(workdir, changed, name="changed.yaml"))
+    assert rerun.counts == {"train": 2, "gather": 1, "render_page": 5, "render_index": 1, "all": 1}
+    assert rerun.wildcards("train", "variant", "seed") == [("mse_softmax_lr5", "0"), ("mse_softmax_lr5", "1")]
+    assert rerun.wildcards("render_page", "page") == [  # every page reads the tables
+        ("comparison",), ("reproducibility",), ("variant-cross_entropy",), ("variant-mse_softmax_lr5",), ("why-mse",)]
 
 
 def test_default_config_plans_30_train_jobs_one_gather_and_the_report(tmp_path):
     shutil.copytree(ROOT / "config", tmp_path / "config")
-    out = snakemake(tmp_path, "-n", "--cores", "8").stdout
-    assert planned_jobs(out) == {"prepare_data": 1, "train": 30, "gather": 1, "render_page": 3,
-                                 "render_variant_page": 6, "render_index": 1, "all": 1}
+    default = plan(tmp_path, "--cores", "8")
+    assert default.counts == {"prepare_data": 1, "train": 30, "gather": 1, "render_page": 9, "render_index": 1,
+                              "all": 1}
+    variants = ["cross_entropy", "logsoftmax_nll", "mse_logits", "mse_softmax", "mse_softmax_lr5", "softmax_nll"]
+    assert default.wildcards("train", "variant", "seed") == [(v, str(s)) for v in variants for s in range(5)]
+    assert default.wildcards("render_page", "page") == sorted(
+        [("comparison",), ("reproducibility",), ("why-mse",)] + [(f"variant-{v}",) for v in variants])
 
 
 @pytest.mark.parametrize("pack_seeds", ["False", "True"])  # rule train, or rule train_seeds
@@ -141,8 +145,7 @@ def test_snakemake_report_includes_the_pages(tiny_run):
 @pytest.mark.slow
 def test_works_without_activating_the_environment(tmp_path, real_mirror):
     """`.venv/bin/snakemake` alone: the rules still find the `lossbench` command beside it."""
-    config = tmp_path / "config.yaml"
-    shutil.copy(ROOT / "tests" / "workflow" / "config.yaml", config)
+    config = write_config(tmp_path, tiny_config())
     snakemake(tmp_path, "resources/data/mnist/manifest.json", config=config,
               env={"PATH": "/usr/bin:/bin", "LOSSBENCH_DATA_MIRROR": str(real_mirror)})
     assert (tmp_path / "resources" / "data" / "mnist" / "data.pt").is_file()
@@ -153,9 +156,7 @@ def test_works_without_activating_the_environment(tmp_path, real_mirror):
 @pytest.mark.slow
 def test_fashion_mnist_runs_the_same_pipeline_into_its_own_folders(tmp_path, real_mirror, fashion_mirror):
     """`--config dataset=fashion_mnist` beside an MNIST sweep: own results, report and title; MNIST untouched."""
-    config = tmp_path / "config.yaml"
-    config.write_text("train_size: 1000\nval_size: 200\nbatch_size: 20\nepochs: 1\nseeds: [0]\n"
-                      "losses: [cross_entropy]\nvariants: {}\n")
+    config = write_config(tmp_path, tiny_config(seeds=[0], variants={}))
     snakemake(tmp_path, "--until", "gather", config=config, env={"LOSSBENCH_DATA_MIRROR": str(real_mirror)})
     mnist_runs = tmp_path / "results" / "mnist" / "tables" / "runs.csv"
     before = mnist_runs.read_bytes()
@@ -180,18 +181,18 @@ def test_fashion_mnist_runs_the_same_pipeline_into_its_own_folders(tmp_path, rea
     # both datasets' runs stay: rerunning either plans nothing
     assert "Nothing to be done" in snakemake(tmp_path, "-n", "--config", "dataset=fashion_mnist", config=config,
                                              env=fashion).stdout
-    assert planned_jobs(snakemake(tmp_path, "-n", "--until", "gather", config=config).stdout) == {}
+    assert plan(tmp_path, "--until", "gather", config=config).jobs == ()
 
 
 @pytest.mark.slow
 def test_packed_seeds_give_the_tables_of_single_runs_up_to_float_noise(tiny_run, tmp_path, real_mirror):
     """pack_seeds: true -> one train_seeds job per variant; every run matches its single-run twin."""
-    workdir, config = tiny_run
-    packed_config = tmp_path / "config.yaml"
-    packed_config.write_text(config.read_text() + "pack_seeds: true\n")
+    workdir, _ = tiny_run
+    packed_config = write_config(tmp_path, {**tiny_config(), "pack_seeds": True})
     env = {"LOSSBENCH_DATA_MIRROR": str(real_mirror)}
-    plan = snakemake(tmp_path, "-n", "--until", "gather", config=packed_config, env=env).stdout
-    assert planned_jobs(plan) == {"prepare_data": 1, "train_seeds": 2, "gather": 1}
+    jobs = plan(tmp_path, "--until", "gather", config=packed_config, env=env)
+    assert jobs.counts == {"prepare_data": 1, "train_seeds": 2, "gather": 1}
+    assert jobs.wildcards("train_seeds", "variant") == [("cross_entropy",), ("mse_softmax_lr5",)]
     snakemake(tmp_path, "--until", "gather", config=packed_config, env=env)
     key = ["variant", "seed"]
     packed = pd.read_csv(tmp_path / "results" / "mnist" / "tables" / "runs.csv").set_index(key).sort_index()

@@ -1,0 +1,170 @@
+"""Plain helpers shared by the tests (fixtures live in conftest.py).
+
+Imported as ``from helpers import ...``: pyproject.toml puts tests/ on ``pythonpath``, so this
+works under pytest's ``importlib`` import mode, which the suite runs in.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from lossbench.data import MIRROR_ENV
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_MIRROR = ROOT.parent / "shared" / "data" / "mnist"
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
+BIN = str(Path(sys.executable).parent)
+TINY_CONFIG = ROOT / "tests" / "workflow" / "config.yaml"
+
+
+# --- the tiny workflow config ---------------------------------------------------------------------
+
+def tiny_config(**overrides) -> dict:
+    """The tiny end-to-end config (tests/workflow/config.yaml) with top-level keys replaced."""
+    return {**yaml.safe_load(TINY_CONFIG.read_text()), **overrides}
+
+
+def write_config(workdir: Path, config: dict, name: str = "config.yaml") -> Path:
+    """Write ``config`` as YAML into ``workdir`` (key order kept: variants run in that order)."""
+    path = workdir / name
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+# --- running the workflow -------------------------------------------------------------------------
+
+def mirror_path() -> Path:
+    """Where the real MNIST mirror is: $LOSSBENCH_DATA_MIRROR, else ../shared/data/mnist."""
+    return Path(os.environ.get(MIRROR_ENV) or SHARED_MIRROR)
+
+
+def snakemake_command(workdir: Path, *args: str, config: Path | None = None,
+                      env: dict | None = None) -> tuple[list[str], dict]:
+    """The command line and environment that run the workflow in ``workdir``."""
+    cmd = [f"{BIN}/snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory", str(workdir),
+           "--cores", "2", *args]
+    if config:
+        cmd += ["--configfile", str(config)]
+    return cmd, {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", **(env or {})}
+
+
+def snakemake(workdir: Path, *args: str, config: Path | None = None, check: bool = True, env: dict | None = None):
+    """Run the workflow in ``workdir`` (outputs land there), as a user would from a shell."""
+    cmd, environ = snakemake_command(workdir, *args, config=config, env=env)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=environ)
+    if check and out.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}")
+    return out
+
+
+@dataclass(frozen=True)
+class Job:
+    rule: str
+    wildcards: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The jobs Snakemake would run, from its job graph (``snakemake --dag``)."""
+
+    jobs: tuple[Job, ...]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Jobs per rule, as in the dry run's 'Job stats' table."""
+        return dict(Counter(job.rule for job in self.jobs))
+
+    def wildcards(self, rule: str, *names: str) -> list[tuple[str, ...]]:
+        """The values of ``names`` in each job of ``rule``, sorted."""
+        return sorted(tuple(job.wildcards[name] for name in names) for job in self.jobs if job.rule == rule)
+
+
+# One node of `snakemake --dag`'s dot output (snakemake.dag.DAG.dot): the label is the rule name,
+# then one "name: value" line per wildcard; jobs that need not run are drawn dashed.
+DOT_NODE = re.compile(r'^\s*\d+\[label = "(?P<label>[^"]*)", color = "[^"]*", style="(?P<style>[^"]*)"\];$')
+
+
+def parse_dag(dot: str) -> Plan:
+    """The jobs that need to run in a ``snakemake --dag`` graph.
+
+    The wildcards of a job are those Snakemake's graph shows: the ones it does not share with
+    the jobs it depends on (a train job shows variant and seed; the dataset is its data job's).
+    """
+    if "digraph snakemake_dag {" not in dot:
+        raise AssertionError(f"not a snakemake --dag graph:\n{dot}")
+    jobs = []
+    for line in dot.splitlines():
+        if not re.match(r"^\s*\d+\[", line):  # header, edges
+            continue
+        node = DOT_NODE.match(line)
+        if node is None:  # the node format changed: fail rather than miss a job
+            raise AssertionError(f"job node not understood: {line!r}")
+        if "dashed" in node["style"]:  # in the graph, but up to date
+            continue
+        rule, *wildcards = node["label"].split("\\n")
+        jobs.append(Job(rule, dict(w.split(": ", 1) for w in wildcards)))
+    return Plan(tuple(jobs))
+
+
+def plan(workdir: Path, *args: str, config: Path | None = None, env: dict | None = None) -> Plan:
+    """What ``snakemake *args`` would run in ``workdir`` (the same arguments as a dry run)."""
+    return parse_dag(snakemake(workdir, "--dag", *args, config=config, env=env).stdout)
+
+
+# --- data and run records ---------------------------------------------------------------------------
+
+def corrupt_checksum(path: Path) -> None:
+    """Flip one byte of a .gz file's content (still valid gzip, wrong checksum)."""
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    raw[-1] ^= 0xFF
+    path.write_bytes(gzip.compress(bytes(raw)))
+
+
+def write_run_record(root: Path, variant: str, seed: int, test_accuracy: float, val_curve: list[float],
+                     config_hash: str = "h1", status: str = "ok", train_seconds: float = 2.0) -> Path:
+    """A hand-written run folder (metrics.json + history.csv) as gather reads it."""
+    import pandas as pd
+
+    run = root / variant / f"seed-{seed}"
+    run.mkdir(parents=True)
+    pd.DataFrame({
+        "epoch": range(len(val_curve)), "train_loss": 1.0, "val_accuracy": val_curve, "test_accuracy": test_accuracy,
+    }).to_csv(run / "history.csv", index=False)
+    metrics = {
+        "variant": variant, "loss": "cross_entropy", "seed": seed, "status": status, "diverged_epoch": None,
+        "epochs_run": len(val_curve) - 1, "train_loss": 0.3, "train_accuracy": 0.9, "val_accuracy": val_curve[-1],
+        "test_accuracy": test_accuracy, "initial_logit_grad_norm": 0.95, "train_seconds": train_seconds,
+        "eval_seconds": 0.5, "startup_seconds": 2.5, "start_time": "2026-11-26T00:00:00+00:00",
+        "config": {"lr": 0.1, "batch_size": 100, "epochs": len(val_curve) - 1, "dataset": "mnist"},
+        "config_hash": config_hash, "provenance": {"device_name": "cpu", "git_commit": "abc"},
+    }
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    return run / "metrics.json"
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """IDX encoding of a uint8 array (magic 0x0800 | ndim, big-endian sizes)."""
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def synthetic_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Images whose class is readable from which 28-pixel row band is bright (learnable fast)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    images = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
+    for i, y in enumerate(labels):
+        images[i, 2 * y + 4 : 2 * y + 6, 4:24] = 250
+    return images, labels
