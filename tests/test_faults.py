@@ -1,16 +1,15 @@
 """The fault table: every fault or bad input a user can meet, injected for real, one row each.
 
 The rows are README's "What happens when things go wrong", in order. "Nothing lost" means no
-half-written file under results/ or resources/ and finished runs intact. Each row is a
-function registered with ``@row(name)``; ``test_fault`` runs them all (``pytest -k faults``,
-or one row with ``-k 'faults and SIGKILL'``). Rows marked slow run the workflow end to end.
+half-written file under results/ or resources/ and finished runs intact. Each row is one test,
+or one parameter of a test for a family of rows (bad data files, bad configs):
+``pytest tests/test_faults.py -v`` lists them, ``-k SIGKILL`` picks one. Rows marked slow run
+the workflow end to end.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import inspect
 import json
 import math
 import os
@@ -43,19 +42,6 @@ from lossbench.config import TrainConfig, resolve_variants
 from lossbench.runfolder import load_state_dict
 from lossbench.train import train
 
-FAULTS: dict[str, object] = {}
-
-
-def row(name: str, slow: bool = False, **bound):
-    """Register a row of the table; ``bound`` fixes keyword arguments (for families of rows)."""
-
-    def register(check):
-        FAULTS[name] = pytest.param(functools.partial(check, **bound), id=name,
-                                    marks=[pytest.mark.slow] if slow else [])
-        return check
-
-    return register
-
 
 def files_under(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) if root.exists() else []
@@ -87,29 +73,27 @@ def not_gzip(path: Path) -> None:
     path.write_bytes(b"<html>404 not found</html>")
 
 
-for _name, _damage, _words in [
-    ("data file with the wrong checksum", corrupt_checksum, "wrong checksum"),
-    ("data file truncated", truncate, "truncated gzip file"),
-    ("data file not gzip", not_gzip, "not a gzip file"),
-]:
-    @row(_name, damage=_damage, words=_words)
-    def bad_data_file(tiny_mirror, tmp_path, damage, words):
-        spec = data.DATASETS["mnist"].files[2]
-        path = tiny_mirror / spec.name
-        damage(path)
-        resources = tmp_path / "resources"
-        with pytest.raises(data.DataError) as err:
-            data.prepare("mnist", resources / "data" / "mnist", mirror=str(tiny_mirror))
-        message = str(err.value)
-        actual = data.sha256_bytes(path.read_bytes())
-        assert words in message and str(path) in message
-        assert spec.sha256_gz in message and f"found SHA-256 {actual}" in message  # expected vs actual
-        assert files_under(resources) == []
-        assert_nothing_half_written(tmp_path)
+@pytest.mark.parametrize("damage, words", [
+    pytest.param(corrupt_checksum, "wrong checksum", id="data file with the wrong checksum"),
+    pytest.param(truncate, "truncated gzip file", id="data file truncated"),
+    pytest.param(not_gzip, "not a gzip file", id="data file not gzip"),
+])
+def test_bad_data_file(tiny_mirror, tmp_path, damage, words):
+    spec = data.DATASETS["mnist"].files[2]
+    path = tiny_mirror / spec.name
+    damage(path)
+    resources = tmp_path / "resources"
+    with pytest.raises(data.DataError) as err:
+        data.prepare("mnist", resources / "data" / "mnist", mirror=str(tiny_mirror))
+    message = str(err.value)
+    actual = data.sha256_bytes(path.read_bytes())
+    assert words in message and str(path) in message
+    assert spec.sha256_gz in message and f"found SHA-256 {actual}" in message  # expected vs actual
+    assert files_under(resources) == []
+    assert_nothing_half_written(tmp_path)
 
 
-@row("data file missing from the mirror")
-def data_file_missing(tiny_mirror, tmp_path):
+def test_data_file_missing_from_the_mirror(tiny_mirror, tmp_path):
     path = tiny_mirror / "t10k-labels-idx1-ubyte.gz"
     path.unlink()
     with pytest.raises(data.DataError, match=f"data mirror {tiny_mirror} lacks {path}.*{data.MIRROR_ENV}"):
@@ -117,16 +101,14 @@ def data_file_missing(tiny_mirror, tmp_path):
     assert files_under(tmp_path / "resources") == []
 
 
-@row("mirror folder missing")
-def mirror_missing(tiny_mirror, tmp_path):
+def test_mirror_folder_missing(tiny_mirror, tmp_path):
     nowhere = tmp_path / "nowhere"
     with pytest.raises(data.DataError, match=f"{nowhere} does not exist.*{data.MIRROR_ENV}.*unset both to download"):
         data.prepare("mnist", tmp_path / "resources" / "data" / "mnist", mirror=str(nowhere))
     assert files_under(tmp_path / "resources") == []
 
 
-@row("mirror of another dataset")
-def mirror_of_another_dataset(tiny_mirror, tmp_path, monkeypatch):
+def test_mirror_of_another_dataset(tiny_mirror, tmp_path, monkeypatch):
     spec = data.DATASETS["mnist"]
     other = dataclasses.replace(spec, name="other", title="Other", files=tuple(
         dataclasses.replace(f, sha256_gz=None, sha256_raw="0" * 64) for f in spec.files))
@@ -135,8 +117,8 @@ def mirror_of_another_dataset(tiny_mirror, tmp_path, monkeypatch):
         data.prepare("other", tmp_path / "resources" / "data" / "other", mirror=str(tiny_mirror))
 
 
-@row("corrupt data stops the workflow before any training", slow=True)
-def corrupt_data_in_the_workflow(real_mirror, tmp_path):
+@pytest.mark.slow
+def test_corrupt_data_stops_the_workflow_before_any_training(real_mirror, tmp_path):
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     for f in data.DATASETS["mnist"].files:
@@ -157,43 +139,44 @@ def corrupt_data_in_the_workflow(real_mirror, tmp_path):
 
 # --- config: refused before any job runs, naming the key ---------------------------------------
 
-CONFIG_FAULTS = {
-    "unknown key": ("learning_rate: 0.1\n", "'learning_rate' was unexpected"),
-    "unknown loss": ("losses: [cross_entropy, hinge]\n", "losses[1]: unknown loss 'hinge'"),
-    "wrong type": ("batch_size: '100'\n", "On instance['batch_size']"),
-    "lr zero": ("lr: 0\n", "On instance['lr']"),
-    "lr negative": ("lr: -1.0\n", "On instance['lr']"),
-    "epochs 0": ("epochs: 0\n", "On instance['epochs']"),
-    "empty seeds": ("seeds: []\n", "On instance['seeds']"),
-    "variant override lr 0": ("variants:\n  fast: {loss: cross_entropy, lr: 0}\n", "On instance['variants']['fast']['lr']"),
-    "variant with an unknown setting": ("variants:\n  fast: {loss: cross_entropy, momentum: 0.9}\n", "'momentum' was unexpected"),
-    "variant of an unknown loss": ("variants:\n  x: {loss: hinge}\n", "variants.x.loss: unknown loss 'hinge'"),
-    "duplicate variant name": ("variants:\n  cross_entropy: {loss: cross_entropy, lr: 1.0}\n",
-                               "variants.cross_entropy: duplicate variant name"),
-    "variant named twice in YAML": ("variants:\n  fast: {loss: cross_entropy}\n  fast: {loss: mse_softmax}\n",
-                                    "line 3: duplicate key 'fast'"),
-    "batch larger than the training split": ("batch_size: 20000\n", "batch_size 20000 is larger than train_size 10000"),
-    "variant batch larger than the split": ("variants:\n  big: {loss: cross_entropy, batch_size: 10001}\n",
-                                            "variants.big: batch_size 10001 is larger than train_size 10000"),
-    "nothing to train": ("losses: []\n", "nothing to train"),
-    "reference not a variant": ("reference: hinge\n", "reference: 'hinge' is not a variant"),
-    "unknown dataset": ("dataset: cifar10\n", "On instance['dataset']"),
-}
-
-for _name, (_text, _words) in CONFIG_FAULTS.items():
-    @row(f"config: {_name}", text=_text, words=_words)
-    def bad_config(tmp_path, text, words):
-        config = tmp_path / "my.yaml"
-        config.write_text(text)
-        out = snakemake(tmp_path, config=config, check=False)
-        assert out.returncode != 0 and words in out.stdout + out.stderr, out.stdout + out.stderr
-        assert not {"results", "resources", "logs", "reports", "benchmarks"} & {p.name for p in tmp_path.iterdir()}
+@pytest.mark.parametrize("text, words", [
+    pytest.param("learning_rate: 0.1\n", "'learning_rate' was unexpected", id="unknown key"),
+    pytest.param("losses: [cross_entropy, hinge]\n", "losses[1]: unknown loss 'hinge'", id="unknown loss"),
+    pytest.param("batch_size: '100'\n", "On instance['batch_size']", id="wrong type"),
+    pytest.param("lr: 0\n", "On instance['lr']", id="lr zero"),
+    pytest.param("lr: -1.0\n", "On instance['lr']", id="lr negative"),
+    pytest.param("epochs: 0\n", "On instance['epochs']", id="epochs 0"),
+    pytest.param("seeds: []\n", "On instance['seeds']", id="empty seeds"),
+    pytest.param("variants:\n  fast: {loss: cross_entropy, lr: 0}\n", "On instance['variants']['fast']['lr']",
+                 id="variant override lr 0"),
+    pytest.param("variants:\n  fast: {loss: cross_entropy, momentum: 0.9}\n", "'momentum' was unexpected",
+                 id="variant with an unknown setting"),
+    pytest.param("variants:\n  x: {loss: hinge}\n", "variants.x.loss: unknown loss 'hinge'",
+                 id="variant of an unknown loss"),
+    pytest.param("variants:\n  cross_entropy: {loss: cross_entropy, lr: 1.0}\n",
+                 "variants.cross_entropy: duplicate variant name", id="duplicate variant name"),
+    pytest.param("variants:\n  fast: {loss: cross_entropy}\n  fast: {loss: mse_softmax}\n",
+                 "line 3: duplicate key 'fast'", id="variant named twice in YAML"),
+    pytest.param("batch_size: 20000\n", "batch_size 20000 is larger than train_size 10000",
+                 id="batch larger than the training split"),
+    pytest.param("variants:\n  big: {loss: cross_entropy, batch_size: 10001}\n",
+                 "variants.big: batch_size 10001 is larger than train_size 10000",
+                 id="variant batch larger than the split"),
+    pytest.param("losses: []\n", "nothing to train", id="nothing to train"),
+    pytest.param("reference: hinge\n", "reference: 'hinge' is not a variant", id="reference not a variant"),
+    pytest.param("dataset: cifar10\n", "On instance['dataset']", id="unknown dataset"),
+])
+def test_bad_config(tmp_path, text, words):
+    config = tmp_path / "my.yaml"
+    config.write_text(text)
+    out = snakemake(tmp_path, config=config, check=False)
+    assert out.returncode != 0 and words in out.stdout + out.stderr, out.stdout + out.stderr
+    assert not {"results", "resources", "logs", "reports", "benchmarks"} & {p.name for p in tmp_path.iterdir()}
 
 
 # --- divergence ---------------------------------------------------------------------------------
 
-@row("a run diverges")
-def run_diverges(tiny_data, tmp_path):
+def test_a_run_diverges(tiny_data, tmp_path):
     cfg = TrainConfig(variant="exploding", loss="cross_entropy", seed=0, train_size=200, val_size=50,
                       hidden=(32, 16), lr=1e30, batch_size=25, epochs=4)
     metrics = train(cfg, tiny_data, out_dir=tmp_path / "run")
@@ -207,8 +190,8 @@ def run_diverges(tiny_data, tmp_path):
 HOSTILE_TITLE = 'Quotes " \'\'\' and\nnewline <script>alert(1)</script> $(touch {marker}) \'); open("{marker}", "w")#'
 
 
-@row("a variant diverges in the workflow (and a hostile report title)", slow=True)
-def variant_diverges_in_the_workflow(real_mirror, tmp_path):
+@pytest.mark.slow
+def test_a_variant_diverges_in_the_workflow_and_a_hostile_report_title(real_mirror, tmp_path):
     marker = tmp_path / "pwned"
     title = HOSTILE_TITLE.format(marker=marker)
     config = fault_config(tmp_path, train_size=1000, epochs=2, report_title=title,
@@ -251,8 +234,8 @@ def uninterrupted(workdir: Path, config: Path, variant: str, seed: int) -> dict:
     return train(cfg, data.load(workdir / "resources" / "data" / "mnist" / "data.pt"), out_dir=workdir / "clean")
 
 
-@row("a train job killed with SIGKILL mid-epoch", slow=True)
-def job_killed_mid_epoch(real_mirror, tmp_path):
+@pytest.mark.slow
+def test_a_train_job_killed_with_SIGKILL_mid_epoch(real_mirror, tmp_path):
     config = fault_config(tmp_path, train_size=3000, epochs=3, seeds=[0, 1])
     env = {data.MIRROR_ENV: str(real_mirror)}
     cmd, environ = snakemake_command(tmp_path, "--keep-going", "--until", "train", config=config, env=env)
@@ -301,8 +284,8 @@ INJECT = '''
 '''
 
 
-@row("a train job that fails with an exception", slow=True)
-def job_raises(real_mirror, tmp_path):
+@pytest.mark.slow
+def test_a_train_job_that_fails_with_an_exception(real_mirror, tmp_path):
     inject = tmp_path / "inject"
     inject.mkdir()
     (inject / "sitecustomize.py").write_text(textwrap.dedent(INJECT))
@@ -335,8 +318,7 @@ class _Exploit:
         return (open, (self.marker, "w"))
 
 
-@row("a model file replaced by a malicious pickle")
-def malicious_model_file(tmp_path):
+def test_a_model_file_replaced_by_a_malicious_pickle(tmp_path):
     marker = tmp_path / "pwned"
     model = tmp_path / "model.pt"
     torch.save({"net.0.weight": _Exploit(marker)}, model, pickle_module=pickle)
@@ -360,8 +342,7 @@ print("marker is", marker)
 '''
 
 
-@row("a notebook parameter with quotes, newlines and HTML")
-def hostile_notebook_parameter(tmp_path):
+def test_a_notebook_parameter_with_quotes_newlines_and_HTML(tmp_path):
     source = tmp_path / "page.py"
     source.write_text(PARAMETER_NOTEBOOK)
     marker = tmp_path / "pwned"
@@ -378,8 +359,8 @@ def hostile_notebook_parameter(tmp_path):
 
 # --- stale outputs ------------------------------------------------------------------------------
 
-@row("outputs from an older config are rerun", slow=True)
-def stale_outputs_rerun(real_mirror, tmp_path):
+@pytest.mark.slow
+def test_outputs_from_an_older_config_are_rerun(real_mirror, tmp_path):
     env = {data.MIRROR_ENV: str(real_mirror)}
     config = fault_config(tmp_path, seeds=[0, 1], losses=["cross_entropy", "mse_softmax"])
     snakemake(tmp_path, "--until", "gather", config=config, env=env)
@@ -396,8 +377,7 @@ def stale_outputs_rerun(real_mirror, tmp_path):
     assert "Params have changed since last execution" in dry_run
 
 
-@row("gather given runs of two configs for one variant")
-def gather_refuses_mixed_configs(tmp_path, capsys):
+def test_gather_given_runs_of_two_configs_for_one_variant(tmp_path, capsys):
     paths = [str(write_run_record(tmp_path / "runs", "a", seed, 0.9, [0.1, 0.9], config_hash=h))
              for seed, h in ((0, "h1"), (1, "h2"))]
     assert cli.main(["gather", "--runs", *paths, "--out-dir", str(tmp_path / "tables")]) == 1
@@ -408,13 +388,7 @@ def gather_refuses_mixed_configs(tmp_path, capsys):
         tables.write_tables([paths[0], paths[0]], tmp_path / "tables")
 
 
-# --- the table ----------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("check", FAULTS.values())
-def test_fault(check, request):
-    needed = [name for name, p in inspect.signature(check).parameters.items() if p.default is inspect.Parameter.empty]
-    check(**{name: request.getfixturevalue(name) for name in needed})
-
+# --- the table in README -------------------------------------------------------------------------
 
 def test_readme_lists_every_kind_of_fault():
     """README's table is the user's contract: each family of rows above has a line there."""
