@@ -16,12 +16,8 @@ from pathlib import Path
 import jupytext
 import pytest
 
+from helpers import write_run_record
 from lossbench import tables
-
-try:  # the test helpers are moving from conftest.py to tests/helpers.py (issue 11, point 11)
-    from helpers import write_run_record
-except ModuleNotFoundError:  # drop this fallback once tests/helpers.py is committed
-    from conftest import write_run_record
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
