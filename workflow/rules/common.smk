@@ -1,10 +1,12 @@
 # Helpers only: config validation, wildcard constraints and get_* functions (no rules).
+import json
+from typing import NamedTuple
+
 from snakemake.utils import validate
 
 from lossbench.config import check, check_duplicate_keys, train_args
 from lossbench.data import DATASETS
 from lossbench.losses import LOSSES
-
 
 for configfile_path in workflow.configfiles:
     check_duplicate_keys(configfile_path)
@@ -57,6 +59,76 @@ def get_tables(dataset):
 def get_final_output():
     return [
         get_tables(DATASET)["summary_csv"],
-        *(f"reports/html/{DATASET}/{page}.html" for page in get_report_plan(DATASET)),
+        *(f"reports/html/{DATASET}/{page}.html" for page in REPORT_PLAN[DATASET]),
         f"reports/html/{DATASET}/index.html",
     ]
+
+
+class Page(NamedTuple):
+    """One report page (see REPORT_PLAN in report.smk): its notebook, title, description on the
+    index, the files it reads (named as the notebook's parameters), its other parameters, and
+    files it depends on without taking them as parameters."""
+
+    notebook: str
+    title: str
+    description: str
+    inputs: dict
+    parameters: dict = {}
+    also_reads: list = []
+
+
+def get_report_title(dataset):
+    """config's report_title, else one naming the dataset (each dataset's report is distinct)."""
+    return config["report_title"] or (
+        f"lossbench: classification losses on {DATASETS[dataset].title}"
+    )
+
+
+def get_report_pages(dataset):
+    """Every page as {href, title, description}, in reading order, the index first."""
+    return [
+        {"href": "index.html", "title": "Overview", "description": "headline table"}
+    ] + [
+        {"href": f"{name}.html", "title": page.title, "description": page.description}
+        for name, page in REPORT_PLAN[dataset].items()
+    ]
+
+
+def get_page_inputs(wildcards):
+    page = REPORT_PLAN[wildcards.dataset][wildcards.page]
+    notebook = os.path.join(
+        workflow.basedir, "..", "reports", "notebooks", page.notebook
+    )
+    return {"notebook": notebook, **page.inputs, "also_reads": page.also_reads}
+
+
+def get_page_parameters(wildcards):
+    """The notebook's parameters as JSON: the files it reads plus its other values."""
+    page = REPORT_PLAN[wildcards.dataset][wildcards.page]
+    return json.dumps({**page.inputs, **page.parameters}, sort_keys=True)
+
+
+def get_page_title(wildcards):
+    page = REPORT_PLAN[wildcards.dataset][wildcards.page]
+    return f"{get_report_title(wildcards.dataset)} — {page.title}"
+
+
+def get_index_title(wildcards):
+    return get_report_title(wildcards.dataset)
+
+
+def get_nav(wildcards):
+    pages = get_report_pages(wildcards.dataset)
+    return json.dumps([{"href": p["href"], "title": p["title"]} for p in pages])
+
+
+def get_index_pages(wildcards):
+    return json.dumps(get_report_pages(wildcards.dataset))
+
+
+def get_other_pages(wildcards):
+    return expand(
+        "reports/html/{dataset}/{page}.html",
+        dataset=wildcards.dataset,
+        page=REPORT_PLAN[wildcards.dataset],
+    )
