@@ -11,11 +11,10 @@ import torch
 
 from lossbench import cli
 from lossbench.compare import WALL_CLOCK_COLUMNS, WALL_CLOCK_METRICS
-from lossbench.config import TrainConfig
+from lossbench.config import ConfigError, TrainConfig
 from lossbench.losses import get_loss
 from lossbench.model import MLP
 from lossbench.packed import StackedMLP, make_packed_step, packed_splits, train_seeds
-from lossbench.config import ConfigError
 from lossbench.runfolder import load_state_dict
 from lossbench.train import SGD, STEP_SLOTS, make_split, train
 
@@ -76,7 +75,8 @@ def test_packed_outputs_are_a_single_runs_files_per_seed(tiny_data, tmp_path):
         metrics = json.loads((run / "metrics.json").read_text())
         assert metrics["seed"] == seed and metrics["config"]["seed"] == seed and metrics["status"] == "ok"
         predictions = (run / "predictions.csv").read_text().splitlines()[1:]
-        assert sum(row.split(",")[1] == row.split(",")[2] for row in predictions) / len(predictions) == metrics["test_accuracy"]
+        correct = sum(row.split(",")[1] == row.split(",")[2] for row in predictions)
+        assert correct / len(predictions) == metrics["test_accuracy"]
         alone = train(tiny(seed=seed), tiny_data, out_dir=tmp_path / f"alone-{seed}")
         weights, single = load_state_dict(run / "model.pt"), load_state_dict(tmp_path / f"alone-{seed}" / "model.pt")
         assert set(weights) == set(single)

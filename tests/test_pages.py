@@ -19,6 +19,7 @@ VARIANTS = {"cross_entropy": ("cross_entropy", 0.5), "mse_softmax": ("mse_softma
 @pytest.fixture(scope="module")
 def tiny_tables(tmp_path_factory):
     import torch
+
     from helpers import synthetic_digits
 
     root = tmp_path_factory.mktemp("pages")
@@ -41,7 +42,7 @@ def text_of(html: str) -> str:
 
 
 @pytest.mark.parametrize("reference", ["cross_entropy", "mse_softmax_lr5"])
-def test_why_page_measures_the_gradient_ratio_whatever_the_reference_variant_is_called(tiny_tables, tmp_path, reference):
+def test_why_page_measures_the_gradient_ratio_whatever_the_reference_is_called(tiny_tables, tmp_path, reference):
     out = tmp_path / "why.html"
     report.render(NOTEBOOKS / "why_mse.py", out, {**tiny_tables, "title": "Why", "reference": reference,
                                                    "slow_loss": "mse_softmax"}, "Why")

@@ -74,7 +74,8 @@ def test_example_grid_titles_use_the_class_names(predictions):
     names = [f"class{i}" for i in range(10)]
     fig = plots.example_grid(np.zeros((50, 28, 28), dtype=np.uint8), predictions, names, first=2, wrong=0)
     first = predictions.iloc[0]
-    assert fig.axes[0].get_title() == f"pred class{int(first.predicted)} ({first.confidence:.2f})\ntrue class{int(first.label)}"
+    title = f"pred class{int(first.predicted)} ({first.confidence:.2f})\ntrue class{int(first.label)}"
+    assert fig.axes[0].get_title() == title
 
 
 def test_example_grid_shows_first_images_then_most_confidently_wrong(predictions):

@@ -12,7 +12,8 @@ from test_stats import runs_table
 
 def summary_table(rows):
     columns = ["variant", "loss", "lr", "n", "n_diverged", "test_accuracy_mean", "test_accuracy_sd",
-               "test_accuracy_ci95_low", "test_accuracy_ci95_high", "train_seconds_median", "target_val_accuracy", "epochs_to_target"]
+               "test_accuracy_ci95_low", "test_accuracy_ci95_high", "train_seconds_median", "target_val_accuracy",
+               "epochs_to_target"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -41,7 +42,8 @@ def test_the_conclusion_uses_the_holm_adjusted_p_not_the_raw_one():
     comparison = stats.compare_to_reference(runs, "ref").set_index("variant")
     assert comparison.loc["edge", "p"] < 0.05 <= comparison.loc["edge", "p_holm"]
     summary = summary_table([(v, v, 0.1, 5, 0, sum(a) / 5, 0.01, 0.9, 0.95, 1.0, 0.9, 3) for v, a in
-                             [("ref", ref), ("edge", [0.92] * 5), ("big", [0.97] * 5), ("n1", [0.92] * 5), ("n2", [0.92] * 5)]])
+                             [("ref", ref), ("edge", [0.92] * 5), ("big", [0.97] * 5), ("n1", [0.92] * 5),
+                              ("n2", [0.92] * 5)]])
     text = prose.comparison_conclusion(summary, comparison.reset_index(), "ref")
     assert "`edge` vs `ref`: no detectable difference" in text and f"raw p = {comparison.loc['edge', 'p']:.2g}" in text
     shown = prose.comparison_display(comparison.reset_index())
@@ -75,7 +77,8 @@ def test_why_conclusion_reads_saturation_of_the_slow_losss_first_variant():
         ("slow", "mse_softmax", 0.1, 1, 0, 0.16, math.nan, math.nan, math.nan, 1.0, 0.9, math.nan),
     ])
     empty = pd.DataFrame(columns=["seed", "ratio"])
-    uniform = pd.DataFrame({"variant": ["slow"], "epoch": [5], "val_mean_max_prob": [0.11], "val_confident_wrong": [0.0]})
+    uniform = pd.DataFrame({"variant": ["slow"], "epoch": [5], "val_mean_max_prob": [0.11],
+                            "val_confident_wrong": [0.0]})
     assert "`slow` has mean max-probability 0.11" in prose.why_conclusion(summary, empty, "ce", "mse_softmax", uniform)
     assert "stay close to uniform" in prose.why_conclusion(summary, empty, "ce", "mse_softmax", uniform)
     saturated = uniform.assign(val_mean_max_prob=0.9, val_confident_wrong=0.05)
@@ -95,7 +98,8 @@ def test_summary_display_flags_divergence_and_names_the_target():
 
 def test_timing_caption_says_how_many_runs_shared_how_many_cpus():
     t = "2026-11-27T00:00:{:02d}+00:00".format
-    runs = pd.DataFrame({"host": "h", "pid": [1, 2, 3, 4], "cpus": 2, "start_time": [t(0)] * 4, "end_time": [t(10)] * 4})
+    runs = pd.DataFrame({"host": "h", "pid": [1, 2, 3, 4], "cpus": 2, "start_time": [t(0)] * 4,
+                         "end_time": [t(10)] * 4})
     text = prose.timing_caption(runs)
     assert "on average 4.0 of them ran at once" in text and "on a host with 2 usable CPUs" in text
     assert "not recorded" in prose.timing_caption(runs.assign(end_time=None))

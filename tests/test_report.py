@@ -48,7 +48,8 @@ def test_index_links_every_page_and_flags_divergence(tmp_path):
     summary = pd.DataFrame({"variant": ["ce", "bad"], "lr": [0.1, 1e4], "n": [2, 2], "n_diverged": [0, 2],
                             "test_accuracy_mean": [0.9, 0.1], "test_accuracy_sd": [0.01, 0.0]})
     summary.to_csv(tmp_path / "summary.csv", index=False)
-    pages = [{"href": "index.html", "title": "Overview"}, {"href": "comparison.html", "title": "Comparison", "description": "x"}]
+    pages = [{"href": "index.html", "title": "Overview"},
+             {"href": "comparison.html", "title": "Comparison", "description": "x"}]
     report.write_index(tmp_path / "index.html", "T <i>", pages, tmp_path / "summary.csv")
     page = (tmp_path / "index.html").read_text()
     assert 'href="comparison.html"' in page and 'href="variant-bad.html"' in page

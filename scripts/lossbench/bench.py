@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -35,9 +35,9 @@ from torch.utils.data import DataLoader, TensorDataset, random_split
 
 from . import provenance
 from .config import TrainConfig
+from .devices import device_name, resolve_device, sync
 from .losses import get_loss
 from .model import MLP
-from .devices import device_name, resolve_device, sync
 from .train import SGD, capture_cuda_graph, evaluate, make_split, train
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,8 @@ def time_startup(repeats: int, data_path: str) -> dict:
         bare.append(time.perf_counter() - t0)
     for seed in range(repeats):
         with tempfile.TemporaryDirectory() as tmp:  # `python -m`: works without the console script too
-            subprocess.run([sys.executable, "-m", "lossbench.cli", "train", "--variant", "startup", "--loss", "cross_entropy", "--seed", str(seed),
+            subprocess.run([sys.executable, "-m", "lossbench.cli", "train", "--variant", "startup",
+                            "--loss", "cross_entropy", "--seed", str(seed),
                             "--epochs", "1", "--train-size", "200", "--val-size", "100", "--data", data_path,
                             "--out-dir", tmp], check=True, capture_output=True)
             train_startup.append(json.loads((Path(tmp) / "metrics.json").read_text())["startup_seconds"])
@@ -145,7 +146,7 @@ def run(data_path: str, loss: str = "cross_entropy", repeats: int = 3, epochs: i
     medians = {name: statistics.median(v) for name, v in timings.items()}
     best = "graph" if "graph" in medians else "project"
     result = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "device": device_name(dev), "loss": loss, "epochs": epochs, "repeats": repeats,
         "train_size": cfg.train_size, "batch_size": cfg.batch_size, "threads": torch.get_num_threads(),
         "seconds": timings, "median_seconds": medians,

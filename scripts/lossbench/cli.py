@@ -6,7 +6,8 @@
     lossbench gather --runs results/mnist/runs/*/seed-*/metrics.json --out-dir results/mnist/tables
     lossbench report --notebook reports/notebooks/comparison.py --out reports/html/mnist/comparison.html --title T
     lossbench bench  --data resources/data/mnist/data.pt --repeats 3 --startup --json bench.json
-    lossbench index  --out reports/html/mnist/index.html --title T --pages JSON --summary results/mnist/tables/summary.csv
+    lossbench index  --out reports/html/mnist/index.html --title T --pages JSON \
+                     --summary results/mnist/tables/summary.csv
     lossbench compare RUN_A RUN_B      (exit 0 when bit-identical but for wall-clock timings)
 
 Subcommands import their modules lazily, so ``lossbench train`` loads torch and nothing

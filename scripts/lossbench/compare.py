@@ -16,7 +16,6 @@ import os
 from pathlib import Path
 
 from .errors import LossbenchError
-
 from .runfolder import RUN_FILES, load_state_dict
 
 WALL_CLOCK_METRICS = ("train_seconds", "train_cpu_seconds", "eval_seconds", "startup_seconds", "start_time",

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, fields
 
 from .errors import LossbenchError
 
-RUNTIME_FIELDS = ("seed", "device", "threads", "cuda_graph", "deterministic")  # not part of the experiment's config hash
+# not part of the experiment's config hash
+RUNTIME_FIELDS = ("seed", "device", "threads", "cuda_graph", "deterministic")
 OVERRIDABLE = ("lr", "batch_size", "epochs", "hidden")  # what a variant may change
 
 
@@ -100,7 +101,8 @@ def check(config: dict, known_losses: Iterable[str]) -> dict[str, dict]:
         raise ConfigError("losses/variants: nothing to train; list at least one loss")
     for name, settings in variants.items():
         if settings["loss"] not in known:
-            raise ConfigError(f"variants.{name}.loss: unknown loss {settings['loss']!r}; registered: {', '.join(sorted(known))}")
+            raise ConfigError(f"variants.{name}.loss: unknown loss {settings['loss']!r}; "
+                              f"registered: {', '.join(sorted(known))}")
         if settings["batch_size"] > settings["train_size"]:
             where = "batch_size" if name in config.get("losses", []) else f"variants.{name}"
             raise ConfigError(

@@ -8,9 +8,9 @@ respect to a seed's weights is that seed's own gradient.
 
 Each seed starts exactly where ``lossbench train --seed s`` starts (same split, initial
 weights and batch order, drawn from the same generators in the same order), and its epoch-0
-row, evaluation and outputs go through the same code (``train.run_epochs``, ``runfolder``). Only the arithmetic of the stacked
-products may round differently, so a packed run equals the single run up to float noise,
-not bit for bit. Outputs per seed are those of a single run (``DIR/seed-<s>/``), plus
+row, evaluation and outputs go through the same code (``train.run_epochs``, ``runfolder``).
+Only the arithmetic of the stacked products may round differently, so a packed run equals
+the single run up to float noise, not bit for bit. Outputs per seed are those of a single run (``DIR/seed-<s>/``), plus
 ``packed_seeds`` in metrics.json; a seed's ``epoch_seconds`` is its share of the packed
 epoch (epoch time / number of seeds).
 """

@@ -145,14 +145,13 @@ def example_grid(images, predictions: pd.DataFrame, classes: Sequence[str] = DIG
     """The first test images, then the most confidently wrong ones, titled predicted/true class."""
     confidently_wrong = (predictions[predictions["label"] != predictions["predicted"]]
                          .sort_values("confidence", ascending=False).head(wrong))
-    chosen = [("first", r) for r in predictions.head(first).itertuples()]
-    chosen += [("wrong", r) for r in confidently_wrong.itertuples()]
+    chosen = [*predictions.head(first).itertuples(), *confidently_wrong.itertuples()]
     cols = 8
     rows = max(1, -(-len(chosen) // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.35, rows * 1.6), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, (kind, r) in zip(axes.flat, chosen):
+    for ax, r in zip(axes.flat, chosen):
         ax.imshow(np.asarray(images[r.index]), cmap="gray_r")
         color = "tab:red" if r.predicted != r.label else "black"
         ax.set_title(f"pred {classes[r.predicted]} ({r.confidence:.2f})\ntrue {classes[r.label]}", fontsize=8,

@@ -23,7 +23,8 @@ def comparison_conclusion(summary: pd.DataFrame, comparison: pd.DataFrame, refer
         f"(95% CI {_ci(s.loc[best])}, n = {int(s.loc[best, 'n'])})."
     ]
     if reference in s.index:
-        lines.append(f"- **Reference** `{reference}`: {s.loc[reference, 'test_accuracy_mean']:.4f} (95% CI {_ci(s.loc[reference])}).")
+        lines.append(f"- **Reference** `{reference}`: {s.loc[reference, 'test_accuracy_mean']:.4f} "
+                     f"(95% CI {_ci(s.loc[reference])}).")
     for row in comparison.itertuples():
         if math.isnan(row.p):
             verdict = "too few runs to test"
@@ -32,8 +33,8 @@ def comparison_conclusion(summary: pd.DataFrame, comparison: pd.DataFrame, refer
             verdict = (f"**{abs(row.difference) * 100:.1f} points {direction}** ({row.test} test, Holm-adjusted "
                        f"p {_p(row.p_holm)}, raw p {_p(row.p)}, d = {row.cohens_d:.2g})")
         else:
-            verdict = (f"no detectable difference ({row.difference * 100:+.2f} points, Holm-adjusted p {_p(row.p_holm)}, "
-                       f"raw p {_p(row.p)})")
+            verdict = (f"no detectable difference ({row.difference * 100:+.2f} points, "
+                       f"Holm-adjusted p {_p(row.p_holm)}, raw p {_p(row.p)})")
         lines.append(f"- `{row.variant}` vs `{reference}`: {verdict}.")
     if len(comparison.dropna(subset=["p"])) > 1:
         lines.append(f"- p-values are adjusted with Holm's method across the {len(comparison.dropna(subset=['p']))} "
@@ -85,7 +86,8 @@ def why_conclusion(summary: pd.DataFrame, ratios: pd.DataFrame, reference: str, 
         slow = slow_variants[0]
         last = saturation[saturation["variant"] == slow].iloc[-1]
         confident, wrong = last["val_mean_max_prob"], last["val_confident_wrong"]
-        state = f"after epoch {int(last['epoch'])} `{slow}` has mean max-probability {confident:.2f} and {wrong * 100:.1f}% confidently wrong validation images"
+        state = (f"after epoch {int(last['epoch'])} `{slow}` has mean max-probability {confident:.2f} and "
+                 f"{wrong * 100:.1f}% confidently wrong validation images")
         if confident < 0.5 and wrong < 0.01:
             lines.append(f"- Saturation: {state}. Its outputs stay close to uniform, so what slows it here is the "
                          "2/C² factor of the first epochs, not saturated wrong answers.")
@@ -138,7 +140,8 @@ def summary_display(summary: pd.DataFrame) -> pd.DataFrame:
             lambda v: "never" if np.isnan(v) else f"{v:g}"),
     })
     flagged = summary["n_diverged"] > 0
-    out.loc[flagged, "variant"] = out.loc[flagged, "variant"] + " ⚠ diverged: " + summary.loc[flagged, "n_diverged"].astype(str)
+    diverged = summary.loc[flagged, "n_diverged"].astype(str)
+    out.loc[flagged, "variant"] = out.loc[flagged, "variant"] + " ⚠ diverged: " + diverged
     return out.set_index("variant")
 
 
@@ -151,7 +154,8 @@ def comparison_display(comparison: pd.DataFrame) -> pd.DataFrame:
         "difference (points)": (comparison["difference"] * 100).map("{:+.2f}".format),
         "paired p": comparison["paired_p"].map(_p_or_blank), "Welch p": comparison["welch_p"].map(_p_or_blank),
         "test used": comparison["test"], "Holm-adjusted p": comparison["p_holm"].map(_p_or_blank),
-        "Cohen's d": comparison["cohens_d"].map("{:.2f}".format), "paired d_z": comparison["paired_dz"].map("{:.2f}".format),
+        "Cohen's d": comparison["cohens_d"].map("{:.2f}".format),
+        "paired d_z": comparison["paired_dz"].map("{:.2f}".format),
         "seeds paired": comparison["n_paired"],
     }).set_index("variant")
 
@@ -185,7 +189,8 @@ def provenance_markdown(runs: pd.DataFrame, metrics_json: str, manifest_json: st
     prov = metrics["provenance"]
     commits = ", ".join(f"`{c}`" for c in runs["git_commit"].astype(str).unique())
     lines = [
-        f"- **git commit(s):** {commits}" + (" (working tree had uncommitted changes)" if prov.get("git_dirty") else ""),
+        f"- **git commit(s):** {commits}"
+        + (" (working tree had uncommitted changes)" if prov.get("git_dirty") else ""),
         f"- **device(s):** {', '.join(runs['device_name'].astype(str).unique())}; host `{prov['host']}`",
         f"- **versions:** Python {prov['python']}, torch {prov['torch']}, torchvision {prov['torchvision']}, "
         f"Snakemake {snakemake_version}, lossbench {prov.get('lossbench')}",

@@ -18,7 +18,7 @@ import logging
 import os
 import re
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .atomic import atomic_path
@@ -156,11 +156,12 @@ def write_index(out_html: str | os.PathLike, title: str, pages: list[dict], summ
         for r in summary.itertuples()
     )
     links = "".join(
-        f"<li><a href=\"{html.escape(p['href'])}\">{html.escape(p['title'])}</a> — {html.escape(p.get('description', ''))}</li>"
+        f"<li><a href=\"{html.escape(p['href'])}\">{html.escape(p['title'])}</a> — "
+        f"{html.escape(p.get('description', ''))}</li>"
         for p in pages
         if p["href"] != Path(out_html).name
     )
-    built = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    built = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     page = (
         f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
         f"<style>{INDEX_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
@@ -169,7 +170,8 @@ def write_index(out_html: str | os.PathLike, title: str, pages: list[dict], summ
         "gradient that makes MSE on softmax outputs crawl.</p>"
         "<table><tr><th>variant</th><th>lr</th><th>n</th><th>test accuracy (mean)</th><th>sd</th></tr>"
         f"{rows}</table><h2>Pages</h2><ul>{links}</ul>"
-        f"<p class=\"note\">Built {built}. Every page is a self-contained file: open it from disk, no network needed.</p>"
+        f"<p class=\"note\">Built {built}. Every page is a self-contained file: open it from disk, "
+        "no network needed.</p>"
         "</body></html>\n"
     )
     with atomic_path(out_html) as tmp:

@@ -67,7 +67,10 @@ def compare_to_reference(runs: pd.DataFrame, reference: str, metric: str = "test
             if values.std() > 0 or ref.std() > 0:
                 row["welch_p"] = stats.ttest_ind(values, ref, equal_var=False).pvalue
             pooled = math.sqrt((values.var() + ref.var()) / 2)
-            row["cohens_d"] = row["difference"] / pooled if pooled > 0 else 0.0 if row["difference"] == 0 else math.copysign(math.inf, row["difference"])
+            if pooled > 0:
+                row["cohens_d"] = row["difference"] / pooled
+            else:  # every run of both equal: no spread to scale by
+                row["cohens_d"] = 0.0 if row["difference"] == 0 else math.copysign(math.inf, row["difference"])
         if len(paired) >= 2:
             sd = diff.std()
             if sd > 0:
@@ -75,8 +78,8 @@ def compare_to_reference(runs: pd.DataFrame, reference: str, metric: str = "test
                 row["paired_dz"] = diff.mean() / sd
             elif diff.mean() == 0:
                 row["paired_p"], row["paired_dz"] = 1.0, 0.0
-        row["test"] = "paired t" if not math.isnan(row["paired_p"]) else "Welch t" if not math.isnan(row["welch_p"]) else ""
-        row["p"] = row["paired_p"] if row["test"] == "paired t" else row["welch_p"]
+        row["test"], row["p"] = ("paired t", row["paired_p"]) if not math.isnan(row["paired_p"]) else \
+            ("Welch t", row["welch_p"]) if not math.isnan(row["welch_p"]) else ("", math.nan)
         rows.append(row)
     table = pd.DataFrame(rows)
     if len(table):

@@ -3,9 +3,9 @@
     runs.csv     one row per run (final metrics, timings, config hash, provenance)
     epochs.csv   one row per run x epoch (epoch 0 = the untrained network)
     summary.csv  one row per variant: n, mean, sd and 95% CI of test accuracy (t-interval,
-                 ``stats.ci95``), median train wall and process-CPU seconds, epochs to reach the dataset's target validation accuracy (90% on
-                 MNIST, 75% on Fashion-MNIST; median over runs; empty when most runs never
-                 reach it)
+                 ``stats.ci95``), median train wall and process-CPU seconds, epochs to
+                 reach the dataset's target validation accuracy (90% on MNIST, 75% on
+                 Fashion-MNIST; median over runs; empty when most runs never reach it)
 
 Variants keep the order in which their runs are given (the config's order).
 """

@@ -25,7 +25,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import torch
 from torch import Tensor
@@ -159,7 +159,7 @@ def step_row(totals: list[float], n: int, n_batches: int, seconds: float, cpu_se
     }
 
 
-def capture_cuda_graph(step, model: torch.nn.Module, optimizer) -> "torch.cuda.CUDAGraph":
+def capture_cuda_graph(step, model: torch.nn.Module, optimizer) -> torch.cuda.CUDAGraph:
     """Capture ``step`` (forward, backward, update on static tensors) in a CUDA graph.
 
     As the CUDA-graph docs require, it first runs a few warm-up steps on a side stream; those
@@ -247,7 +247,7 @@ def as_step(sgd_step, model: torch.nn.Module, optimizer, sums: Tensor, full_batc
 
 def start_run(cfg: TrainConfig) -> tuple[str, torch.device]:
     """Process-wide settings of a run (determinism, threads); its start time and device."""
-    start_time = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    start_time = datetime.now(UTC).isoformat(timespec="milliseconds")
     if cfg.deterministic:
         # cuBLAS needs a fixed workspace for reproducible GEMMs; set before CUDA starts
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -326,7 +326,8 @@ def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None
     startup_seconds = time.time() - provenance.process_start_time()
     run_epochs([member], step, sums, lambda s: model, loss_fn, device)
 
-    metrics = run_metrics(member, startup_seconds, start_time, {**provenance.collect(dev_name), "data_sha256": data_checksums})
+    record = {**provenance.collect(dev_name), "data_sha256": data_checksums}
+    metrics = run_metrics(member, startup_seconds, start_time, record)
     if out_dir is not None:
         write_run(out_dir, model, metrics, member.history, member.split.x_test, member.split.y_test)
     return metrics
@@ -363,7 +364,7 @@ def run_metrics(member: Member, startup_seconds: float, start_time: str, provena
         "train_seconds": sum(r["epoch_seconds"] for r in history),
         "train_cpu_seconds": sum(r["epoch_cpu_seconds"] for r in history),
         "eval_seconds": member.eval_seconds, "startup_seconds": startup_seconds,
-        "start_time": start_time, "end_time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "start_time": start_time, "end_time": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "config": {**asdict(cfg), "hidden": list(cfg.hidden)},
         "config_hash": cfg.config_hash(),
         "provenance": provenance_record,
