@@ -76,8 +76,6 @@ def test_citation_cff_agrees_with_pyproject_and_license():
     assert str(cff["date-released"]) == "2026-11-27"
 
 
-@pytest.mark.xfail(reason="until the refactor lands: ruff still reports violations in files being edited (issue 11)",
-                   strict=False)
 def test_ruff_check_is_clean():
     ruff = BIN / "ruff"
     assert ruff.exists(), "ruff is a test extra: run `make setup`"
