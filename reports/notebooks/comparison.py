@@ -16,11 +16,11 @@
 # ---
 
 # %% tags=["parameters"]
-title = "lossbench: loss comparison"
-runs_csv = "results/mnist/tables/runs.csv"
-epochs_csv = "results/mnist/tables/epochs.csv"
-summary_csv = "results/mnist/tables/summary.csv"
-reference = "cross_entropy"
+title: str = "lossbench: loss comparison"
+runs_csv: str = "results/mnist/tables/runs.csv"
+epochs_csv: str = "results/mnist/tables/epochs.csv"
+summary_csv: str = "results/mnist/tables/summary.csv"
+reference: str = "cross_entropy"
 
 # %%
 import pandas as pd

@@ -16,12 +16,12 @@
 # ---
 
 # %% tags=["parameters"]
-title = "Reproducibility"
-runs_csv = "results/mnist/tables/runs.csv"
-metrics_json = "results/mnist/runs/cross_entropy/seed-0/metrics.json"
-manifest_json = "resources/data/mnist/manifest.json"
-config = {}
-snakemake_version = ""
+title: str = "Reproducibility"
+runs_csv: str = "results/mnist/tables/runs.csv"
+metrics_json: str = "results/mnist/runs/cross_entropy/seed-0/metrics.json"
+manifest_json: str = "resources/data/mnist/manifest.json"
+config: dict = {}
+snakemake_version: str = ""
 
 # %%
 import pandas as pd

@@ -16,12 +16,12 @@
 # ---
 
 # %% tags=["parameters"]
-title = "Variant"
-variant = "cross_entropy"
-runs_csv = "results/mnist/tables/runs.csv"
-epochs_csv = "results/mnist/tables/epochs.csv"
-data_pt = "resources/data/mnist/data.pt"
-classes = list("0123456789")  # label i's name
+title: str = "Variant"
+variant: str = "cross_entropy"
+runs_csv: str = "results/mnist/tables/runs.csv"
+epochs_csv: str = "results/mnist/tables/epochs.csv"
+data_pt: str = "resources/data/mnist/data.pt"
+classes: list = list("0123456789")  # label i's name
 
 # %%
 import pandas as pd

@@ -16,12 +16,12 @@
 # ---
 
 # %% tags=["parameters"]
-title = "Why MSE on softmax converges more slowly"
-runs_csv = "results/mnist/tables/runs.csv"
-epochs_csv = "results/mnist/tables/epochs.csv"
-summary_csv = "results/mnist/tables/summary.csv"
-reference = "cross_entropy"  # a variant: accuracies are compared with it
-slow_loss = "mse_softmax"  # a loss: its initial gradient is measured against cross_entropy's
+title: str = "Why MSE on softmax converges more slowly"
+runs_csv: str = "results/mnist/tables/runs.csv"
+epochs_csv: str = "results/mnist/tables/epochs.csv"
+summary_csv: str = "results/mnist/tables/summary.csv"
+reference: str = "cross_entropy"  # a variant: accuracies are compared with it
+slow_loss: str = "mse_softmax"  # a loss: its initial gradient is measured against cross_entropy's
 
 # %%
 import pandas as pd
