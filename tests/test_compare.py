@@ -68,4 +68,7 @@ def test_make_determinism_trains_twice_in_two_processes_and_compares(tiny_data, 
         capture_output=True, text=True, env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"})
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"IDENTICAL: {tmp_path / 'det' / 'first'} and {tmp_path / 'det' / 'second'}" in out.stdout
-    assert (tmp_path / "det" / "first" / "model.pt").is_file() and (tmp_path / "det" / "second.log").is_file()
+    for run in ("first", "second"):  # each trained its 2 epochs, logged beside the run
+        assert "epoch  2/2" in (tmp_path / "det" / f"{run}.log").read_text()
+        assert {p.name for p in (tmp_path / "det" / run).iterdir()} == {
+            "metrics.json", "history.csv", "model.pt", "predictions.csv"}

@@ -92,7 +92,9 @@ def test_tiny_workflow_through_sbatch_matches_a_local_run(cluster, mirror, tmp_p
     snakemake(local, config=config, env={"LOSSBENCH_DATA_MIRROR": str(mirror)})
     for name, expected in tables(local).items():
         pd.testing.assert_frame_equal(tables(remote)[name], expected, check_exact=True, obj=name)
-    assert (remote / "reports" / "html" / "mnist" / "index.html").is_file()
+    pages = {run: sorted(p.name for p in (run / "reports" / "html" / "mnist").glob("*.html"))
+             for run in (local, remote)}
+    assert pages[remote] == pages[local] and "index.html" in pages[remote], pages
 
     # 4. The documented seed packing: one cluster job per variant runs both of its seeds.
     before = tables(remote)
