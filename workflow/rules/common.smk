@@ -61,6 +61,7 @@ def get_final_output():
         get_tables(DATASET)["summary_csv"],
         *(f"reports/html/{DATASET}/{page}.html" for page in REPORT_PLAN[DATASET]),
         f"reports/html/{DATASET}/index.html",
+        f"reports/bundle/{DATASET}",
     ]
 
 

@@ -63,12 +63,7 @@ rule render_page:
     input:
         unpack(get_page_inputs),
     output:
-        report(
-            "reports/html/{dataset}/{page}.html",
-            caption="../report/page.rst",
-            category="Report pages",
-            labels={"page": "{page}"},
-        ),
+        "reports/html/{dataset}/{page}.html",
     log:
         page="logs/{dataset}/report/{page}.log",
         notebook="logs/{dataset}/report/{page}.ipynb",
@@ -89,12 +84,7 @@ rule render_index:
         pages=get_other_pages,
         summary="results/{dataset}/tables/summary.csv",
     output:
-        report(
-            "reports/html/{dataset}/index.html",
-            caption="../report/index.rst",
-            category="Report pages",
-            labels={"page": "index"},
-        ),
+        "reports/html/{dataset}/index.html",
     log:
         "logs/{dataset}/report/index.log",
     params:
@@ -103,3 +93,23 @@ rule render_index:
     shell:
         "lossbench index --out {output} --title {params.title:q} --pages {params.pages:q} "
         "--summary {input.summary} > {log} 2>&1"
+
+
+# The pages side by side in one folder, attached to `snakemake --report` as one entry that
+# opens at index.html, so the pages' relative links work inside Snakemake's report too.
+rule bundle_report:
+    input:
+        pages=get_other_pages,
+        index="reports/html/{dataset}/index.html",
+    output:
+        report(
+            directory("reports/bundle/{dataset}"),
+            htmlindex="index.html",
+            caption="../report/bundle.rst",
+            category="Report",
+            labels={"dataset": "{dataset}"},
+        ),
+    log:
+        "logs/{dataset}/report/bundle.log",
+    shell:
+        "(mkdir -p {output} && cp {input.pages} {input.index} {output}/) > {log} 2>&1"
