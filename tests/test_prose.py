@@ -103,6 +103,9 @@ def test_timing_caption_says_how_many_runs_shared_how_many_cpus():
     text = prose.timing_caption(runs)
     assert "on average 4.0 of them ran at once" in text and "on a host with 2 usable CPUs" in text
     assert "not recorded" in prose.timing_caption(runs.assign(end_time=None))
+    waited = runs.assign(train_seconds=[2.0, 4.0, 6.0, 8.0], train_cpu_seconds=2.0)
+    assert "Median wall / process-CPU ratio of a run: 2.50 (range 1.00–4.00)" in prose.timing_caption(waited)
+    assert "ratio" not in prose.timing_caption(runs)  # no CPU seconds recorded: nothing said about them
 
 
 def test_rerun_instructions_name_the_dataset_switch():

@@ -112,6 +112,12 @@ def timing_caption(runs: pd.DataFrame) -> str:
                  "wall seconds are the figure (the CPU mostly waits for the device).")
     else:
         text += "How many runs shared the machine is not recorded for these runs."
+    if "train_cpu_seconds" in runs:
+        ratio = (runs["train_seconds"] / runs["train_cpu_seconds"]).replace([np.inf, -np.inf], np.nan).dropna()
+        if len(ratio):
+            text += (f" Median wall / process-CPU ratio of a run: {ratio.median():.2f} (range {ratio.min():.2f}–"
+                     f"{ratio.max():.2f}); with one thread per run, a ratio above 1 is time the run waited, for a CPU "
+                     "(taken by any program, including ones outside this sweep) or for the GPU.")
     return text
 
 
