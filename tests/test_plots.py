@@ -102,6 +102,18 @@ def test_learning_curve_bands_are_the_t_interval_of_the_tables():
         assert (ys.min(), ys.max()) == pytest.approx(ci95(vs))
 
 
+def test_bands_of_shares_stay_within_0_and_1():
+    """A t-interval of a share near 0 reaches below 0; the band is clipped where the share lives."""
+    from lossbench.stats import ci95
+
+    epochs = pd.DataFrame([{"variant": "v", "seed": s, "epoch": 1, "val_confident_wrong": w, "train_loss": 1.0}
+                           for s, w in enumerate([0.0, 0.0, 0.03])])
+    assert ci95([0.0, 0.0, 0.03])[0] < 0
+    ax = plots.saturation(epochs.assign(val_mean_max_prob=0.5)).axes[1]
+    ys = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert ys.min() == 0.0 and ys.max() == pytest.approx(ci95([0.0, 0.0, 0.03])[1])
+
+
 def test_timing_shows_wall_and_process_cpu_seconds(runs):
     ax = plots.timing(runs).axes[0]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["wall", "process CPU"]

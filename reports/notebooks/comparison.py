@@ -55,7 +55,7 @@ display(prose.summary_display(summary))
 # %% [markdown]
 # ## Learning curves
 # Mean over seeds; bands: the 95% t-interval of the mean over seeds, the same interval as the
-# summary's "95% CI" column. Epoch 0 is the untrained network. The three
+# summary's "95% CI" column (clipped to [0, 1] for accuracy). Epoch 0 is the untrained network. The three
 # cross-entropy formulations are the same math, so their curves lie on top of each other. Each
 # loss has its own scale: compare train-loss curves by shape, not height.
 

@@ -85,7 +85,8 @@ plots.gradient_norms(epochs);
 # %% [markdown]
 # ## Saturation
 # Mean max-softmax probability on the validation set, and the share of validation images the
-# network gets wrong with more than 0.9 probability.
+# network gets wrong with more than 0.9 probability. Bands: 95% t-interval of the mean over
+# seeds, clipped to [0, 1].
 
 # %%
 plots.saturation(epochs);

@@ -1,7 +1,8 @@
 """Figures for the report; each function takes a table and returns a matplotlib Figure.
 
 Bands are the 95% t-interval of the mean over seeds (``stats.ci95``), the same interval the
-tables and the text give, so a number and its band agree. In a notebook the inline backend shows each figure
+tables and the text give, so a number and its band agree; for shares (accuracy, probability)
+it is clipped to [0, 1]. In a notebook the inline backend shows each figure
 when its cell ends; elsewhere matplotlib falls back to a file-only backend by itself.
 """
 
@@ -17,7 +18,17 @@ import seaborn as sns
 from .stats import ci95
 
 sns.set_theme(style="whitegrid", context="notebook")
-BAND = ci95  # seaborn calls it on each epoch's values over seeds: (low, high)
+SHARES = {"val_accuracy", "test_accuracy", "train_accuracy", "val_mean_max_prob", "val_confident_wrong"}
+
+
+def band(metric: str):
+    """The 95% t-interval (stats.ci95) seaborn draws around each epoch's mean over seeds; for a
+    share (accuracy, probability) it is clipped to [0, 1], where the quantity lives."""
+    if metric not in SHARES:
+        return ci95
+    return lambda values: tuple(min(max(v, 0.0), 1.0) for v in ci95(values))
+
+
 LABELS = {
     "val_accuracy": "validation accuracy", "test_accuracy": "test accuracy", "train_loss": "train loss",
     "logit_grad_norm": "mean ‖∂ℓ/∂z‖ per sample", "val_mean_max_prob": "mean max-softmax probability",
@@ -41,7 +52,7 @@ def learning_curves(epochs: pd.DataFrame, metrics=("val_accuracy", "train_loss")
     fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.2), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         sns.lineplot(data=epochs, x="epoch", y=metric, hue="variant", hue_order=variants, palette=_palette(variants),
-                     errorbar=BAND, marker="o", ax=ax, legend=ax is axes[0][0])
+                     errorbar=band(metric), marker="o", ax=ax, legend=ax is axes[0][0])
         ax.set(ylabel=LABELS.get(metric, metric), yscale=_scale(epochs[metric], metric in log_y))
         ax.set_xticks(sorted(epochs["epoch"].unique()))
     if axes[0][0].get_legend():
