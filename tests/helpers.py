@@ -118,9 +118,18 @@ def parse_dag(dot: str) -> Plan:
     return Plan(tuple(jobs))
 
 
+SUMMARY = "results/mnist/tables/summary.csv"  # gather's output: the target in place of `--until gather`
+
+
 def plan(workdir: Path, *args: str, config: Path | None = None, env: dict | None = None) -> Plan:
-    """What ``snakemake *args`` would run in ``workdir`` (the same arguments as a dry run)."""
-    return parse_dag(snakemake(workdir, "--dag", *args, config=config, env=env).stdout)
+    """What ``snakemake *args`` would run in ``workdir`` (targets and options as for a dry run).
+
+    Not with ``--until``: Snakemake 9.27.1 prints the --dag graph before applying it, so every
+    job after the until-rule would be counted; name that rule's output as the target instead.
+    """
+    if "--until" in args:
+        raise ValueError("snakemake --dag ignores --until: give the rule's output as the target instead")
+    return parse_dag(snakemake(workdir, "--dag", "dot", *args, config=config, env=env).stdout)
 
 
 # --- data and run records ---------------------------------------------------------------------------

@@ -28,6 +28,7 @@ import yaml
 
 from helpers import (
     ROOT,
+    SUMMARY,
     corrupt_checksum,
     plan,
     snakemake,
@@ -370,7 +371,7 @@ def test_outputs_from_an_older_config_are_rerun(real_mirror, tmp_path):
     settings = yaml.safe_load(config.read_text())
     settings["lr"] = 0.2  # every variant's params change: every run is stale
     config.write_text(yaml.safe_dump(settings))
-    rerun = plan(tmp_path, "--until", "gather", config=config, env=env)
+    rerun = plan(tmp_path, SUMMARY, config=config, env=env)
     assert rerun.wildcards("train", "variant", "seed") == [
         (v, s) for v in ("cross_entropy", "mse_softmax") for s in ("0", "1")]
     dry_run = snakemake(tmp_path, "-n", "--until", "gather", config=config, env=env).stdout

@@ -7,12 +7,14 @@ import os
 import re
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from helpers import BIN, ROOT, plan, snakemake, tiny_config, write_config
+from helpers import BIN, ROOT, SUMMARY, plan, snakemake, tiny_config, write_config
+from lossbench import data
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +47,13 @@ def test_tiny_workflow_writes_the_tables(tiny_run):
             "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609")
         assert len(data_sha["data.pt"]) == 64
         assert "epoch  1/1" in (workdir / "logs" / "mnist" / "train" / variant / f"seed-{seed}.log").read_text()
-        assert (workdir / "benchmarks" / "mnist" / "train" / variant / f"seed-{seed}.tsv").is_file()
-    assert (workdir / "resources" / "data" / "mnist" / "manifest.json").is_file()
+        benchmark = pd.read_csv(workdir / "benchmarks" / "mnist" / "train" / variant / f"seed-{seed}.tsv", sep="\t")
+        assert len(benchmark) == 1 and benchmark["s"].iloc[0] > 0 and benchmark["max_rss"].iloc[0] > 0
+    manifest = json.loads((workdir / "resources" / "data" / "mnist" / "manifest.json").read_text())
+    files = data.DATASETS["mnist"].files
+    assert manifest["files_sha256"] == {f.name: f.sha256_gz for f in files} | {
+        f.name.removesuffix(".gz"): f.sha256_raw for f in files}
+    assert (manifest["n_train"], manifest["n_test"]) == (60000, 10000)
 
 
 @pytest.mark.slow
@@ -57,7 +64,8 @@ def test_nothing_changed_runs_nothing_and_a_changed_lr_reruns_only_its_variant(t
     changed = tiny_config()
     changed["variants"]["mse_softmax_lr5"]["lr"] = 4.0
     rerun = plan(workdir, config=write_config(workdir, changed, name="changed.yaml"))
-    assert rerun.counts == {"train": 2, "gather": 1, "render_page": 5, "render_index": 1, "all": 1}
+    assert rerun.counts == {"train": 2, "gather": 1, "render_page": 5, "render_index": 1, "bundle_report": 1,
+                            "all": 1}
     assert rerun.wildcards("train", "variant", "seed") == [("mse_softmax_lr5", "0"), ("mse_softmax_lr5", "1")]
     assert rerun.wildcards("render_page", "page") == [  # every page reads the tables
         ("comparison",), ("reproducibility",), ("variant-cross_entropy",), ("variant-mse_softmax_lr5",), ("why-mse",)]
@@ -67,7 +75,7 @@ def test_default_config_plans_30_train_jobs_one_gather_and_the_report(tmp_path):
     shutil.copytree(ROOT / "config", tmp_path / "config")
     default = plan(tmp_path, "--cores", "8")
     assert default.counts == {"prepare_data": 1, "train": 30, "gather": 1, "render_page": 9, "render_index": 1,
-                              "all": 1}
+                              "bundle_report": 1, "all": 1}
     variants = ["cross_entropy", "logsoftmax_nll", "mse_logits", "mse_softmax", "mse_softmax_lr5", "softmax_nll"]
     assert default.wildcards("train", "variant", "seed") == [(v, str(s)) for v in variants for s in range(5)]
     assert default.wildcards("render_page", "page") == sorted(
@@ -136,10 +144,27 @@ def test_report_opens_offline_in_a_real_browser(tiny_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_snakemake_report_includes_the_pages(tiny_run):
+def test_snakemake_report_includes_the_pages_and_the_workflow_description(tiny_run):
+    """`snakemake --report report.zip`: every page of the run inside, byte for byte, side by side
+    in one folder (so their relative links work), and the text of workflow/report/workflow.rst on
+    the report's front page."""
     workdir, config = tiny_run
-    snakemake(workdir, "--report", "report.html", config=config)
-    assert (workdir / "report.html").stat().st_size > 50_000
+    snakemake(workdir, "--report", "report.zip", config=config)
+    with zipfile.ZipFile(workdir / "report.zip") as report:
+        members = report.namelist()
+        inside = [name for name in members if name.startswith("report/data/raw/") and name.endswith(".html")]
+        pages = {Path(name).name: report.read(name) for name in inside}
+        front = report.read("report/report.html").decode()
+    on_disk = sorted((workdir / "reports" / "html" / "mnist").glob("*.html"))
+    assert len(on_disk) == 6 and sorted(pages) == [p.name for p in on_disk], members
+    assert len(inside) == len(on_disk), inside  # each page once
+    assert len({Path(name).parent for name in inside}) == 1, inside
+    for page in on_disk:
+        assert pages[page.name] == page.read_bytes(), page.name
+    description = re.search(r"^\s*var workflow_desc = (.*);$", front, re.M)
+    assert description, "no workflow description in the report"
+    text = " ".join(re.sub(r"<[^>]+>", " ", json.loads(description[1])).split())
+    assert "lossbench trains one MLP" in text, text
 
 
 @pytest.mark.slow
@@ -181,7 +206,7 @@ def test_fashion_mnist_runs_the_same_pipeline_into_its_own_folders(tmp_path, rea
     # both datasets' runs stay: rerunning either plans nothing
     assert "Nothing to be done" in snakemake(tmp_path, "-n", "--config", "dataset=fashion_mnist", config=config,
                                              env=fashion).stdout
-    assert plan(tmp_path, "--until", "gather", config=config).jobs == ()
+    assert plan(tmp_path, SUMMARY, config=config).jobs == ()
 
 
 @pytest.mark.slow
@@ -190,7 +215,7 @@ def test_packed_seeds_give_the_tables_of_single_runs_up_to_float_noise(tiny_run,
     workdir, _ = tiny_run
     packed_config = write_config(tmp_path, {**tiny_config(), "pack_seeds": True})
     env = {"LOSSBENCH_DATA_MIRROR": str(real_mirror)}
-    jobs = plan(tmp_path, "--until", "gather", config=packed_config, env=env)
+    jobs = plan(tmp_path, SUMMARY, config=packed_config, env=env)
     assert jobs.counts == {"prepare_data": 1, "train_seeds": 2, "gather": 1}
     assert jobs.wildcards("train_seeds", "variant") == [("cross_entropy",), ("mse_softmax_lr5",)]
     snakemake(tmp_path, "--until", "gather", config=packed_config, env=env)
