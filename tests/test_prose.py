@@ -34,6 +34,14 @@ def test_comparison_conclusion_is_computed_from_the_numbers():
     assert "adjusted with Holm's method across the 2 comparisons with `ce`" in text
 
 
+def test_the_conclusion_of_a_sweep_with_only_the_reference():
+    summary = summary_table([("ce", "ce", 0.1, 2, 0, 0.91, 0.01, 0.82, 1.0, 1.0, 0.9, 4)])
+    comparison = stats.compare_to_reference(runs_table({"ce": [0.90, 0.92]}), "ce")
+    text = prose.comparison_conclusion(summary, comparison, "ce")
+    assert "**Reference** `ce`: 0.9100" in text and "Holm" not in text
+    assert prose.comparison_display(comparison).empty
+
+
 def test_the_conclusion_uses_the_holm_adjusted_p_not_the_raw_one():
     # "edge" is a little better on every seed (raw paired p ~0.03), but it is one of four comparisons
     ref = [0.900, 0.910, 0.920, 0.930, 0.940]

@@ -39,6 +39,11 @@ def test_identical_variants_are_no_difference_not_nan():
     assert result["paired_p"] == 1.0 and result["difference"] == 0 and result["cohens_d"] == 0
 
 
+def test_a_reference_alone_gives_an_empty_table_with_every_column():
+    table = stats.compare_to_reference(runs_table({"ce": [0.9, 0.91]}), "ce")
+    assert table.empty and {"p", "p_holm", "test", "difference"} <= set(table.columns)
+
+
 def test_unpaired_seeds_fall_back_to_welch():
     runs = runs_table({"ce": [0.90, 0.91, 0.92], "other": [0.80, 0.82, 0.81]})
     runs.loc[runs["variant"] == "other", "seed"] += 10  # no seed in common

@@ -81,9 +81,10 @@ def compare_to_reference(runs: pd.DataFrame, reference: str, metric: str = "test
         row["test"], row["p"] = ("paired t", row["paired_p"]) if not math.isnan(row["paired_p"]) else \
             ("Welch t", row["welch_p"]) if not math.isnan(row["welch_p"]) else ("", math.nan)
         rows.append(row)
-    table = pd.DataFrame(rows)
-    if len(table):
-        table["p_holm"] = holm(table["p"])
+    columns = ["variant", "reference", "n", "n_paired", "mean", "reference_mean", "difference", "welch_p", "paired_p",
+               "cohens_d", "paired_dz", "test", "p"]
+    table = pd.DataFrame(rows, columns=columns)  # the columns also when the reference is the only variant
+    table["p_holm"] = holm(table["p"])
     return table
 
 
