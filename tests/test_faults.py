@@ -396,6 +396,7 @@ def test_readme_lists_every_kind_of_fault():
     section = (ROOT / "README.md").read_text().split("## What happens when things go wrong")[1].split("\n## ")[0]
     for words in ("missing, truncated, not gzip", "wrong checksum", "mirror folder does not exist",
                   "another dataset", "config key is unknown", "diverges", "killed", "fails with an exception",
-                  "malicious pickle", "quotes, newlines", "older config", "--keep-going"):
+                  "malicious pickle", "quotes, newlines", "older config", "--keep-going",
+                  "Directory cannot be locked", "is deleted", "a page's (`reference`", "spaces or non-ASCII"):
         assert words in section, f"README's fault table lacks {words!r}"
     assert re.search(r"tests/test_faults\.py", section)

@@ -13,13 +13,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from helpers import BIN, ROOT, SUMMARY, plan, snakemake, tiny_config, write_config
+from helpers import BIN, ROOT, SUMMARY, plan, snakemake, snakemake_command, tiny_config, write_config
 from lossbench import data
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, real_mirror):
-    workdir = tmp_path_factory.mktemp("workflow")
+    workdir = tmp_path_factory.mktemp("work flow ü")  # a space and a non-ASCII letter in every path
     config = write_config(workdir, tiny_config())
     out = snakemake(workdir, config=config, env={"LOSSBENCH_DATA_MIRROR": str(real_mirror)})
     # every target matches exactly one rule (wildcard constraints), so no rule's input function is tried in vain
@@ -69,6 +69,65 @@ def test_nothing_changed_runs_nothing_and_a_changed_lr_reruns_only_its_variant(t
     assert rerun.wildcards("train", "variant", "seed") == [("mse_softmax_lr5", "0"), ("mse_softmax_lr5", "1")]
     assert rerun.wildcards("render_page", "page") == [  # every page reads the tables
         ("comparison",), ("reproducibility",), ("variant-cross_entropy",), ("variant-mse_softmax_lr5",), ("why-mse",)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("setting, value, pages", [
+    # (page settings) each reruns exactly the pages that show it, and the index and bundle after them
+    ("reference", "mse_softmax_lr5", ["comparison", "reproducibility", "why-mse"]),
+    ("slow_loss", "mse_logits", ["reproducibility", "why-mse"]),
+    ("report_title", "Another title", ["comparison", "reproducibility", "variant-cross_entropy",
+                                       "variant-mse_softmax_lr5", "why-mse"]),
+])
+def test_a_page_setting_reruns_the_pages_that_show_it(tiny_run, setting, value, pages):
+    workdir, _ = tiny_run
+    rerun = plan(workdir, config=write_config(workdir, tiny_config(**{setting: value}), name=f"{setting}.yaml"))
+    assert rerun.wildcards("render_page", "page") == [(page,) for page in pages]
+    assert rerun.counts == {"render_page": len(pages), "render_index": 1, "bundle_report": 1, "all": 1}
+
+
+@pytest.mark.slow
+def test_a_table_setting_reruns_gather_and_a_new_seed_only_its_runs(tiny_run):
+    workdir, _ = tiny_run
+    rerun = plan(workdir, config=write_config(workdir, tiny_config(seeds=[0, 1, 2]), name="seeds.yaml"))
+    assert rerun.wildcards("train", "variant", "seed") == [("cross_entropy", "2"), ("mse_softmax_lr5", "2")]
+    assert rerun.counts["gather"] == 1 and rerun.counts["render_page"] == 5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["metrics.json", "history.csv", "model.pt", "predictions.csv"])
+def test_a_missing_run_file_makes_snakemake_train_that_run_again(tiny_run, name):
+    workdir, config = tiny_run
+    path = workdir / "results" / "mnist" / "runs" / "cross_entropy" / "seed-1" / name
+    aside = path.with_name(f"aside-{name}")
+    path.rename(aside)  # put back below with its own mtime, so the shared run stays as it was
+    try:
+        rerun = plan(workdir, config=config)
+    finally:
+        aside.rename(path)
+    assert rerun.wildcards("train", "variant", "seed") == [("cross_entropy", "1")]
+    assert rerun.counts["gather"] == 1
+
+
+@pytest.mark.slow
+def test_the_workflow_runs_from_folders_with_spaces_and_non_ascii_letters(tiny_run, tmp_path):
+    """A clone and a working directory whose paths have spaces and non-ASCII letters: every job,
+    from training to the report pages (which read their notebooks from the clone), runs."""
+    workdir, _ = tiny_run
+    clone = tmp_path / "my clone – ü"
+    shutil.copytree(ROOT / "workflow", clone / "workflow")
+    shutil.copytree(ROOT / "reports" / "notebooks", clone / "reports" / "notebooks")
+    work = tmp_path / "rün dir"
+    shutil.copytree(workdir / "resources", work / "resources")
+    config = write_config(work, tiny_config(), name="my config.yaml")
+    cmd, environ = snakemake_command(work, config=config)
+    cmd[cmd.index("--snakefile") + 1] = str(clone / "workflow" / "Snakefile")
+    out = subprocess.run(cmd, capture_output=True, text=True, env=environ)
+    assert out.returncode == 0, out.stdout + out.stderr
+    pages = sorted(p.name for p in (work / "reports" / "html" / "mnist").glob("*.html"))
+    assert pages == ["comparison.html", "index.html", "reproducibility.html", "variant-cross_entropy.html",
+                     "variant-mse_softmax_lr5.html", "why-mse.html"]
+    assert "Holm" in (work / "reports" / "html" / "mnist" / "comparison.html").read_text()
 
 
 def test_default_config_plans_30_train_jobs_one_gather_and_the_report(tmp_path):

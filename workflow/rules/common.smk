@@ -29,8 +29,11 @@ def get_data(wildcards):
 
 
 def get_train_args(wildcards):
-    """One variant's hyperparameters as CLI flags: a changed value reruns only its jobs."""
-    return train_args({**VARIANTS[wildcards.variant], "dataset": wildcards.dataset})
+    """One variant's hyperparameters as CLI flags, one list item per word (quoted one by one
+    in the shell command): a changed value reruns only its jobs."""
+    return train_args(
+        {**VARIANTS[wildcards.variant], "dataset": wildcards.dataset}
+    ).split()
 
 
 def get_run_files(dataset, name="metrics.json", variants=None):
@@ -46,6 +49,20 @@ def get_run_files(dataset, name="metrics.json", variants=None):
 
 def get_run_metrics(wildcards):
     return get_run_files(wildcards.dataset)
+
+
+def get_all_run_files(wildcards):
+    """Every file of every run, by kind: gather checks them against each run's metrics.json,
+    and a missing one makes Snakemake train its run again."""
+    return {
+        kind: get_run_files(wildcards.dataset, name)
+        for kind, name in [
+            ("metrics", "metrics.json"),
+            ("history", "history.csv"),
+            ("model", "model.pt"),
+            ("predictions", "predictions.csv"),
+        ]
+    }
 
 
 def get_tables(dataset):

@@ -14,5 +14,5 @@ rule prepare_data:
     params:
         out_dir=subpath(output.data, parent=True),
     shell:
-        "lossbench data --dataset {wildcards.dataset} --out {params.out_dir} "
-        "> {log} 2>&1"
+        "lossbench data --dataset {wildcards.dataset:q} --out {params.out_dir:q} "
+        "> {log:q} 2>&1"

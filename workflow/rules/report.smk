@@ -74,9 +74,9 @@ rule render_page:
         title=get_page_title,
         nav=get_nav,
     shell:
-        "lossbench report --notebook {input.notebook} --out {output} --title {params.title:q} "
+        "lossbench report --notebook {input.notebook:q} --out {output:q} --title {params.title:q} "
         "--parameters {params.parameters:q} --nav {params.nav:q} "
-        "--executed-notebook {log.notebook} > {log.page} 2>&1"
+        "--executed-notebook {log.notebook:q} > {log.page:q} 2>&1"
 
 
 rule render_index:
@@ -91,8 +91,8 @@ rule render_index:
         pages=get_index_pages,
         title=get_index_title,
     shell:
-        "lossbench index --out {output} --title {params.title:q} --pages {params.pages:q} "
-        "--summary {input.summary} > {log} 2>&1"
+        "lossbench index --out {output:q} --title {params.title:q} --pages {params.pages:q} "
+        "--summary {input.summary:q} > {log:q} 2>&1"
 
 
 # The pages side by side in one folder, attached to `snakemake --report` as one entry that
@@ -112,4 +112,4 @@ rule bundle_report:
     log:
         "logs/{dataset}/report/bundle.log",
     shell:
-        "(mkdir -p {output} && cp {input.pages} {input.index} {output}/) > {log} 2>&1"
+        "(mkdir -p {output:q} && cp {input.pages:q} {input.index:q} {output:q}) > {log:q} 2>&1"

@@ -30,11 +30,11 @@ if config["pack_seeds"]:
             mem_mb=4000,
         params:
             args=get_train_args,
-            seeds=" ".join(map(str, config["seeds"])),
+            seeds=[str(seed) for seed in config["seeds"]],
             out_dir="results/{dataset}/runs/{variant}",
         shell:
-            "lossbench train-seeds {params.args} --seeds {params.seeds} --threads {threads} "
-            "--data {input.data} --out-dir {params.out_dir} > {log} 2>&1"
+            "lossbench train-seeds {params.args:q} --seeds {params.seeds:q} --threads {threads} "
+            "--data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 else:
 
@@ -57,13 +57,13 @@ else:
             args=get_train_args,
             out_dir=subpath(output.metrics, parent=True),
         shell:
-            "lossbench train {params.args} --seed {wildcards.seed} --threads {threads} "
-            "--data {input.data} --out-dir {params.out_dir} > {log} 2>&1"
+            "lossbench train {params.args:q} --seed {wildcards.seed:q} --threads {threads} "
+            "--data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule gather:
     input:
-        get_run_metrics,
+        unpack(get_all_run_files),
     output:
         runs="results/{dataset}/tables/runs.csv",
         epochs="results/{dataset}/tables/epochs.csv",
@@ -73,4 +73,4 @@ rule gather:
     params:
         out_dir=subpath(output.summary, parent=True),
     shell:
-        "lossbench gather --runs {input} --out-dir {params.out_dir} > {log} 2>&1"
+        "lossbench gather --runs {input.metrics:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
