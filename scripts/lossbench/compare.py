@@ -18,13 +18,25 @@ from pathlib import Path
 from .errors import LossbenchError
 from .runfolder import RUN_FILES, load_state_dict
 
+# Not compared between two runs: wall-clock facts, and the files' checksums ("files"), which
+# cover history.csv's epoch seconds and model.pt's container (its tensors are compared bit for bit).
 WALL_CLOCK_METRICS = ("train_seconds", "train_cpu_seconds", "eval_seconds", "startup_seconds", "start_time",
-                      "end_time", "provenance")
+                      "end_time", "provenance", "files")
 WALL_CLOCK_COLUMNS = ("epoch_seconds", "epoch_cpu_seconds")
 
 
 class CompareError(LossbenchError):
-    """A run folder lacks a file; the message names it."""
+    """A run folder lacks a file or holds an unreadable one; the message names it."""
+
+
+def _metrics(path: Path) -> dict:
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CompareError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(record, dict):
+        raise CompareError(f"{path}: expected a JSON object, found {type(record).__name__}")
+    return record
 
 
 def _same(a, b) -> bool:
@@ -35,8 +47,11 @@ def _same(a, b) -> bool:
 
 
 def _rows(path: Path, skip: tuple[str, ...]) -> list[dict]:
-    with open(path, newline="") as fh:
-        return [{k: v for k, v in row.items() if k not in skip} for row in csv.DictReader(fh)]
+    try:
+        with open(path, newline="") as fh:
+            return [{k: v for k, v in row.items() if k not in skip} for row in csv.DictReader(fh)]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise CompareError(f"{path}: not a readable CSV file ({exc})") from None
 
 
 def _compare_rows(name: str, a: list[dict], b: list[dict]) -> list[str]:
@@ -56,14 +71,13 @@ def differences(run_a: str | os.PathLike, run_b: str | os.PathLike) -> list[str]
     """Every difference between two run folders, one line each; empty when identical."""
     import torch
 
-
     a, b = Path(run_a), Path(run_b)
     for folder in (a, b):
         missing = [name for name in RUN_FILES if not (folder / name).is_file()]
         if missing:
             raise CompareError(f"{folder}: not a finished run folder, lacks {', '.join(missing)}")
     found = []
-    ma, mb = (json.loads((f / "metrics.json").read_text()) for f in (a, b))
+    ma, mb = (_metrics(f / "metrics.json") for f in (a, b))
     for key in sorted(set(ma) | set(mb)):
         if key in WALL_CLOCK_METRICS:
             continue

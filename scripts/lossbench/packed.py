@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -32,7 +33,7 @@ from .config import ConfigError, TrainConfig
 from .devices import device_name
 from .losses import get_loss
 from .model import MLP
-from .runfolder import write_run
+from .runfolder import check_out_dir, install_run, remove_empty, stage_run
 from .train import SGD, STEP_SLOTS, Member, as_step, make_split, run_epochs, run_metrics, start_run, step_sums
 
 log = logging.getLogger(__name__)
@@ -116,13 +117,17 @@ def train_seeds(configs: list[TrainConfig], data: dict, out_dir: str | os.PathLi
                 data_checksums: dict | None = None) -> list[dict]:
     """Train the runs ``configs`` (one variant, distinct seeds) together; return each run's metrics.
 
-    Writes each run's folder ``out_dir/seed-<s>/`` if ``out_dir`` is given.
+    Writes each run's folder ``out_dir/seed-<s>/`` if ``out_dir`` is given: every seed's folder
+    is written aside first and put in place only when all are, so a failure leaves none.
     """
     seeds = [c.seed for c in configs]
     if not configs or len(set(seeds)) != len(seeds):
         raise ConfigError(f"--seeds: expected distinct seeds, at least one, found {seeds}")
     if len({replace(c, seed=0) for c in configs}) != 1:
         raise ValueError("train_seeds packs the seeds of one variant: the configs may differ only in their seed")
+    if out_dir is not None:
+        for c in configs:
+            check_out_dir(Path(out_dir) / f"seed-{c.seed}")
     cfg = configs[0]
     start_time, device = start_run(cfg)
     generators, splits, x_train, y_train = packed_splits(data, configs, device)
@@ -146,11 +151,24 @@ def train_seeds(configs: list[TrainConfig], data: dict, out_dir: str | os.PathLi
     run_epochs(members, step, sums, lambda s: stacked.load_seed(s, scratch), loss_fn, device)
 
     record = {**provenance.collect(dev_name), "data_sha256": data_checksums}
-    results = []
-    for s, member in enumerate(members):
-        metrics = {**run_metrics(member, startup_seconds, start_time, record), "packed_seeds": len(seeds)}
-        if out_dir is not None:
-            write_run(Path(out_dir) / f"seed-{member.cfg.seed}", stacked.load_seed(s, scratch), metrics,
-                      member.history, member.split.x_test, member.split.y_test)
-        results.append(metrics)
+    results = [{**run_metrics(member, startup_seconds, start_time, record), "packed_seeds": len(seeds)}
+               for member in members]
+    if out_dir is None:
+        return results
+    out_dir = Path(out_dir)
+    created = [p for p in (out_dir, *out_dir.parents) if not p.exists()]  # removed again on failure
+    staged = []  # (temporary folder, run folder): every seed written aside, then all put in place
+    try:
+        for s, member in enumerate(members):
+            folder = out_dir / f"seed-{member.cfg.seed}"
+            tmp, results[s] = stage_run(folder, stacked.load_seed(s, scratch), results[s], member.history,
+                                        member.split.x_test, member.split.y_test)
+            staged.append((tmp, folder))
+        for tmp, folder in staged:
+            install_run(tmp, folder)
+    except BaseException:
+        for tmp, _ in staged:
+            shutil.rmtree(tmp, ignore_errors=True)
+        remove_empty(created)
+        raise
     return results

@@ -1,54 +1,179 @@
 """A run's folder: what one (variant, seed) run writes, and how its weights are read back.
 
-    metrics.json     final metrics, status, timings, config + hash, provenance (written last)
+    metrics.json     final metrics, status, timings, config + hash, provenance, and ``files``:
+                     the SHA-256 (and row counts) of the three files below (written last)
     history.csv      one row per epoch (epoch 0: the untrained network)
     model.pt         the weights as a state dict
     predictions.csv  per test image: label, predicted label, its probability, the true class's
 
-Every file is written atomically, metrics.json last: a folder with metrics.json is complete.
-The predictions come from the weights as saved and reloaded, and their accuracy must equal
-the trained network's test accuracy (the reload check), so model.pt provably holds the
-network the metrics describe. Imports only torch.
+A run folder appears whole or not at all: its files are written into a temporary sibling
+folder (``.<name>.tmp-<host>-<pid>``), metrics.json last, which then takes the folder's place
+(an existing run folder's files are replaced one by one, its metrics.json removed first and
+written last). A run that fails midway leaves nothing; what a killed one left is removed by
+the next run into the same folder. The predictions come from the weights as saved and
+reloaded, and their accuracy must equal the trained network's test accuracy (the reload
+check), so model.pt provably holds the network the metrics describe. Imports only torch.
 """
 
 from __future__ import annotations
 
 import copy
 import csv
+import hashlib
 import json
 import os
+import pickle
+import re
+import shutil
+import socket
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from .atomic import atomic_path
+from .errors import LossbenchError
 
 RUN_FILES = ("metrics.json", "history.csv", "model.pt", "predictions.csv")
+CHECKSUMMED = ("history.csv", "predictions.csv", "model.pt")  # recorded in metrics.json's "files"
 
 
-def write_run(out_dir: str | os.PathLike, model: nn.Module, metrics: dict, history: list[dict],
-              x_test: Tensor, y_test: Tensor) -> None:
-    """Write the four files of a run into ``out_dir``; raise if the reloaded weights disagree."""
+class RunFolderError(LossbenchError):
+    """A run folder that cannot be written or read; the message names it."""
+
+
+class UnsafeFileError(RunFolderError, pickle.UnpicklingError):
+    """A weights file holding more than tensors: refused, never unpickled."""
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_out_dir(out_dir: str | os.PathLike, flag: str = "--out-dir") -> None:
+    """Refuse, before any work, a run folder that could not be written: a file, or under one."""
+    path = Path(out_dir)
+    if path.exists() and not path.is_dir():
+        raise RunFolderError(f"{flag} {path}: is a file; expected a folder (a new one, or a run folder to replace)")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise RunFolderError(f"{flag} {path}: {parent} is a file; expected a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise RunFolderError(f"{flag} {path}: cannot write in {parent} (permission denied)")
+            break
+
+
+def _make_parents(path: Path) -> list[Path]:
+    """Create ``path``'s missing parent folders; return those created, innermost first."""
+    created = [p for p in path.parents if not p.exists()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove the folders given (innermost first) that are empty, e.g. parents a failed run created."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+
+
+def _temp_sibling(out_dir: Path) -> Path:
+    """A fresh temporary folder beside ``out_dir``; leftovers of killed runs on this host are removed."""
+    host = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())
+    prefix = f".{out_dir.name}.tmp-{host}-"
+    for old in out_dir.parent.glob(f"{glob_escape(prefix)}*"):
+        pid = old.name[len(prefix):]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    tmp = out_dir.parent / f"{prefix}{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    return tmp
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stage_run(out_dir: str | os.PathLike, model: nn.Module, metrics: dict, history: list[dict],
+              x_test: Tensor, y_test: Tensor) -> tuple[Path, dict]:
+    """Write a run's four files into a temporary sibling of ``out_dir``; return it and the metrics
+    as written (with ``files``). Raise if the reloaded weights disagree; nothing stays on failure."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_dir / "history.csv") as tmp:
-        with open(tmp, "w", newline="") as fh:
+    check_out_dir(out_dir)
+    created = _make_parents(out_dir)
+    tmp = _temp_sibling(out_dir)
+    try:
+        with open(tmp / "history.csv", "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(history[0]))
             writer.writeheader()
             writer.writerows(history)
-    with atomic_path(out_dir / "model.pt") as tmp:
-        torch.save(model.state_dict(), tmp)
-    reloaded = copy.deepcopy(model)  # same architecture, weights replaced by the saved ones
-    reloaded.load_state_dict(load_state_dict(out_dir / "model.pt"))
-    predictions = predict(reloaded, x_test, y_test)
-    accuracy = sum(int(label == predicted) for label, predicted, _, _ in predictions) / len(predictions)
-    if metrics["status"] == "ok" and accuracy != metrics["test_accuracy"]:
-        raise RuntimeError(f"{out_dir / 'model.pt'}: reloaded weights give test accuracy {accuracy}, "
-                           f"the trained network {metrics['test_accuracy']}")
-    write_predictions(out_dir / "predictions.csv", predictions)
-    with atomic_path(out_dir / "metrics.json") as tmp:
-        Path(tmp).write_text(json.dumps(metrics, indent=2) + "\n")
+        torch.save(model.state_dict(), tmp / "model.pt")
+        reloaded = copy.deepcopy(model)  # same architecture, weights replaced by the saved ones
+        reloaded.load_state_dict(load_state_dict(tmp / "model.pt"))
+        predictions = predict(reloaded, x_test, y_test)
+        accuracy = sum(int(label == predicted) for label, predicted, _, _ in predictions) / len(predictions)
+        if metrics["status"] == "ok" and accuracy != metrics["test_accuracy"]:
+            raise RuntimeError(f"{out_dir / 'model.pt'}: reloaded weights give test accuracy {accuracy}, "
+                               f"the trained network {metrics['test_accuracy']}")
+        write_predictions(tmp / "predictions.csv", predictions)
+        rows = {"history.csv": len(history), "predictions.csv": len(predictions)}
+        files = {name: {"sha256": file_sha256(tmp / name), **({"rows": rows[name]} if name in rows else {})}
+                 for name in CHECKSUMMED}
+        written = {**metrics, "files": files}
+        (tmp / "metrics.json").write_text(json.dumps(written, indent=2) + "\n")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        remove_empty(created)
+        raise
+    return tmp, written
+
+
+def install_run(staged: Path, out_dir: str | os.PathLike) -> None:
+    """Put a staged run folder in place of ``out_dir`` (which must be new, empty or a run folder)."""
+    out_dir = Path(out_dir)
+    if not out_dir.exists() or (out_dir.is_dir() and not any(out_dir.iterdir())):
+        try:
+            os.replace(staged, out_dir)  # atomic: the folder appears whole
+            return
+        except OSError:
+            pass  # filled meanwhile: replace file by file below
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / "metrics.json").unlink(missing_ok=True)  # incomplete until the new metrics.json lands
+    for name in (*CHECKSUMMED, "metrics.json"):
+        os.replace(staged / name, out_dir / name)
+    staged.rmdir()
+
+
+def write_run(out_dir: str | os.PathLike, model: nn.Module, metrics: dict, history: list[dict],
+              x_test: Tensor, y_test: Tensor) -> dict:
+    """Write the four files of a run as folder ``out_dir``; return metrics.json's content.
+
+    Raise if the reloaded weights disagree; then, as after any failure, nothing is left."""
+    staged, written = stage_run(out_dir, model, metrics, history, x_test, y_test)
+    try:
+        install_run(staged, out_dir)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    return written
 
 
 @torch.no_grad()
@@ -62,14 +187,33 @@ def predict(model: nn.Module, x: Tensor, y: Tensor) -> list[tuple[int, int, floa
 
 
 def write_predictions(path: Path, predictions: list[tuple[int, int, float, float]]) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["index", "label", "predicted", "confidence", "p_true"])
-            writer.writerows([i, label, pred, f"{conf:.6g}", f"{true:.6g}"]
-                             for i, (label, pred, conf, true) in enumerate(predictions))
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["index", "label", "predicted", "confidence", "p_true"])
+        writer.writerows([i, label, pred, f"{conf:.6g}", f"{true:.6g}"]
+                         for i, (label, pred, conf, true) in enumerate(predictions))
 
 
 def load_state_dict(path: str | os.PathLike) -> dict:
-    """Load saved weights without unpickling code (``weights_only=True``)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Load saved weights without unpickling code (``weights_only=True``).
+
+    A file holding anything but tensors is refused (``UnsafeFileError``, also a
+    ``pickle.UnpicklingError``); a missing, truncated or non-torch file is a ``RunFolderError``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RunFolderError(f"{path}: weights file not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        what = f" ({found[1]})" if found else ""
+        raise UnsafeFileError(
+            f"{path}: refused for safety: it holds pickled objects{what}, not only tensors, and loading them "
+            "could run code; use a model.pt written by lossbench train") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise RunFolderError(f"{path}: not a readable weights file (truncated, or not written by torch.save): "
+                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise RunFolderError(f"{path}: expected a state dict (names -> tensors), found {type(state).__name__}")
+    return state

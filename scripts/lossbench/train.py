@@ -35,7 +35,7 @@ from .config import ConfigError, TrainConfig
 from .devices import device_name, resolve_device, sync
 from .losses import get_loss
 from .model import MLP
-from .runfolder import write_run
+from .runfolder import check_out_dir, write_run
 
 log = logging.getLogger(__name__)
 
@@ -307,8 +307,12 @@ def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None
           data_checksums: dict | None = None) -> dict:
     """Train one run and return its metrics; write its run folder into ``out_dir`` if given.
 
-    ``data_checksums`` (from the data manifest) goes into the run's provenance.
+    ``data_checksums`` (from the data manifest) goes into the run's provenance. The run folder
+    appears whole at the end or not at all (``runfolder.write_run``); a folder that could not be
+    written is refused before training starts.
     """
+    if out_dir is not None:
+        check_out_dir(out_dir)
     start_time, device = start_run(cfg)
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)  # split and batch order, independent of the loss
@@ -328,8 +332,8 @@ def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None
 
     record = {**provenance.collect(dev_name), "data_sha256": data_checksums}
     metrics = run_metrics(member, startup_seconds, start_time, record)
-    if out_dir is not None:
-        write_run(out_dir, model, metrics, member.history, member.split.x_test, member.split.y_test)
+    if out_dir is not None:  # what metrics.json holds: the metrics plus its files' checksums
+        metrics = write_run(out_dir, model, metrics, member.history, member.split.x_test, member.split.y_test)
     return metrics
 
 
