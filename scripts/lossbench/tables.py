@@ -8,13 +8,26 @@
                  Fashion-MNIST; median over runs; empty when most runs never reach it)
 
 Variants keep the order in which their runs are given (the config's order).
+
+Every run is checked before anything is written, and the first problem stops gather with one
+error naming the file: metrics.json must be a JSON object whose keys have the expected types
+and ranges (accuracies in [0, 1], seed >= 0, ...); history.csv must hold epochs 0..epochs_run,
+its last row the recorded accuracies; predictions.csv the recorded number of rows and the
+test accuracy; and history.csv, predictions.csv and model.pt the SHA-256 recorded in
+metrics.json's ``files`` (every run ``lossbench train`` writes records them; a hand-written
+record without ``files`` is checked for history.csv, and predictions.csv if present). The
+three tables are then written aside and put in place together: a failing gather leaves the
+previous tables as they were.
 """
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
 import math
 import os
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +49,203 @@ def epochs_to_reach(history: pd.DataFrame, target: float) -> float:
     return float(reached.iloc[0]) if len(reached) else math.nan
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _kind(value) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number")
+
+
+# metrics.json's keys gather reads: (what is expected, the test). Finite numbers: strict JSON
+# has no NaN (train() writes a non-finite value as null).
+SHARE = ("a number in [0, 1]", lambda v: _is_number(v) and 0 <= v <= 1)
+SHARE_OR_NULL = ("a number in [0, 1] or null", lambda v: v is None or SHARE[1](v))
+NUMBER_OR_NULL = ("a number or null", lambda v: v is None or _is_number(v))
+SECONDS = ("a number >= 0", lambda v: _is_number(v) and v >= 0)
+SECONDS_OR_NULL = ("a number >= 0 or null", lambda v: v is None or SECONDS[1](v))
+TEXT = ("a non-empty string", lambda v: isinstance(v, str) and v != "")
+TEXT_OR_NULL = ("a string or null", lambda v: v is None or isinstance(v, str))
+METRICS_KEYS = {
+    "variant": TEXT, "loss": TEXT, "config_hash": TEXT, "start_time": TEXT,
+    "seed": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "status": ('"ok" or "diverged"', lambda v: v in ("ok", "diverged")),
+    "diverged_epoch": ("an integer >= 1 or null", lambda v: v is None or (_is_int(v) and v >= 1)),
+    "epochs_run": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "train_loss": NUMBER_OR_NULL, "initial_logit_grad_norm": NUMBER_OR_NULL,
+    "train_accuracy": SHARE_OR_NULL, "val_accuracy": SHARE_OR_NULL, "test_accuracy": SHARE_OR_NULL,
+    "train_seconds": SECONDS, "eval_seconds": SECONDS, "startup_seconds": SECONDS_OR_NULL,
+    "config": ("an object", lambda v: isinstance(v, dict)),
+    "provenance": ("an object", lambda v: isinstance(v, dict)),
+}
+OPTIONAL_KEYS = {"train_cpu_seconds": SECONDS_OR_NULL, "end_time": TEXT_OR_NULL}
+CONFIG_KEYS = {
+    "lr": ("a number > 0", lambda v: _is_number(v) and v > 0),
+    "batch_size": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "epochs": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "dataset": (f"one of {', '.join(DATASETS)}", lambda v: v in DATASETS),
+}
+PROVENANCE_KEYS = {"device_name": TEXT, "git_commit": TEXT_OR_NULL}
+FILES = ("history.csv", "predictions.csv", "model.pt")  # checksummed in metrics.json's "files"
+RERUN = "delete that run's folder and run snakemake again to retrain it"
+
+
+def _check_keys(path: Path, record: dict, spec: dict, prefix: str = "", required: bool = True) -> None:
+    for key, (expected, ok) in spec.items():
+        if key not in record:
+            if required:
+                raise GatherError(f"{path}: {prefix}{key} is missing; expected {expected}")
+            continue
+        if not ok(record[key]):
+            raise GatherError(f"{path}: {prefix}{key} is {json.dumps(record[key])[:60]} ({_kind(record[key])}); "
+                              f"expected {expected}")
+
+
+def read_metrics(path: Path) -> dict:
+    """metrics.json's content, every key gather reads checked for type and range."""
+    if not path.is_file():
+        raise GatherError(f"{path}: not found (expected a run's metrics.json)")
+    try:
+        m = json.loads(path.read_text())
+    except OSError as exc:
+        raise GatherError(f"{path}: cannot be read ({exc.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise GatherError(f"{path}: not valid JSON ({exc}); {RERUN}") from None
+    if not isinstance(m, dict):
+        raise GatherError(f"{path}: expected a JSON object (a run's metrics), found {_kind(m)}")
+    _check_keys(path, m, METRICS_KEYS)
+    _check_keys(path, m, OPTIONAL_KEYS, required=False)
+    _check_keys(path, m["config"], CONFIG_KEYS, "config.")
+    _check_keys(path, m["provenance"], PROVENANCE_KEYS, "provenance.")
+    if m["status"] == "ok":
+        for key in ("train_accuracy", "val_accuracy", "test_accuracy"):
+            if m[key] is None:
+                raise GatherError(f"{path}: {key} is null in a run with status ok; expected a number in [0, 1]")
+        if m["diverged_epoch"] is not None or m["epochs_run"] != m["config"]["epochs"]:
+            raise GatherError(f"{path}: status ok but epochs_run {m['epochs_run']} and diverged_epoch "
+                              f"{m['diverged_epoch']}; expected epochs_run = config.epochs "
+                              f"({m['config']['epochs']}) and diverged_epoch null")
+    elif m["diverged_epoch"] != m["epochs_run"]:
+        raise GatherError(f"{path}: status diverged but diverged_epoch {m['diverged_epoch']} is not epochs_run "
+                          f"{m['epochs_run']}")
+    files = m.get("files")
+    if files is not None and not (isinstance(files, dict) and all(
+            isinstance(files.get(name), dict) and isinstance(files[name].get("sha256"), str) for name in FILES)):
+        raise GatherError(f"{path}: files is {json.dumps(files)[:60]}; expected the SHA-256 of "
+                          f"{', '.join(FILES)} as written by lossbench train")
+    return m
+
+
+def _csv_rows(path: Path, what: str) -> pd.DataFrame:
+    """A CSV file of the run, every line with the header's number of fields (a cut line is refused)."""
+    if not path.is_file():
+        raise GatherError(f"{path}: {what} not found beside metrics.json; {RERUN}")
+    try:
+        with open(path, newline="") as fh:
+            lines = list(csv.reader(fh))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise GatherError(f"{path}: not a readable CSV file ({exc})") from None
+    if not lines:
+        raise GatherError(f"{path}: empty; expected a header and one row per {what.split()[-1]}")
+    for number, fields in enumerate(lines[1:], start=2):
+        if len(fields) != len(lines[0]):
+            raise GatherError(f"{path}, line {number}: {len(fields)} fields, the header has {len(lines[0])} "
+                              f"(the file is cut or altered); {RERUN}")
+    return pd.read_csv(path)
+
+
+def _same(recorded, found) -> bool:
+    """A metric equals what its file holds (CSV round trip: a relative tolerance of 1e-12)."""
+    if recorded is None or (isinstance(found, float) and math.isnan(found)):
+        return recorded is None and (found is None or math.isnan(found))
+    return math.isclose(recorded, found, rel_tol=1e-12, abs_tol=1e-15)
+
+
+def read_history(path: Path, m: dict) -> pd.DataFrame:
+    """history.csv: epochs 0..epochs_run, its last row the metrics' final values."""
+    history = _csv_rows(path, "history file (one row per epoch)")
+    missing = [c for c in ("epoch", "val_accuracy", "test_accuracy") if c not in history.columns]
+    if missing:
+        raise GatherError(f"{path}: no column {', '.join(missing)}; expected a history written by lossbench train")
+    epochs = list(history["epoch"])
+    expected = list(range(m["epochs_run"] + 1))
+    if epochs != expected:
+        found = f"epochs {epochs[0]}-{epochs[-1]} ({len(epochs)} rows)" if epochs else "no rows"
+        raise GatherError(f"{path}: {found}; metrics.json says epochs_run {m['epochs_run']}, so expected epochs "
+                          f"0-{m['epochs_run']} ({len(expected)} rows); the files disagree, {RERUN}")
+    last = history.iloc[-1]
+    for key in ("val_accuracy", "test_accuracy"):
+        try:
+            value = float(last[key])
+        except (TypeError, ValueError):
+            raise GatherError(f"{path}: last epoch's {key} is {last[key]!r}; expected a number") from None
+        if not _same(m[key], value):
+            raise GatherError(f"{path}: last epoch's {key} {last[key]} is not metrics.json's {m[key]}; "
+                              f"the files disagree, {RERUN}")
+    return history
+
+
+def check_predictions(path: Path, m: dict) -> None:
+    """predictions.csv: as many rows as recorded, and the metrics' test accuracy."""
+    predictions = _csv_rows(path, "predictions file (one row per test image)")
+    missing = [c for c in ("label", "predicted") if c not in predictions.columns]
+    if missing:
+        raise GatherError(f"{path}: no column {', '.join(missing)}; expected predictions written by lossbench train")
+    rows = (m.get("files") or {}).get("predictions.csv", {}).get("rows")
+    if rows is not None and len(predictions) != rows:
+        raise GatherError(f"{path}: {len(predictions)} rows; metrics.json records {rows} (one per test image); "
+                          f"the files disagree, {RERUN}")
+    if not len(predictions):
+        raise GatherError(f"{path}: no rows; expected one per test image")
+    accuracy = float((predictions["label"] == predictions["predicted"]).mean())
+    if m["status"] == "ok" and not _same(m["test_accuracy"], accuracy):
+        raise GatherError(f"{path}: gives test accuracy {accuracy}, metrics.json says {m['test_accuracy']}; "
+                          f"the files disagree, {RERUN}")
+
+
+def check_run_files(path: Path, m: dict) -> pd.DataFrame:
+    """Check a run's files against its metrics.json; return its history.
+
+    history.csv is always read; a run that records its files' checksums (every run lossbench
+    train writes) must also have predictions.csv and model.pt, each with the SHA-256 recorded."""
+    history = read_history(path.with_name("history.csv"), m)
+    files = m.get("files")
+    predictions = path.with_name("predictions.csv")
+    if files is not None or predictions.exists():
+        check_predictions(predictions, m)
+    if files is None:
+        return history
+    for name in FILES:
+        file = path.with_name(name)
+        if not file.is_file():
+            raise GatherError(f"{file}: not found beside metrics.json; {RERUN}")
+        if _sha256(file) != files[name]["sha256"]:
+            raise GatherError(f"{file}: SHA-256 {_sha256(file)} is not the {files[name]['sha256']} recorded in "
+                              f"metrics.json (changed since the run wrote it); {RERUN}")
+    return history
+
+
 def load_runs(metrics_paths: list[str | os.PathLike]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read every metrics.json and the history.csv beside it."""
+    """Read every metrics.json and the files beside it, refusing a run whose files disagree."""
+    if not metrics_paths:
+        raise GatherError("--runs: no metrics.json given")
     run_rows, epoch_frames = [], []
     for path in map(Path, metrics_paths):
-        m = json.loads(path.read_text())
-        history = pd.read_csv(path.with_name("history.csv"))
+        m = read_metrics(path)
+        history = check_run_files(path, m)
         target = DATASETS[m["config"]["dataset"]].target_val_accuracy
         key = {"variant": m["variant"], "loss": m["loss"], "seed": m["seed"], "config_hash": m["config_hash"]}
         run_rows.append({
@@ -106,7 +310,9 @@ def write_tables(metrics_paths: list[str | os.PathLike], out_dir: str | os.PathL
     runs, epochs = load_runs(metrics_paths)
     tables = {"runs": runs, "epochs": epochs, "summary": summarize(runs)}
     out_dir = Path(out_dir)
-    for name, frame in tables.items():
-        with atomic_path(out_dir / f"{name}.csv") as tmp:
-            frame.to_csv(tmp, index=False)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise GatherError(f"--out-dir {out_dir}: is a file; expected a folder")
+    with ExitStack() as stack:  # every table written aside first, then each put in place
+        for name, frame in tables.items():
+            frame.to_csv(stack.enter_context(atomic_path(out_dir / f"{name}.csv")), index=False)
     return tables
