@@ -7,7 +7,10 @@ import sys
 
 import pytest
 
+from helpers import ROOT
 from lossbench import cli, tables
+
+NOTEBOOK = ROOT / "reports" / "notebooks" / "comparison.py"
 
 
 def run_cli(*argv: str) -> subprocess.CompletedProcess:
@@ -17,7 +20,7 @@ def run_cli(*argv: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("argv, message", [
     (["train", "--variant", "v", "--loss", "cross_entropy", "--seed", "0", "--data", "/nonexistent/data.pt",
       "--out-dir", "OUT"], "/nonexistent/data.pt: data file not found"),
-    (["report", "--notebook", "n.py", "--out", "o.html", "--title", "t", "--parameters", "{not json"],
+    (["report", "--notebook", str(NOTEBOOK), "--out", "o.html", "--title", "t", "--parameters", "{not json"],
      "--parameters: expected JSON"),
     (["compare", "/nonexistent/a", "/nonexistent/b"], "not a finished run folder"),
     (["data", "--dataset", "kmnist", "--out", "OUT"], "unknown dataset 'kmnist'"),

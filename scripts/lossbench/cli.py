@@ -14,14 +14,199 @@ Subcommands import their modules lazily, so ``lossbench train`` loads torch and 
 else heavy (no pandas, seaborn, papermill, snakemake): start-up matters per job.
 Logs go to stderr. A user's mistake (``LossbenchError``: bad input, config, data or run folder)
 ends with one error line and exit status 1; any other exception is a bug and shows its traceback.
+Arguments are checked before any work starts: argparse's own complaints (a missing or unknown
+flag) and the checks below (a count that must be >= 1, an lr that must be a positive number, an
+output folder that is a file, a JSON argument of the wrong shape, ...) are such one-line errors
+naming the argument, what was expected and what was found.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
+import math
+import os
+import re
 import sys
+from pathlib import Path
+
+from .errors import LossbenchError
+
+
+class ArgumentError(LossbenchError):
+    """A command-line argument that is not what was expected; the message names it."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors raised as one-line ``ArgumentError``s (exit 1, no usage dump)."""
+
+    def error(self, message: str):
+        raise ArgumentError(f"{self.prog}: {message} (`{self.prog} --help` lists the arguments)")
+
+
+# --- argument types: each refuses a bad value with what was expected and what was found ---------
+
+def _integer(low: int, high: int | None = None):
+    expected = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, found {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {expected}, found {text!r}")
+        return value
+
+    return parse
+
+
+positive_int = _integer(1)
+count = _integer(0)
+seed_int = _integer(0, 2**64 - 1)  # what torch.manual_seed accepts, negatives excluded
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, found {text!r}")
+    return value
+
+
+def name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}", text):
+        raise argparse.ArgumentTypeError(
+            f"expected a name of letters, digits, '_', '.' or '-' (at most 100), found {text!r}")
+    return text
+
+
+def device(text: str) -> str:
+    if not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", text):
+        raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or cuda:N, found {text!r}")
+    return text
+
+
+def dataset(text: str) -> str:
+    from .data import DATASETS
+
+    if text not in DATASETS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(DATASETS)}, found {text!r}")
+    return text
+
+
+def _writable_under(path: Path) -> None:
+    """The nearest existing folder above ``path`` is a folder (not a file) we can write in."""
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise argparse.ArgumentTypeError(f"{path}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise argparse.ArgumentTypeError(f"{path}: cannot write in {parent} (permission denied)")
+            return
+
+
+def output_dir(text: str) -> str:
+    path = Path(text)
+    if not text or (path.exists() and not path.is_dir()):
+        raise argparse.ArgumentTypeError(f"{text!r} is a file; expected a folder (new or existing)")
+    _writable_under(path)
+    return text
+
+
+def output_file(text: str) -> str:
+    path = Path(text)
+    if not text or path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder; expected a file name")
+    _writable_under(path)
+    return text
+
+
+def input_file(text: str) -> str:
+    if not Path(text).is_file():
+        found = "a folder" if Path(text).is_dir() else "something else" if Path(text).exists() else "nothing there"
+        raise argparse.ArgumentTypeError(f"{text!r}: expected an existing file, found {found}")
+    return text
+
+
+def title(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a non-empty title, found {text!r}")
+    return text
+
+
+# what each TrainConfig field takes on the command line
+TRAIN_FLAG_TYPES = {
+    "variant": name, "loss": name, "seed": seed_int, "dataset": dataset, "train_size": positive_int,
+    "val_size": positive_int, "hidden": positive_int, "lr": positive_float, "batch_size": positive_int,
+    "epochs": positive_int, "device": device, "threads": positive_int,
+}
+
+
+def _json_arg(text: str, flag: str):
+    from .report import parse_json_arg
+
+    return parse_json_arg(text, flag)
+
+
+def _kind(value) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number")
+
+
+def json_object(text: str, flag: str) -> dict:
+    value = _json_arg(text, flag)
+    if not isinstance(value, dict):
+        raise ArgumentError(f"{flag}: expected a JSON object ({{\"name\": value, ...}}), found {_kind(value)}: "
+                            f"{text[:80]!r}")
+    return value
+
+
+def json_links(text: str, flag: str, required: tuple[str, ...] = ("href", "title"),
+               optional: tuple[str, ...] = ()) -> list[dict]:
+    """A JSON list of objects, each with a non-empty string for every key in ``required``."""
+    value = _json_arg(text, flag)
+    fields = ", ".join(f'"{k}"' for k in required)
+    if not isinstance(value, list):
+        raise ArgumentError(f"{flag}: expected a JSON list of objects with {fields}, found {_kind(value)}")
+    for i, entry in enumerate(value):
+        if not isinstance(entry, dict):
+            raise ArgumentError(f"{flag}[{i}]: expected an object with {fields}, found {_kind(entry)}")
+        for key in required:
+            if not (isinstance(entry.get(key), str) and entry[key].strip()):
+                found = "nothing" if key not in entry else f"{_kind(entry[key])} {json.dumps(entry[key])[:40]}"
+                raise ArgumentError(f"{flag}[{i}].{key}: expected a non-empty string, found {found}")
+        for key in optional:
+            if key in entry and not isinstance(entry[key], str):
+                raise ArgumentError(f"{flag}[{i}].{key}: expected a string, found {_kind(entry[key])}")
+    return value
+
+
+def _check_training(args: argparse.Namespace) -> None:
+    """What one flag alone cannot say: the batch fits the split, the loss and device exist."""
+    from .losses import get_loss
+
+    if args.batch_size > args.train_size:
+        raise ArgumentError(f"--batch-size {args.batch_size}: larger than --train-size {args.train_size}; "
+                            "expected at most the training split")
+    get_loss(args.loss)
+    _check_device(args.device)
+
+
+def _check_device(name: str) -> None:
+    if not name.startswith("cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ArgumentError(f"--device {name}: no CUDA GPU is visible here; use --device cpu (or auto)")
+    index = int(name.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise ArgumentError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) are visible")
 
 
 def _add_train_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
@@ -31,14 +216,15 @@ def _add_train_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()
         if f.name in skip:
             continue
         flag = "--" + f.name.replace("_", "-")
+        kind = TRAIN_FLAG_TYPES.get(f.name)
         if f.default is dataclasses.MISSING:
-            parser.add_argument(flag, required=True, type=int if f.type == "int" else str)
+            parser.add_argument(flag, required=True, type=kind or (int if f.type == "int" else str))
         elif isinstance(f.default, bool):
             parser.add_argument(flag, type=_boolean, default=f.default, metavar="{true,false}")
         elif isinstance(f.default, tuple):
-            parser.add_argument(flag, type=int, nargs="+", default=list(f.default))
+            parser.add_argument(flag, type=kind or int, nargs="+", default=list(f.default))
         else:
-            parser.add_argument(flag, type=type(f.default), default=f.default)
+            parser.add_argument(flag, type=kind or type(f.default), default=f.default)
 
 
 def _boolean(text: str) -> bool:
@@ -59,6 +245,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from . import data, train
     from .config import config_from_flags
 
+    _check_training(args)
     train.train(config_from_flags(vars(args)), data.load(args.data), out_dir=args.out_dir,
                 data_checksums=data.checksums(args.data))
 
@@ -67,6 +254,9 @@ def cmd_train_seeds(args: argparse.Namespace) -> None:
     from . import data, packed
     from .config import config_from_flags
 
+    if len(set(args.seeds)) != len(args.seeds):
+        raise ArgumentError(f"--seeds: expected distinct seeds, found {' '.join(map(str, args.seeds))}")
+    _check_training(args)
     configs = [config_from_flags(vars(args), seed=seed) for seed in args.seeds]
     packed.train_seeds(configs, data.load(args.data), out_dir=args.out_dir, data_checksums=data.checksums(args.data))
 
@@ -80,20 +270,24 @@ def cmd_gather(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     from . import report
 
-    parameters = report.parse_json_arg(args.parameters, "--parameters")
-    nav = report.parse_json_arg(args.nav, "--nav")
+    parameters = json_object(args.parameters, "--parameters")
+    nav = json_links(args.nav, "--nav")
     report.render(args.notebook, args.out, {**parameters, "title": args.title}, args.title, nav, args.executed_notebook)
 
 
 def cmd_index(args: argparse.Namespace) -> None:
     from . import report
 
-    report.write_index(args.out, args.title, report.parse_json_arg(args.pages, "--pages"), args.summary)
+    pages = json_links(args.pages, "--pages", optional=("description",))
+    report.write_index(args.out, args.title, pages, args.summary)
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
     from . import bench
+    from .losses import get_loss
 
+    get_loss(args.loss)
+    _check_device(args.device)
     bench.main(args)
 
 
@@ -104,7 +298,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lossbench", description=__doc__.split("\n")[0])
+    parser = Parser(prog="lossbench", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("data", help="verify a dataset and write data.pt + manifest.json")
@@ -117,47 +311,50 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train one (variant, seed) run")
     _add_train_flags(p)
     p.add_argument("--data", required=True, help="data.pt written by 'lossbench data'")
-    p.add_argument("--out-dir", required=True, help="run folder for metrics.json, history.csv, model.pt")
+    p.add_argument("--out-dir", required=True, type=output_dir,
+                   help="run folder for metrics.json, history.csv, model.pt (appears whole at the end)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("train-seeds", help="train several seeds of one variant together (one process, stacked)")
     _add_train_flags(p, skip=("seed",))
-    p.add_argument("--seeds", type=int, nargs="+", required=True, help="seeds to train, e.g. 0 1 2 3 4")
+    p.add_argument("--seeds", type=seed_int, nargs="+", required=True, help="seeds to train, e.g. 0 1 2 3 4")
     p.add_argument("--data", required=True, help="data.pt written by 'lossbench data'")
-    p.add_argument("--out-dir", required=True, help="variant folder: each seed writes OUT_DIR/seed-<s>/")
+    p.add_argument("--out-dir", required=True, type=output_dir,
+                   help="variant folder: each seed writes OUT_DIR/seed-<s>/")
     p.set_defaults(func=cmd_train_seeds)
 
     p = sub.add_parser("gather", help="collect runs into runs.csv, epochs.csv, summary.csv")
     p.add_argument("--runs", nargs="+", required=True, help="metrics.json files (history.csv beside each)")
-    p.add_argument("--out-dir", required=True)
+    p.add_argument("--out-dir", required=True, type=output_dir)
     p.set_defaults(func=cmd_gather)
     p = sub.add_parser("report", help="execute one notebook page (papermill) and write it as HTML")
-    p.add_argument("--notebook", required=True, help="jupytext .py source, e.g. reports/notebooks/comparison.py")
-    p.add_argument("--out", required=True, help="HTML file to write")
-    p.add_argument("--title", required=True, help="page title (shown literally)")
+    p.add_argument("--notebook", required=True, type=input_file,
+                   help="jupytext .py source, e.g. reports/notebooks/comparison.py")
+    p.add_argument("--out", required=True, type=output_file, help="HTML file to write")
+    p.add_argument("--title", required=True, type=title, help="page title (shown literally)")
     p.add_argument("--parameters", default="{}", help="JSON object of notebook parameters")
     p.add_argument("--nav", default="[]", help='JSON list of {"href", "title"} links for the top bar')
-    p.add_argument("--executed-notebook", default=None, metavar="IPYNB",
+    p.add_argument("--executed-notebook", default=None, metavar="IPYNB", type=output_file,
                    help="keep papermill's executed notebook here (written also when a cell fails)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("index", help="write index.html linking every page")
-    p.add_argument("--out", required=True)
-    p.add_argument("--title", required=True)
+    p.add_argument("--out", required=True, type=output_file)
+    p.add_argument("--title", required=True, type=title)
     p.add_argument("--pages", required=True, help='JSON list of {"href", "title", "description"}')
-    p.add_argument("--summary", required=True, help="summary.csv for the headline table")
+    p.add_argument("--summary", required=True, type=input_file, help="summary.csv for the headline table")
     p.set_defaults(func=cmd_index)
     p = sub.add_parser("bench", help="time training against the notebook's DataLoader loop (and the CUDA-graph floor)")
     p.add_argument("--data", default="resources/data/mnist/data.pt", help="data.pt written by 'lossbench data'")
-    p.add_argument("--loss", default="cross_entropy")
-    p.add_argument("--repeats", type=int, default=3, help="timed runs per method (after one warm-up run)")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--loss", default="cross_entropy", type=name)
+    p.add_argument("--repeats", type=positive_int, default=3, help="timed runs per method (after one warm-up run)")
+    p.add_argument("--epochs", type=positive_int, default=5)
+    p.add_argument("--device", default="auto", type=device)
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--startup", action="store_true", help="also time process start-up against 'import torch'")
-    p.add_argument("--packed", type=int, default=0, metavar="N",
+    p.add_argument("--packed", type=count, default=0, metavar="N",
                    help="also train seeds 0..N-1 packed in one process (lossbench train-seeds) and time it")
-    p.add_argument("--json", default=None, help="write the figures, device and versions here")
+    p.add_argument("--json", default=None, type=output_file, help="write the figures, device and versions here")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("compare", help="check two run folders are bit-identical (but for wall-clock timings)")
@@ -168,15 +365,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from .errors import LossbenchError
-
     try:
+        args, unknown = build_parser().parse_known_args(argv)
+        if unknown:  # named with the subcommand whose --help lists what it takes
+            raise ArgumentError(f"lossbench {args.command}: unrecognized arguments: {' '.join(unknown)} "
+                                f"(`lossbench {args.command} --help` lists the arguments)")
         return args.func(args) or 0
     except LossbenchError as exc:  # a user's mistake: one line; anything else is a bug and keeps its traceback
-        logging.getLogger("lossbench").error("%s", exc)
+        logging.getLogger("lossbench").error("%s", " ".join(str(exc).split("\n")))
         return 1
 
 
