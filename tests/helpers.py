@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from lossbench.data import MIRROR_ENV
 
@@ -33,11 +32,15 @@ TINY_CONFIG = ROOT / "tests" / "workflow" / "config.yaml"
 
 def tiny_config(**overrides) -> dict:
     """The tiny end-to-end config (tests/workflow/config.yaml) with top-level keys replaced."""
+    import yaml  # here, not at the top: the GPU machine's image has no yaml (tests/gpu/check.sh)
+
     return {**yaml.safe_load(TINY_CONFIG.read_text()), **overrides}
 
 
 def write_config(workdir: Path, config: dict, name: str = "config.yaml") -> Path:
     """Write ``config`` as YAML into ``workdir`` (key order kept: variants run in that order)."""
+    import yaml
+
     path = workdir / name
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
