@@ -167,6 +167,10 @@ def _csv_rows(path: Path, what: str) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
 def _same(recorded, found) -> bool:
     """A metric equals what its file holds (CSV round trip: a relative tolerance of 1e-12)."""
     if recorded is None or (isinstance(found, float) and math.isnan(found)):
@@ -183,9 +187,9 @@ def read_history(path: Path, m: dict) -> pd.DataFrame:
     epochs = list(history["epoch"])
     expected = list(range(m["epochs_run"] + 1))
     if epochs != expected:
-        found = f"epochs {epochs[0]}-{epochs[-1]} ({len(epochs)} rows)" if epochs else "no rows"
+        found = f"epochs {epochs[0]}-{epochs[-1]} ({_rows(len(epochs))})" if epochs else "no rows"
         raise GatherError(f"{path}: {found}; metrics.json says epochs_run {m['epochs_run']}, so expected epochs "
-                          f"0-{m['epochs_run']} ({len(expected)} rows); the files disagree, {RERUN}")
+                          f"0-{m['epochs_run']} ({_rows(len(expected))}); the files disagree, {RERUN}")
     last = history.iloc[-1]
     for key in ("val_accuracy", "test_accuracy"):
         try:
