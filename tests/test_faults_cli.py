@@ -132,6 +132,21 @@ def test_train_seeds_refuses_a_bad_argument_before_training(data_pt, tmp_path, c
     assert started == [] and sorted(p.name for p in (tmp_path / "run").iterdir()) == ["seed-1"]
 
 
+def test_the_python_api_refuses_the_same_before_any_work(tiny_data, tmp_path):
+    """train(), train_seeds() and bench.run() check what the command line checks, for callers in Python."""
+    from lossbench import bench
+    from lossbench.config import ConfigError
+
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(runfolder.RunFolderError, match="a-file: is a file; expected a folder"):
+        train(TrainConfig(seed=0, **TINY), tiny_data, out_dir=tmp_path / "a-file")
+    with pytest.raises(runfolder.RunFolderError, match="a-file is a file; expected a folder"):
+        packed.train_seeds([TrainConfig(seed=0, **TINY)], tiny_data, out_dir=tmp_path / "a-file" / "v")
+    for bad in ({"repeats": 0}, {"epochs": 0}, {"packed": -1}, {"threads": 0}):
+        with pytest.raises(ConfigError, match=f"--{next(iter(bad))}: expected an integer >= "):
+            bench.run(str(tmp_path / "no-data.pt"), **bad)
+
+
 def test_a_bad_argument_in_a_real_process_is_one_line_and_exit_1(data_pt, tmp_path):
     """As a user or Snakemake sees it: stderr is one ERROR line, the exit status 1, not argparse's 2."""
     (tmp_path / "a-file").write_text("")

@@ -34,7 +34,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset, random_split
 
 from . import provenance
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .devices import device_name, resolve_device, sync
 from .losses import get_loss
 from .model import MLP
@@ -121,6 +121,11 @@ def run(data_path: str, loss: str = "cross_entropy", repeats: int = 3, epochs: i
         threads: int | None = None, startup: bool = False, packed: int = 0) -> dict:
     from .data import load
 
+    for name, value, low in (("repeats", repeats, 1), ("epochs", epochs, 1), ("packed", packed, 0)):
+        if not isinstance(value, int) or value < low:
+            raise ConfigError(f"--{name}: expected an integer >= {low}, found {value!r}")
+    if threads is not None and threads < 1:
+        raise ConfigError(f"--threads: expected an integer >= 1, found {threads!r}")
     data = load(data_path)
     dev = resolve_device(device)
     if threads:

@@ -253,10 +253,13 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_train_seeds(args: argparse.Namespace) -> None:
     from . import data, packed
     from .config import config_from_flags
+    from .runfolder import check_out_dir
 
     if len(set(args.seeds)) != len(args.seeds):
         raise ArgumentError(f"--seeds: expected distinct seeds, found {' '.join(map(str, args.seeds))}")
     _check_training(args)
+    for seed in args.seeds:
+        check_out_dir(Path(args.out_dir) / f"seed-{seed}")
     configs = [config_from_flags(vars(args), seed=seed) for seed in args.seeds]
     packed.train_seeds(configs, data.load(args.data), out_dir=args.out_dir, data_checksums=data.checksums(args.data))
 
