@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from lossbench.config import ConfigError
 from lossbench.losses import LOSSES, get_loss, register_loss
 from lossbench.model import MLP
 
@@ -135,5 +136,5 @@ def test_mse_softmax_to_ce_gradient_ratio_at_uniform_output_is_2_over_c_squared(
 def test_registry_refuses_duplicates_and_names_unknown_losses():
     with pytest.raises(ValueError, match="already registered"):
         register_loss("cross_entropy")(lambda z, y: z.sum())
-    with pytest.raises(KeyError, match="unknown loss 'nope'.*cross_entropy"):
+    with pytest.raises(ConfigError, match="unknown loss 'nope'.*cross_entropy"):
         get_loss("nope")
