@@ -88,6 +88,28 @@ def test_initial_gradient_ratio_pairs_seeds_by_loss_whatever_the_variant():
     assert stats.initial_gradient_ratio(runs, "mse_logits", "cross_entropy").empty
 
 
+def test_nearly_identical_samples_give_no_warning():
+    """scipy warns of precision loss on (nearly) identical data; a page must show no warning text."""
+    import warnings
+
+    runs = runs_table({"ref": [0.07, 0.07, 0.07], "v": [0.07, 0.07, 0.0700000001], "w": [0.9, 0.91, 0.93]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = stats.compare_to_reference(runs, "ref").set_index("variant")
+    assert table.loc["w", "test"] == "paired t" and table.loc["w", "p"] < 0.05
+
+
+def test_constant_samples_are_caught_exactly():
+    table = stats.compare_to_reference(runs_table({"ref": [0.07] * 3, "v": [0.09] * 3}), "ref").iloc[0]
+    assert math.isnan(table["welch_p"]) and math.isnan(table["paired_p"]) and table["cohens_d"] == math.inf
+
+
+def test_median_run_skips_diverged_runs_when_it_can():
+    runs = runs_table({"v": [0.3, 0.9, 0.5]}).assign(status=["ok", "diverged", "ok"])
+    assert stats.median_run(runs)["test_accuracy"] == 0.3
+    assert stats.median_run(runs.assign(status="diverged"))["test_accuracy"] == 0.5
+
+
 def test_median_run():
     assert stats.median_run(runs_table({"v": [0.3, 0.9, 0.5]}))["test_accuracy"] == 0.5
     assert stats.median_run(runs_table({"v": [0.3, 0.9, 0.5, 0.7]}))["test_accuracy"] == 0.5  # lower middle

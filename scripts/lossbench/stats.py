@@ -8,6 +8,7 @@ tables built from these numbers are in ``lossbench.prose``.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,19 @@ def compare_to_reference(runs: pd.DataFrame, reference: str, metric: str = "test
     paired test's p-value where seeds pair up (else Welch's), and ``p_holm`` that p adjusted
     with Holm's method across all the comparisons of the table.
     """
+    with warnings.catch_warnings():
+        # scipy warns of precision loss when values are nearly identical; constant samples are
+        # caught below and the p-value stays what scipy computes: no warning text on a page
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _compare_to_reference(runs, reference, metric)
+
+
+def _constant(values: pd.Series) -> bool:
+    """Every value equal (exactly: a float sd of identical values can be 1e-17, not 0)."""
+    return len(values) == 0 or values.max() == values.min()
+
+
+def _compare_to_reference(runs: pd.DataFrame, reference: str, metric: str) -> pd.DataFrame:
     ref = runs[runs["variant"] == reference].set_index("seed")[metric]
     rows = []
     for variant, group in runs.groupby("variant", sort=False):
@@ -64,15 +78,15 @@ def compare_to_reference(runs: pd.DataFrame, reference: str, metric: str = "test
             "welch_p": math.nan, "paired_p": math.nan, "cohens_d": math.nan, "paired_dz": math.nan,
         }
         if len(values) >= 2 and len(ref) >= 2:
-            if values.std() > 0 or ref.std() > 0:
+            if not (_constant(values) and _constant(ref)):
                 row["welch_p"] = stats.ttest_ind(values, ref, equal_var=False).pvalue
-            pooled = math.sqrt((values.var() + ref.var()) / 2)
+            pooled = 0.0 if _constant(values) and _constant(ref) else math.sqrt((values.var() + ref.var()) / 2)
             if pooled > 0:
                 row["cohens_d"] = row["difference"] / pooled
             else:  # every run of both equal: no spread to scale by
                 row["cohens_d"] = 0.0 if row["difference"] == 0 else math.copysign(math.inf, row["difference"])
         if len(paired) >= 2:
-            sd = diff.std()
+            sd = 0.0 if _constant(diff) else diff.std()
             if sd > 0:
                 row["paired_p"] = stats.ttest_rel(paired["v"], paired["r"]).pvalue
                 row["paired_dz"] = diff.mean() / sd
@@ -120,7 +134,10 @@ def saturation_table(epochs: pd.DataFrame) -> pd.DataFrame:
 
 
 def median_run(runs: pd.DataFrame) -> pd.Series:
-    """The run whose test accuracy is the median (lower middle for an even count)."""
+    """The run whose test accuracy is the median (lower middle for an even count), among the runs
+    that did not diverge when there are any (a diverged run's weights are not finite)."""
+    if "status" in runs and (runs["status"] != "diverged").any():
+        runs = runs[runs["status"] != "diverged"]
     ordered = runs.sort_values(["test_accuracy", "seed"]).reset_index(drop=True)
     return ordered.iloc[(len(ordered) - 1) // 2]
 
