@@ -50,16 +50,14 @@ display(Markdown(prose.comparison_conclusion(summary, comparison, reference)))
 # dataset's target (90% on MNIST, 75% on Fashion-MNIST; "never": most runs did not).
 
 # %%
+display(Markdown(prose.summary_caption(summary)))
 display(prose.summary_display(summary))
 
 # %% [markdown]
 # ## Learning curves
-# Mean over seeds; bands: the 95% t-interval of the mean over seeds, the same interval as the
-# summary's "95% CI" column (clipped to [0, 1] for accuracy). Epoch 0 is the untrained network. The three
-# cross-entropy formulations are the same math, so their curves lie on top of each other. Each
-# loss has its own scale: compare train-loss curves by shape, not height.
 
 # %%
+display(Markdown(prose.curves_caption(epochs)))
 plots.learning_curves(epochs);
 
 # %% [markdown]
@@ -76,7 +74,10 @@ plots.final_accuracy(runs);
 # is adjusted with Holm's method across all of them; the conclusion above uses the adjusted one.
 
 # %%
-display(prose.comparison_display(comparison))
+if comparison.empty:
+    display(Markdown(prose.no_comparison(summary, reference)))
+else:
+    display(prose.comparison_display(comparison, summary))
 
 # %% [markdown]
 # ## Training time

@@ -22,6 +22,8 @@ metrics_json: str = "results/mnist/runs/cross_entropy/seed-0/metrics.json"
 manifest_json: str = "resources/data/mnist/manifest.json"
 config: dict = {}
 snakemake_version: str = ""
+configfiles: list = []  # the config files given to snakemake (--configfile)
+overrides: dict = {}  # the settings given on its command line (--config)
 
 # %%
 import pandas as pd
@@ -47,4 +49,4 @@ display(report.preformatted(prose.config_yaml(config)))
 # ## How to rerun
 
 # %%
-display(Markdown(prose.rerun_markdown(config)))
+display(Markdown(prose.rerun_markdown(config, configfiles, overrides)))

@@ -44,28 +44,42 @@ display(Markdown(prose.variant_overview(runs)))
 # ## Every seed
 
 # %%
+display(Markdown(prose.per_seed_caption(runs)))
 plots.per_seed_curves(epochs);
 
 # %%
-run = stats.median_run(runs)
-predictions = pd.read_csv(f"{run['path']}/predictions.csv")
-display(Markdown(f"## Test set of seed {run['seed']} (median test accuracy {run['test_accuracy']:.4f})"))
+note = prose.examples_note(runs)
+if note is None:
+    run = stats.median_run(runs)
+    predictions = pd.read_csv(f"{run['path']}/predictions.csv")
+    display(Markdown(prose.test_set_heading(runs, run)))
+else:
+    display(Markdown(f"## Test set\n\n{note}"))
 
 # %% [markdown]
 # ### Confusion matrix (rows: true class, normalised)
 
 # %%
-plots.confusion_matrix(predictions, classes);
+if note is None:
+    plots.confusion_matrix(predictions, classes);
+else:
+    display(Markdown("Not shown: see above."))
 
 # %% [markdown]
 # ### Examples: the first eight test images, then the most confidently wrong
 # Title: predicted class (its probability) and true class; red = wrong.
 
 # %%
-plots.example_grid(data.load(data_pt)["test_images"], predictions, classes);
+if note is None:
+    plots.example_grid(data.load(data_pt)["test_images"], predictions, classes);
+else:
+    display(Markdown("Not shown: see above."))
 
 # %% [markdown]
 # ### Confidence of the predictions
 
 # %%
-plots.confidence_histogram(predictions);
+if note is None:
+    plots.confidence_histogram(predictions);
+else:
+    display(Markdown("Not shown: see above."))

@@ -72,32 +72,34 @@ display(Markdown(prose.why_conclusion(summary, ratios, reference, slow_loss, sta
 # averaged over the training split, for the same network (same seed) under both losses.
 
 # %%
-display(prose.ratio_display(ratios))
+if len(ratios):
+    display(prose.ratio_display(ratios))
+else:
+    display(Markdown(prose.ratio_missing(summary, slow_loss)))
 
 # %% [markdown]
 # ## Measured: the gradient during training
-# Mean per-sample logit-gradient norm per epoch (log scale; epoch 0 = initialisation). Bands:
-# 95% t-interval of the mean over seeds, as in the tables.
+# Mean per-sample logit-gradient norm per epoch (log scale where it spans more than a factor
+# of 10; epoch 0 = initialisation).
 
 # %%
+display(Markdown(prose.curves_caption(epochs)))
 plots.gradient_norms(epochs);
 
 # %% [markdown]
 # ## Saturation
 # Mean max-softmax probability on the validation set, and the share of validation images the
-# network gets wrong with more than 0.9 probability. Bands: 95% t-interval of the mean over
-# seeds, clipped to [0, 1].
+# network gets wrong with more than 0.9 probability. Bands, where there are two seeds or more:
+# 95% t-interval of the mean over seeds, clipped to [0, 1].
 
 # %%
 plots.saturation(epochs);
 
 # %% [markdown]
 # ## Ablations: learning rate and output head
-# The same comparison with the ablation variants from the config: MSE on softmax with a
-# learning rate scaled up to undo the $2/C^2$ factor, and MSE on the raw logits (no softmax,
-# so no Jacobian and no saturation).
 
 # %%
+display(Markdown(prose.ablation_caption(summary, slow_loss)))
 plots.learning_curves(epochs);
 
 # %% [markdown]
