@@ -76,12 +76,40 @@ def preformatted(text: str):
     return HTML(f"<pre>{html.escape(text)}</pre>")
 
 
+def own_interpreter_kernel_manager():
+    """A jupyter_client kernel manager class whose ``python3`` kernel runs this interpreter.
+
+    jupyter_client looks a kernel name up in the kernelspec folders of the Jupyter path first
+    (``jupyter kernelspec list``), so a ``python3`` spec installed there for another Python would
+    run the pages, with other packages or none. This manager's spec manager searches no folder
+    and so falls back to ipykernel's native spec, whose command is ``sys.executable -m
+    ipykernel_launcher`` of the process that renders (jupyter_client's ``KernelSpecManager``
+    documents ``kernel_dirs`` as the folders searched; nbclient takes ``kernel_manager_class``).
+    """
+    from jupyter_client import AsyncKernelManager
+    from jupyter_client.kernelspec import KernelSpecManager
+    from traitlets import default
+
+    class OwnInterpreterSpecs(KernelSpecManager):
+        @default("kernel_dirs")
+        def _kernel_dirs_default(self) -> list[str]:
+            return []
+
+    class OwnInterpreterKernelManager(AsyncKernelManager):
+        @default("kernel_spec_manager")
+        def _kernel_spec_manager_default(self):
+            return OwnInterpreterSpecs(data_dir=self.data_dir)
+
+    return OwnInterpreterKernelManager
+
+
 def execute(source: str | os.PathLike, parameters: dict, executed: str | os.PathLike | None = None,
             cwd: str | os.PathLike = ".", kernel: str = "python3"):
     """jupytext -> papermill; returns the executed notebook node.
 
     ``executed``: where to keep papermill's output notebook, also when a cell fails (papermill
-    writes it as it goes), so a failing or odd page can be opened and debugged.
+    writes it as it goes), so a failing or odd page can be opened and debugged. The ``python3``
+    kernel is this interpreter (``own_interpreter_kernel_manager``), whatever the Jupyter path holds.
     """
     import jupytext
     import nbformat
@@ -97,7 +125,9 @@ def execute(source: str | os.PathLike, parameters: dict, executed: str | os.Path
         for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
             try:
                 papermill.execute_notebook(str(src), str(out), parameters=parameters, kernel_name=kernel,
-                                           language="python", cwd=str(cwd), progress_bar=False)
+                                           language="python", cwd=str(cwd), progress_bar=False,
+                                           **({"kernel_manager_class": own_interpreter_kernel_manager()}
+                                              if kernel == "python3" else {}))
                 break
             except RuntimeError as exc:
                 # jupyter_client picks free TCP ports for a kernel, and two pages rendered at
@@ -116,12 +146,24 @@ def to_html(notebook, title: str, nav: list[dict] | None = None) -> str:
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
             cell.source = protect_math(cell.source, formulas)
+        else:
+            cell.outputs = [o for o in cell.get("outputs", []) if not _stderr(o)]
     notebook.metadata["title"] = title
     exporter = HTMLExporter(template_name="lossbench", extra_template_basedirs=[str(TEMPLATES)],
                             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
                             embed_images=True)
     body, _ = exporter.from_notebook_node(notebook, resources={"lossbench_nav": nav or []})
     return restore_math(body, formulas)
+
+
+def _stderr(output) -> bool:
+    """Whether an output is the kernel's stderr (warnings, logging): logged, never on a page."""
+    if output.get("output_type") == "stream" and output.get("name") == "stderr":
+        for line in output.get("text", "").splitlines():
+            if line.strip():
+                log.warning("page stderr: %s", line)
+        return True
+    return False
 
 
 def render(source: str | os.PathLike, out_html: str | os.PathLike, parameters: dict, title: str,
@@ -151,7 +193,8 @@ def write_index(out_html: str | os.PathLike, title: str, pages: list[dict], summ
     rows = "".join(
         f"<tr><td><a href=\"variant-{html.escape(r.variant)}.html\">{html.escape(r.variant)}</a>"
         f"{' <span class=warn>diverged: ' + str(int(r.n_diverged)) + '</span>' if r.n_diverged else ''}</td>"
-        f"<td>{r.lr:g}</td><td>{int(r.n)}</td><td>{r.test_accuracy_mean:.4f}</td>"
+        f"<td>{r.lr:g}</td><td>{int(r.n)}</td>"
+        f"<td>{'n/a' if pd.isna(r.test_accuracy_mean) else f'{r.test_accuracy_mean:.4f}'}</td>"
         f"<td>{'' if pd.isna(r.test_accuracy_sd) else f'{r.test_accuracy_sd:.4f}'}</td></tr>"
         for r in summary.itertuples()
     )
