@@ -275,7 +275,7 @@ def test_fashion_mnist_runs_the_same_pipeline_into_its_own_folders(tmp_path, rea
     assert "<title>lossbench: classification losses on Fashion-MNIST</title>" in (html / "index.html").read_text()
     assert "lossbench: classification losses on Fashion-MNIST — Comparison" in (html / "comparison.html").read_text()
     reproducibility = re.sub(r"<[^>]+>", "", (html / "reproducibility.html").read_text())  # text, not highlighting
-    assert "snakemake --cores 8 --config dataset=fashion_mnist" in reproducibility
+    assert "snakemake --cores 8 --configfile config.yaml --config dataset=fashion_mnist" in reproducibility
     assert not (tmp_path / "reports" / "html" / "mnist").exists()  # MNIST's report was not asked for
     # both datasets' runs stay: rerunning either plans nothing
     assert "Nothing to be done" in snakemake(tmp_path, "-n", "--config", "dataset=fashion_mnist", config=config,

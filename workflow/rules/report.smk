@@ -52,6 +52,16 @@ REPORT_PLAN = {
             parameters={
                 "config": {**config, "dataset": dataset},
                 "snakemake_version": snakemake.__version__,
+                # the invocation, for "How to rerun": --configfile files, --config overrides
+                "configfiles": [
+                    (
+                        os.path.relpath(path)
+                        if not os.path.relpath(path).startswith("..")
+                        else str(path)
+                    )
+                    for path in workflow.config_settings.configfiles
+                ],
+                "overrides": dict(workflow.config_settings.config),
             },
         ),
     }
