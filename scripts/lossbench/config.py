@@ -1,14 +1,20 @@
 """From config/config.yaml to one frozen ``TrainConfig`` per run (no torch import here).
 
 The schema (workflow/schemas/config.schema.yaml) checks types and ranges; ``check`` adds the
-rules a schema cannot express: loss names must be registered, variant names unique, a batch
-no larger than the training split. Both run before Snakemake builds any job.
+rules a schema cannot express: loss names must be registered, variant names unique and whole
+snake_case names, integers really integers (JSON schema's "integer" accepts 1.0), numbers
+finite, a batch no larger than the training split, train + validation no larger than the
+dataset. ``normalize`` runs before the schema and reads values as the user meant them
+(``lr: 1e-3``, a string to YAML 1.1; ``--config 'seeds=[0,1]'``, whose items Snakemake
+passes as text). All of them run before Snakemake builds any job.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 
@@ -17,6 +23,21 @@ from .errors import LossbenchError
 # not part of the experiment's config hash
 RUNTIME_FIELDS = ("seed", "device", "threads", "cuda_graph", "deterministic")
 OVERRIDABLE = ("lr", "batch_size", "epochs", "hidden")  # what a variant may change
+
+# Names of losses and variants become folder names (results/<dataset>/runs/<variant>/).
+NAME = re.compile(r"[a-z][a-z0-9_]*")
+NAME_MAX = 64
+DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
+SEED_MAX = 2**64 - 1  # torch.manual_seed takes 0 .. 2**64 - 1 (a negative seed wraps onto one of those)
+
+# The kind of every typed setting, top level and in a variant (the schema's types).
+INTEGERS = ("train_size", "val_size", "batch_size", "epochs")
+INTEGER_LISTS = ("seeds", "hidden")
+NUMBERS = ("lr",)
+BOOLEANS = ("cuda_graph", "pack_seeds", "deterministic")
+# a number as YAML 1.2 / JSON / Python write it (YAML 1.1, PyYAML's, reads 1e-3 as a string)
+NUMBER_LITERAL = re.compile(r"[-+]?(\d[\d_]*(\.\d*)?|\.\d+)([eE][-+]?\d+)?|[-+]?(\.?inf|\.?nan)", re.IGNORECASE)
+INTEGER_LITERAL = re.compile(r"[-+]?\d+")
 
 
 class ConfigError(LossbenchError):
@@ -54,7 +75,11 @@ def config_from_flags(flags: Mapping, **override) -> TrainConfig:
 
 
 def check_duplicate_keys(path: str) -> None:
-    """YAML keeps the last of two equal keys silently; refuse that (e.g. a variant named twice)."""
+    """YAML keeps the last of two equal keys silently; refuse that (e.g. a variant named twice).
+
+    A merge key (``<<: *defaults``) is no duplicate: the keys written beside it override the
+    merged ones on purpose; only keys written twice in the same mapping are refused.
+    """
     import yaml
 
     class StrictLoader(yaml.SafeLoader):
@@ -63,11 +88,17 @@ def check_duplicate_keys(path: str) -> None:
     def construct_mapping(loader, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
-            key = loader.construct_object(key_node, deep=deep)
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = loader.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                key = repr(key)  # a list or mapping as a key: compare it by how it is written
             if key in seen:
                 raise ConfigError(f"{path}, line {key_node.start_mark.line + 1}: duplicate key {key!r}")
             seen.add(key)
-        return loader.construct_mapping(node, deep=deep)
+        return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
 
     StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
     with open(path) as fh:
@@ -90,12 +121,128 @@ def resolve_variants(config: dict) -> dict[str, dict]:
     return resolved
 
 
+def normalize(config: dict, command_line: Mapping | None = None) -> None:
+    """Read values as the user meant them, in place, before the schema sees them.
+
+    ``lr`` (shared or a variant's) written as a number literal YAML 1.1 leaves a string
+    (``1e-3``, ``5E+0``) becomes that number, wherever it was written. Values given with
+    ``snakemake --config`` (``command_line``: Snakemake's parsed ``--config`` entries) arrive
+    as text inside lists and mappings (``seeds=[0,1]`` gives ``['0', '1']``): those are read
+    by the type their key has (integers, numbers, true/false), and a single seed or width
+    (``seeds=3``) becomes a list of one. Anything else is left for the schema to refuse.
+    """
+    for key in NUMBERS:
+        if key in config:
+            config[key] = _number(config[key])
+    for spec in (config.get("variants") or {}).values():
+        if isinstance(spec, dict) and "lr" in spec:
+            spec["lr"] = _number(spec["lr"])
+    if not command_line:
+        return
+    for key in command_line:
+        if key in config:
+            config[key] = _from_text(key, config[key])
+    given = command_line.get("variants")
+    if isinstance(given, Mapping) and isinstance(config.get("variants"), dict):
+        for name in given:
+            spec = config["variants"].get(name)
+            if isinstance(spec, dict):
+                for key in spec:
+                    spec[key] = _from_text(key, spec[key])
+
+
+def _number(value):
+    """A number literal left as text (YAML 1.1 reads 1e-3 as a string) as the float it writes."""
+    if isinstance(value, str) and NUMBER_LITERAL.fullmatch(value.strip()):
+        return float(value.strip().replace("_", "").lower().replace(".inf", "inf").replace(".nan", "nan"))
+    return value
+
+
+def _integer(value):
+    if isinstance(value, str) and INTEGER_LITERAL.fullmatch(value.strip()):
+        return int(value)
+    return value
+
+
+def _from_text(key: str, value):
+    """One --config value read by its key's type (text that is not one stays, for the schema to refuse)."""
+    if key in INTEGERS:
+        return _integer(value)
+    if key in NUMBERS:
+        return _number(value)
+    if key in BOOLEANS and isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if key in INTEGER_LISTS:
+        if isinstance(value, list):
+            return [_integer(v) for v in value]
+        if isinstance(_integer(value), int) and not isinstance(value, bool):  # seeds=3: one seed
+            return [_integer(value)]
+    return value
+
+
+def _kind(value) -> str:
+    """How a value reads in a message: as written, and its type."""
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _check_integer(where: str, value, minimum: int = 1, maximum: int | None = None) -> None:
+    """JSON schema's "integer" accepts 1.0; a setting used as a count or a seed must be an int."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        hint = f"; write {int(value)}" if isinstance(value, float) and value.is_integer() else ""
+        raise ConfigError(f"{where}: expected an integer, found {_kind(value)}{hint}")
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f" .. {maximum}" if maximum is not None else " or more"
+        raise ConfigError(f"{where}: expected an integer {minimum}{upper}, found {value}")
+
+
+def _check_number(where: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{where}: expected a finite number > 0, found {_kind(value)}")
+
+
+def _check_name(where: str, name, what: str) -> None:
+    """A whole-string match: the schema's ``^...$`` also passes 'name\\n' (``$`` matches before a final newline)."""
+    if not isinstance(name, str) or not NAME.fullmatch(name) or len(name) > NAME_MAX:
+        raise ConfigError(
+            f"{where}: a {what} name must be lower-case snake_case (a letter, then letters, digits or _; "
+            f"at most {NAME_MAX} characters; it becomes a folder name), found {name!r}"
+            + (f" ({len(name)} characters)" if isinstance(name, str) and len(name) > NAME_MAX else "")
+        )
+
+
+def _check_settings(where: str, settings: Mapping) -> None:
+    """Integers, numbers and lists of integers among ``settings`` (top level or a variant's overrides)."""
+    prefix = f"{where}." if where else ""
+    for key in INTEGERS:
+        if key in settings:
+            _check_integer(prefix + key, settings[key])
+    for key in NUMBERS:
+        if key in settings:
+            _check_number(prefix + key, settings[key])
+    if "hidden" in settings:
+        for i, width in enumerate(settings["hidden"]):
+            _check_integer(f"{prefix}hidden[{i}]", width)
+
+
 def check(config: dict, known_losses: Iterable[str]) -> dict[str, dict]:
     """Raise ConfigError naming the key for what the schema cannot see; return the variants."""
+    from .data import DATASETS
+
     known = set(known_losses)
+    _check_settings("", config)
+    for i, seed in enumerate(config.get("seeds", [])):
+        _check_integer(f"seeds[{i}]", seed, minimum=0, maximum=SEED_MAX)
+    device = config.get("device", "auto")
+    if not isinstance(device, str) or not DEVICE.fullmatch(device):
+        raise ConfigError(f"device: expected auto, cpu, cuda or cuda:N, found {device!r}")
     for i, name in enumerate(config.get("losses", [])):
+        _check_name(f"losses[{i}]", name, "loss")
         if name not in known:
             raise ConfigError(f"losses[{i}]: unknown loss {name!r}; registered: {', '.join(sorted(known))}")
+    for name, spec in (config.get("variants") or {}).items():
+        _check_name(f"variants.{name}" if isinstance(name, str) and name.isprintable() else f"variants[{name!r}]",
+                    name, "variant")
+        _check_settings(f"variants.{name}", spec)
     variants = resolve_variants(config)
     if not variants:
         raise ConfigError("losses/variants: nothing to train; list at least one loss")
@@ -108,6 +255,14 @@ def check(config: dict, known_losses: Iterable[str]) -> dict[str, dict]:
             raise ConfigError(
                 f"{where}: batch_size {settings['batch_size']} is larger than train_size {settings['train_size']}"
             )
+    spec = DATASETS.get(config.get("dataset", "mnist"))
+    train_size = config.get("train_size", TrainConfig.train_size)
+    val_size = config.get("val_size", TrainConfig.val_size)
+    if spec is not None and train_size + val_size > spec.n_train:
+        raise ConfigError(
+            f"train_size + val_size: {train_size} + {val_size} = {train_size + val_size} images, but "
+            f"{spec.title}'s training set has {spec.n_train:,}; both are drawn from it, disjoint"
+        )
     reference = config.get("reference")
     if reference is not None and reference not in variants:
         raise ConfigError(f"reference: {reference!r} is not a variant; choose one of {', '.join(variants)}")

@@ -11,7 +11,35 @@ def resolve_device(name: str) -> torch.device:
     """``auto``: CUDA when there is a GPU, else the CPU; any other name as torch spells it."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    check_visible(name)
     return torch.device(name)
+
+
+def check_visible(name: str) -> None:
+    """Refuse ``cuda`` / ``cuda:N`` when this process sees no such GPU, saying where it looked.
+
+    Checked when a run starts, not when the config is read: a cluster's submit host often has
+    no GPU while its compute nodes do.
+    """
+    from .config import ConfigError
+
+    if not name.startswith("cuda"):
+        return
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    index = int(name.partition(":")[2] or 0)
+    if index < visible:
+        return
+    import socket
+
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    where = (f"host {socket.gethostname()}, CUDA_VISIBLE_DEVICES={env!r}" if env is not None
+             else f"host {socket.gethostname()}, CUDA_VISIBLE_DEVICES unset")
+    build = f"torch {torch.__version__}, built for CUDA {torch.version.cuda}" if torch.version.cuda else (
+        f"torch {torch.__version__}, built without CUDA")
+    found = ("no CUDA GPU is visible" if visible == 0
+             else f"only {visible} CUDA GPU(s) are visible (cuda:0 .. cuda:{visible - 1})")
+    raise ConfigError(f"device: {name} asked for, but {found} ({where}; {build}); "
+                      "use device auto (CUDA when present, else CPU) or cpu, or run where a GPU is visible")
 
 
 def device_name(device: torch.device) -> str:
