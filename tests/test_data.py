@@ -7,7 +7,12 @@ import functools
 import gzip
 import http.server
 import json
+import os
+import re
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 import torch
@@ -99,3 +104,140 @@ def test_a_dataset_pinned_only_on_content_names_that_hash_in_errors(tiny_mirror,
     corrupt_checksum(tiny_mirror / spec.files[0].name)
     with pytest.raises(data.DataError, match=f"expected uncompressed SHA-256 {spec.files[0].sha256_raw}"):
         data.prepare("mnist", tmp_path / "bad", mirror=str(tiny_mirror))
+
+
+# --- the mirror: where it is, what it is ---------------------------------------------------------
+
+def test_an_empty_mirror_variable_counts_as_unset(tiny_mirror, tmp_path, monkeypatch):
+    for empty in ("", "  "):
+        monkeypatch.setenv(data.MIRROR_ENV, empty)
+        assert data.resolve_mirror(str(tiny_mirror)) == tiny_mirror
+        assert data.resolve_mirror(None) is None  # then, and only then, torchvision downloads
+
+
+def test_a_relative_mirror_is_made_absolute_once(tiny_mirror, tmp_path, monkeypatch):
+    monkeypatch.chdir(tiny_mirror.parent)
+    assert data.resolve_mirror("mirror") == tiny_mirror
+    monkeypatch.setenv(data.MIRROR_ENV, "mirror")
+    manifest = data.prepare("mnist", tmp_path / "out", mirror=None)
+    assert manifest["source"] == str(tiny_mirror)
+    monkeypatch.setenv(data.MIRROR_ENV, "./nowhere/../nowhere")
+    with pytest.raises(data.DataError, match=f"data mirror folder {tmp_path}/nowhere does not exist"):
+        data.prepare("mnist", tmp_path / "out2")
+
+
+def test_export_mirror_for_the_workflow(tmp_path, monkeypatch):
+    start, workdir = tmp_path / "start", tmp_path / "work"
+    start.mkdir()
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)  # Snakemake's working directory
+    monkeypatch.setenv("PWD", str(start))  # where the shell started snakemake
+    monkeypatch.setenv(data.MIRROR_ENV, "m")
+    assert data.export_mirror("from/config") == str(start / "m") == os.environ[data.MIRROR_ENV]
+    monkeypatch.setenv(data.MIRROR_ENV, "")  # empty: the config's key applies, from the working directory
+    assert data.export_mirror("from/config") == str(workdir / "from" / "config") == os.environ[data.MIRROR_ENV]
+    monkeypatch.setenv(data.MIRROR_ENV, "")
+    assert data.export_mirror(None) is None and data.MIRROR_ENV not in os.environ
+    monkeypatch.setenv(data.MIRROR_ENV, str(tmp_path / "abs"))
+    assert data.export_mirror("from/config") == str(tmp_path / "abs")
+
+
+@pytest.mark.parametrize("target", ["train-images-idx3-ubyte.gz", "notes.txt"])
+def test_a_mirror_that_is_a_file_says_so(tiny_mirror, tmp_path, target):
+    path = tiny_mirror / target
+    path.touch()
+    with pytest.raises(data.DataError, match=f"data mirror {path} is a file, not a folder") as err:
+        data.prepare("mnist", tmp_path / "out", mirror=str(path))
+    assert (f"e.g. {tiny_mirror}" in str(err.value)) == target.endswith(".gz")
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out-tmp-*"))
+
+
+def test_a_failed_download_says_how_to_give_a_mirror(tmp_path, monkeypatch):
+    from torchvision import datasets
+
+    monkeypatch.delenv(data.MIRROR_ENV, raising=False)
+    monkeypatch.setattr(datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])  # refused at once, as offline
+    with pytest.raises(data.DataError) as err:
+        data.prepare("mnist", tmp_path / "out")
+    message = str(err.value)
+    assert message.startswith("could not download MNIST with torchvision (Error downloading")
+    assert f"{data.MIRROR_ENV}=/path/to/folder" in message and "data_mirror" in message and "--mirror" in message
+    assert "\n" not in message and listing(tmp_path) == []
+
+
+# --- rerunning the data step, and what a killed one left -----------------------------------------
+
+def test_an_unchanged_data_pt_is_kept_with_its_mtime(tiny_mirror, tmp_path):
+    out = tmp_path / "out"
+    data.prepare("mnist", out, mirror=str(tiny_mirror))
+    data_pt = out / "data.pt"
+    os.utime(data_pt, ns=(1_000_000_000, 1_000_000_000))
+    inode = data_pt.stat().st_ino
+    (out / "manifest.json").unlink()
+    manifest = data.prepare("mnist", out, mirror=str(tiny_mirror))
+    assert data_pt.stat().st_mtime_ns == 1_000_000_000 and data_pt.stat().st_ino == inode
+    assert manifest["data_pt_sha256"] == data.sha256_file(data_pt)
+    assert json.loads((out / "manifest.json").read_text()) == manifest
+
+    data_pt.write_bytes(b"other content")  # changed content: replaced
+    data.prepare("mnist", out, mirror=str(tiny_mirror))
+    assert data.sha256_file(data_pt) == manifest["data_pt_sha256"] and data_pt.stat().st_mtime_ns != 1_000_000_000
+
+
+def test_a_failed_rerun_keeps_the_previous_data(tiny_mirror, tmp_path):
+    out = tmp_path / "out"
+    data.prepare("mnist", out, mirror=str(tiny_mirror))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(data.DataError):
+        data.prepare("mnist", out, mirror=str(tmp_path / "nowhere"))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def dead_pid() -> int:
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(proc.stdout)
+
+
+def test_stale_temp_folders_are_removed_and_live_ones_kept(tiny_mirror, tmp_path):
+    parent = tmp_path / "resources" / "data"
+    parent.mkdir(parents=True)
+    host = data._host()
+    dead = [parent / f".mnist-tmp-{host}-{dead_pid()}-a1b2c3d4",
+            parent / f".fashion_mnist-tmp-{host}-{dead_pid()}-zz_9zz9z",
+            parent / ".mnist-tmp-k2j3h4g5"]  # the last: an old-style name, untouched for two hours
+    kept = [parent / f".mnist-tmp-{host}-{os.getpid()}-qwertyui",  # a live concurrent step (this process)
+            parent / ".mnist-tmp-otherhost-1-qwertyui",  # another host's, maybe running there
+            parent / ".mnist-tmp-abcdefgh",  # old-style, but touched just now
+            parent / "mnist-tmp-notours"]
+    for path in dead + kept:
+        (path / "torchvision").mkdir(parents=True)
+    (parent / f".mnist-tmp-{host}-{dead_pid()}-abcdefgh.txt").write_text("a file, not ours")
+    os.utime(dead[2], (time.time() - 7200, time.time() - 7200))
+    data.prepare("mnist", parent / "mnist", mirror=str(tiny_mirror))
+    assert not any(path.exists() for path in dead)
+    assert all(path.exists() for path in kept)
+    assert data.remove_stale_temp_folders(parent) == [] and data.remove_stale_temp_folders(tmp_path / "none") == []
+
+
+# --- data.load: only data.pt as lossbench data writes it ------------------------------------------
+
+def test_load_checks_the_tensors(tiny_mirror, tmp_path):
+    data.prepare("mnist", tmp_path / "out", mirror=str(tiny_mirror))
+    tensors = data.load(tmp_path / "out" / "data.pt")
+    assert set(tensors) == set(data.TENSORS)
+    for key, change, words in [
+        ("extra", torch.zeros(1), "unexpected extra"),
+        ("train_labels", [1, 2], "train_labels: expected a tensor, found list"),
+        ("test_images", torch.zeros(100, 784, dtype=torch.uint8), "expected a 3-D torch.uint8 tensor, found 2-D"),
+        ("test_labels", torch.zeros(100, dtype=torch.int32), "test_labels: expected a 1-D torch.int64"),
+        ("train_images", torch.zeros(0, 28, 28, dtype=torch.uint8), "expected as many labels as images (at least one)"),
+    ]:
+        torch.save({**tensors, key: change}, tmp_path / "bad.pt")
+        with pytest.raises(data.DataError, match=re.escape(words)):
+            data.load(tmp_path / "bad.pt")
+    with pytest.raises(data.DataError, match="a folder, not a file"):
+        data.load(tmp_path)
+
+
+def test_every_dataset_has_as_many_classes_as_the_network_has_outputs():
+    assert all(len(spec.classes) == data.N_CLASSES and spec.n_train == 60_000 for spec in data.DATASETS.values())

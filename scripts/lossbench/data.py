@@ -1,10 +1,13 @@
 """Materialise a dataset as verified tensors: ``lossbench data --dataset mnist --out DIR``.
 
 Source: a local mirror folder holding the four original ``.gz`` files (``--mirror``, or the
-environment variable ``LOSSBENCH_DATA_MIRROR``), else torchvision's own download. Every file
+environment variable ``LOSSBENCH_DATA_MIRROR`` when set and not empty; a relative path is made
+absolute once), else torchvision's own download (a failed download says how to give a mirror). Every file
 is checked against pinned SHA-256 values before use; any problem raises one ``DataError``
 that names the file, the expected and the actual hash. Work happens in a temporary folder
-beside the output, so a failure leaves nothing behind.
+beside the output (``.<out>-tmp-<host>-<pid>-*``), so a failure leaves nothing behind, and a
+later data step removes the folder of one that was killed (its process gone). A ``data.pt``
+whose content would not change is kept as it is, mtime included.
 
 Output (what training reads, without importing torchvision):
     DIR/data.pt        uint8 images [N, 28, 28] and int64 labels, train and test
@@ -18,8 +21,12 @@ import hashlib
 import json
 import logging
 import os
+import pickle
+import re
 import shutil
+import socket
 import tempfile
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +40,10 @@ MIRROR_ENV = "LOSSBENCH_DATA_MIRROR"
 
 class DataError(LossbenchError):
     """Bad or missing input data; the message says which file, what was expected and found."""
+
+
+class UnsafeDataError(DataError, pickle.UnpicklingError):
+    """A data file holding more than tensors: refused, never unpickled."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,7 @@ class DatasetSpec:
     target_val_accuracy: float  # "epochs to target" in the tables: a level good runs reach in the default sweep
     torchvision_class: str  # class in torchvision.datasets that reads the raw files
     files: tuple[DataFile, ...]
+    n_train: int = 60_000  # images in its training set (train_size + val_size are drawn from them)
 
 
 # Pinned from ../shared/data/mnist/SHA256SUMS (byte-identical to the original release).
@@ -65,6 +77,7 @@ DATASETS: dict[str, DatasetSpec] = {
         classes=tuple("0123456789"),
         target_val_accuracy=0.90,
         torchvision_class="MNIST",
+        n_train=60_000,
         files=(
             DataFile(
                 "train-images-idx3-ubyte.gz",
@@ -98,6 +111,7 @@ DATASETS: dict[str, DatasetSpec] = {
                  "Ankle boot"),
         target_val_accuracy=0.75,  # the default sweep: cross-entropy passes it in epoch 4 (0.80 after 5)
         torchvision_class="FashionMNIST",
+        n_train=60_000,
         files=(
             DataFile("train-images-idx3-ubyte.gz", None,
                      "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
@@ -154,25 +168,94 @@ def _belongs_to_other_dataset(raw_sha: str) -> str:
 
 
 def resolve_mirror(mirror: str | os.PathLike | None) -> Path | None:
-    """The mirror folder to use: ``$LOSSBENCH_DATA_MIRROR`` overrides the argument."""
-    chosen = os.environ.get(MIRROR_ENV) or mirror
-    return Path(chosen).expanduser() if chosen else None
+    """The mirror folder to use, as an absolute path; None: download with torchvision.
+
+    ``$LOSSBENCH_DATA_MIRROR`` overrides the argument when it is set and not empty (an empty
+    value counts as unset, so ``LOSSBENCH_DATA_MIRROR= cmd`` never hides a configured mirror).
+    A relative path is taken from the current directory, once, here.
+    """
+    chosen = _env_mirror() or mirror
+    if chosen is None or not str(chosen).strip():
+        return None
+    return Path(os.path.abspath(Path(chosen).expanduser()))
+
+
+def _env_mirror() -> str | None:
+    value = os.environ.get(MIRROR_ENV)
+    return value if value and value.strip() else None
+
+
+def _mirror_origin(mirror: Path) -> str:
+    """Where the mirror path came from, as the user wrote it (for messages)."""
+    given = _env_mirror()
+    if given is not None:
+        return f"{MIRROR_ENV}={given!r}"
+    return f"data_mirror / --mirror, resolved to {mirror}"
+
+
+def export_mirror(config_mirror: str | None, start_dir: str | None = None) -> str | None:
+    """Set ``$LOSSBENCH_DATA_MIRROR`` for the workflow's data jobs, once, as an absolute path.
+
+    Called when Snakemake reads the workflow. ``$LOSSBENCH_DATA_MIRROR``, when set and not
+    empty, wins; a relative value is taken from the directory snakemake was started from
+    (``$PWD`` as the shell set it, else the current directory). Otherwise the config's
+    ``data_mirror``; a relative one is taken from the workflow's working directory (the
+    current directory here), like every other path of the workflow. Neither: the variable is
+    removed (an empty one too) and the data job downloads. Returns the mirror used.
+    """
+    given = _env_mirror()
+    if given is not None:
+        pwd = os.environ.get("PWD")
+        base = start_dir or (pwd if pwd and os.path.isabs(pwd) and os.path.isdir(pwd) else os.getcwd())
+        chosen = os.path.abspath(os.path.join(base, os.path.expanduser(given)))
+    elif config_mirror is not None and str(config_mirror).strip():
+        chosen = os.path.abspath(os.path.expanduser(str(config_mirror)))
+    else:
+        os.environ.pop(MIRROR_ENV, None)
+        return None
+    os.environ[MIRROR_ENV] = chosen
+    return chosen
+
+
+HOW_TO_GIVE_A_MIRROR = (
+    f"give a folder holding the four original .gz files instead: {MIRROR_ENV}=/path/to/folder, "
+    "the config key data_mirror, or 'lossbench data --mirror /path/to/folder'"
+)
+
+
+def _download(spec: DatasetSpec, raw_dir: Path) -> None:
+    """torchvision's download of the .gz files into ``raw_dir``; a failure is a DataError saying what to do."""
+    from torchvision import datasets
+
+    try:
+        # torchvision downloads the .gz files into raw_dir (and checks its own md5)
+        getattr(datasets, spec.torchvision_class)(root=str(raw_dir.parent.parent), download=True)
+    except (RuntimeError, OSError) as exc:  # URLError, timeouts, "Error downloading ...: Tried ..."
+        reason = " ".join(str(exc).split())
+        raise DataError(
+            f"could not download {spec.title} with torchvision ({reason[:400]}); offline or behind a "
+            f"firewall, {HOW_TO_GIVE_A_MIRROR}"
+        ) from None
 
 
 def _fetch_raw_files(spec: DatasetSpec, mirror: Path | None, raw_dir: Path) -> dict[str, str]:
     """Put verified, uncompressed files into torchvision's raw folder; return their hashes."""
     raw_dir.mkdir(parents=True, exist_ok=True)
+    names = ", ".join(f.name for f in spec.files)
     if mirror is None:
-        from torchvision import datasets
-
-        # torchvision downloads the .gz files into raw_dir (and checks its own md5).
-        getattr(datasets, spec.torchvision_class)(root=str(raw_dir.parent.parent), download=True)
+        _download(spec, raw_dir)
         sources = {f.name: raw_dir / f.name for f in spec.files}
     else:
+        if mirror.exists() and not mirror.is_dir():
+            raise DataError(
+                f"data mirror {mirror} is a file, not a folder ({_mirror_origin(mirror)}); the mirror is "
+                f"the folder holding {names}" + (f", e.g. {mirror.parent}" if mirror.name in names else "")
+                + f". Set {MIRROR_ENV} or the config key data_mirror to that folder, or unset both to download."
+            )
         if not mirror.is_dir():
             raise DataError(
-                f"data mirror folder {mirror} does not exist; it must hold "
-                f"{', '.join(f.name for f in spec.files)}. Set {MIRROR_ENV} or the config key "
+                f"data mirror folder {mirror} does not exist ({_mirror_origin(mirror)}); it must hold "
+                f"{names}. Set {MIRROR_ENV} or the config key "
                 "data_mirror to the folder that has them, or unset both to download."
             )
         sources = {f.name: mirror / f.name for f in spec.files}
@@ -180,7 +263,8 @@ def _fetch_raw_files(spec: DatasetSpec, mirror: Path | None, raw_dir: Path) -> d
         if missing:
             raise DataError(
                 f"data mirror {mirror} lacks {', '.join(missing)}; copy the original files "
-                f"there, point {MIRROR_ENV} / data_mirror elsewhere, or unset both to download."
+                f"there, point {MIRROR_ENV} / data_mirror elsewhere, or unset both to download "
+                f"(mirror from {_mirror_origin(mirror)})."
             )
     hashes = {}
     for f in spec.files:
@@ -191,8 +275,76 @@ def _fetch_raw_files(spec: DatasetSpec, mirror: Path | None, raw_dir: Path) -> d
     return hashes
 
 
+def _temp_prefix(name: str) -> str:
+    """``.<name>-tmp-<host>-<pid>-``: whose temporary folder it is, so a later run can tell a dead one's."""
+    return f".{name}-tmp-{_host()}-{os.getpid()}-"
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
+
+
+TEMP_DIR = re.compile(r"\.(?P<name>.+)-tmp-(?P<host>[A-Za-z0-9._]+)-(?P<pid>\d+)-[a-z0-9_]{8}")
+OLD_TEMP_DIR = re.compile(r"\.(?P<name>.+)-tmp-[a-z0-9_]{8}")  # before the pid was in the name
+OLD_TEMP_AGE = 3600  # seconds: an old-style temp folder untouched this long belongs to no live run
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temp_folders(parent: Path) -> list[Path]:
+    """Remove the temporary folders that killed data steps left in ``parent``; return them.
+
+    A folder is stale when the process named in it (same host) is gone; one of another host is
+    left alone (its process may still run there, on a shared file system), and an old-style one
+    (no pid in its name) only when untouched for an hour. A live concurrent run keeps its folder.
+    """
+    removed = []
+    if not parent.is_dir():
+        return removed
+    host = _host()
+    for path in parent.iterdir():
+        if not path.is_dir() or path.is_symlink():
+            continue
+        new, old = TEMP_DIR.fullmatch(path.name), OLD_TEMP_DIR.fullmatch(path.name)
+        if new:
+            if new["host"] != host:
+                log.info("%s: temporary folder of a data step on host %s; left alone", path, new["host"])
+                continue
+            stale = not _alive(int(new["pid"]))
+        elif old:
+            stale = time.time() - path.stat().st_mtime > OLD_TEMP_AGE
+        else:
+            continue
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+            log.info("removed %s, left by an earlier data step that was killed", path)
+            removed.append(path)
+    return removed
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def prepare(dataset: str, out_dir: str | os.PathLike, mirror: str | None = None) -> dict:
-    """Verify ``dataset`` and write ``data.pt`` + ``manifest.json`` into ``out_dir``."""
+    """Verify ``dataset`` and write ``data.pt`` + ``manifest.json`` into ``out_dir``.
+
+    An existing ``data.pt`` with the same SHA-256 as the new one is kept as it is (file and
+    mtime): rerunning the data step changes nothing that training depends on unless the data
+    changed. Temporary folders of earlier data steps that were killed are removed first.
+    """
     import torch
     import torchvision
     from torchvision import datasets
@@ -202,8 +354,10 @@ def prepare(dataset: str, out_dir: str | os.PathLike, mirror: str | None = None)
     spec = DATASETS[dataset]
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_folders(out_dir.parent)
     source = resolve_mirror(mirror)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-tmp-", dir=out_dir.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(out_dir.name), dir=out_dir.parent))
+    replaced = False
     try:
         raw_dir = tmp / "torchvision" / spec.torchvision_class / "raw"
         hashes = _fetch_raw_files(spec, source, raw_dir)
@@ -217,22 +371,29 @@ def prepare(dataset: str, out_dir: str | os.PathLike, mirror: str | None = None)
             "test_labels": test.targets.long(),
         }
         torch.save(tensors, tmp / "data.pt")
+        data_sha = sha256_file(tmp / "data.pt")
         manifest = {
             "dataset": dataset,
             "source": str(source) if source else "torchvision download",
             "torchvision": torchvision.__version__,
             "files_sha256": hashes,
-            "data_pt_sha256": sha256_bytes((tmp / "data.pt").read_bytes()),
+            "data_pt_sha256": data_sha,
             "n_train": len(train),
             "n_test": len(test),
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         out_dir.mkdir(exist_ok=True)
-        for name in ("data.pt", "manifest.json"):  # manifest last: it marks completion
-            os.replace(tmp / name, out_dir / name)
+        old = out_dir / "data.pt"
+        if old.is_file() and sha256_file(old) == data_sha:
+            log.info("%s: unchanged (SHA-256 %s); kept as it was", old, data_sha)
+        else:
+            replaced = True
+            os.replace(tmp / "data.pt", old)
+        os.replace(tmp / "manifest.json", out_dir / "manifest.json")  # manifest last: it marks completion
     except BaseException:
-        for name in ("data.pt", "manifest.json"):
-            (out_dir / name).unlink(missing_ok=True)
+        if replaced:  # data.pt and manifest.json may disagree: neither stays
+            for name in ("data.pt", "manifest.json"):
+                (out_dir / name).unlink(missing_ok=True)
         if out_dir.is_dir() and not any(out_dir.iterdir()):
             out_dir.rmdir()
         raise
@@ -242,13 +403,87 @@ def prepare(dataset: str, out_dir: str | os.PathLike, mirror: str | None = None)
     return manifest
 
 
+# What training reads from data.pt: name -> (dtype, dimensions)
+TENSORS = {
+    "train_images": ("torch.uint8", 3),
+    "train_labels": ("torch.int64", 1),
+    "test_images": ("torch.uint8", 3),
+    "test_labels": ("torch.int64", 1),
+}
+N_CLASSES = 10  # labels are 0 .. 9 in every registered dataset (the network has 10 outputs)
+
+
 def load(path: str | os.PathLike) -> dict:
-    """The tensors written by ``prepare`` (plain tensors: safe ``weights_only`` load)."""
+    """The tensors written by ``prepare`` (plain tensors: safe ``weights_only`` load), checked.
+
+    A file that is not a tensor file, holds anything but plain tensors (refused for safety,
+    without running it), lacks or adds keys, or has tensors of the wrong type, shape or label
+    range raises one DataError naming the file.
+    """
+    import zipfile
+
     import torch
 
+    written_by = "expected data.pt written by 'lossbench data'"
     if not Path(path).is_file():
-        raise DataError(f"{path}: data file not found (expected data.pt written by 'lossbench data')")
-    return torch.load(path, weights_only=True)
+        what = "a folder, not a file" if Path(path).is_dir() else "data file not found"
+        raise DataError(f"{path}: {what} ({written_by})")
+    try:
+        tensors = torch.load(path, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if re.search(r"Unsupported (global|class)|GLOBAL", str(exc)):  # objects the safe load refused
+            found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+            raise UnsafeDataError(
+                f"{path}: refused for safety: it holds pickled objects{f' ({found[1]})' if found else ''}, "
+                f"not only tensors, and loading them could run code ({written_by})") from None
+        # anything else (say "Unsupported operand": a text file) is no torch.save file at all
+        raise DataError(f"{path}: not a tensor file (not in torch.save's format; {written_by})") from None
+    except (RuntimeError, EOFError, ValueError, KeyError, zipfile.BadZipFile, OSError, UnicodeDecodeError) as exc:
+        # a text file gives KeyError, an empty one EOFError, a truncated one RuntimeError
+        raise DataError(f"{path}: not a tensor file ({_first_line(exc)}; {written_by})") from None
+    _check_tensors(path, tensors, written_by)
+    return tensors
+
+
+def _first_line(exc: BaseException) -> str:
+    """torch.load's complaint, short: its first sentence, or what a bare KeyError / EOFError means."""
+    if isinstance(exc, KeyError):
+        return "not in torch.save's format"
+    if isinstance(exc, EOFError):
+        return "empty or cut short"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0].split('. ')[0][:200]}" if text else type(exc).__name__
+
+
+def _check_tensors(path, tensors, written_by: str) -> None:
+    import torch
+
+    if not isinstance(tensors, dict):
+        raise DataError(f"{path}: expected a mapping of tensors {', '.join(TENSORS)}, found a "
+                        f"{type(tensors).__name__} ({written_by})")
+    missing, extra = [k for k in TENSORS if k not in tensors], [str(k) for k in tensors if k not in TENSORS]
+    if missing or extra:
+        raise DataError(f"{path}: wrong keys: expected {', '.join(TENSORS)}; "
+                        + "; ".join(filter(None, [missing and f"missing {', '.join(missing)}",
+                                                  extra and f"unexpected {', '.join(extra)}"]))
+                        + f" ({written_by})")
+    for key, (dtype, ndim) in TENSORS.items():
+        value = tensors[key]
+        if not isinstance(value, torch.Tensor):
+            raise DataError(f"{path}: {key}: expected a tensor, found {type(value).__name__}")
+        if str(value.dtype) != dtype or value.dim() != ndim:
+            raise DataError(f"{path}: {key}: expected a {ndim}-D {dtype} tensor, found {value.dim()}-D "
+                            f"{value.dtype} of shape {list(value.shape)}")
+    for split in ("train", "test"):
+        images, labels = tensors[f"{split}_images"], tensors[f"{split}_labels"]
+        if len(images) == 0 or len(images) != len(labels):
+            raise DataError(f"{path}: {split}: expected as many labels as images (at least one), found "
+                            f"{len(images)} images and {len(labels)} labels")
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= N_CLASSES:
+            bad = int(((labels < 0) | (labels >= N_CLASSES)).sum())
+            raise DataError(f"{path}: {split}_labels: expected classes 0 .. {N_CLASSES - 1}, found "
+                            f"{low} .. {high} ({bad} label(s) out of range)")
 
 
 def checksums(data_pt: str | os.PathLike) -> dict | None:
