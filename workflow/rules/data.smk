@@ -1,8 +1,8 @@
 # `lossbench data` reads the mirror from $LOSSBENCH_DATA_MIRROR, which overrides config's
-# data_mirror. Not a param: the mirror is a source whose files are verified by SHA-256, so
-# moving it must not rerun the data rule (and with it every training job).
-if config["data_mirror"]:
-    os.environ.setdefault("LOSSBENCH_DATA_MIRROR", str(config["data_mirror"]))
+# data_mirror when set and not empty; export_mirror makes it absolute once, here. Not a param:
+# the mirror is a source whose files are verified by SHA-256, so moving it must not rerun the
+# data rule (and with it every training job).
+export_mirror(config["data_mirror"])
 
 
 rule prepare_data:
