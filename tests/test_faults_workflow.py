@@ -49,9 +49,9 @@ def wait_for_jobs_in(workdir: Path, timeout: float = 180) -> None:
 
 @pytest.mark.slow
 def test_snakemake_itself_killed_with_SIGKILL_then_unlock_and_rerun_incomplete(real_mirror, tmp_path):
-    """README's recovery, step by step: the lock left by a killed Snakemake stops the next run;
-    `snakemake --unlock`, then the same command with `--rerun-incomplete`, finishes the sweep
-    with the results of an uninterrupted one."""
+    """README's recovery, step by step: a killed Snakemake leaves incomplete files (the next run
+    stops) and its lock (adding only --rerun-incomplete stops too); `snakemake --unlock`, then the
+    same command with `--rerun-incomplete`, finishes the sweep with an uninterrupted one's results."""
     env = {data.MIRROR_ENV: str(real_mirror)}
     config = tiny_config(train_size=2000, epochs=2)
     killed, clean = tmp_path / "killed", tmp_path / "clean"
@@ -72,7 +72,9 @@ def test_snakemake_itself_killed_with_SIGKILL_then_unlock_and_rerun_incomplete(r
     wait_for_jobs_in(killed)  # the orphaned jobs finish (or die) on their own
 
     again = snakemake(killed, config=killed / "config.yaml", env=env, check=False)
-    assert again.returncode != 0 and "Directory cannot be locked" in again.stdout + again.stderr
+    assert again.returncode != 0 and "Incomplete files" in again.stderr and "--rerun-incomplete" in again.stderr
+    locked = snakemake(killed, "--rerun-incomplete", config=killed / "config.yaml", env=env, check=False)
+    assert locked.returncode != 0 and "Directory cannot be locked" in locked.stdout + locked.stderr
     snakemake(killed, "--unlock", config=killed / "config.yaml", env=env)
     snakemake(killed, "--rerun-incomplete", config=killed / "config.yaml", env=env)
 

@@ -54,11 +54,10 @@ def get_run_metrics(wildcards):
     return get_run_files(wildcards.dataset)
 
 
-def get_all_run_files(wildcards):
-    """Every file of every run, by kind: gather checks them against each run's metrics.json,
-    and a missing one makes Snakemake train its run again."""
+def get_run_files_by_kind(dataset):
+    """Every file of every run of a dataset's sweep, by kind."""
     return {
-        kind: get_run_files(wildcards.dataset, name)
+        kind: get_run_files(dataset, name)
         for kind, name in [
             ("metrics", "metrics.json"),
             ("history", "history.csv"),
@@ -66,6 +65,11 @@ def get_all_run_files(wildcards):
             ("predictions", "predictions.csv"),
         ]
     }
+
+
+def get_all_run_files(wildcards):
+    """gather's inputs: it checks every run file against the run's metrics.json."""
+    return get_run_files_by_kind(wildcards.dataset)
 
 
 def get_tables(dataset):
@@ -77,7 +81,11 @@ def get_tables(dataset):
 
 
 def get_final_output():
+    """What `snakemake` builds: every run file too (a run file needed only by gather, whose tables
+    are up to date, is an intermediate Snakemake would not remake if deleted), the tables, the
+    report pages, the index and the bundle."""
     return [
+        *(f for files in get_run_files_by_kind(DATASET).values() for f in files),
         get_tables(DATASET)["summary_csv"],
         *(f"reports/html/{DATASET}/{page}.html" for page in REPORT_PLAN[DATASET]),
         f"reports/html/{DATASET}/index.html",
