@@ -120,3 +120,10 @@ def test_timing_shows_wall_and_process_cpu_seconds(runs):
     widths = sorted(round(p.get_width(), 3) for p in ax.patches if p.get_width() > 0)
     assert widths == [1.05, 1.25, 5.1, 5.2]  # medians per variant and measure
     assert plots.timing(runs.drop(columns="train_cpu_seconds")).axes[0].get_legend().get_texts()[0].get_text() == "wall"
+
+
+def test_a_share_axis_starts_at_zero_even_when_every_value_is_zero():
+    epochs = pd.DataFrame([{"variant": "v", "seed": s, "epoch": e, "val_confident_wrong": 0.0, "val_mean_max_prob": 0.1}
+                           for s in range(2) for e in range(2)])
+    ax = plots.saturation(epochs).axes[1]
+    assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] > 0

@@ -54,6 +54,8 @@ def learning_curves(epochs: pd.DataFrame, metrics=("val_accuracy", "train_loss")
         sns.lineplot(data=epochs, x="epoch", y=metric, hue="variant", hue_order=variants, palette=_palette(variants),
                      errorbar=band(metric), marker="o", ax=ax, legend=ax is axes[0][0])
         ax.set(ylabel=LABELS.get(metric, metric), yscale=_scale(epochs[metric], metric in log_y))
+        if metric in SHARES:  # a share axis never shows negative values (all zeros drew -0.04 ... 0.04)
+            ax.set_ylim(bottom=0)
         ax.set_xticks(sorted(epochs["epoch"].unique()))
     if axes[0][0].get_legend():
         axes[0][0].legend(title="variant", fontsize=9)
