@@ -50,13 +50,15 @@ test: setup
 dry-run: setup
 	snakemake -n --cores $(CORES)
 
+# snakemake --lint through its test: it accepts exactly the one lint expected per rule (no conda:
+# directive, on purpose: README, "With conda instead of make") and fails on any other.
 lint: setup
-	snakemake --lint
-	snakefmt --check workflow
 	ruff check
+	snakefmt --check workflow
+	pytest -q -p no:cacheprovider tests/test_workflow.py -k lint_is_clean
 
 clean:
-	rm -rf results logs benchmarks .snakemake reports/html
+	rm -rf results logs benchmarks .snakemake reports/html reports/bundle
 
 # Determinism check: train one run twice, in two processes, and compare every output bit for
 # bit (wall-clock timings excepted). On a GPU: make determinism DEVICE=cuda DETERMINISTIC=true

@@ -45,6 +45,7 @@ LONG = "a" * 65
 @pytest.mark.parametrize("text, args, words", [
     pytest.param("epochs: 1.0\n", (), "epochs: expected an integer, found 1.0 (float); write 1", id="epochs 1.0"),
     pytest.param("hidden: [32.0, 16]\n", (), "hidden[0]: expected an integer, found 32.0", id="a float width"),
+    pytest.param("seeds: [0, 1.0]\n", (), "seeds[1]: expected an integer, found 1.0", id="a float seed"),
     pytest.param("variants:\n  big: {loss: cross_entropy, batch_size: 50.0}\n", (),
                  "variants.big.batch_size: expected an integer, found 50.0", id="a float in a variant"),
     pytest.param("", ("--config", "epochs=2.0"), "epochs: expected an integer, found 2.0 (float); write 2",

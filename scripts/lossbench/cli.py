@@ -198,15 +198,12 @@ def _check_training(args: argparse.Namespace) -> None:
 
 
 def _check_device(name: str) -> None:
-    if not name.startswith("cuda"):
-        return
-    import torch
+    """``cuda``/``cuda:N`` that this process cannot see: one error naming the host,
+    CUDA_VISIBLE_DEVICES and the torch build (``devices.check_visible``), before any work."""
+    if name.startswith("cuda"):
+        from .devices import check_visible
 
-    if not torch.cuda.is_available():
-        raise ArgumentError(f"--device {name}: no CUDA GPU is visible here; use --device cpu (or auto)")
-    index = int(name.partition(":")[2] or 0)
-    if index >= torch.cuda.device_count():
-        raise ArgumentError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) are visible")
+        check_visible(name)
 
 
 def _add_train_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
@@ -315,7 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_flags(p)
     p.add_argument("--data", required=True, help="data.pt written by 'lossbench data'")
     p.add_argument("--out-dir", required=True, type=output_dir,
-                   help="run folder for metrics.json, history.csv, model.pt (appears whole at the end)")
+                   help="run folder for metrics.json, history.csv, model.pt, predictions.csv "
+                        "(appears whole at the end)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("train-seeds", help="train several seeds of one variant together (one process, stacked)")
@@ -327,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train_seeds)
 
     p = sub.add_parser("gather", help="collect runs into runs.csv, epochs.csv, summary.csv")
-    p.add_argument("--runs", nargs="+", required=True, help="metrics.json files (history.csv beside each)")
+    p.add_argument("--runs", nargs="+", required=True,
+                   help="metrics.json files (history.csv, predictions.csv, model.pt beside each; all checked)")
     p.add_argument("--out-dir", required=True, type=output_dir)
     p.set_defaults(func=cmd_gather)
     p = sub.add_parser("report", help="execute one notebook page (papermill) and write it as HTML")

@@ -29,7 +29,8 @@ REPORT_PLAN = {
                 title=variant,
                 description=f"{variant} in detail",
                 inputs={
-                    **get_tables(dataset),
+                    "runs_csv": get_tables(dataset)["runs_csv"],
+                    "epochs_csv": get_tables(dataset)["epochs_csv"],
                     "data_pt": f"resources/data/{dataset}/data.pt",
                 },
                 parameters={
