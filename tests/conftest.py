@@ -12,9 +12,8 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 
-from helpers import FASHION_MNIST, idx_bytes, mirror_path, synthetic_digits
+from helpers import FASHION_MNIST, idx_bytes, mirror_path, synthetic_data, synthetic_digits
 from lossbench import data
 
 
@@ -44,12 +43,7 @@ def tiny_mirror(tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def tiny_data() -> dict:
     """In-memory tensors in data.pt's layout: 300 training and 100 test images."""
-    train_x, train_y = synthetic_digits(300, seed=1)
-    test_x, test_y = synthetic_digits(100, seed=2)
-    return {
-        "train_images": torch.from_numpy(train_x), "train_labels": torch.from_numpy(train_y).long(),
-        "test_images": torch.from_numpy(test_x), "test_labels": torch.from_numpy(test_y).long(),
-    }
+    return synthetic_data()
 
 
 @pytest.fixture(scope="session")

@@ -32,12 +32,10 @@ def sweep(tmp_path_factory):
     """Run folders for every variant and seeds 0 and 1, and the data they were trained on."""
     import torch
 
-    from helpers import synthetic_digits
+    from helpers import synthetic_data
 
     root = tmp_path_factory.mktemp("degenerate")
-    (train_x, train_y), (test_x, test_y) = synthetic_digits(300, seed=1), synthetic_digits(100, seed=2)
-    data = {"train_images": torch.from_numpy(train_x), "train_labels": torch.from_numpy(train_y).long(),
-            "test_images": torch.from_numpy(test_x), "test_labels": torch.from_numpy(test_y).long()}
+    data = synthetic_data()
     torch.save(data, root / "data.pt")
     for variant, (loss, lr) in VARIANTS.items():
         for seed in (0, 1):

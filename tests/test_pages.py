@@ -18,14 +18,10 @@ VARIANTS = {"cross_entropy": ("cross_entropy", 0.5), "mse_softmax": ("mse_softma
 
 @pytest.fixture(scope="module")
 def tiny_tables(tmp_path_factory):
-    import torch
-
-    from helpers import synthetic_digits
+    from helpers import synthetic_data
 
     root = tmp_path_factory.mktemp("pages")
-    (train_x, train_y), (test_x, test_y) = synthetic_digits(300, seed=1), synthetic_digits(100, seed=2)
-    data = {"train_images": torch.from_numpy(train_x), "train_labels": torch.from_numpy(train_y).long(),
-            "test_images": torch.from_numpy(test_x), "test_labels": torch.from_numpy(test_y).long()}
+    data = synthetic_data()
     paths = []
     for variant, (loss, lr) in VARIANTS.items():
         for seed in (0, 1):

@@ -23,7 +23,6 @@ previous tables as they were.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 import os
@@ -34,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path
-from .data import DATASETS
+from .data import DATASETS, sha256_file
 from .errors import LossbenchError
 from .stats import ci95
 
@@ -47,14 +46,6 @@ def epochs_to_reach(history: pd.DataFrame, target: float) -> float:
     """First epoch whose validation accuracy is >= target; NaN if never."""
     reached = history.loc[history["val_accuracy"] >= target, "epoch"]
     return float(reached.iloc[0]) if len(reached) else math.nan
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _is_number(value) -> bool:
@@ -236,8 +227,8 @@ def check_run_files(path: Path, m: dict) -> pd.DataFrame:
         file = path.with_name(name)
         if not file.is_file():
             raise GatherError(f"{file}: not found beside metrics.json; {RERUN}")
-        if _sha256(file) != files[name]["sha256"]:
-            raise GatherError(f"{file}: SHA-256 {_sha256(file)} is not the {files[name]['sha256']} recorded in "
+        if sha256_file(file) != files[name]["sha256"]:
+            raise GatherError(f"{file}: SHA-256 {sha256_file(file)} is not the {files[name]['sha256']} recorded in "
                               f"metrics.json (changed since the run wrote it); {RERUN}")
     return history
 
