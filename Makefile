@@ -45,7 +45,7 @@ run: setup
 	snakemake --cores $(CORES)
 
 test: setup
-	pytest
+	pytest --durations=15    # the slowest tests, to keep CI inside its time budget
 
 dry-run: setup
 	snakemake -n --cores $(CORES)

@@ -27,8 +27,10 @@ TEST_CLUSTER = ("--slurm-init-seconds-before-status-checks", "2", "--seconds-bet
                 "--slurm-keep-successful-logs", "--set-resources", "train:cpus_per_task=1")
 PROFILE = ("--workflow-profile", str(ROOT / "workflow" / "profiles" / "slurm"))
 # Columns that legitimately differ between two runs of the same config.
-VOLATILE = {"train_seconds", "eval_seconds", "startup_seconds", "epoch_seconds", "start_time", "path",
-            "device_name", "git_commit"}
+VOLATILE = {"train_seconds", "train_cpu_seconds", "eval_seconds", "startup_seconds", "epoch_seconds",
+            "epoch_cpu_seconds", "start_time", "end_time", "path", "device_name", "git_commit", "host", "pid",
+            "cpus"}
+MEDIANS = {"train_seconds_median", "train_cpu_seconds_median"}
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +55,7 @@ def tables(workdir: Path) -> dict[str, pd.DataFrame]:
     out = {}
     for name in ("runs", "epochs", "summary"):
         frame = pd.read_csv(workdir / "results" / "mnist" / "tables" / f"{name}.csv")
-        out[name] = frame.drop(columns=[c for c in frame.columns if c in VOLATILE | {"train_seconds_median"}])
+        out[name] = frame.drop(columns=[c for c in frame.columns if c in VOLATILE | MEDIANS])
     return out
 
 
