@@ -201,7 +201,7 @@ def dead_pid() -> int:
 def test_stale_temp_folders_are_removed_and_live_ones_kept(tiny_mirror, tmp_path):
     parent = tmp_path / "resources" / "data"
     parent.mkdir(parents=True)
-    host = data._host()
+    host = data.host_tag()
     dead = [parent / f".mnist-tmp-{host}-{dead_pid()}-a1b2c3d4",
             parent / f".fashion_mnist-tmp-{host}-{dead_pid()}-zz_9zz9z",
             parent / ".mnist-tmp-k2j3h4g5"]  # the last: an old-style name, untouched for two hours

@@ -357,7 +357,7 @@ def test_metrics_json_records_the_checksums_of_the_run_files(good_runs):
     files = json.loads((run / "metrics.json").read_text())["files"]
     assert set(files) == {"history.csv", "predictions.csv", "model.pt"}
     for name, record in files.items():
-        assert record["sha256"] == runfolder.file_sha256(run / name)
+        assert record["sha256"] == runfolder.sha256_file(run / name)
     assert files["history.csv"]["rows"] == 3 and files["predictions.csv"]["rows"] == 100
 
 

@@ -209,7 +209,7 @@ def test_a_data_step_killed_with_SIGKILL_is_cleaned_up_by_the_next(real_mirror, 
     left = list(parent.glob(".mnist-tmp-*"))
     assert len(left) == 1 and f"-{proc.pid}-" in left[0].name, left  # what the killed step left
     # a live concurrent step's folder (this process) and another host's are not touched
-    live = parent / f".fashion_mnist-tmp-{data._host()}-{os.getpid()}-abcdefgh"
+    live = parent / f".fashion_mnist-tmp-{data.host_tag()}-{os.getpid()}-abcdefgh"
     other_host = parent / ".mnist-tmp-elsewhere-1-abcdefgh"
     live.mkdir()
     other_host.mkdir()
@@ -229,7 +229,7 @@ def test_deleting_the_manifest_then_changing_the_title_retrains_nothing(real_mir
     (tmp_path / "resources" / "data" / "mnist" / "manifest.json").unlink()
     # and a temp folder that an earlier data step, killed, left (its process is gone)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = tmp_path / "resources" / "data" / f".mnist-tmp-{data._host()}-{int(dead.stdout)}-abcdefgh"
+    stale = tmp_path / "resources" / "data" / f".mnist-tmp-{data.host_tag()}-{int(dead.stdout)}-abcdefgh"
     stale.mkdir()
     retitled = write_config(tmp_path, tiny_config(seeds=[0], variants={}, report_title="Retitled"))
 

@@ -24,13 +24,13 @@ import os
 import pickle
 import re
 import shutil
-import socket
 import tempfile
 import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .atomic import host_tag, process_alive, sha256_file
 from .errors import LossbenchError
 
 log = logging.getLogger(__name__)
@@ -277,26 +277,12 @@ def _fetch_raw_files(spec: DatasetSpec, mirror: Path | None, raw_dir: Path) -> d
 
 def _temp_prefix(name: str) -> str:
     """``.<name>-tmp-<host>-<pid>-``: whose temporary folder it is, so a later run can tell a dead one's."""
-    return f".{name}-tmp-{_host()}-{os.getpid()}-"
-
-
-def _host() -> str:
-    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
+    return f".{name}-tmp-{host_tag()}-{os.getpid()}-"
 
 
 TEMP_DIR = re.compile(r"\.(?P<name>.+)-tmp-(?P<host>[A-Za-z0-9._]+)-(?P<pid>\d+)-[a-z0-9_]{8}")
 OLD_TEMP_DIR = re.compile(r"\.(?P<name>.+)-tmp-[a-z0-9_]{8}")  # before the pid was in the name
 OLD_TEMP_AGE = 3600  # seconds: an old-style temp folder untouched this long belongs to no live run
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
 
 
 def remove_stale_temp_folders(parent: Path) -> list[Path]:
@@ -309,7 +295,7 @@ def remove_stale_temp_folders(parent: Path) -> list[Path]:
     removed = []
     if not parent.is_dir():
         return removed
-    host = _host()
+    host = host_tag()
     for path in parent.iterdir():
         if not path.is_dir() or path.is_symlink():
             continue
@@ -318,7 +304,7 @@ def remove_stale_temp_folders(parent: Path) -> list[Path]:
             if new["host"] != host:
                 log.info("%s: temporary folder of a data step on host %s; left alone", path, new["host"])
                 continue
-            stale = not _alive(int(new["pid"]))
+            stale = not process_alive(int(new["pid"]))
         elif old:
             stale = time.time() - path.stat().st_mtime > OLD_TEMP_AGE
         else:
@@ -328,14 +314,6 @@ def remove_stale_temp_folders(parent: Path) -> list[Path]:
             log.info("removed %s, left by an earlier data step that was killed", path)
             removed.append(path)
     return removed
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def prepare(dataset: str, out_dir: str | os.PathLike, mirror: str | None = None) -> dict:

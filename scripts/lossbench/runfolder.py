@@ -19,18 +19,18 @@ from __future__ import annotations
 
 import copy
 import csv
-import hashlib
+import glob
 import json
 import os
 import pickle
 import re
 import shutil
-import socket
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from .atomic import host_tag, process_alive, sha256_file
 from .errors import LossbenchError
 
 RUN_FILES = ("metrics.json", "history.csv", "model.pt", "predictions.csv")
@@ -43,14 +43,6 @@ class RunFolderError(LossbenchError):
 
 class UnsafeFileError(RunFolderError, pickle.UnpicklingError):
     """A weights file holding more than tensors: refused, never unpickled."""
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_out_dir(out_dir: str | os.PathLike, flag: str = "--out-dir") -> None:
@@ -85,32 +77,15 @@ def remove_empty(folders: list[Path]) -> None:
 
 def _temp_sibling(out_dir: Path) -> Path:
     """A fresh temporary folder beside ``out_dir``; leftovers of killed runs on this host are removed."""
-    host = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())
-    prefix = f".{out_dir.name}.tmp-{host}-"
-    for old in out_dir.parent.glob(f"{glob_escape(prefix)}*"):
+    prefix = f".{out_dir.name}.tmp-{host_tag()}-"
+    for old in out_dir.parent.glob(f"{glob.escape(prefix)}*"):
         pid = old.name[len(prefix):]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
     tmp = out_dir.parent / f"{prefix}{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     return tmp
-
-
-def glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", text)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def stage_run(out_dir: str | os.PathLike, model: nn.Module, metrics: dict, history: list[dict],
@@ -136,7 +111,7 @@ def stage_run(out_dir: str | os.PathLike, model: nn.Module, metrics: dict, histo
                                f"the trained network {metrics['test_accuracy']}")
         write_predictions(tmp / "predictions.csv", predictions)
         rows = {"history.csv": len(history), "predictions.csv": len(predictions)}
-        files = {name: {"sha256": file_sha256(tmp / name), **({"rows": rows[name]} if name in rows else {})}
+        files = {name: {"sha256": sha256_file(tmp / name), **({"rows": rows[name]} if name in rows else {})}
                  for name in CHECKSUMMED}
         written = {**metrics, "files": files}
         (tmp / "metrics.json").write_text(json.dumps(written, indent=2) + "\n")

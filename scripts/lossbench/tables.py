@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_path
-from .data import DATASETS, sha256_file
+from .atomic import atomic_path, sha256_file
+from .data import DATASETS
 from .errors import LossbenchError
 from .stats import ci95
 
