@@ -82,6 +82,15 @@ def test_packed_outputs_are_a_single_runs_files_per_seed(tiny_data, tmp_path):
         assert set(weights) == set(single)
         assert all(torch.allclose(weights[k], single[k], atol=1e-5) for k in weights)
         assert metrics["epochs_run"] == alone["epochs_run"] == 3
+        # epoch 0 (the untrained network, its logit and per-layer weight gradients) goes through the same
+        # code on the same weights: equal to the single run's, measured layer norms included
+        first = [(run / "history.csv").read_text().splitlines()[i].split(",") for i in (0, 1)]
+        single_first = (tmp_path / f"alone-{seed}" / "history.csv").read_text().splitlines()[1].split(",")
+        same = [c for c in first[0] if c not in TIMINGS]
+        assert {"grad_norm_layer1", "grad_norm_layer3"} <= set(same)
+        assert [v for c, v in zip(first[0], first[1]) if c in same] == \
+            [v for c, v in zip(first[0], single_first) if c in same]
+        assert float(first[1][first[0].index("grad_norm_layer1")]) > 0
 
 
 def test_packed_training_is_deterministic(tiny_data):

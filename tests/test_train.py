@@ -43,6 +43,7 @@ def test_run_writes_metrics_history_and_reloadable_weights(tiny_data, tmp_path):
     columns = {"logit_grad_norm", "grad_norm_layer1", "grad_norm_layer3", "val_mean_max_prob", "epoch_seconds",
                "epoch_cpu_seconds"}
     assert columns <= set(history[0])
+    assert all(float(history[0][f"grad_norm_layer{i}"]) > 0 for i in (1, 2, 3))  # measured at epoch 0 too
     assert metrics["status"] == "ok" and metrics["test_accuracy"] > 0.5  # the bands are easy to learn
     assert metrics["train_cpu_seconds"] > 0 and metrics["end_time"] >= metrics["start_time"]
     assert metrics["config"]["hidden"] == [32, 16] and len(metrics["config_hash"]) == 16
@@ -93,6 +94,34 @@ def test_initial_logit_gradient_ratio_mse_softmax_to_ce_is_near_two_over_c_squar
     ce = train(tiny(epochs=1), tiny_data)["initial_logit_grad_norm"]
     mse = train(tiny(loss="mse_softmax", epochs=1), tiny_data)["initial_logit_grad_norm"]
     assert mse / ce == pytest.approx(0.02, rel=0.1)
+
+
+def test_epoch_zero_measures_every_layers_weight_gradient_and_changes_nothing(tiny_data):
+    """Epoch 0's per-layer weight-gradient norms are measured (mean over the split's batches in
+    order), at 2/C^2 of cross-entropy's for MSE on softmax as the logit gradient is; measuring them
+    draws no random number, leaves the weights and their .grad alone."""
+    from lossbench.train import initial_row, make_split
+
+    cfg = tiny()
+    rows = {}
+    for loss in ("cross_entropy", "mse_softmax"):
+        torch.manual_seed(0)
+        model = MLP(784, cfg.hidden)
+        split = make_split(tiny_data, cfg, torch.Generator().manual_seed(0), torch.device("cpu"))
+        before = [p.detach().clone() for p in model.parameters()]
+        rng = torch.get_rng_state()
+        rows[loss] = initial_row(model, get_loss(loss), split, cfg.batch_size)
+        assert torch.equal(torch.get_rng_state(), rng)
+        assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+        assert all(p.grad is None for p in model.parameters())
+        # the layer norm is the mean of the per-batch norms, as a training epoch records it
+        x, y = split.x_train[:cfg.batch_size], split.y_train[:cfg.batch_size]
+        first = torch.autograd.grad(get_loss(loss)(model(x), y), model.linears[0].weight)[0].norm().item()
+        assert first != rows[loss]["grad_norm_layer1"] and first == pytest.approx(rows[loss]["grad_norm_layer1"],
+                                                                                   rel=0.5)
+    for layer in (1, 2, 3):
+        ce, mse = rows["cross_entropy"][f"grad_norm_layer{layer}"], rows["mse_softmax"][f"grad_norm_layer{layer}"]
+        assert ce > 0 and mse / ce == pytest.approx(0.02, rel=0.1)
 
 
 def test_split_larger_than_the_data_is_refused(tiny_data):

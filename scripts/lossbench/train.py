@@ -10,7 +10,7 @@ wall and process-CPU seconds (synchronised on GPU), the mean per-sample logit-gr
 ||dl_i/dz_i||, the mean per-batch weight-gradient norm of each layer, and on the validation set
 the mean max-softmax probability and the share of confidently wrong samples. Row 0 is the
 initial network, evaluated before any step (its logit-gradient norm is what the report
-compares with theory).
+compares with theory; its layer norms are means over the split's batches in order).
 
 ``run_epochs`` is the one epoch loop: ``train`` runs it for one network, ``packed.train_seeds``
 for many seeds stacked. This module imports only torch: no pandas, no torchvision.
@@ -122,19 +122,33 @@ def evaluate(model: MLP, x: Tensor, y: Tensor) -> dict[str, float]:
     return {"accuracy": correct / n, "mean_max_prob": conf_sum / n, "confident_wrong": conf_wrong / n}
 
 
-def initial_row(model: MLP, loss_fn, split: Split) -> dict[str, float]:
-    """Epoch 0: loss, accuracy and per-sample logit-gradient norm of the untrained network."""
+def initial_row(model: MLP, loss_fn, split: Split, batch_size: int) -> dict[str, float]:
+    """Epoch 0: loss, accuracy and per-sample logit-gradient norm of the untrained network over the
+    whole training split, and the mean weight-gradient norm of each layer over the split's
+    minibatches of ``batch_size`` taken in order, as later epochs average them over their batches.
+
+    No step is taken and nothing random is drawn: gradients come from ``torch.autograd.grad``
+    (the parameters' ``.grad`` stay untouched), so training after it is bit for bit what it was
+    without it.
+    """
     with torch.no_grad():
         logits = model(split.x_train)
     logits.requires_grad_(True)
     loss = loss_fn(logits, split.y_train)
     (grad,) = torch.autograd.grad(loss, logits)
     n = len(split.y_train)  # every loss is a mean over samples: n * grad is the per-sample gradient
+    weights = [layer.weight for layer in model.linears]
+    layer_sums = torch.zeros(len(weights), dtype=torch.float64, device=grad.device)
+    for start in range(0, n, batch_size):
+        batch = slice(start, start + batch_size)
+        grads = torch.autograd.grad(loss_fn(model(split.x_train[batch]), split.y_train[batch]), weights)
+        layer_sums += torch.stack([g.norm() for g in grads]).double()
+    layer_means = (layer_sums / math.ceil(n / batch_size)).tolist()
     return {
         "train_loss": loss.item(),
         "train_accuracy": (logits.argmax(1) == split.y_train).sum().item() / n,
         "logit_grad_norm": (grad.norm(dim=1) * n).mean().item(),
-        **{f"grad_norm_layer{i + 1}": math.nan for i in range(len(model.linears))},
+        **{f"grad_norm_layer{i + 1}": v for i, v in enumerate(layer_means)},
         "epoch_seconds": 0.0,
         "epoch_cpu_seconds": 0.0,
     }
@@ -287,7 +301,7 @@ def run_epochs(members: list[Member], step: Callable[[Tensor], None], sums: Tens
                 continue
             model = model_of(s)
             if epoch == 0:
-                row = initial_row(model, loss_fn, member.split)
+                row = initial_row(model, loss_fn, member.split, cfg.batch_size)
             else:
                 row = step_row(totals[s], n, n_batches, seconds, cpu_seconds)
             t_eval = time.perf_counter()
