@@ -133,6 +133,12 @@ def input_file(text: str) -> str:
     return text
 
 
+def table_prefix(text: str) -> str:
+    if text and not re.fullmatch(r"[a-z][a-z0-9_]*_", text):
+        raise argparse.ArgumentTypeError(f"expected snake_case ending in _ (e.g. horizon_), found {text!r}")
+    return text
+
+
 def title(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError(f"expected a non-empty title, found {text!r}")
@@ -143,7 +149,7 @@ def title(text: str) -> str:
 TRAIN_FLAG_TYPES = {
     "variant": name, "loss": name, "seed": seed_int, "dataset": dataset, "train_size": positive_int,
     "val_size": positive_int, "hidden": positive_int, "lr": positive_float, "batch_size": positive_int,
-    "epochs": positive_int, "device": device, "threads": positive_int,
+    "epochs": positive_int, "device": device, "threads": positive_int, "test_every": positive_int,
 }
 
 
@@ -264,7 +270,7 @@ def cmd_train_seeds(args: argparse.Namespace) -> None:
 def cmd_gather(args: argparse.Namespace) -> None:
     from . import tables
 
-    tables.write_tables(args.runs, args.out_dir)
+    tables.write_tables(args.runs, args.out_dir, prefix=args.prefix)
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -328,6 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", nargs="+", required=True,
                    help="metrics.json files (history.csv, predictions.csv, model.pt beside each; all checked)")
     p.add_argument("--out-dir", required=True, type=output_dir)
+    p.add_argument("--prefix", default="", type=table_prefix,
+                   help="put before each table's name, e.g. horizon_ writes horizon_runs.csv, ... (default: none)")
     p.set_defaults(func=cmd_gather)
     p = sub.add_parser("report", help="execute one notebook page (papermill) and write it as HTML")
     p.add_argument("--notebook", required=True, type=input_file,

@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, fields
 from .errors import LossbenchError
 
 # not part of the experiment's config hash
-RUNTIME_FIELDS = ("seed", "device", "threads", "cuda_graph", "deterministic")
+# (test_every: how often a run is tested, not what it trains: the weights are the same)
+RUNTIME_FIELDS = ("seed", "device", "threads", "cuda_graph", "deterministic", "test_every")
 OVERRIDABLE = ("lr", "batch_size", "epochs", "hidden")  # what a variant may change
 
 # Names of losses and variants become folder names (results/<dataset>/runs/<variant>/).
@@ -38,6 +39,13 @@ BOOLEANS = ("cuda_graph", "pack_seeds", "deterministic")
 # a number as YAML 1.2 / JSON / Python write it (YAML 1.1, PyYAML's, reads 1e-3 as a string)
 NUMBER_LITERAL = re.compile(r"[-+]?(\d[\d_]*(\.\d*)?|\.\d+)([eE][-+]?\d+)?|[-+]?(\.?inf|\.?nan)", re.IGNORECASE)
 INTEGER_LITERAL = re.compile(r"[-+]?\d+")
+
+
+# The long-horizon block's settings but its variants (config `horizon:`; the schema's defaults).
+# 4 epochs within 1 point: the plateau criterion of lossbench.horizon (its docstring states it).
+HORIZON_DEFAULTS = {"epochs": 20, "seeds": [0, 1], "test_every": 5, "plateau_window": 4, "plateau_gain": 0.01}
+HORIZON_INTEGERS = ("epochs", "test_every", "plateau_window")
+OFF = ("", "null", "none", "~")  # --config horizon=null (Snakemake passes the text)
 
 
 class ConfigError(LossbenchError):
@@ -60,6 +68,7 @@ class TrainConfig:
     threads: int = 1
     cuda_graph: bool = True  # on CUDA: replay each step as one captured graph (same math, less launch overhead)
     deterministic: bool = False  # on CUDA: deterministic kernels only (slower); CPU runs are deterministic anyway
+    test_every: int = 1  # test accuracy every k-th epoch and the last (NaN between); validation every epoch
 
     def config_hash(self) -> str:
         """Hash of the experiment settings (not seed or runtime): equal for all seeds of a variant."""
@@ -142,6 +151,7 @@ def normalize(config: dict, command_line: Mapping | None = None) -> None:
     for key in command_line:
         if key in config:
             config[key] = _from_text(key, config[key])
+    _normalize_horizon(config, command_line.get("horizon"))
     given = command_line.get("variants")
     if isinstance(given, Mapping) and isinstance(config.get("variants"), dict):
         for name in given:
@@ -149,6 +159,22 @@ def normalize(config: dict, command_line: Mapping | None = None) -> None:
             if isinstance(spec, dict):
                 for key in spec:
                     spec[key] = _from_text(key, spec[key])
+
+
+def _normalize_horizon(config: dict, given) -> None:
+    """``--config horizon=null`` turns the block off; ``--config 'horizon={epochs: 40}'`` (merged
+    into the config file's block, as text) is read by each key's type."""
+    if isinstance(given, str) and given.strip().lower() in OFF:
+        config["horizon"] = None
+    block = config.get("horizon")
+    if isinstance(given, Mapping) and isinstance(block, dict):
+        for key in given:
+            if key in HORIZON_INTEGERS and key in block:
+                block[key] = _integer(block[key])
+            elif key == "seeds" and key in block:
+                block[key] = _from_text("seeds", block[key])
+            elif key == "plateau_gain" and key in block:
+                block[key] = _number(block[key])
 
 
 def _number(value):
@@ -270,6 +296,58 @@ def check(config: dict, known_losses: Iterable[str]) -> dict[str, dict]:
     if slow is not None and slow not in known:
         raise ConfigError(f"slow_loss: unknown loss {slow!r}; registered: {', '.join(sorted(known))}")
     return variants
+
+
+def check_horizon(config: dict, variants: Mapping[str, dict]) -> dict | None:
+    """The long-horizon block (``horizon:``) with its defaults filled in, or None when it is off.
+
+    It names variants defined by ``losses``/``variants`` (``variants``, the result of ``check``);
+    each is trained for ``epochs`` over ``seeds``, tested every ``test_every``-th epoch;
+    ``plateau_window`` and ``plateau_gain`` are the page's plateau criterion. Raise ConfigError
+    naming the key, what was expected and what was found.
+    """
+    block = config.get("horizon")
+    if block is None:
+        return None
+    if not isinstance(block, Mapping):
+        raise ConfigError(f"horizon: expected a mapping ({{variants: [...], epochs: N, ...}}) or null (off), "
+                          f"found {_kind(block)}")
+    unknown = sorted(set(block) - {"variants", *HORIZON_DEFAULTS})
+    if unknown:
+        raise ConfigError(f"horizon.{unknown[0]}: unknown key; expected variants, {', '.join(HORIZON_DEFAULTS)}")
+    settings = {**HORIZON_DEFAULTS, **block}
+    names = settings.get("variants")
+    if not isinstance(names, list) or not names:
+        raise ConfigError(f"horizon.variants: expected a non-empty list of variant names, found "
+                          f"{_kind(names) if 'variants' in block else 'nothing'}")
+    for i, name in enumerate(names):
+        if name not in variants:
+            raise ConfigError(f"horizon.variants[{i}]: unknown variant {name!r}; expected one defined by "
+                              f"losses or variants: {', '.join(variants)}")
+        if name in names[:i]:
+            raise ConfigError(f"horizon.variants[{i}]: {name!r} is listed twice")
+    for key in HORIZON_INTEGERS:
+        _check_integer(f"horizon.{key}", settings[key])
+    seeds = settings["seeds"]
+    if not isinstance(seeds, list) or not seeds:
+        raise ConfigError(f"horizon.seeds: expected a non-empty list of seeds, found {_kind(seeds)}")
+    for i, seed in enumerate(seeds):
+        _check_integer(f"horizon.seeds[{i}]", seed, minimum=0, maximum=SEED_MAX)
+        if seed in seeds[:i]:
+            raise ConfigError(f"horizon.seeds[{i}]: seed {seed} is listed twice")
+    gain = settings["plateau_gain"]
+    if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not 0 < gain < 1:
+        raise ConfigError(f"horizon.plateau_gain: expected a validation-accuracy gain between 0 and 1 "
+                          f"(0.01 = 1 point), found {_kind(gain)}")
+    if settings["plateau_window"] > settings["epochs"]:
+        raise ConfigError(f"horizon.plateau_window: expected at most horizon.epochs ({settings['epochs']}: the "
+                          f"window must fit in the budget), found {settings['plateau_window']}")
+    return settings
+
+
+def horizon_run_settings(variant: Mapping, horizon: Mapping) -> dict:
+    """A variant's settings for its long-horizon runs: the horizon's epoch budget and eval interval."""
+    return {**variant, "epochs": horizon["epochs"], "test_every": horizon["test_every"]}
 
 
 def train_args(settings: dict) -> str:

@@ -7,6 +7,10 @@
                  reach the dataset's target validation accuracy (90% on MNIST, 75% on
                  Fashion-MNIST; median over runs; empty when most runs never reach it)
 
+``--prefix horizon_`` names them horizon_runs.csv, horizon_epochs.csv, horizon_summary.csv (the
+long-horizon runs). A run tested every k-th epoch (``test_every``, a runs.csv column) has NaN
+test accuracy in epochs.csv between its tests.
+
 Variants keep the order in which their runs are given (the config's order).
 
 Every run is checked before anything is written, and the first problem stops gather with one
@@ -247,6 +251,7 @@ def load_runs(metrics_paths: list[str | os.PathLike]) -> tuple[pd.DataFrame, pd.
             **key,
             "status": m["status"], "diverged_epoch": m["diverged_epoch"], "epochs_run": m["epochs_run"],
             "lr": m["config"]["lr"], "batch_size": m["config"]["batch_size"], "epochs": m["config"]["epochs"],
+            "test_every": m["config"].get("test_every", 1),  # runs before the setting: tested every epoch
             "dataset": m["config"]["dataset"],
             "train_loss": m["train_loss"], "train_accuracy": m["train_accuracy"],
             "val_accuracy": m["val_accuracy"], "test_accuracy": m["test_accuracy"],
@@ -300,8 +305,10 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_tables(metrics_paths: list[str | os.PathLike], out_dir: str | os.PathLike) -> dict[str, pd.DataFrame]:
-    """Write runs.csv, epochs.csv and summary.csv into ``out_dir`` (all computed before any is written)."""
+def write_tables(metrics_paths: list[str | os.PathLike], out_dir: str | os.PathLike,
+                 prefix: str = "") -> dict[str, pd.DataFrame]:
+    """Write runs.csv, epochs.csv and summary.csv into ``out_dir`` (all computed before any is written),
+    each name after ``prefix`` (``horizon_``: horizon_runs.csv, ..., the long-horizon runs' tables)."""
     runs, epochs = load_runs(metrics_paths)
     tables = {"runs": runs, "epochs": epochs, "summary": summarize(runs)}
     out_dir = Path(out_dir)
@@ -309,5 +316,5 @@ def write_tables(metrics_paths: list[str | os.PathLike], out_dir: str | os.PathL
         raise GatherError(f"--out-dir {out_dir}: is a file; expected a folder")
     with ExitStack() as stack:  # every table written aside first, then each put in place
         for name, frame in tables.items():
-            frame.to_csv(stack.enter_context(atomic_path(out_dir / f"{name}.csv")), index=False)
+            frame.to_csv(stack.enter_context(atomic_path(out_dir / f"{prefix}{name}.csv")), index=False)
     return tables

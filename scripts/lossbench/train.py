@@ -11,6 +11,9 @@ wall and process-CPU seconds (synchronised on GPU), the mean per-sample logit-gr
 the mean max-softmax probability and the share of confidently wrong samples. Row 0 is the
 initial network, evaluated before any step (its logit-gradient norm is what the report
 compares with theory; its layer norms are means over the split's batches in order).
+With ``test_every`` k > 1 (long runs) the test set, 5x the validation set, is evaluated every
+k-th epoch and at the run's last; test accuracy is NaN in the rows between (everything else
+stays per epoch).
 
 ``run_epochs`` is the one epoch loop: ``train`` runs it for one network, ``packed.train_seeds``
 for many seeds stacked. This module imports only torch: no pandas, no torchvision.
@@ -305,7 +308,9 @@ def run_epochs(members: list[Member], step: Callable[[Tensor], None], sums: Tens
             else:
                 row = step_row(totals[s], n, n_batches, seconds, cpu_seconds)
             t_eval = time.perf_counter()
-            row = evaluated_row(epoch, row, model, member.split)
+            # the test set every test_every-th epoch, and always at epoch 0 and a run's last (budget or divergence)
+            test = epoch % cfg.test_every == 0 or epoch == cfg.epochs or not math.isfinite(row["train_loss"])
+            row = evaluated_row(epoch, row, model, member.split, test=test)
             member.eval_seconds += time.perf_counter() - t_eval
             member.history.append(row)
             log_row(member.cfg, row)
@@ -351,12 +356,13 @@ def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None
     return metrics
 
 
-def evaluated_row(epoch: int, row: dict, model: MLP, split: Split) -> dict:
-    """The history row of an epoch: its training statistics plus validation and test results."""
-    val, test = evaluate(model, split.x_val, split.y_val), evaluate(model, split.x_test, split.y_test)
+def evaluated_row(epoch: int, row: dict, model: MLP, split: Split, test: bool = True) -> dict:
+    """The history row of an epoch: its training statistics plus validation and (``test``) test results."""
+    val = evaluate(model, split.x_val, split.y_val)
     return {
         "epoch": epoch, **row,
-        "val_accuracy": val["accuracy"], "test_accuracy": test["accuracy"],
+        "val_accuracy": val["accuracy"],
+        "test_accuracy": evaluate(model, split.x_test, split.y_test)["accuracy"] if test else math.nan,
         "val_mean_max_prob": val["mean_max_prob"], "val_confident_wrong": val["confident_wrong"],
     }
 

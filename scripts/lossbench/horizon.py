@@ -1,0 +1,234 @@
+"""Slow, or stuck? The long-horizon runs (config ``horizon:``) read with one stated criterion.
+
+Five epochs cannot tell a loss that learns slowly from one that has stopped. The horizon runs
+train a few variants for a longer epoch budget E (tables ``horizon_runs.csv`` and
+``horizon_epochs.csv``, gathered with ``lossbench gather --prefix horizon_``); this module
+reads each variant's curve and says which it is. The *why* page ("Slow or stuck?") shows
+``statement``, ``caption``, ``display`` and ``curves``; tests/test_horizon.py checks every
+sentence on constructed tables.
+
+The criterion, on a variant's curve a(e) = mean validation accuracy over its seeds at each
+epoch e (validation is measured every epoch; an epoch a seed lacks is left out), with a window of W epochs
+and a gain of g (config ``plateau_window``, ``plateau_gain``; defaults 4 epochs, 0.01 = 1 point):
+
+- **still rising** when a(E) - a(E - W) >= g: it gained g or more over the last W epochs of
+  the budget (E - W: the last evaluated epoch at or before it);
+- **levelled off** from epoch p otherwise, where p is the first evaluated epoch after which the
+  curve never again reaches a(p) + g, provided p <= E - W (it held for W epochs or more);
+- **not settled** otherwise (no gain of g over the last W epochs, yet not within g of one level
+  for W epochs either: it rose and fell back late).
+
+A variant with a diverged run, or a budget shorter than W, gets no verdict, and says why.
+"Levelled off" holds within the budget only: a longer horizon may show it rising again.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from .plots import band
+
+EPS = 1e-9  # accuracies are fractions of the validation set: compare gains with this slack
+COLUMNS = ["variant", "loss", "lr", "seeds", "budget", "verdict", "plateau_epoch", "val_accuracy_start",
+           "val_accuracy_end", "last_window_gain", "low", "high", "peak", "peak_epoch", "test_accuracy"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How one curve ends: ``kind`` is rising, plateau, unsettled or short (budget < window)."""
+
+    kind: str
+    budget: int
+    start: int  # E - W (the last evaluated epoch at or before it): where the last window starts
+    start_value: float
+    end_value: float
+    plateau_epoch: float = math.nan  # p, for a plateau
+    low: float = math.nan  # range of the curve from p (plateau) or from the window's start (unsettled)
+    high: float = math.nan
+    peak: float = math.nan  # highest value over the whole curve, and where
+    peak_epoch: float = math.nan
+
+    @property
+    def gain(self) -> float:
+        return self.end_value - self.start_value
+
+
+def verdict(curve: pd.Series, window: int, gain: float) -> Verdict:
+    """Read one curve (index: evaluated epochs, ascending; values: mean validation accuracy)."""
+    curve = curve.dropna().sort_index()
+    epochs, values = list(curve.index), list(curve.values)
+    budget = int(epochs[-1])
+    peak_at = int(curve.idxmax())
+    common = {"budget": budget, "end_value": values[-1], "peak": float(curve.max()), "peak_epoch": peak_at}
+    if len(epochs) < 2 or budget - epochs[0] < window:
+        return Verdict("short", start=int(epochs[0]), start_value=values[0], **common)
+    start = max(e for e in epochs if e <= budget - window)
+    start_value = float(curve[start])
+    if values[-1] - start_value >= gain - EPS:
+        return Verdict("rising", start=start, start_value=start_value, **common)
+    plateau = next(e for i, e in enumerate(epochs) if all(v < values[i] + gain - EPS for v in values[i + 1:]))
+    if plateau <= budget - window:
+        after = curve[curve.index >= plateau]
+        return Verdict("plateau", start=start, start_value=start_value, plateau_epoch=plateau,
+                       low=float(after.min()), high=float(after.max()), **common)
+    late = curve[curve.index >= start]
+    return Verdict("unsettled", start=start, start_value=start_value, low=float(late.min()),
+                   high=float(late.max()), **common)
+
+
+def load(runs_csv: str, epochs_csv: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The horizon tables; two empty tables when the block is off (the page passes "")."""
+    if not runs_csv or not epochs_csv:
+        return (pd.DataFrame(columns=["variant", "loss", "lr", "seed", "status", "epochs", "diverged_epoch",
+                                      "test_accuracy"]),
+                pd.DataFrame(columns=["variant", "seed", "epoch", "val_accuracy"]))
+    return pd.read_csv(runs_csv), pd.read_csv(epochs_csv)
+
+
+def curve_of(epochs: pd.DataFrame, variant: str) -> pd.Series:
+    """A variant's mean validation accuracy over its seeds at each epoch every seed evaluated."""
+    rows = epochs[epochs["variant"] == variant]
+    wide = rows.pivot_table(index="epoch", columns="seed", values="val_accuracy", aggfunc="first", dropna=False)
+    return wide.dropna().mean(axis=1)
+
+
+def verdicts(runs: pd.DataFrame, epochs: pd.DataFrame, window: int, gain: float) -> pd.DataFrame:
+    """One row per horizon variant, in the tables' order: its verdict and the numbers behind it.
+
+    ``verdict`` is rising, plateau, unsettled, short, or diverged (a run diverged: no verdict)."""
+    rows = []
+    for variant, group in runs.groupby("variant", sort=False):
+        base = {"variant": variant, "loss": group["loss"].iloc[0], "lr": group["lr"].iloc[0],
+                "seeds": len(group), "budget": int(group["epochs"].iloc[0])}
+        if (group["status"] != "ok").any():
+            rows.append({**base, "verdict": "diverged"})
+            continue
+        v = verdict(curve_of(epochs, variant), window, gain)
+        rows.append({**base, "verdict": v.kind, "plateau_epoch": v.plateau_epoch, "val_accuracy_start": v.start_value,
+                     "start_epoch": v.start, "val_accuracy_end": v.end_value, "last_window_gain": v.gain,
+                     "low": v.low, "high": v.high, "peak": v.peak, "peak_epoch": v.peak_epoch,
+                     "test_accuracy": group["test_accuracy"].mean()})
+    return pd.DataFrame(rows, columns=[*COLUMNS, "start_epoch"])
+
+
+def _acc(value: float) -> str:
+    return f"{value:.4f}"
+
+
+def _pts(value: float) -> str:
+    return f"{value * 100:.1f}"
+
+
+def _seeds(n: int) -> str:
+    return "1 seed" if n == 1 else f"mean of {n} seeds"
+
+
+def criterion(window: int, gain: float) -> str:
+    """The criterion in words, with this page's window and gain."""
+    return (f"A curve is **still rising** if its mean validation accuracy gained at least {_pts(gain)} points "
+            f"over the last {window} epochs of the budget; it has **levelled off** from the first epoch after "
+            f"which it never again gets {_pts(gain)} points higher, if that epoch is {window} or more epochs "
+            f"before the budget; otherwise it is **not settled**. Levelled off holds within the budget only: "
+            f"a longer horizon may show the curve rising again.")
+
+
+def sentence(row: pd.Series, best: pd.Series | None, window: int, gain: float) -> str:
+    """One variant's verdict in words (markdown list item); ``best``: the variant ending highest."""
+    name, budget = f"`{row['variant']}` (lr {row['lr']:g}, {_seeds(int(row['seeds']))})", int(row["budget"])
+    if row["verdict"] == "diverged":
+        return f"- ⚠ {name}: runs **diverged** within the {budget}-epoch budget; no verdict."
+    if row["verdict"] == "short":
+        return (f"- {name}: its budget ({budget} epochs) is shorter than the plateau window ({window} epochs); "
+                f"no verdict.")
+    start, end = int(row["start_epoch"]), _acc(row["val_accuracy_end"])
+    if row["verdict"] == "rising":
+        return (f"- {name}: **still rising at the budget** — +{_pts(row['last_window_gain'])} points of "
+                f"validation accuracy over its last {budget - start} epochs ({_acc(row['val_accuracy_start'])} at "
+                f"epoch {start}, {end} at epoch {budget}): slow, not stuck, within {budget} epochs.")
+    if row["verdict"] == "unsettled":
+        return (f"- {name}: **not settled at the budget** — it gained less than {_pts(gain)} points over its last "
+                f"{budget - start} epochs ({_acc(row['val_accuracy_start'])} → {end}) but moved between "
+                f"{_acc(row['low'])} and {_acc(row['high'])} in them.")
+    plateau = int(row["plateau_epoch"])
+    text = (f"- {name}: **levelled off from epoch {plateau}** — from there to the budget ({budget} epochs) its "
+            f"validation accuracy stays between {_acc(row['low'])} and {_acc(row['high'])}, {end} at epoch {budget}")
+    if row["peak"] - row["val_accuracy_end"] >= gain - EPS:
+        fell = row["peak"] - row["val_accuracy_end"]
+        text += f" ({_pts(fell)} points below its peak at epoch {int(row['peak_epoch'])})"
+    if best is not None and best["variant"] != row["variant"]:
+        below = best["val_accuracy_end"] - row["val_accuracy_end"]
+        if below >= gain - EPS:
+            text += f"; {_pts(below)} points below `{best['variant']}` ({_acc(best['val_accuracy_end'])})"
+    return text + "."
+
+
+def statement(table: pd.DataFrame, window: int, gain: float) -> str:
+    """The section's computed text: the criterion, one sentence per variant, and the reading."""
+    if table.empty:
+        return ("No long-horizon runs in this sweep (config `horizon:` is off): five epochs cannot tell slow "
+                "from stuck. Turn the block on in `config/config.yaml` to train the key variants longer.")
+    judged = table[~table["verdict"].isin(["diverged", "short"])]
+    best = judged.loc[judged["val_accuracy_end"].idxmax()] if len(judged) else None
+    lines = [criterion(window, gain), "", *(sentence(row, best, window, gain) for _, row in table.iterrows())]
+    rising = list(table.loc[table["verdict"] == "rising", "variant"])
+    levelled = list(table.loc[table["verdict"] == "plateau", "variant"])
+    if rising or levelled:
+        parts = []
+        if rising:
+            parts.append(f"**slow** (still rising): {', '.join(f'`{v}`' for v in rising)}")
+        if levelled:
+            parts.append("**levelled off**: " + ", ".join(
+                f"`{v}` at {_acc(table.set_index('variant').loc[v, 'val_accuracy_end'])}" for v in levelled))
+        lines += ["", f"Within {int(table['budget'].max())} epochs: " + "; ".join(parts) + "."]
+    return "\n".join(lines)
+
+
+def caption(runs: pd.DataFrame) -> str:
+    """What the figure shows: seeds, budget, how often the runs were evaluated, the band."""
+    if runs.empty:
+        return ""
+    seeds = runs.groupby("variant", sort=False)["seed"].nunique()
+    n = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}–{seeds.max()}"
+    text = (f"Validation accuracy of the long-horizon runs, mean over {n} seed{'s' if seeds.max() > 1 else ''} "
+            f"per variant and epoch, to a budget of {int(runs['epochs'].max())} epochs. ")
+    if seeds.max() < 2:
+        return text + "One seed: no band (an interval needs two seeds or more)."
+    return text + ("Band: 95% t-interval of the mean over seeds, clipped to [0, 1]. A large marker shows where "
+                   "a curve levelled off by the criterion above.")
+
+
+def display(table: pd.DataFrame) -> pd.DataFrame:
+    """The verdicts as a table for the page (no NaN shown: an empty cell is 'does not apply')."""
+    shown = table.assign(plateau_epoch=table["plateau_epoch"].map(lambda e: "" if pd.isna(e) else f"{int(e)}"))
+    names = {"plateau_epoch": "levelled off from epoch", "val_accuracy_end": "val. accuracy at budget",
+             "last_window_gain": "gain over last window", "test_accuracy": "test accuracy at budget"}
+    columns = ["variant", "lr", "seeds", "budget", "verdict", *names.values()]
+    formats = {names["val_accuracy_end"]: "{:.4f}", names["test_accuracy"]: "{:.4f}", "lr": "{:g}",
+               names["last_window_gain"]: lambda v: "" if pd.isna(v) else f"{v * 100:+.1f} points"}
+    return shown.rename(columns=names)[columns].style.format(formats, na_rep="").hide(axis="index")
+
+
+def curves(epochs: pd.DataFrame, table: pd.DataFrame) -> plt.Figure | None:
+    """Validation accuracy against epoch per variant (mean, 95% band over seeds), plateau marked;
+    None when there are no horizon runs."""
+    evaluated = epochs.dropna(subset=["val_accuracy"])
+    if evaluated.empty:
+        return None
+    variants = list(dict.fromkeys(evaluated["variant"]))
+    palette = dict(zip(variants, sns.color_palette("tab10", len(variants))))
+    fig, ax = plt.subplots(figsize=(10, 4.8))
+    sns.lineplot(data=evaluated, x="epoch", y="val_accuracy", hue="variant", hue_order=variants, palette=palette,
+                 errorbar=band("val_accuracy"), marker="o", markersize=4, ax=ax)
+    for row in table[table["verdict"] == "plateau"].itertuples():
+        level = curve_of(epochs, row.variant)[row.plateau_epoch]
+        ax.plot([row.plateau_epoch], [level], marker="D", markersize=11, color=palette[row.variant],
+                markeredgecolor="black", linestyle="none")
+    ax.set(ylabel="validation accuracy", ylim=(0, 1), xlim=(0, evaluated["epoch"].max()))
+    ax.legend(title="variant (◆ levelled off)", fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
+    return fig

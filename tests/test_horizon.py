@@ -1,0 +1,273 @@
+"""Slow or stuck? The long-horizon block: its config checks, the test interval, and every sentence of
+the why page's section, on constructed tables (lossbench.horizon)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+
+from lossbench import horizon
+from lossbench.config import ConfigError, TrainConfig, check, check_horizon, horizon_run_settings, normalize
+from lossbench.losses import LOSSES
+
+WINDOW, GAIN = 4, 0.01
+
+
+def tables(curves: dict[str, list[list[float]]], lr: float = 0.1, status: dict | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """horizon_runs / horizon_epochs as gather writes them: ``curves`` maps a variant to one list of
+    validation accuracies (epochs 0, 1, ...; NaN where not evaluated) per seed."""
+    runs, rows = [], []
+    for variant, seeds in curves.items():
+        for seed, values in enumerate(seeds):
+            state = (status or {}).get(variant, "ok")
+            runs.append({"variant": variant, "loss": variant, "lr": lr, "seed": seed, "status": state,
+                         "epochs": len(values) - 1,
+                         "test_accuracy": values[-1] - 0.005 if state == "ok" else math.nan})
+            rows += [{"variant": variant, "seed": seed, "epoch": e, "val_accuracy": v} for e, v in enumerate(values)]
+    return pd.DataFrame(runs), pd.DataFrame(rows)
+
+
+def read(curves, **kwargs) -> pd.DataFrame:
+    runs, epochs = tables(curves, **kwargs)
+    return horizon.verdicts(runs, epochs, WINDOW, GAIN)
+
+
+RISING = [0.10, 0.12, 0.15, 0.19, 0.24, 0.30, 0.36, 0.42, 0.48, 0.54, 0.60]  # +0.24 over the last 4 epochs
+# up to 0.42 by epoch 5, then within one point of it to epoch 10: levelled off from epoch 5
+PLATEAU = [0.10, 0.20, 0.30, 0.38, 0.41, 0.420, 0.425, 0.428, 0.424, 0.426, 0.427]
+
+
+# --- the criterion ----------------------------------------------------------------------------------
+
+def test_a_curve_still_rising_at_the_budget():
+    v = horizon.verdict(pd.Series(RISING), WINDOW, GAIN)
+    assert (v.kind, v.start, v.budget) == ("rising", 6, 10)
+    assert v.gain == pytest.approx(0.24)
+
+
+def test_a_plateau_and_where_it_starts():
+    v = horizon.verdict(pd.Series(PLATEAU), WINDOW, GAIN)
+    assert (v.kind, v.plateau_epoch) == ("plateau", 5)
+    assert (v.low, v.high) == (0.42, 0.428)
+
+
+def test_a_gain_of_exactly_the_threshold_counts_as_rising():
+    """0.43 - 0.42 is 0.00999999... in floats: the criterion's 'at least' must still hold."""
+    curve = pd.Series([0.1, 0.3, 0.42, 0.42, 0.42, 0.42, 0.43])
+    assert horizon.verdict(curve, WINDOW, GAIN).kind == "rising"
+
+
+def test_a_late_peak_that_falls_back_is_not_settled():
+    curve = pd.Series([0.1, 0.2, 0.3, 0.40, 0.40, 0.40, 0.40, 0.45, 0.40, 0.40, 0.40])
+    v = horizon.verdict(curve, WINDOW, GAIN)
+    assert v.kind == "unsettled" and (v.low, v.high) == (0.40, 0.45)
+
+
+def test_a_curve_that_levels_off_then_falls_is_a_plateau_below_its_peak():
+    curve = pd.Series([0.1, 0.3, 0.42, 0.42, 0.40, 0.38, 0.36, 0.34, 0.33])  # mse_softmax past epoch 20
+    v = horizon.verdict(curve, WINDOW, GAIN)
+    assert (v.kind, v.plateau_epoch, v.peak_epoch) == ("plateau", 2, 2)
+
+
+def test_epochs_without_a_validation_accuracy_are_left_out():
+    every_2 = [x if e % 2 == 0 or e == 10 else math.nan for e, x in enumerate(PLATEAU)]
+    v = horizon.verdict(pd.Series(every_2), WINDOW, GAIN)
+    assert (v.kind, v.plateau_epoch, v.start) == ("plateau", 6, 6)  # epoch 5 has no value
+
+
+def test_a_budget_shorter_than_the_window_gets_no_verdict():
+    assert horizon.verdict(pd.Series([0.1, 0.2, 0.3]), WINDOW, GAIN).kind == "short"
+
+
+def test_the_curve_is_the_mean_over_seeds_at_epochs_every_seed_evaluated():
+    runs, epochs = tables({"a": [[0.1, 0.2, 0.3], [0.3, math.nan, 0.5]]})
+    curve = horizon.curve_of(epochs, "a")
+    assert list(curve.index) == [0, 2] and list(curve.values) == pytest.approx([0.2, 0.4])
+
+
+# --- the sentences ----------------------------------------------------------------------------------
+
+def test_sentence_still_rising():
+    table = read({"cross_entropy_lr0p002": [RISING, RISING]}, lr=0.002)
+    text = horizon.statement(table, WINDOW, GAIN)
+    assert ("- `cross_entropy_lr0p002` (lr 0.002, mean of 2 seeds): **still rising at the budget** — +24.0 points "
+            "of validation accuracy over its last 4 epochs (0.3600 at epoch 6, 0.6000 at epoch 10): slow, not "
+            "stuck, within 10 epochs.") in text
+    assert "Within 10 epochs: **slow** (still rising): `cross_entropy_lr0p002`." in text
+
+
+def test_sentence_plateau_below_the_best_variant():
+    table = read({"cross_entropy": [RISING, RISING], "mse_softmax": [PLATEAU, PLATEAU]})
+    text = horizon.statement(table, WINDOW, GAIN)
+    assert ("- `mse_softmax` (lr 0.1, mean of 2 seeds): **levelled off from epoch 5** — from there to the budget "
+            "(10 epochs) its validation accuracy stays between 0.4200 and 0.4280, 0.4270 at epoch 10; 17.3 points "
+            "below `cross_entropy` (0.6000).") in text
+    assert ("Within 10 epochs: **slow** (still rising): `cross_entropy`; **levelled off**: `mse_softmax` at "
+            "0.4270.") in text
+
+
+def test_sentence_plateau_of_the_best_variant_names_no_other():
+    table = read({"cross_entropy": [PLATEAU]})
+    text = horizon.statement(table, WINDOW, GAIN)
+    assert ("- `cross_entropy` (lr 0.1, 1 seed): **levelled off from epoch 5** — from there to the budget (10 epochs) "
+            "its validation accuracy stays between 0.4200 and 0.4280, 0.4270 at epoch 10.") in text
+
+
+def test_sentence_plateau_that_fell_from_its_peak():
+    table = read({"mse_softmax": [[0.1, 0.3, 0.42, 0.42, 0.40, 0.38, 0.36, 0.34, 0.33]]})
+    assert "0.3300 at epoch 8 (9.0 points below its peak at epoch 2)." in horizon.statement(table, WINDOW, GAIN)
+
+
+def test_sentence_not_settled():
+    table = read({"mse_logits": [[0.1, 0.2, 0.3, 0.40, 0.40, 0.40, 0.40, 0.45, 0.40, 0.40, 0.40]]})
+    assert ("- `mse_logits` (lr 0.1, 1 seed): **not settled at the budget** — it gained less than 1.0 points over "
+            "its last 4 epochs (0.4000 → 0.4000) but moved between 0.4000 and 0.4500 in them.") in \
+        horizon.statement(table, WINDOW, GAIN)
+
+
+def test_sentence_diverged_and_too_short():
+    table = pd.concat([read({"exploding": [RISING]}, status={"exploding": "diverged"}),
+                       read({"brief": [[0.1, 0.2, 0.3]]})])
+    text = horizon.statement(table, WINDOW, GAIN)
+    assert "- ⚠ `exploding` (lr 0.1, 1 seed): runs **diverged** within the 10-epoch budget; no verdict." in text
+    assert ("- `brief` (lr 0.1, 1 seed): its budget (2 epochs) is shorter than the plateau window (4 epochs); "
+            "no verdict.") in text
+    assert "Within" not in text  # nothing judged, no reading
+
+
+def test_the_criterion_is_stated_with_the_pages_window_and_gain():
+    text = horizon.statement(read({"a": [RISING]}), 6, 0.02)
+    assert text.startswith("A curve is **still rising** if its mean validation accuracy gained at least 2.0 points "
+                           "over the last 6 epochs of the budget; it has **levelled off** from the first epoch after "
+                           "which it never again gets 2.0 points higher, if that epoch is 6 or more epochs before "
+                           "the budget; otherwise it is **not settled**.")
+
+
+def test_block_off_says_so():
+    runs, epochs = horizon.load("", "")
+    table = horizon.verdicts(runs, epochs, WINDOW, GAIN)
+    assert horizon.statement(table, WINDOW, GAIN).startswith(
+        "No long-horizon runs in this sweep (config `horizon:` is off)")
+    assert horizon.caption(runs) == "" and horizon.curves(epochs, table) is None
+
+
+def test_caption_seeds_budget_interval_and_band():
+    runs, _ = tables({"a": [RISING, RISING], "b": [RISING, RISING]})
+    assert horizon.caption(runs) == (
+        "Validation accuracy of the long-horizon runs, mean over 2 seeds per variant and epoch, to a budget of 10 "
+        "epochs. Band: 95% t-interval of the mean over seeds, clipped to [0, 1]. A large marker shows where a "
+        "curve levelled off by the criterion above.")
+    one, _ = tables({"a": [RISING]})
+    assert horizon.caption(one).endswith("mean over 1 seed per variant and epoch, to a budget of 10 epochs. "
+                                         "One seed: no band (an interval needs two seeds or more).")
+
+
+def test_figure_and_display_table():
+    runs, epochs = tables({"cross_entropy": [RISING, RISING], "mse_softmax": [PLATEAU, PLATEAU]})
+    table = horizon.verdicts(runs, epochs, WINDOW, GAIN)
+    fig = horizon.curves(epochs, table)
+    assert isinstance(fig, plt.Figure) and fig.axes[0].get_ylim() == (0, 1)
+    plt.close(fig)
+    html = horizon.display(table).to_html()
+    assert "plateau" in html and "+24.0 points" in html and "nan" not in html.lower()
+
+
+# --- the config block -------------------------------------------------------------------------------
+
+CONFIG = {"dataset": "mnist", "train_size": 1000, "val_size": 200, "hidden": [32], "lr": 0.1, "batch_size": 20,
+          "epochs": 1, "seeds": [0], "losses": ["cross_entropy", "mse_softmax"],
+          "variants": {"cross_entropy_lr0p002": {"loss": "cross_entropy", "lr": 0.002}}}
+
+
+def horizon_of(**block):
+    config = {**CONFIG, "horizon": block}
+    return check_horizon(config, check(config, LOSSES))
+
+
+def test_the_block_is_filled_with_its_defaults_and_off_when_null():
+    settings = horizon_of(variants=["mse_softmax", "cross_entropy_lr0p002"])
+    assert settings == {"variants": ["mse_softmax", "cross_entropy_lr0p002"], "epochs": 20, "seeds": [0, 1],
+                        "test_every": 5, "plateau_window": 4, "plateau_gain": 0.01}
+    assert check_horizon({**CONFIG, "horizon": None}, check(CONFIG, LOSSES)) is None
+    assert check_horizon(CONFIG, check(CONFIG, LOSSES)) is None
+
+
+@pytest.mark.parametrize("block, words", [
+    ({"variants": ["mse_softmax", "hinge_lr3"]}, "horizon.variants[1]: unknown variant 'hinge_lr3'; expected one "
+                                                  "defined by losses or variants: cross_entropy, mse_softmax, "
+                                                  "cross_entropy_lr0p002"),
+    ({"variants": []}, "horizon.variants: expected a non-empty list of variant names, found [] (list)"),
+    ({"epochs": 20}, "horizon.variants: expected a non-empty list of variant names, found nothing"),
+    ({"variants": ["mse_softmax", "mse_softmax"]}, "horizon.variants[1]: 'mse_softmax' is listed twice"),
+    ({"variants": ["mse_softmax"], "epochs": 20.0}, "horizon.epochs: expected an integer, found 20.0 (float)"),
+    ({"variants": ["mse_softmax"], "seeds": [0, 0]}, "horizon.seeds[1]: seed 0 is listed twice"),
+    ({"variants": ["mse_softmax"], "seeds": [-1]}, "horizon.seeds[0]: expected an integer 0 .. "),
+    ({"variants": ["mse_softmax"], "test_every": 0}, "horizon.test_every: expected an integer 1 or more, found 0"),
+    ({"variants": ["mse_softmax"], "plateau_window": 21}, "horizon.plateau_window: expected at most horizon.epochs "
+                                                          "(20: the window must fit in the budget), found 21"),
+    ({"variants": ["mse_softmax"], "plateau_gain": 1.5}, "horizon.plateau_gain: expected a validation-accuracy gain "
+                                                         "between 0 and 1 (0.01 = 1 point), found 1.5 (float)"),
+    ({"variants": ["mse_softmax"], "lr": 0.5}, "horizon.lr: unknown key"),
+])
+def test_a_bad_block_is_refused_naming_the_key(block, words):
+    with pytest.raises(ConfigError) as err:
+        horizon_of(**block)
+    assert words in str(err.value)
+
+
+def test_command_line_values_are_read_by_their_key_type():
+    config = {**CONFIG, "horizon": {"variants": ["mse_softmax"], "epochs": "40", "seeds": ["0", "3"],
+                                    "plateau_gain": "2e-2"}}
+    normalize(config, {"horizon": {"epochs": "40", "seeds": ["0", "3"], "plateau_gain": "2e-2"}})
+    assert config["horizon"] == {"variants": ["mse_softmax"], "epochs": 40, "seeds": [0, 3], "plateau_gain": 0.02}
+    off = {**CONFIG, "horizon": "null"}
+    normalize(off, {"horizon": "null"})
+    assert off["horizon"] is None
+
+
+def test_a_horizon_run_is_its_variant_with_the_budget_and_interval():
+    variants = check(CONFIG, LOSSES)
+    settings = horizon_run_settings(variants["cross_entropy_lr0p002"], horizon_of(variants=["mse_softmax"]))
+    assert (settings["lr"], settings["epochs"], settings["test_every"]) == (0.002, 20, 5)
+    cfg = TrainConfig(**{**settings, "hidden": tuple(settings["hidden"]), "seed": 0})
+    # how often a run is measured is not what it trains: the config hash is the same
+    assert cfg.config_hash() == TrainConfig(**{**settings, "hidden": tuple(settings["hidden"]), "seed": 0,
+                                               "test_every": 1}).config_hash()
+
+
+# --- the test interval in training ------------------------------------------------------------------
+
+def test_test_every_tests_every_kth_epoch_and_the_last_and_trains_the_same(tiny_data, tmp_path):
+    from lossbench.train import train
+
+    cfg = TrainConfig(variant="ce", loss="cross_entropy", seed=0, train_size=200, val_size=50, hidden=(32, 16),
+                      lr=0.5, batch_size=25, epochs=5)
+    train(cfg, tiny_data, out_dir=tmp_path / "every")
+    every = pd.read_csv(tmp_path / "every" / "history.csv")
+    sparse = train(TrainConfig(**{**cfg.__dict__, "test_every": 2}), tiny_data, out_dir=tmp_path / "sparse")
+    history = pd.read_csv(tmp_path / "sparse" / "history.csv")
+    assert list(history.loc[history["test_accuracy"].notna(), "epoch"]) == [0, 2, 4, 5]
+    same = [c for c in history.columns if c not in ("test_accuracy", "epoch_seconds", "epoch_cpu_seconds")]
+    pd.testing.assert_frame_equal(history[same], every[same])  # validation every epoch, the same training
+    tested = history["test_accuracy"].notna()
+    assert (history.loc[tested, "test_accuracy"] == every.loc[tested, "test_accuracy"]).all()
+    assert sparse["config_hash"] == json.loads((tmp_path / "every" / "metrics.json").read_text())["config_hash"]
+    assert sparse["config"]["test_every"] == 2
+
+
+def test_test_every_leaves_nan_between_tests_and_gather_reads_it(tiny_data, tmp_path):
+    from lossbench import tables as gather
+    from lossbench.train import train
+
+    cfg = TrainConfig(variant="ce", loss="cross_entropy", seed=0, train_size=200, val_size=50, hidden=(32, 16),
+                      lr=0.5, batch_size=25, epochs=5, test_every=2)
+    train(cfg, tiny_data, out_dir=tmp_path / "run")
+    out = gather.write_tables([tmp_path / "run" / "metrics.json"], tmp_path / "tables", prefix="horizon_")
+    assert sorted(p.name for p in (tmp_path / "tables").iterdir()) == [
+        "horizon_epochs.csv", "horizon_runs.csv", "horizon_summary.csv"]
+    assert out["runs"]["test_every"].tolist() == [2]
