@@ -38,8 +38,15 @@ def check_visible(name: str) -> None:
         f"torch {torch.__version__}, built without CUDA")
     found = ("no CUDA GPU is visible" if visible == 0
              else f"only {visible} CUDA GPU(s) are visible (cuda:0 .. cuda:{visible - 1})")
-    raise ConfigError(f"device: {name} asked for, but {found} ({where}; {build}); "
-                      "use device auto (CUDA when present, else CPU) or cpu, or run where a GPU is visible")
+    job = os.environ.get("SLURM_JOB_ID")
+    if job:  # under the SLURM profile device auto means cuda: say which job and where it ran
+        where += f"; SLURM job {job}, partition {os.environ.get('SLURM_JOB_PARTITION', '?')}"
+        advice = ("on a SLURM cluster device auto means cuda, so a training job without a GPU fails instead "
+                  "of training on CPU: give the job a GPU (gpu: 1 or gres: and a GPU partition under "
+                  "set-resources in the profile), or set device: cpu for a cluster without GPUs")
+    else:
+        advice = "use device auto (CUDA when present, else CPU) or cpu, or run where a GPU is visible"
+    raise ConfigError(f"device: {name} asked for, but {found} ({where}; {build}); {advice}")
 
 
 def device_name(device: torch.device) -> str:

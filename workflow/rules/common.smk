@@ -4,6 +4,13 @@ from typing import NamedTuple
 
 from snakemake.utils import validate
 
+from lossbench.cluster import (
+    SUBMITTING_EXECUTOR,
+    check_training_job,
+    cluster_partitions,
+    executor_name,
+    train_device,
+)
 from lossbench.config import check, check_duplicate_keys, normalize, train_args
 from lossbench.data import DATASETS, export_mirror
 from lossbench.losses import LOSSES
@@ -33,10 +40,26 @@ def get_data(wildcards):
 
 def get_train_args(wildcards):
     """One variant's hyperparameters as CLI flags, one list item per word (quoted one by one
-    in the shell command): a changed value reruns only its jobs."""
-    return train_args(
-        {**VARIANTS[wildcards.variant], "dataset": wildcards.dataset}
-    ).split()
+    in the shell command): a changed value reruns only its jobs. Under SLURM, device auto is
+    cuda (lossbench/cluster.py)."""
+    device = train_device(config["device"], executor_name(workflow))
+    settings = {**VARIANTS[wildcards.variant], "dataset": wildcards.dataset}
+    return train_args({**settings, "device": device}).split()
+
+
+def check_cluster_jobs():
+    """Before the first sbatch: every job that goes to SLURM (training: the other rules are
+    localrules) asks for what runs it as intended (lossbench/cluster.py); else one error naming
+    the profile setting."""
+    executor = executor_name(workflow)
+    if executor != SUBMITTING_EXECUTOR:
+        return
+    device = train_device(config["device"], executor)
+    for job in workflow.dag.needrun_jobs():
+        if not workflow.is_local(job.rule):
+            check_training_job(
+                job.rule.name, job.resources, job.threads, device, cluster_partitions()
+            )
 
 
 def get_run_files(dataset, name="metrics.json", variants=None):

@@ -1,0 +1,109 @@
+"""What the workflow checks before it sends a training job to SLURM (workflow/profiles/slurm).
+
+Only training goes to the cluster (every other rule is a ``localrule``), and a training job
+there must run on a GPU: ``device: auto`` means ``cuda`` under the SLURM executor, so a job
+that lands on a node without a GPU fails (naming the node) instead of quietly training on
+CPU. Before the first ``sbatch``, each training job's resources are checked against the
+cluster (``sinfo``): a GPU partition that is still the profile's placeholder, is not a
+partition of this cluster, or has no GPUs, a job that asks for no GPU, and ``cpus_per_task``
+that disagrees with the job's torch threads are refused with one message naming the setting.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping
+from functools import cache
+
+from .errors import LossbenchError
+
+# Executor names of snakemake-executor-plugin-slurm: "slurm" submits (login node), and the
+# submitted job runs its rule through "slurm-jobstep" (compute node).
+SUBMITTING_EXECUTOR = "slurm"
+SLURM_EXECUTORS = (SUBMITTING_EXECUTOR, "slurm-jobstep")
+# workflow/profiles/slurm/config.yaml ships with this instead of a partition name.
+GPU_PARTITION_PLACEHOLDER = "EDIT-ME-gpu-partition"
+PROFILE = "workflow/profiles/slurm/config.yaml"
+
+
+class ClusterConfigError(LossbenchError):
+    """A cluster setting that would send a job where it cannot run as intended."""
+
+
+def executor_name(workflow) -> str | None:
+    """The executor plugin's name ("local", "slurm", ...) once Snakemake executes; None while parsing."""
+    plugin = getattr(workflow, "executor_plugin", None)
+    return getattr(plugin, "name", None)
+
+
+def train_device(device: str, executor: str | None) -> str:
+    """The device a training job is told to use: ``auto`` becomes ``cuda`` on SLURM."""
+    return "cuda" if device == "auto" and executor in SLURM_EXECUTORS else device
+
+
+def parse_sinfo(text: str) -> dict[str, str]:
+    """``sinfo -h -o '%R|%G'`` lines -> partition name -> its nodes' GRES (comma-joined, "(null)" if none)."""
+    partitions: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        name, _, gres = line.strip().partition("|")
+        partitions.setdefault(name.strip(), []).append(gres.strip())
+    return {name: ",".join(sorted(set(gres))) for name, gres in partitions.items()}
+
+
+def has_gpus(gres: str) -> bool:
+    return any(item.strip().startswith("gpu") for item in gres.split(","))
+
+
+@cache
+def cluster_partitions() -> dict[str, str]:
+    """This cluster's partitions and their GRES, asked once per Snakemake process."""
+    try:
+        out = subprocess.run(["sinfo", "-h", "-o", "%R|%G"], capture_output=True, text=True, check=True,
+                             timeout=60).stdout
+    except (OSError, subprocess.SubprocessError) as err:
+        raise ClusterConfigError(f"could not list this cluster's partitions with `sinfo -h -o '%R|%G'` "
+                                 f"to check the GPU partition of the training jobs: {err}") from err
+    return parse_sinfo(out)
+
+
+def check_training_job(rule: str, resources: Mapping, threads: int, device: str,
+                       partitions: Mapping[str, str]) -> None:
+    """Refuse a training job's SLURM resources that would not run it on a GPU as intended.
+
+    ``resources`` are the job's (profile's ``set-resources: <rule>:`` over ``default-resources``),
+    ``device`` the one the job is told to use, ``partitions`` what ``parse_sinfo`` returns.
+    """
+    where = f"{PROFILE}: set-resources: {rule}:"
+    gpu = resources.get("gpu") or resources.get("gpus") or "gpu" in str(resources.get("gres") or "")
+    cpus = resources.get("cpus_per_task")
+    if cpus not in (None, threads):
+        raise ClusterConfigError(
+            f"{where} cpus_per_task is {cpus} but the job runs {threads} torch thread(s) (set-threads: {rule}); "
+            f"expected no cpus_per_task (SLURM then gets --cpus-per-task={threads}, the job's threads) or "
+            f"the same number; set the CPUs of a training job with set-threads: {rule}: only")
+    if device == "cpu":
+        return  # a CPU-only cluster (device: cpu in the config): any partition will do
+    if not gpu:
+        raise ClusterConfigError(
+            f"{where} asks for no GPU (neither gpu: 1 nor gres: gpu:...), but the job trains with device "
+            f"{device}; expected gpu: 1 (or gres: \"gpu:<type>:1\"), or device: cpu in the config for a "
+            "cluster without GPUs")
+    partition = resources.get("slurm_partition")
+    gpu_partitions = ", ".join(f"{name} ({gres})" for name, gres in sorted(partitions.items())
+                               if has_gpus(gres)) or "none"
+    if not partition or partition == GPU_PARTITION_PLACEHOLDER:
+        found = "unset" if not partition else f"still the placeholder {GPU_PARTITION_PLACEHOLDER!r}"
+        raise ClusterConfigError(
+            f"{where} slurm_partition is {found}; expected the partition of this cluster's GPU nodes "
+            f"(partitions with GPUs, from sinfo: {gpu_partitions}). Without it SLURM sends GPU jobs to "
+            "its default partition, on most clusters a CPU one where they are refused or wait forever")
+    if partition not in partitions:
+        raise ClusterConfigError(
+            f"{where} slurm_partition is {partition!r}, which is not a partition of this cluster "
+            f"(sinfo lists: {', '.join(sorted(partitions)) or 'none'}); partitions with GPUs: {gpu_partitions}")
+    if not has_gpus(partitions[partition]):
+        raise ClusterConfigError(
+            f"{where} slurm_partition is {partition!r}, whose nodes have no GPUs (sinfo GRES: "
+            f"{partitions[partition]}); expected a partition with GPUs: {gpu_partitions}")

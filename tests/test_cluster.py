@@ -1,0 +1,132 @@
+"""The SLURM profile and the checks the workflow makes before it submits (lossbench/cluster.py).
+
+The real cluster run is tests/test_slurm.py (``make test-slurm``); these run anywhere, in seconds.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from helpers import ROOT
+from lossbench.cluster import (
+    GPU_PARTITION_PLACEHOLDER,
+    ClusterConfigError,
+    check_training_job,
+    has_gpus,
+    parse_sinfo,
+    train_device,
+)
+from lossbench.config import ConfigError
+from lossbench.devices import check_visible
+
+PROFILE = ROOT / "workflow" / "profiles" / "slurm" / "config.yaml"
+SINFO = "debug|(null)\ncpu|(null)\ngpu|gpu:a100:4\ngpu|gpu:h100:8(S:0-1)\n"
+PARTITIONS = parse_sinfo(SINFO)
+GOOD = {"gpu": 1, "slurm_partition": "gpu", "mem_mb": 8000, "runtime": 30}
+
+
+def profile() -> dict:
+    return yaml.safe_load(PROFILE.read_text())
+
+
+def test_sinfo_lines_become_partitions_with_their_gres():
+    assert PARTITIONS == {"debug": "(null)", "cpu": "(null)", "gpu": "gpu:a100:4,gpu:h100:8(S:0-1)"}
+    assert parse_sinfo("") == {}
+    assert has_gpus("gpu:1") and has_gpus("(null),gpu:a100:4") and not has_gpus("(null)")
+    assert not has_gpus("")
+
+
+@pytest.mark.parametrize("device, executor, expected", [
+    ("auto", "slurm", "cuda"), ("auto", "slurm-jobstep", "cuda"), ("auto", "local", "auto"),
+    ("auto", None, "auto"), ("cpu", "slurm", "cpu"), ("cuda:1", "slurm", "cuda:1"), ("cpu", "local", "cpu"),
+])
+def test_device_auto_means_cuda_under_slurm_only(device, executor, expected):
+    assert train_device(device, executor) == expected
+
+
+def test_a_job_on_a_gpu_partition_with_one_gpu_passes():
+    check_training_job("train", GOOD, 2, "cuda", PARTITIONS)
+    check_training_job("train", {**GOOD, "gpu": 0, "gres": "gpu:a100:1"}, 2, "cuda", PARTITIONS)
+    check_training_job("train", {**GOOD, "cpus_per_task": 2}, 2, "cuda", PARTITIONS)
+
+
+BAD_JOBS = {  # resources, threads, device -> words the error must have
+    "placeholder partition": ({**GOOD, "slurm_partition": GPU_PARTITION_PLACEHOLDER}, 2, "cuda",
+                              ["set-resources: train: slurm_partition", "still the placeholder",
+                               "gpu (gpu:a100:4,gpu:h100:8(S:0-1))"]),
+    "no partition": ({k: v for k, v in GOOD.items() if k != "slurm_partition"}, 2, "cuda",
+                     ["slurm_partition is unset", "default partition"]),
+    "unknown partition": ({**GOOD, "slurm_partition": "gpus"}, 2, "cuda",
+                          ["'gpus', which is not a partition of this cluster", "sinfo lists: cpu, debug, gpu"]),
+    "CPU partition": ({**GOOD, "slurm_partition": "cpu"}, 2, "cuda",
+                      ["'cpu', whose nodes have no GPUs", "(null)", "partition with GPUs: gpu"]),
+    "no GPU asked for": ({**GOOD, "gpu": 0}, 2, "cuda", ["asks for no GPU", "device cuda", "device: cpu"]),
+    "CPUs and threads disagree": ({**GOOD, "cpus_per_task": 4}, 2, "cuda",
+                                  ["cpus_per_task is 4", "runs 2 torch thread(s)", "set-threads: train:"]),
+    "CPUs and threads disagree on CPU": ({**GOOD, "cpus_per_task": 1}, 2, "cpu", ["cpus_per_task is 1"]),
+}
+
+
+@pytest.mark.parametrize("resources, threads, device, words", BAD_JOBS.values(), ids=BAD_JOBS.keys())
+def test_a_job_that_would_not_run_on_a_gpu_as_intended_is_refused(resources, threads, device, words):
+    with pytest.raises(ClusterConfigError) as err:
+        check_training_job("train", resources, threads, device, PARTITIONS)
+    message = str(err.value)
+    assert message.startswith("workflow/profiles/slurm/config.yaml: set-resources: train:"), message
+    for word in words:
+        assert word in message, (word, message)
+
+
+def test_a_cpu_only_cluster_needs_no_gpu_partition():
+    check_training_job("train", {"mem_mb": 8000}, 2, "cpu", PARTITIONS)
+
+
+def test_a_job_without_a_gpu_on_a_slurm_node_names_the_job_and_the_fix(monkeypatch):
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    monkeypatch.setenv("SLURM_JOB_PARTITION", "gpu")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    with pytest.raises(ConfigError) as err:
+        check_visible("cuda")
+    message = str(err.value)
+    for word in ("no CUDA GPU is visible", "CUDA_VISIBLE_DEVICES=''", "SLURM job 4242, partition gpu",
+                 "device auto means cuda", "device: cpu"):
+        assert word in message, (word, message)
+
+
+# --- the shipped profile ------------------------------------------------------------------------
+
+def workflow_rules() -> tuple[set[str], set[str]]:
+    """(every rule of the workflow, the localrules of workflow/Snakefile), read from the sources."""
+    sources = [ROOT / "workflow" / "Snakefile", *(ROOT / "workflow" / "rules").glob("*.smk")]
+    rules = {name for path in sources for name in re.findall(r"^\s*rule (\w+):", path.read_text(), re.M)}
+    block = re.search(r"^localrules:\n((?:    \w+,?\n)+)", (ROOT / "workflow" / "Snakefile").read_text(), re.M)
+    return rules, set(re.findall(r"\w+", block.group(1)))
+
+
+def test_only_training_rules_go_to_the_cluster_and_each_has_gpu_resources():
+    rules, local = workflow_rules()
+    assert local <= rules, local - rules
+    cluster = rules - local
+    assert {"train", "train_seeds"} <= cluster and all(r.startswith("train") for r in cluster), cluster
+    settings = profile()
+    assert set(settings["set-resources"]) == cluster, "every submitted rule, and only those, has resources"
+    assert set(settings["set-threads"]) == cluster
+    for rule in cluster:
+        resources = settings["set-resources"][rule]
+        assert resources["gpu"] == 1 and resources["slurm_partition"] == GPU_PARTITION_PLACEHOLDER, rule
+        assert "cpus_per_task" not in resources, "CPUs come from set-threads alone"
+        for key in ("runtime", "mem_mb"):  # a retry gets more time and memory
+            assert re.fullmatch(r"\d+ \* attempt", str(resources[key])), (rule, key, resources[key])
+
+
+def test_the_profile_names_its_jobs_retries_and_asks_for_no_groups():
+    settings = profile()
+    assert settings["executor"] == "slurm" and settings["retries"] >= 1
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,50}", settings["slurm-jobname-prefix"])
+    assert "groups" not in settings and "group-components" not in settings
+    assert "cpus_per_task" not in settings["default-resources"]
+    assert "# groups:" not in PROFILE.read_text()  # the advice that summed 5 GPUs into one job is gone
