@@ -34,9 +34,14 @@ def test_paired_and_welch_tests_match_scipy():
     assert result["p_holm"] == result["p"]  # one comparison: nothing to adjust
 
 
-def test_identical_variants_are_no_difference_not_nan():
-    result = stats.compare_to_reference(runs_table({"ce": [0.9, 0.92], "copy": [0.9, 0.92]}), "ce").iloc[0]
-    assert result["paired_p"] == 1.0 and result["difference"] == 0 and result["cohens_d"] == 0
+def test_identical_variants_are_not_tested_and_not_counted_by_holm():
+    """Identical runs are identical, not 'no detectable difference, p = 1': no test, no p, out of Holm's m."""
+    table = stats.compare_to_reference(runs_table({"ce": [0.9, 0.92], "copy": [0.9, 0.92], "other": [0.8, 0.83]}),
+                                       "ce").set_index("variant")
+    result = table.loc["copy"]
+    assert result["identical"] and result["test"] == "" and math.isnan(result["p"]) and math.isnan(result["p_holm"])
+    assert result["difference"] == 0 and result["cohens_d"] == 0 and result["paired_dz"] == 0
+    assert table.loc["other", "p_holm"] == table.loc["other", "p"]  # one test in the family, not two
 
 
 def test_a_reference_alone_gives_an_empty_table_with_every_column():
@@ -130,3 +135,96 @@ def test_concurrency_counts_overlapping_processes_per_host():
     # rows 4 and 5 are two packed seeds of one process (same host, pid, start): they count once
     assert together[4] == pytest.approx(1.0) and together[5] == pytest.approx(1.0)
     assert stats.concurrency(runs.assign(end_time=None)).isna().all()
+
+
+# --- issue 14: the words' numbers -----------------------------------------------------------------------
+
+def test_each_difference_has_its_95_ci_paired_or_welch_as_scipy_gives_it():
+    ce, mse = [0.90, 0.91, 0.92, 0.93], [0.10, 0.15, 0.12, 0.20]
+    row = stats.compare_to_reference(runs_table({"ce": ce, "mse": mse}), "ce").iloc[0]
+    paired = sps.ttest_rel(mse, ce).confidence_interval()
+    assert (row["difference_ci95_low"], row["difference_ci95_high"]) == pytest.approx((paired.low, paired.high))
+    runs = runs_table({"ce": ce, "mse": mse})
+    runs.loc[runs["variant"] == "mse", "seed"] += 10  # no seed in common: Welch's interval
+    row = stats.compare_to_reference(runs, "ce").iloc[0]
+    welch = sps.ttest_ind(mse, ce, equal_var=False).confidence_interval()
+    assert (row["difference_ci95_low"], row["difference_ci95_high"]) == pytest.approx((welch.low, welch.high))
+    assert not row["identical"]
+
+
+def test_identical_means_every_seed_paired_and_equal():
+    same = stats.compare_to_reference(runs_table({"ce": [0.9, 0.92], "copy": [0.9, 0.92]}), "ce").iloc[0]
+    assert same["identical"] and same["difference_ci95_low"] == same["difference_ci95_high"] == 0
+    one_off = stats.compare_to_reference(runs_table({"ce": [0.9, 0.92], "near": [0.9, 0.921]}), "ce").iloc[0]
+    assert not one_off["identical"]
+
+
+def settings_table(rows):
+    return pd.DataFrame(rows, columns=["variant", "loss", "lr", "batch_size", "epochs"])
+
+
+def test_ablations_are_the_variants_that_change_a_setting_besides_the_loss():
+    runs = settings_table([("ce", "cross_entropy", 0.1, 100, 5), ("mse", "mse_softmax", 0.1, 100, 5),
+                           ("mse_lr5", "mse_softmax", 5.0, 100, 5), ("ce_long", "cross_entropy", 0.1, 100, 9),
+                           ("logits", "mse_logits", 0.1, 100, 5)])
+    assert stats.shared_settings(runs) == {"lr": 0.1, "batch_size": 100, "epochs": 5}
+    assert stats.ablations(runs) == ["mse_lr5", "ce_long"]
+    assert stats.ablation_base(runs, "mse_lr5") == "mse" and stats.ablation_base(runs, "ce_long") == "ce"
+    assert stats.changed_settings(runs, "ce_long") == {"epochs": (9, 5)}
+    assert stats.shared_variant(runs, "mse_softmax") == "mse" and stats.shared_variant(runs, "hinge") is None
+    # a tie between settings goes to the reference's, else to the first variant's
+    tie = settings_table([("a", "x", 0.1, 100, 5), ("b", "y", 5.0, 100, 5)])
+    assert stats.ablations(tie) == ["b"] and stats.ablations(tie, reference="b") == ["a"]
+    assert stats.ablation_base(tie, "b") is None  # no variant of its loss at the shared settings
+    assert stats.ablations(settings_table([("a", "x", 0.1, 100, 5)])[["variant", "loss", "lr"]]) == []
+
+
+def history(variant, values, loss="l"):
+    return pd.DataFrame([{"variant": variant, "loss": loss, "seed": s, "epoch": e, "val_accuracy": v,
+                          "epoch_seconds": 1.0 + s, "grad_norm_layer1": np.nan if e == 0 else 1.0}
+                         for s in (0, 1) for e, v in enumerate(values)])
+
+
+def test_identical_runs_compares_every_history_column_but_timings():
+    a, b = history("a", [0.1, 0.5]), history("b", [0.1, 0.5]).assign(epoch_seconds=9.0)
+    assert stats.identical_runs(pd.concat([a, b]), "a", "b")  # NaN equals NaN, timings ignored
+    c = history("c", [0.1, 0.5000001])
+    assert not stats.identical_runs(pd.concat([a, c]), "a", "c")
+    assert not stats.identical_runs(pd.concat([a, history("d", [0.1])]), "a", "d")
+
+
+def test_steps_ratios_and_coinciding_curves():
+    epochs = pd.DataFrame([{"variant": v, "loss": loss, "seed": s, "epoch": e, "logit_grad_norm": g * (e + 1),
+                            "grad_norm_layer1": g * 2, "grad_norm_layer2": g, "val_accuracy": 0.1 * e + (v == "far")}
+                           for v, loss, g in [("ce", "cross_entropy", 1.0), ("mse", "mse_softmax", 0.02),
+                                              ("far", "mse_softmax", 0.02)]
+                           for s in (0, 1) for e in range(3)])
+    steps = stats.with_lr(epochs, pd.DataFrame({"variant": ["ce", "mse", "far"], "lr": [0.1, 5.0, 0.1]}))
+    assert steps.loc[steps["variant"] == "mse", "step_logit"].iloc[0] == pytest.approx(5.0 * 0.02)
+    assert steps.loc[steps["variant"] == "ce", "step_layer1"].iloc[0] == pytest.approx(0.2)
+    ratio = stats.ratio_by_epoch(epochs, "mse", "ce")
+    assert list(ratio["epoch"]) == [0, 1, 2] and ratio["mean"].tolist() == pytest.approx([0.02] * 3)
+    assert stats.ratio_by_epoch(steps, "mse", "ce", "step_layer1")["mean"].tolist() == pytest.approx([1.0] * 3)
+    assert stats.initial_layer_ratios(epochs, "mse_softmax", "cross_entropy").tolist() == pytest.approx([0.02, 0.02])
+    assert stats.initial_layer_ratios(epochs.assign(grad_norm_layer1=np.nan), "mse_softmax",
+                                      "cross_entropy").isna().tolist() == [True, False]
+    assert stats.coinciding(epochs, "val_accuracy") == [["ce", "mse"]]
+    assert stats.coinciding(steps, "step_logit", 0.01, relative=True) == [["ce", "mse"]]
+    assert stats.coinciding(epochs, "logit_grad_norm", 0.01, relative=True) == [["mse", "far"]]
+
+
+def test_mse_on_logits_numbers_and_the_softmax_cap():
+    # z = 0: (2/C)||y|| = 0.2 against ||1/C - y|| = sqrt(0.81 + 9 * 0.01) = sqrt(0.9)
+    assert stats.mse_logits_initial_ratio() == pytest.approx(0.2 / math.sqrt(0.9)) == pytest.approx(0.2108, abs=1e-4)
+    assert stats.softmax_cap() == pytest.approx(math.e / (math.e + 9)) == pytest.approx(0.2320, abs=1e-4)
+    assert stats.chance() == 0.1
+
+
+def test_predicted_shares_and_relative_loss():
+    predictions = pd.DataFrame({"label": [0, 1, 2, 3], "predicted": [3, 3, 3, 1]})
+    shares = stats.predicted_shares(predictions)
+    assert shares.index[0] == 3 and shares["predicted_share"].iloc[0] == 0.75 and shares["label_share"].iloc[0] == 0.25
+    epochs = pd.DataFrame({"variant": "v", "seed": [0, 0, 1, 1], "epoch": [0, 1, 0, 1],
+                           "train_loss": [2.0, 1.0, 0.1, np.inf]})
+    assert stats.relative_loss(epochs)["train_loss_relative"].tolist()[:3] == [1.0, 0.5, 1.0]
+    assert np.isnan(stats.relative_loss(epochs)["train_loss_relative"].iloc[3])  # a diverged run's inf

@@ -47,9 +47,12 @@ def compare_to_reference(runs: pd.DataFrame, reference: str, metric: str = "test
     """Each variant against ``reference``: mean difference, paired and Welch t-tests, effect sizes.
 
     Runs are paired by seed (seed s gives every variant the same split, init and batch order).
-    Cohen's d uses the pooled sd; d_z is the mean paired difference over its sd. ``p`` is the
-    paired test's p-value where seeds pair up (else Welch's), and ``p_holm`` that p adjusted
-    with Holm's method across all the comparisons of the table.
+    Cohen's d uses the pooled sd; d_z is the mean paired difference over its sd, the effect size
+    of the paired test. ``difference_ci95_*`` is the 95% t-interval of the difference (of the
+    paired differences where seeds pair up, else Welch's). ``p`` is the paired test's p-value
+    where seeds pair up (else Welch's), and ``p_holm`` that p adjusted with Holm's method across
+    all the comparisons of the table. ``identical``: every seed of both paired and equal; then
+    no test is run (``test`` empty, ``p`` NaN: not counted by Holm), as there is nothing to test.
     """
     with warnings.catch_warnings():
         # scipy warns of precision loss when values are nearly identical; constant samples are
@@ -63,41 +66,73 @@ def _constant(values: pd.Series) -> bool:
     return len(values) == 0 or values.max() == values.min()
 
 
+def _difference_ci(v: pd.Series, r: pd.Series, paired: pd.DataFrame) -> tuple[float, float]:
+    """95% t-interval of the difference of means: of the mean paired difference where seeds pair
+    up (two or more), else Welch's; (0, 0) when every value of both is equal (nothing varies)."""
+    if len(paired) >= 2:
+        diff = paired["v"] - paired["r"]
+        return (diff.mean(), diff.mean()) if _constant(diff) else ci95(diff)
+    if len(v) < 2 or len(r) < 2:
+        return math.nan, math.nan
+    a, b = v.var() / len(v), r.var() / len(r)
+    if a + b == 0:
+        return v.mean() - r.mean(), v.mean() - r.mean()
+    df = (a + b) ** 2 / (a**2 / (len(v) - 1) + b**2 / (len(r) - 1))
+    half = stats.t.ppf(0.975, df) * math.sqrt(a + b)
+    return v.mean() - r.mean() - half, v.mean() - r.mean() + half
+
+
+def compare_pair(runs: pd.DataFrame, variant: str, reference: str, metric: str = "test_accuracy") -> dict:
+    """One variant against another: difference of means, its 95% CI (paired where seeds pair up),
+    paired and Welch t-tests, Cohen's d (pooled sd) and d_z (paired), and ``identical``: every
+    seed of both paired and equal (then there is nothing to test)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # see compare_to_reference
+        return _compare(runs[runs["variant"] == variant].set_index("seed")[metric],
+                        runs[runs["variant"] == reference].set_index("seed")[metric], variant, reference)
+
+
+def _compare(values: pd.Series, ref: pd.Series, variant: str, reference: str) -> dict:
+    paired = pd.concat([values, ref], axis=1, keys=["v", "r"], join="inner").dropna()
+    diff = paired["v"] - paired["r"]
+    row = {
+        "variant": variant, "reference": reference, "n": len(values), "n_paired": len(paired),
+        "mean": values.mean(), "reference_mean": ref.mean(), "difference": values.mean() - ref.mean(),
+        "welch_p": math.nan, "paired_p": math.nan, "cohens_d": math.nan, "paired_dz": math.nan,
+    }
+    row["difference_ci95_low"], row["difference_ci95_high"] = _difference_ci(values.dropna(), ref.dropna(), paired)
+    row["identical"] = bool(len(paired) and len(paired) == len(values) == len(ref) and (diff == 0).all())
+    if len(values) >= 2 and len(ref) >= 2:
+        if not (_constant(values) and _constant(ref)):
+            row["welch_p"] = stats.ttest_ind(values, ref, equal_var=False).pvalue
+        pooled = 0.0 if _constant(values) and _constant(ref) else math.sqrt((values.var() + ref.var()) / 2)
+        if pooled > 0:
+            row["cohens_d"] = row["difference"] / pooled
+        else:  # every run of both equal: no spread to scale by
+            row["cohens_d"] = 0.0 if row["difference"] == 0 else math.copysign(math.inf, row["difference"])
+    if row["identical"]:  # nothing differs: no test to run (not "p = 1"), and none counted by Holm
+        row["welch_p"] = math.nan
+        row["paired_dz"] = 0.0
+    elif len(paired) >= 2:
+        sd = 0.0 if _constant(diff) else diff.std()
+        if sd > 0:
+            row["paired_p"] = stats.ttest_rel(paired["v"], paired["r"]).pvalue
+            row["paired_dz"] = diff.mean() / sd
+    row["test"], row["p"] = ("paired t", row["paired_p"]) if not math.isnan(row["paired_p"]) else \
+        ("Welch t", row["welch_p"]) if not math.isnan(row["welch_p"]) else ("", math.nan)
+    return row
+
+
+COMPARISON_COLUMNS = ["variant", "reference", "n", "n_paired", "mean", "reference_mean", "difference",
+                      "difference_ci95_low", "difference_ci95_high", "identical", "welch_p", "paired_p", "cohens_d",
+                      "paired_dz", "test", "p"]
+
+
 def _compare_to_reference(runs: pd.DataFrame, reference: str, metric: str) -> pd.DataFrame:
     ref = runs[runs["variant"] == reference].set_index("seed")[metric]
-    rows = []
-    for variant, group in runs.groupby("variant", sort=False):
-        if variant == reference:
-            continue
-        values = group.set_index("seed")[metric]
-        paired = pd.concat([values, ref], axis=1, keys=["v", "r"], join="inner").dropna()
-        diff = paired["v"] - paired["r"]
-        row = {
-            "variant": variant, "reference": reference, "n": len(values), "n_paired": len(paired),
-            "mean": values.mean(), "reference_mean": ref.mean(), "difference": values.mean() - ref.mean(),
-            "welch_p": math.nan, "paired_p": math.nan, "cohens_d": math.nan, "paired_dz": math.nan,
-        }
-        if len(values) >= 2 and len(ref) >= 2:
-            if not (_constant(values) and _constant(ref)):
-                row["welch_p"] = stats.ttest_ind(values, ref, equal_var=False).pvalue
-            pooled = 0.0 if _constant(values) and _constant(ref) else math.sqrt((values.var() + ref.var()) / 2)
-            if pooled > 0:
-                row["cohens_d"] = row["difference"] / pooled
-            else:  # every run of both equal: no spread to scale by
-                row["cohens_d"] = 0.0 if row["difference"] == 0 else math.copysign(math.inf, row["difference"])
-        if len(paired) >= 2:
-            sd = 0.0 if _constant(diff) else diff.std()
-            if sd > 0:
-                row["paired_p"] = stats.ttest_rel(paired["v"], paired["r"]).pvalue
-                row["paired_dz"] = diff.mean() / sd
-            elif diff.mean() == 0:
-                row["paired_p"], row["paired_dz"] = 1.0, 0.0
-        row["test"], row["p"] = ("paired t", row["paired_p"]) if not math.isnan(row["paired_p"]) else \
-            ("Welch t", row["welch_p"]) if not math.isnan(row["welch_p"]) else ("", math.nan)
-        rows.append(row)
-    columns = ["variant", "reference", "n", "n_paired", "mean", "reference_mean", "difference", "welch_p", "paired_p",
-               "cohens_d", "paired_dz", "test", "p"]
-    table = pd.DataFrame(rows, columns=columns)  # the columns also when the reference is the only variant
+    rows = [_compare(group.set_index("seed")[metric], ref, variant, reference)
+            for variant, group in runs.groupby("variant", sort=False) if variant != reference]
+    table = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)  # the columns also when the reference is the only variant
     table["p_holm"] = holm(table["p"])
     return table
 
@@ -164,3 +199,178 @@ def concurrency(runs: pd.DataFrame) -> pd.Series:
         overlap = (np.minimum(same_host["end"], end[i]) - np.maximum(same_host["start"], start[i])).dt.total_seconds()
         result[i] = overlap.clip(lower=0).sum() / (end[i] - start[i]).total_seconds()
     return result
+
+
+def chance(classes: int = CLASSES) -> float:
+    """The accuracy of guessing uniformly at random: 1/C."""
+    return 1 / classes
+
+
+# What a variant can override besides its loss, as the tables record it (hidden is in the config
+# hash, not in the tables)
+SETTINGS = ("lr", "batch_size", "epochs")
+
+
+def _settings(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per variant, in table order: its loss and the settings the table records."""
+    columns = [c for c in ("loss", *SETTINGS) if c in table]
+    return table.drop_duplicates("variant").set_index("variant")[columns]
+
+
+def shared_settings(table: pd.DataFrame, reference: str | None = None) -> dict:
+    """The settings most variants train with (runs or summary table): the sweep's shared settings.
+
+    Ties go to the reference's settings, else to the first variant's in table order.
+    """
+    settings = _settings(table).drop(columns="loss")
+    if settings.empty:
+        return {}
+    keys = [tuple(row) for row in settings.itertuples(index=False)]
+    counts = pd.Series(keys).value_counts(sort=False)
+    tied = [key for key in dict.fromkeys(keys) if counts[key] == counts.max()]
+    chosen = tied[0]
+    if reference in settings.index and tuple(settings.loc[reference]) in tied:
+        chosen = tuple(settings.loc[reference])
+    return dict(zip(settings.columns, chosen))
+
+
+def ablations(table: pd.DataFrame, reference: str | None = None) -> list[str]:
+    """The variants that change more than the loss: any recorded setting other than the shared one."""
+    shared = shared_settings(table, reference)
+    settings = _settings(table)
+    return [v for v, row in settings.iterrows() if any(row[k] != value for k, value in shared.items())]
+
+
+def ablation_base(table: pd.DataFrame, variant: str, reference: str | None = None) -> str | None:
+    """The variant that trains ``variant``'s loss at the shared settings (what the ablation changes), or None."""
+    settings = _settings(table)
+    others = set(ablations(table, reference))
+    same = [v for v in settings.index if v != variant and v not in others
+            and settings.loc[v, "loss"] == settings.loc[variant, "loss"]]
+    return same[0] if same else None
+
+
+def changed_settings(table: pd.DataFrame, variant: str, reference: str | None = None) -> dict:
+    """What ``variant`` changes: {setting: (its value, the shared value)}."""
+    shared = shared_settings(table, reference)
+    row = _settings(table).loc[variant]
+    return {k: (row[k], value) for k, value in shared.items() if row[k] != value}
+
+
+TIMING_COLUMNS = ("epoch_seconds", "epoch_cpu_seconds")
+
+
+def identical_runs(epochs: pd.DataFrame, a: str, b: str) -> bool:
+    """Every seed of ``a`` and ``b`` has the same history, bit for bit (timings aside)."""
+    columns = [c for c in epochs.columns if c not in (*TIMING_COLUMNS, "variant", "loss", "config_hash")]
+    ha = epochs[epochs["variant"] == a][columns].sort_values(["seed", "epoch"]).reset_index(drop=True)
+    hb = epochs[epochs["variant"] == b][columns].sort_values(["seed", "epoch"]).reset_index(drop=True)
+    return len(ha) > 0 and ha.shape == hb.shape and bool(((ha == hb) | (ha.isna() & hb.isna())).all().all())
+
+
+def with_lr(epochs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """``epochs`` with each variant's lr (from runs or summary) and the steps it takes: ``step_logit``
+    = lr x ||dl/dz||, ``step_layer<i>`` = lr x ||grad W_i|| (what one SGD step moves)."""
+    lr = table.drop_duplicates("variant").set_index("variant")["lr"]
+    out = epochs.assign(lr=epochs["variant"].map(lr))
+    out["step_logit"] = out["lr"] * out["logit_grad_norm"]
+    for column in layer_columns(epochs):
+        out["step_" + column.removeprefix("grad_norm_")] = out["lr"] * out[column]
+    return out
+
+
+def layer_columns(epochs: pd.DataFrame) -> list[str]:
+    """epochs.csv's per-layer weight-gradient norm columns, input to output."""
+    columns = [c for c in epochs.columns if c.startswith("grad_norm_layer")]
+    return sorted(columns, key=lambda c: int(c.removeprefix("grad_norm_layer")))
+
+
+def ratio_by_epoch(epochs: pd.DataFrame, numerator: str, denominator: str, column: str = "logit_grad_norm"
+                   ) -> pd.DataFrame:
+    """Per epoch, the mean over seeds of ``column``'s ratio of two *variants* on the same seed
+    (epoch 0: the same network; later: the networks each trained into). Empty if they share no seed."""
+    def table(variant):
+        return epochs[epochs["variant"] == variant].set_index(["seed", "epoch"])[column]
+
+    both = pd.concat([table(numerator), table(denominator)], axis=1, keys=["n", "d"], join="inner")
+    both = both[(both["d"] > 0) & np.isfinite(both["n"])]
+    ratio = (both["n"] / both["d"]).rename("ratio").reset_index()
+    return ratio.groupby("epoch")["ratio"].agg(["mean", "min", "max", "count"]).reset_index()
+
+
+def initial_layer_ratios(epochs: pd.DataFrame, numerator_loss: str, denominator_loss: str) -> pd.Series:
+    """Per layer, the mean over seeds of the epoch-0 weight-gradient norm ratio of two losses (same
+    network); NaN where the tables have no epoch-0 layer norms."""
+    first = epochs[epochs["epoch"] == 0]
+    result = {}
+    for column in layer_columns(epochs):
+        norms = [first[first["loss"] == loss].groupby("seed")[column].first()
+                 for loss in (numerator_loss, denominator_loss)]
+        both = pd.concat(norms, axis=1, join="inner").dropna()
+        result[column] = (both.iloc[:, 0] / both.iloc[:, 1]).mean() if len(both) else math.nan
+    return pd.Series(result, dtype=float)
+
+
+def mean_curve(epochs: pd.DataFrame, variant: str, column: str) -> pd.Series:
+    """Mean over seeds of ``column`` per epoch for one variant (index: epoch)."""
+    return epochs[epochs["variant"] == variant].groupby("epoch")[column].mean()
+
+
+def coinciding(epochs: pd.DataFrame, column: str = "val_accuracy", tolerance: float = 1e-3,
+               relative: bool = False) -> list[list[str]]:
+    """Groups of two or more variants whose mean ``column`` curves are within ``tolerance`` of each
+    other at every epoch (they draw on top of each other); ``relative``: within that fraction (log axes)."""
+    curves = {v: mean_curve(epochs, v, column).dropna() for v in dict.fromkeys(epochs["variant"])}
+    groups: list[list[str]] = []
+    for variant, curve in curves.items():
+        for group in groups:
+            other = curves[group[0]]
+            gap = (curve / other - 1) if relative else (curve - other)
+            if len(curve) and curve.index.equals(other.index) and bool((gap.abs() <= tolerance).all()):
+                group.append(variant)
+                break
+        else:
+            groups.append([variant])
+    return [g for g in groups if len(g) > 1]
+
+
+# Losses whose targets cap the softmax: MSE on the logits pulls them to the 0/1 targets, where the
+# softmax's largest entry is e / (e + C - 1) ~ 0.23, so "confidently wrong" (p > 0.9) cannot happen.
+def softmax_cap(classes: int = CLASSES) -> float:
+    return math.e / (math.e + classes - 1)
+
+
+CAPPED_LOSSES = ("mse_logits",)
+
+
+def mse_logits_initial_ratio(classes: int = CLASSES) -> float:
+    """MSE-on-logits over CE logit-gradient norm at z = 0: (2/C)||y|| over ||1/C - y||."""
+    return (2 / classes) / math.sqrt((1 - 1 / classes) ** 2 + (classes - 1) / classes**2)
+
+
+def predicted_shares(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Per predicted class: its share of the predictions and that class's share of the true labels."""
+    predicted = predictions["predicted"].value_counts(normalize=True)
+    labels = predictions["label"].value_counts(normalize=True)
+    return pd.DataFrame({"predicted_share": predicted, "label_share": labels.reindex(predicted.index).fillna(0.0)})
+
+
+def shared_variant(table: pd.DataFrame, loss: str, reference: str | None = None) -> str | None:
+    """The first variant that trains ``loss`` at the shared settings (not an ablation), or None."""
+    ablated = set(ablations(table, reference))
+    rows = table.drop_duplicates("variant")
+    found = [v for v, trained in zip(rows["variant"], rows["loss"]) if trained == loss and v not in ablated]
+    return found[0] if found else None
+
+
+def relative_loss(epochs: pd.DataFrame) -> pd.DataFrame:
+    """``epochs`` with ``train_loss_relative``: each run's train loss over its own epoch-0 loss.
+
+    Losses of different kinds (cross-entropy starts near ln C ~ 2.3, MSE on softmax near 0.09)
+    never share an axis as raw values: as a share of where each began, they do.
+    """
+    first = epochs[epochs["epoch"] == 0].set_index(["variant", "seed"])["train_loss"]
+    start = pd.MultiIndex.from_frame(epochs[["variant", "seed"]]).map(first.to_dict().get)
+    out = epochs.assign(train_loss_relative=epochs["train_loss"].to_numpy() / np.asarray(start, dtype=float))
+    out.loc[~np.isfinite(out["train_loss_relative"]), "train_loss_relative"] = np.nan
+    return out
