@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
 from lossbench import plots
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
 
 
 @pytest.fixture
@@ -43,6 +50,102 @@ def drawn(fig) -> bool:
 def test_epoch_figures(name, epochs):
     fig = getattr(plots, name)(epochs)
     assert drawn(fig)
+
+
+# --- issue 14: figures that cannot be misread ---------------------------------------------------------
+
+def steps_table():
+    """Two losses at the shared lr and one ablation, with per-layer norms (``stats.with_lr``)."""
+    from lossbench import stats
+
+    rows = [{"variant": v, "loss": loss, "seed": s, "epoch": e, "val_accuracy": 0.1 + 0.1 * e,
+             "train_loss": start * (1 - 0.1 * e), "logit_grad_norm": 0.9 * scale, "val_mean_max_prob": 0.2,
+             "val_confident_wrong": 0.0, "grad_norm_layer1": scale, "grad_norm_layer2": scale / 2,
+             "grad_norm_layer3": scale / 3}
+            for v, loss, start, scale in [("ce", "cross_entropy", 2.3, 1.0), ("mse", "mse_softmax", 0.09, 0.02),
+                                          ("logits", "mse_logits", 0.1, 0.2)]
+            for s in (0, 1) for e in range(3)]
+    epochs = pd.DataFrame(rows)
+    runs = pd.DataFrame({"variant": ["ce", "mse", "logits"], "lr": [0.1, 5.0, 0.1]})
+    return stats.with_lr(epochs, runs)
+
+
+def legend_covers_nothing(fig) -> bool:
+    """Every legend is a figure legend whose box overlaps no panel."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    if any(ax.get_legend() is not None for ax in fig.axes):
+        return False
+    boxes = [ax.get_window_extent(renderer) for ax in fig.axes if ax.get_visible()]
+    return all(not legend.get_window_extent(renderer).overlaps(box) for legend in fig.legends for box in boxes)
+
+
+@pytest.mark.parametrize("make", [
+    lambda e, r, p: plots.learning_curves(e), lambda e, r, p: plots.per_seed_curves(e),
+    lambda e, r, p: plots.saturation(e), lambda e, r, p: plots.timing(r),
+    lambda e, r, p: plots.confidence_histogram(p), lambda e, r, p: plots.gradient_steps(steps_table()),
+    lambda e, r, p: plots.layer_steps(steps_table()),
+    lambda e, r, p: plots.gradient_ratio(pd.DataFrame({"epoch": [0, 1], "mean": [0.02, 0.05], "min": [0.019, 0.04],
+                                                       "max": [0.021, 0.06], "count": [2, 2]}), "mse / ce"),
+], ids=["curves", "per_seed", "saturation", "timing", "confidence", "gradient_steps", "layer_steps", "ratio"])
+def test_legends_sit_outside_the_panels(make, epochs, runs, predictions):
+    fig = make(epochs, runs, predictions)
+    assert fig.legends and legend_covers_nothing(fig)
+
+
+def test_losses_of_different_kinds_are_drawn_relative_to_their_start():
+    """Cross-entropy (2.3) and MSE (0.09) never share a raw axis: each run's loss over its epoch-0 value."""
+    fig = plots.learning_curves(steps_table())
+    ax = fig.axes[1]
+    assert "÷ its epoch-0 value" in ax.get_ylabel() and ax.get_yscale() == "linear"
+    ys = sorted({round(y, 6) for line in ax.get_lines() for y in line.get_ydata()})
+    assert ys == [0.8, 0.9, 1.0]  # every loss falls 10% per epoch here, whatever its scale
+    assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] >= 1
+
+
+def test_a_small_change_is_not_zoomed_into_a_steep_one():
+    """A 0.25% fall of the loss stays flat on the variant page: the axis runs from 0 to at least 1."""
+    epochs = pd.DataFrame([{"variant": "v", "seed": s, "epoch": e, "val_accuracy": 0.11,
+                            "train_loss": 0.09 * (1 - 0.00125 * e)} for s in (0, 1) for e in range(3)])
+    fig = plots.per_seed_curves(epochs)
+    accuracy, loss = fig.axes[0], fig.axes[1]
+    assert accuracy.get_ylim() == (0, 1) and loss.get_ylim()[0] == 0 and loss.get_ylim()[1] >= 1
+
+
+def test_coinciding_variants_get_their_own_dashes_and_markers_and_keep_their_colour():
+    epochs = steps_table()
+    same = pd.concat([epochs, epochs[epochs["variant"] == "ce"].assign(variant="ce_copy")], ignore_index=True)
+    lines = plots.learning_curves(same, metrics=("val_accuracy",)).axes[0].get_lines()[:4]
+    styles = [(line.get_linestyle(), tuple(line._dash_pattern[1] or ()), line.get_marker()) for line in lines]
+    assert len(set(styles)) == 4  # no two variants drawn alike, so lines on top of each other stay apart
+    order = ["ce", "mse", "logits"]
+    alone = plots.learning_curves(epochs[epochs["variant"] == "mse"], metrics=("val_accuracy",), variants=order)
+    full = plots.learning_curves(epochs, metrics=("val_accuracy",), variants=order)
+    assert alone.axes[0].get_lines()[0].get_color() == full.axes[0].get_lines()[1].get_color()
+
+
+def test_gradient_figures_draw_the_effective_steps_and_the_ratio_with_theory():
+    steps = steps_table()
+    fig = plots.gradient_steps(steps)
+    assert "effective step" in fig.axes[1].get_ylabel() and fig.axes[0].get_yscale() == "log"
+    # the step, not the raw norm: mse at lr 5 steps 5 * 0.018 = 0.09, ce at lr 0.1 steps 0.09
+    ys = sorted({round(y, 6) for line in fig.axes[1].get_lines() for y in line.get_ydata()})
+    assert ys == [0.018, 0.09]
+    layers = plots.layer_steps(steps)
+    assert [ax.get_ylabel() for ax in layers.axes if ax.get_visible()] == [
+        f"lr × ‖∇W{i}‖ (layer {i} step)" for i in (1, 2, 3)]
+    assert layers.axes[0].get_position().y0 > layers.axes[2].get_position().y0  # two panels a row
+    ratio = plots.gradient_ratio(pd.DataFrame({"epoch": [0, 1], "mean": [0.02, 0.05], "min": [0.019, 0.04],
+                                               "max": [0.021, 0.06], "count": [2, 2]}), "mse / ce")
+    levels = sorted(round(line.get_ydata()[0], 6) for line in ratio.axes[0].get_lines()
+                    if len(set(line.get_ydata())) == 1)
+    assert 0.02 in levels and 0.1 in levels
+
+
+def test_saturation_leaves_out_losses_whose_targets_cap_the_softmax():
+    fig = plots.saturation(steps_table())
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["ce", "mse"]
 
 
 def test_gradient_norms_are_on_a_log_scale_when_they_span_decades(epochs):
@@ -115,11 +218,11 @@ def test_bands_of_shares_stay_within_0_and_1():
 
 
 def test_timing_shows_wall_and_process_cpu_seconds(runs):
-    ax = plots.timing(runs).axes[0]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["wall", "process CPU"]
-    widths = sorted(round(p.get_width(), 3) for p in ax.patches if p.get_width() > 0)
+    fig = plots.timing(runs)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["wall", "process CPU"]
+    widths = sorted(round(p.get_width(), 3) for p in fig.axes[0].patches if p.get_width() > 0)
     assert widths == [1.05, 1.25, 5.1, 5.2]  # medians per variant and measure
-    assert plots.timing(runs.drop(columns="train_cpu_seconds")).axes[0].get_legend().get_texts()[0].get_text() == "wall"
+    assert plots.timing(runs.drop(columns="train_cpu_seconds")).legends[0].get_texts()[0].get_text() == "wall"
 
 
 def test_a_share_axis_starts_at_zero_even_when_every_value_is_zero():

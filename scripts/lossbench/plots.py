@@ -15,10 +15,12 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from .stats import ci95
+from .stats import CAPPED_LOSSES, CLASSES, ci95, relative_loss, theoretical_ratio
 
 sns.set_theme(style="whitegrid", context="notebook")
 SHARES = {"val_accuracy", "test_accuracy", "train_accuracy", "val_mean_max_prob", "val_confident_wrong"}
+# Quantities whose axis starts at 0 and always reaches 1 (a ratio to the start: 1 is where it began)
+RELATIVE = {"train_loss_relative"}
 
 
 def band(metric: str):
@@ -31,9 +33,33 @@ def band(metric: str):
 
 LABELS = {
     "val_accuracy": "validation accuracy", "test_accuracy": "test accuracy", "train_loss": "train loss",
-    "logit_grad_norm": "mean ‖∂ℓ/∂z‖ per sample", "val_mean_max_prob": "mean max-softmax probability",
+    "train_loss_relative": "train loss ÷ its epoch-0 value",
+    "logit_grad_norm": "mean ‖∂ℓ/∂z‖ per sample", "step_logit": "lr × mean ‖∂ℓ/∂z‖ (effective step)",
+    "val_mean_max_prob": "mean max-softmax probability",
     "val_confident_wrong": "share confidently wrong (p > 0.9)", "train_seconds": "train seconds per run",
 }
+
+
+def label(metric: str) -> str:
+    if metric.startswith("step_layer"):
+        return f"lr × ‖∇W{metric.removeprefix('step_layer')}‖ (layer {metric.removeprefix('step_layer')} step)"
+    return LABELS.get(metric, metric)
+
+
+def legend_outside(fig: plt.Figure, ax: plt.Axes, title: str | None = None) -> None:
+    """Move ``ax``'s legend to the right of the figure, outside every panel: it never covers data.
+
+    nbconvert saves figures with a tight bounding box, so the legend stays in the picture.
+    """
+    legend = ax.get_legend()
+    fig.tight_layout()
+    if legend is None:
+        return
+    handles, labels = legend.legend_handles, [t.get_text() for t in legend.get_texts()]
+    title = legend.get_title().get_text() if title is None else title
+    legend.remove()
+    fig.legend(handles, labels, title=title, fontsize=9, loc="upper left", bbox_to_anchor=(1.0, 0.97),
+               frameon=False)
 
 
 def _scale(values: pd.Series, log: bool) -> str:
@@ -46,20 +72,56 @@ def _palette(variants) -> dict:
     return dict(zip(variants, sns.color_palette("tab10", len(variants))))
 
 
-def learning_curves(epochs: pd.DataFrame, metrics=("val_accuracy", "train_loss"), log_y=("train_loss",)) -> plt.Figure:
-    """One panel per metric: mean over seeds per variant and epoch, with a 95% CI band."""
-    variants = list(dict.fromkeys(epochs["variant"]))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.2), squeeze=False)
+DASHES = ["", (4, 1.5), (1, 1), (3, 1.25, 1.5, 1.25), (5, 1, 1, 1), (2, 2), (6, 2), (1, 2, 4, 2), (3, 3)]
+MARKERS = ["o", "X", "s", "P", "D", "^", "v", "*", "p", "h"]
+
+
+def _dashes(variants) -> dict:
+    return {v: DASHES[i % len(DASHES)] for i, v in enumerate(variants)}
+
+
+def _markers(variants) -> dict:
+    return {v: MARKERS[i % len(MARKERS)] for i, v in enumerate(variants)}
+
+
+def learning_curves(epochs: pd.DataFrame, metrics=("val_accuracy", "train_loss_relative"), log_y=(),
+                    ylim=None, variants=None, ncols: int | None = None) -> plt.Figure:
+    """One panel per metric: mean over seeds per variant and epoch, with a 95% CI band.
+
+    Each variant has its own colour, dash pattern and marker, so lines that coincide stay
+    distinguishable; the legend sits outside the panels. ``train_loss_relative`` is computed
+    here (``relative_loss``); its axis starts at 0 and shows at least 0 to 1. ``ylim`` fixes
+    every panel's range. ``variants``, the sweep's whole variant order, keeps each variant's
+    colour and dashes the same in every figure of a page, whichever subset a figure draws.
+    ``ncols`` panels per row (default: all in one row).
+    """
+    if "train_loss_relative" in metrics and "train_loss_relative" not in epochs:
+        epochs = relative_loss(epochs)
+    present = set(epochs["variant"])
+    order = list(variants if variants is not None else dict.fromkeys(epochs["variant"]))
+    order += [v for v in dict.fromkeys(epochs["variant"]) if v not in order]
+    palette, dashes, markers = _palette(order), _dashes(order), _markers(order)
+    shown = [v for v in order if v in present]
+    ncols = ncols or len(metrics)
+    nrows = -(-len(metrics) // ncols)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(5.4 * ncols, 4.2 * nrows), squeeze=False)
+    axes = [list(grid.flat)]
+    for ax in axes[0][len(metrics):]:
+        ax.set_visible(False)
     for ax, metric in zip(axes[0], metrics):
-        sns.lineplot(data=epochs, x="epoch", y=metric, hue="variant", hue_order=variants, palette=_palette(variants),
-                     errorbar=band(metric), marker="o", ax=ax, legend=ax is axes[0][0])
-        ax.set(ylabel=LABELS.get(metric, metric), yscale=_scale(epochs[metric], metric in log_y))
+        sns.lineplot(data=epochs, x="epoch", y=metric, hue="variant", hue_order=shown, palette=palette,
+                     style="variant", style_order=shown, dashes={v: dashes[v] for v in shown},
+                     markers={v: markers[v] for v in shown}, markersize=7,
+                     errorbar=band(metric), ax=ax, legend=ax is axes[0][0])
+        ax.set(ylabel=label(metric), yscale=_scale(epochs[metric], metric in log_y))
         if metric in SHARES:  # a share axis never shows negative values (all zeros drew -0.04 ... 0.04)
             ax.set_ylim(bottom=0)
+        if metric in RELATIVE:  # 0 to at least 1: a 0.25% change stays a flat line, not a steep one
+            ax.set_ylim(0, max(1.05, ax.get_ylim()[1]))
+        if ylim is not None:
+            ax.set_ylim(*ylim)
         ax.set_xticks(sorted(epochs["epoch"].unique()))
-    if axes[0][0].get_legend():
-        axes[0][0].legend(title="variant", fontsize=9)
-    fig.tight_layout()
+    legend_outside(fig, axes[0][0], "variant")
     return fig
 
 
@@ -88,8 +150,7 @@ def timing(runs: pd.DataFrame) -> plt.Figure:
                 errorbar=("pi", 100), ax=ax)
     ax.set(xlabel="train seconds per run (median; whiskers: min–max over seeds)", ylabel="",
            title="device: " + ", ".join(sorted(runs["device_name"].astype(str).unique())))
-    ax.legend(title="seconds", fontsize=9)
-    fig.tight_layout()
+    legend_outside(fig, ax, "seconds")
     return fig
 
 
@@ -98,20 +159,60 @@ def gradient_norms(epochs: pd.DataFrame) -> plt.Figure:
     return learning_curves(epochs, metrics=("logit_grad_norm",), log_y=("logit_grad_norm",))
 
 
-def saturation(epochs: pd.DataFrame) -> plt.Figure:
-    """How confident the network is, and how often confidently wrong, over training."""
-    return learning_curves(epochs, metrics=("val_mean_max_prob", "val_confident_wrong"), log_y=())
+def gradient_steps(epochs: pd.DataFrame, variants=None) -> plt.Figure:
+    """The raw logit-gradient norm beside the step it makes, lr x norm (``stats.with_lr``), log scale."""
+    return learning_curves(epochs, metrics=("logit_grad_norm", "step_logit"),
+                           log_y=("logit_grad_norm", "step_logit"), variants=variants)
+
+
+def layer_steps(epochs: pd.DataFrame, variants=None) -> plt.Figure:
+    """Per layer, lr x mean per-batch weight-gradient norm (``stats.with_lr``), log scale, two panels a row."""
+    metrics = [c for c in epochs.columns if c.startswith("step_layer")]
+    return learning_curves(epochs, metrics=tuple(metrics), log_y=tuple(metrics), variants=variants, ncols=2)
+
+
+def gradient_ratio(ratios: pd.DataFrame, name: str) -> plt.Figure:
+    """The logit-gradient ratio of two variants per epoch (``stats.ratio_by_epoch``; min-max over
+    seeds as whiskers), with 2/C^2 (uniform output) and the 1/C bound drawn."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    ax.errorbar(ratios["epoch"], ratios["mean"], yerr=[ratios["mean"] - ratios["min"], ratios["max"] - ratios["mean"]],
+                marker="o", capsize=3, label=f"measured {name} (mean; whiskers: min–max over seeds)")
+    ax.axhline(theoretical_ratio(), color="tab:green", linestyle="--", label="2/C² (output uniform)")
+    ax.axhline(1 / CLASSES, color="tab:red", linestyle=":", label="1/C (upper bound, any output)")
+    top = max(1 / CLASSES, float(ratios["max"].max()) if len(ratios) else 0.0) * 1.1
+    ax.set(xlabel="epoch", ylabel="ratio of ‖∂ℓ/∂z‖", ylim=(0, top))
+    ax.set_xticks(sorted(ratios["epoch"].unique()))
+    ax.legend()
+    legend_outside(fig, ax, "")
+    return fig
+
+
+def saturation(epochs: pd.DataFrame, variants=None) -> plt.Figure:
+    """How confident the network is, and how often confidently wrong, over training; variants of
+    losses whose targets cap the softmax (``stats.CAPPED_LOSSES``) are left out: for them a low
+    share is automatic, not evidence (``prose.saturation_caption`` says so)."""
+    shown = epochs[~epochs["loss"].isin(CAPPED_LOSSES)] if "loss" in epochs else epochs
+    return learning_curves(shown if len(shown) else epochs, metrics=("val_mean_max_prob", "val_confident_wrong"),
+                           variants=variants)
 
 
 def per_seed_curves(epochs: pd.DataFrame) -> plt.Figure:
-    """One variant's validation accuracy and train loss, one line per seed."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
-    for ax, metric in zip(axes, ("val_accuracy", "train_loss")):
+    """One variant's validation accuracy and train loss ÷ its epoch-0 value, one line per seed.
+
+    Both axes have a fixed range (accuracy 0 to 1, loss ratio 0 to at least 1): a change of a
+    fraction of a percent looks as small as it is.
+    """
+    epochs = relative_loss(epochs)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, metric in zip(axes, ("val_accuracy", "train_loss_relative")):
         sns.lineplot(data=epochs, x="epoch", y=metric, hue="seed", palette="viridis", marker="o",
                      ax=ax, legend=ax is axes[0])
-        ax.set(ylabel=LABELS[metric], yscale=_scale(epochs[metric], metric == "train_loss"))
+        ax.set(ylabel=label(metric))
+        finite = epochs[metric].dropna()
+        top = 1.0 if metric in SHARES else max(1.05, float(finite.max()) * 1.05 if len(finite) else 1.05)
+        ax.set_ylim(0, top)
         ax.set_xticks(sorted(epochs["epoch"].unique()))
-    fig.tight_layout()
+    legend_outside(fig, axes[0], "seed")
     return fig
 
 
@@ -149,7 +250,7 @@ def confidence_histogram(predictions: pd.DataFrame) -> plt.Figure:
     # log counts: a few confidently wrong images stay visible beside thousands of right ones
     ax.set(xlabel="max softmax probability", ylabel="test images (log scale)", yscale="log", xlim=(0, 1))
     ax.set_ylim(bottom=0.8)
-    fig.tight_layout()
+    legend_outside(fig, ax, "outcome")
     return fig
 
 
