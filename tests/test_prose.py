@@ -548,8 +548,15 @@ def test_the_lr_scaled_ablation_is_said_to_over_compensate_from_the_step_it_take
     (text,) = prose.overshoot(epochs, runs, "mse_softmax", "cross_entropy", "ce")
     # epoch 0: 5 x 0.019 against 0.1 x 0.95 = 1.00x; later 5 x 3 x 0.019 against 0.1 x 0.95
     assert text.startswith("`mse_lr5` runs `mse_softmax` at lr 5 = 50× 0.1. Its first-layer step lr × ‖∇W1‖ is "
-                           "1.00× `ce`'s at epoch 0 and 3.0–3.0× from epoch 1 on")
-    assert "over-compensates once p leaves uniform" in text and "not the two losses" in text
+                           "1.00× `ce`'s at epoch 0: ×50 offsets the 2/C² of uniform outputs. From epoch 1 on it is "
+                           "3.00× (mean over seeds per epoch): it over-compensates once p leaves uniform")
+    assert "not the two losses" in text
+    # a smaller scale-up (×10 instead of C²/2 = 50) is said to make up only part of the factor, never to over-compensate
+    ten = runs.assign(lr=runs["lr"].where(runs["variant"] != "mse_lr5", 1.0))
+    (text,) = prose.overshoot(epochs.assign(grad_norm_layer1=epochs["grad_norm_layer1"].where(
+        epochs["variant"] != "mse_lr5", 0.019)), ten, "mse_softmax", "cross_entropy", "ce")
+    assert "×10 makes up only part of the 2/C² of uniform outputs" in text and "0.20×" in text
+    assert "over-compensates" not in text and "its steps stay smaller than cross-entropy's" in text
     assert prose.overshoot(epochs, runs[runs["variant"] != "mse_lr5"], "mse_softmax", "cross_entropy", "ce") == []
 
 

@@ -462,15 +462,27 @@ def overshoot(epochs: pd.DataFrame, runs: pd.DataFrame, slow_loss: str, base_los
             continue
         later = ratio[ratio["epoch"] > 0]
         start = ratio[ratio["epoch"] == 0]["mean"]
-        text = (f"`{r.variant}` runs `{slow_loss}` at lr {r.lr:g} = {r.lr / shared['lr']:.0f}× {shared['lr']:g}. Its "
-                f"first-layer step lr × ‖∇W1‖ is " + (f"{start.iloc[0]:.2f}× `{bases[0]}`'s at epoch 0" if len(start)
-                                                      else "not measured at epoch 0"))
+        scale = r.lr / shared["lr"]
+        text = (f"`{r.variant}` runs `{slow_loss}` at lr {r.lr:g} = {scale:.3g}× {shared['lr']:g}. Its first-layer "
+                "step lr × ‖∇W1‖ is ")
+        if len(start):
+            text += f"{start.iloc[0]:.2f}× `{bases[0]}`'s at epoch 0"
+            text += (f": ×{scale:.3g} offsets the 2/C² of uniform outputs" if abs(start.iloc[0] - 1) <= 0.1 else
+                     f": ×{scale:.3g} makes up only part of the 2/C² of uniform outputs" if start.iloc[0] < 1 else
+                     f": ×{scale:.3g} more than offsets the 2/C² of uniform outputs")
+        else:
+            text += "not measured at epoch 0"
         if len(later):
-            text += (f" and {later['mean'].min():.1f}–{later['mean'].max():.1f}× from epoch "
-                     f"{int(later['epoch'].min())} on (mean over seeds per epoch)")
-        text += (f": ×{r.lr / shared['lr']:.0f} offsets the 2/C² of uniform outputs, and over-compensates once p "
-                 "leaves uniform, where the ratio of the losses' gradients can rise to 1/C. Its accuracy against "
-                 f"`{bases[0]}` compares a larger effective step with an untuned one, not the two losses.")
+            low, high = later["mean"].min(), later["mean"].max()
+            span = f"{low:.2f}×" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}–{high:.2f}×"
+            text += f". From epoch {int(later['epoch'].min())} on it is {span} (mean over seeds per epoch)"
+            if low > 1.1:
+                text += (": it over-compensates once p leaves uniform, where the ratio of the losses' gradients can "
+                         "rise to 1/C")
+            elif high < 0.9:
+                text += ": its steps stay smaller than cross-entropy's"
+        text += (f". Its accuracy against `{bases[0]}` compares a different effective step with an untuned one, not "
+                 "the two losses.")
         lines.append(text)
     return lines
 
