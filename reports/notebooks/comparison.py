@@ -32,16 +32,18 @@ runs, epochs, summary = pd.read_csv(runs_csv), pd.read_csv(epochs_csv), pd.read_
 display(report.heading(title))
 
 # %% [markdown]
-# How the loss variants compare: same network, same data, same seeds; only the loss (and, for
-# ablations, its learning rate) differs. Seed *s* gives every variant the same split, initial
-# weights and batch order, so variants are compared seed by seed.
+# How the loss variants compare: same network, same data, same seeds; only the loss differs, at
+# one learning rate shared by every loss and not tuned per loss. Ablations change a setting
+# besides the loss (e.g. the learning rate): they are never ranked with the losses, only read
+# against their own loss at the shared settings. Seed *s* gives every variant the same split,
+# initial weights and batch order, so variants are compared seed by seed.
 
 # %% [markdown]
 # ## Conclusion
 
 # %%
 comparison = stats.compare_to_reference(runs, reference)
-display(Markdown(prose.comparison_conclusion(summary, comparison, reference)))
+display(Markdown(prose.comparison_conclusion(summary, comparison, reference, runs, epochs)))
 
 # %% [markdown]
 # ## Summary
@@ -50,8 +52,8 @@ display(Markdown(prose.comparison_conclusion(summary, comparison, reference)))
 # dataset's target (90% on MNIST, 75% on Fashion-MNIST; "never": most runs did not).
 
 # %%
-display(Markdown(prose.summary_caption(summary)))
-display(prose.summary_display(summary))
+display(Markdown(prose.summary_caption(summary, runs)))
+display(prose.summary_display(summary, stats.ablations(runs, reference)))
 
 # %% [markdown]
 # ## Learning curves
@@ -68,16 +70,19 @@ plots.final_accuracy(runs);
 
 # %% [markdown]
 # ## Against the reference
-# Each variant against the reference: paired t-test over seeds (same seed, same start),
-# Welch's t-test, Cohen's *d* (pooled sd) and the paired effect size *d*<sub>z</sub>. With several
-# variants tested against one reference, the p-value of the test used (paired where seeds pair up)
-# is adjusted with Holm's method across all of them; the conclusion above uses the adjusted one.
+# Each variant against the reference: the difference of mean test accuracy and its 95% CI (of the
+# paired differences where seeds pair up), paired t-test over seeds (same seed, same start) with
+# its effect size *d*<sub>z</sub> (mean paired difference over its sd), Welch's t-test with
+# Cohen's *d* (pooled sd). With several variants tested against one reference, the p-value of the
+# test used (paired where seeds pair up) is adjusted with Holm's method across all of them; the
+# conclusion above uses the adjusted one. Ablations are marked: their difference from the
+# reference mixes the loss with the setting they change.
 
 # %%
 if comparison.empty:
     display(Markdown(prose.no_comparison(summary, reference)))
 else:
-    display(prose.comparison_display(comparison, summary))
+    display(prose.comparison_display(comparison, summary, stats.ablations(runs, reference)))
 
 # %% [markdown]
 # ## Training time

@@ -44,7 +44,7 @@ display(Markdown(prose.variant_overview(runs)))
 # ## Every seed
 
 # %%
-display(Markdown(prose.per_seed_caption(runs)))
+display(Markdown(prose.per_seed_caption(runs, epochs)))
 plots.per_seed_curves(epochs);
 
 # %%
@@ -53,6 +53,9 @@ if note is None:
     run = stats.median_run(runs)
     predictions = pd.read_csv(f"{run['path']}/predictions.csv")
     display(Markdown(prose.test_set_heading(runs, run)))
+    guessing = prose.prediction_note(predictions, classes)
+    if guessing:
+        display(Markdown(guessing))
 else:
     display(Markdown(f"## Test set\n\n{note}"))
 
@@ -67,10 +70,10 @@ else:
 
 # %% [markdown]
 # ### Examples: the first eight test images, then the most confidently wrong
-# Title: predicted class (its probability) and true class; red = wrong.
 
 # %%
 if note is None:
+    display(Markdown(prose.examples_caption(predictions)))
     plots.example_grid(data.load(data_pt)["test_images"], predictions, classes);
 else:
     display(Markdown("Not shown: see above."))
