@@ -35,36 +35,69 @@ display(report.heading(title))
 # %% [markdown]
 # ## The derivation
 #
-# Write $z$ for the logits, $p = \mathrm{softmax}(z)$, $y$ for the one-hot target and $C = 10$ classes.
+# Write $z$ for one sample's logits, $p = \mathrm{softmax}(z)$, $y$ for its one-hot target,
+# $C = 10$ classes and $\ell$ for its loss (every loss here is the mean of $\ell$ over a batch).
 #
-# **Cross-entropy** $L = -\sum_k y_k \log p_k$ has the gradient
+# **Cross-entropy** $\ell = -\sum_k y_k \log p_k$ has the gradient
 #
-# $$\frac{\partial L}{\partial z} = p - y .$$
+# $$\frac{\partial \ell}{\partial z} = p - y .$$
 #
-# **MSE on softmax outputs** as `nn.MSELoss` computes it (mean over the $C$ outputs),
-# $L = \frac{1}{C}\sum_k (p_k - y_k)^2$, goes through the softmax Jacobian
-# $J = \frac{\partial p}{\partial z} = \mathrm{diag}(p) - p p^\top$:
+# **MSE on softmax outputs** as `nn.MSELoss` computes it averages over all $n \cdot C$ entries, so per
+# sample $\ell = \frac{1}{C}\sum_k (p_k - y_k)^2$; it goes through the softmax Jacobian
+# $J = \frac{\partial p}{\partial z} = \mathrm{diag}(p) - p p^\top$ (symmetric):
 #
-# $$\frac{\partial L}{\partial z} = \frac{2}{C}\, J\,(p - y).$$
+# $$\frac{\partial \ell}{\partial z} = \frac{2}{C}\, J\,(p - y).$$
 #
 # At initialisation the output is nearly uniform, $p \approx \frac{1}{C}$, so
 # $J \approx \frac{1}{C}\left(I - \frac{1}{C}\mathbf{1}\mathbf{1}^\top\right)$, and since the entries of
 # $p - y$ sum to zero,
 #
-# $$\frac{\partial L}{\partial z} \approx \frac{2}{C^2}\,(p - y),$$
+# $$\frac{\partial \ell}{\partial z} \approx \frac{2}{C^2}\,(p - y),$$
 #
-# a gradient $C^2/2 = 50$ times smaller than cross-entropy's: at the same learning rate 0.1,
-# MSE on softmax moves as if its learning rate were 0.002. Later, where the network is
-# confidently wrong ($p_y \approx 0$, $p_j \approx 1$ for a wrong $j$), $J \approx 0$ and the
-# gradient vanishes again: the softmax **saturates**, while cross-entropy's $p - y$ is largest
-# exactly there.
+# a gradient $C^2/2 = 50$ times smaller than cross-entropy's. Of that factor 50, $C = 10$ comes from
+# `nn.MSELoss` averaging over the $C$ outputs: with a sum over the classes, $\ell = \sum_k (p_k - y_k)^2$,
+# the gradient is $2J(p - y) \approx \frac{2}{C}(p - y)$, only $C/2 = 5$ times smaller. The other $C/2 = 5$
+# is the Jacobian at uniform $p$ (its $\frac{1}{C}$ against the square's 2).
+#
+# **One factor on $\partial \ell / \partial z$ scales every weight's gradient alike.** For any parameter
+# $\theta$ (any layer's weights), the chain rule gives
+#
+# $$\frac{\partial L}{\partial \theta} = \frac{1}{n}\sum_i
+# \left(\frac{\partial z_i}{\partial \theta}\right)^{\top} \frac{\partial \ell_i}{\partial z_i} :$$
+#
+# the loss enters only through the per-sample logit gradient, and $\partial z_i/\partial\theta$ is the
+# network's alone. While every sample's output is near uniform, each $\partial \ell_i/\partial z_i$ is
+# $\frac{2}{C^2}$ times cross-entropy's, the same factor for every sample, so every layer's gradient is
+# $\frac{2}{C^2}$ times cross-entropy's: one SGD step of MSE on softmax at learning rate $\eta$ is one of
+# cross-entropy at $\frac{2}{C^2}\eta$ (0.002 for $\eta = 0.1$). This "effective learning rate" is exact
+# only while $p$ is uniform; once outputs differ between samples, so does the factor.
+#
+# **Away from uniform $p$** the factor grows, but it is bounded. For a unit vector $v$,
+# $v^\top J v = \sum_k p_k v_k^2 - \left(\sum_k p_k v_k\right)^2$ is the variance of $v$'s entries under $p$,
+# at most $\frac{1}{2}$, so $\lambda_{\max}(J) \le \frac{1}{2}$ and
+#
+# $$\left\lVert \frac{2}{C} J (p - y) \right\rVert \le \frac{2}{C}\,\lambda_{\max}(J)\,\lVert p - y \rVert
+# \le \frac{1}{C}\,\lVert p - y \rVert .$$
+#
+# The ratio of the two logit gradients starts at $2/C^2 = 0.02$ and can rise to $1/C = 0.1$: a learning
+# rate scaled by $C^2/2 = 50$ matches cross-entropy's first steps and can take up to $5\times$ larger ones
+# later. Where the network is confidently wrong ($p_y \approx 0$, $p_j \approx 1$ for a wrong $j$),
+# $J \approx 0$ and the gradient of MSE on softmax goes to zero: the softmax **saturates**, while
+# cross-entropy's $p - y$ is largest exactly there.
+#
+# **MSE on logits**, $\ell = \frac{1}{C}\sum_k (z_k - y_k)^2$, has
+# $\frac{\partial \ell}{\partial z} = \frac{2}{C}(z - y)$: no Jacobian, so no saturation. At initialisation
+# $z \approx 0$, so its logit gradient is about
+# $\frac{2}{C}\lVert y \rVert = 0.2$ against cross-entropy's $\lVert p - y \rVert \approx 0.95$: about 0.21 times
+# as large. Its targets are logits of 0 and 1, where the softmax is at most $e/(e + C - 1) \approx 0.23$.
 
 # %% [markdown]
 # ## What the measurements say
 
 # %%
 ratios = stats.initial_gradient_ratio(runs, slow_loss, "cross_entropy")
-display(Markdown(prose.why_conclusion(summary, ratios, reference, slow_loss, stats.saturation_table(epochs))))
+display(Markdown(prose.why_conclusion(summary, ratios, reference, slow_loss, stats.saturation_table(epochs),
+                                      runs=runs, epochs=epochs)))
 
 # %% [markdown]
 # ## Measured: the gradient at initialisation
@@ -79,28 +112,53 @@ else:
 
 # %% [markdown]
 # ## Measured: the gradient during training
-# Mean per-sample logit-gradient norm per epoch (log scale where it spans more than a factor
-# of 10; epoch 0 = initialisation).
+# Left: the mean per-sample logit-gradient norm; right: the step it makes, learning rate × norm. Below:
+# each layer's step, learning rate × mean per-batch weight-gradient norm. Log scales where values span
+# more than a factor of 10.
 
 # %%
-display(Markdown(prose.curves_caption(epochs)))
-plots.gradient_norms(epochs);
+steps, order = stats.with_lr(epochs, runs), list(summary["variant"])
+display(Markdown(prose.curves_caption(steps, gradients=True, metrics=("logit_grad_norm", "step_logit"))))
+plots.gradient_steps(steps, order);
+plots.layer_steps(steps, order);
+
+# %% [markdown]
+# ### The ratio of the two losses' logit gradients, per epoch
+
+# %%
+pair = stats.shared_variant(runs, slow_loss, reference), stats.shared_variant(runs, "cross_entropy", reference)
+by_epoch = stats.ratio_by_epoch(epochs, *pair) if all(pair) else pd.DataFrame()
+display(Markdown(prose.ratio_caption(by_epoch, *pair) if all(pair) else prose.ratio_missing(summary, slow_loss)))
+if len(by_epoch):
+    plots.gradient_ratio(by_epoch, f"{pair[0]} / {pair[1]}");
+
+# %% [markdown]
+# ## The direct test: cross-entropy at the same effective step
+
+# %%
+caption, shown = prose.overlay_caption(epochs, runs, slow_loss, "cross_entropy", reference)
+display(Markdown(caption))
+if shown:
+    plots.learning_curves(steps[steps["variant"].isin(shown)], metrics=("val_accuracy", "step_logit"),
+                          log_y=("step_logit",), variants=order);
 
 # %% [markdown]
 # ## Saturation
 # Mean max-softmax probability on the validation set, and the share of validation images the
-# network gets wrong with more than 0.9 probability. Bands, where there are two seeds or more:
-# 95% t-interval of the mean over seeds, clipped to [0, 1].
+# network gets wrong with more than 0.9 probability.
 
 # %%
-plots.saturation(epochs);
+display(Markdown(prose.saturation_caption(epochs)))
+plots.saturation(epochs, order);
 
 # %% [markdown]
 # ## Ablations: learning rate and output head
 
 # %%
-display(Markdown(prose.ablation_caption(summary, slow_loss)))
-plots.learning_curves(epochs);
+caption, shown = prose.ablation_caption(summary, slow_loss, runs, reference, epochs)
+display(Markdown(caption))
+if shown:
+    plots.learning_curves(epochs[epochs["variant"].isin(shown)], variants=order);
 
 # %% [markdown]
 # ## References
