@@ -310,7 +310,7 @@ def test_curves_caption_follows_seeds_losses_and_divergence():
     one = epochs_table({"ce": [0], "mse": [0]}, {"ce": "cross_entropy", "mse": "mse_softmax"}, accuracy={"mse": 0.2})
     text = prose.curves_caption(one)
     assert text.startswith("One seed per variant: each line is that run, with no band")
-    assert "coincide" not in text  # the curves part after epoch 0
+    assert "on top of each other" not in text  # the curves part after epoch 0
     assert "At epoch 0 every variant shows the same validation accuracy" in text  # ... but start together
     assert ("Losses of different kinds have different scales (at epoch 0: `cross_entropy` 2.3, `mse_softmax` 0.09), "
             "so the train loss is shown as a share of each run's epoch-0 value") in text
@@ -319,14 +319,15 @@ def test_curves_caption_follows_seeds_losses_and_divergence():
                          accuracy={"boom": 0.5})
     text = prose.curves_caption(forms)
     assert "Mean over seeds; bands: the 95% t-interval" in text and "`boom` has one seed: no band." in text
-    assert "In validation accuracy, `ce`, `nll` coincide at every epoch (within 1 point): their lines lie on top " \
-        "of each other, told apart by dash pattern and marker." in text
+    assert ("Lines that lie on top of each other, told apart by their dash pattern and marker: in validation accuracy, "
+            "`ce`, `nll` (within 1 point at every epoch); in train loss ÷ its epoch-0 value, `ce`, `nll` (within 0.01 "
+            "at every epoch).") in text
     assert "different scales" not in text  # the cross-entropy forms are one kind of loss
     assert "`boom`: lines stop where runs diverged" in text
     # coinciding is read from the data, not from the names: two forms that differ are not said to coincide
     apart = epochs_table({"ce": [0, 1], "nll": [0, 1]}, {"ce": "cross_entropy", "nll": "logsoftmax_nll"},
                          accuracy={"nll": 0.85})
-    assert "coincide" not in prose.curves_caption(apart, metrics=("val_accuracy",))
+    assert "on top of each other" not in prose.curves_caption(apart, metrics=("val_accuracy",))
     gradients = prose.curves_caption(apart, gradients=True, metrics=())
     assert "‖∂ℓ/∂z‖ is measured over the whole training split" in gradients and "minibatches" in gradients
 
@@ -539,7 +540,7 @@ def test_the_direct_test_says_whether_cross_entropy_at_the_same_step_tracks():
     assert prose.direct_test(epochs, alone, "mse", "cross_entropy", "ce").startswith(
         "Direct test not in this sweep: `cross_entropy` at lr 0.1 × 2/C² = 0.002, which should track `mse`")
     caption, shown = prose.overlay_caption(epochs, runs, "mse_softmax", "cross_entropy", "ce")
-    assert shown == ["mse", "ce_slow", "ce"] and "In validation accuracy, `mse`, `ce_slow` coincide" in caption
+    assert shown == ["mse", "ce_slow", "ce"] and "in validation accuracy, `mse`, `ce_slow` (within 1 point" in caption
     assert prose.overlay_caption(epochs, alone, "mse_softmax", "cross_entropy", "ce")[1] == []
 
 
@@ -584,7 +585,7 @@ def test_captions_for_the_ratio_saturation_and_the_variant_page():
     saturation = prose.saturation_caption(epochs)
     assert "`logits`, `logits_lr0p5` are left out: MSE on logits pulls the logits to the 0/1 targets" in saturation
     assert "(measured here: mean max-probability at most 0.11)" in saturation
-    assert "In mean max-probability, `ce`, `mse`, `mse_lr5`, `ce_slow` coincide" in saturation
+    assert "in mean max-probability, `ce`, `mse`, `mse_lr5`, `ce_slow` (within 0.01 at every epoch)" in saturation
     flat = pd.DataFrame({"variant": "v", "seed": [0, 0, 1, 1], "epoch": [0, 1, 0, 1], "train_loss": [0.09, 0.0898,
                                                                                                     0.09, 0.0899]})
     assert ("The train loss stays within 0.22% of its epoch-0 value at every epoch of every seed, so those lines lie "
@@ -609,3 +610,15 @@ def test_the_variant_page_says_when_a_network_guesses_one_class():
     sure = guessing.assign(confidence=[0.95] * 100)
     assert "90 of the 90 wrong predictions have p > 0.9" in prose.examples_caption(sure)
     assert "No test image is wrong" in prose.examples_caption(learned)
+
+
+def test_coinciding_layer_steps_are_said_once_when_every_layer_agrees():
+    epochs, runs = epochs_for_why()
+    steps = stats.with_lr(epochs, runs)
+    layers = stats.layer_columns(steps, "step_layer")
+    assert layers == ["step_layer1", "step_layer2"]
+    text = prose.coinciding_text(steps, layers)
+    assert text.count("in every layer's step lr × ‖∇W‖, ") == 1 and "`mse`, `ce_slow`" in text
+    apart = steps.assign(step_layer2=steps["step_layer2"].where(steps["variant"] != "ce_slow", 1.0))
+    text = prose.coinciding_text(apart, layers)
+    assert "in layer 1's step, " in text and "every layer" not in text

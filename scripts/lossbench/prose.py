@@ -674,8 +674,11 @@ COINCIDE = {"val_accuracy": (0.01, "validation accuracy", "within 1 point"),
 def coinciding_text(epochs: pd.DataFrame, metrics) -> str:
     """Which variants' mean lines lie on top of each other in each drawn panel, said in words
     (the figure also draws them with their own dashes and markers)."""
-    text = ""
+    parts, layers = [], []
     for metric in metrics:
+        if metric.startswith("step_layer") and metric in epochs:  # every layer's step: one clause if they agree
+            layers.append(stats.coinciding(epochs, metric, 0.01, relative=True))
+            continue
         if metric not in COINCIDE:
             continue
         tolerance, name, within = COINCIDE[metric]
@@ -683,10 +686,21 @@ def coinciding_text(epochs: pd.DataFrame, metrics) -> str:
         if metric not in data:
             continue
         relative = metric in ("logit_grad_norm", "step_logit")
-        for group in stats.coinciding(data, metric, tolerance, relative=relative):
-            text += (f" In {name}, {_names(group)} coincide at every epoch ({within}): their lines lie on top of "
-                     "each other, told apart by dash pattern and marker.")
-    return text
+        groups = stats.coinciding(data, metric, tolerance, relative=relative)
+        if groups:
+            parts.append(f"in {name}, " + " and ".join(_names(g) for g in groups) + f" ({within} at every epoch)")
+    for number, groups in enumerate(layers, start=1):
+        if groups and all(g == layers[0] for g in layers):
+            parts.append("in every layer's step lr × ‖∇W‖, " + " and ".join(_names(g) for g in groups)
+                         + " (within 1% at every epoch)")
+            break
+        if groups:
+            parts.append(f"in layer {number}'s step, " + " and ".join(_names(g) for g in groups)
+                         + " (within 1% at every epoch)")
+    if not parts:
+        return ""
+    return (" Lines that lie on top of each other, told apart by their dash pattern and marker: " + "; ".join(parts)
+            + ".")
 
 
 def ratio_caption(ratios: pd.DataFrame, numerator: str, denominator: str) -> str:

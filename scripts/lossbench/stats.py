@@ -279,10 +279,10 @@ def with_lr(epochs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def layer_columns(epochs: pd.DataFrame) -> list[str]:
-    """epochs.csv's per-layer weight-gradient norm columns, input to output."""
-    columns = [c for c in epochs.columns if c.startswith("grad_norm_layer")]
-    return sorted(columns, key=lambda c: int(c.removeprefix("grad_norm_layer")))
+def layer_columns(epochs: pd.DataFrame, prefix: str = "grad_norm_layer") -> list[str]:
+    """epochs.csv's per-layer weight-gradient norm columns (``step_layer``: their steps), input to output."""
+    columns = [c for c in epochs.columns if c.startswith(prefix)]
+    return sorted(columns, key=lambda c: int(c.removeprefix(prefix)))
 
 
 def ratio_by_epoch(epochs: pd.DataFrame, numerator: str, denominator: str, column: str = "logit_grad_norm"
