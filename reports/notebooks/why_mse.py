@@ -118,7 +118,8 @@ else:
 
 # %%
 steps, order = stats.with_lr(epochs, runs), list(summary["variant"])
-display(Markdown(prose.curves_caption(steps, gradients=True, metrics=("logit_grad_norm", "step_logit"))))
+display(Markdown(prose.curves_caption(steps, gradients=True, metrics=("logit_grad_norm", "step_logit",
+                                                                      *stats.layer_columns(steps, "step_layer")))))
 plots.gradient_steps(steps, order);
 plots.layer_steps(steps, order);
 
