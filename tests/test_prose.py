@@ -508,7 +508,7 @@ def epochs_for_why(twin_accuracy=(0.1, 0.11, 0.12, 0.13), mse_accuracy=(0.1, 0.1
 def test_the_why_page_checks_every_layer_and_the_other_losses_scales():
     epochs, runs = epochs_for_why()
     text = prose.layer_ratio_sentence(epochs, "mse_softmax")
-    assert text.startswith("Every layer's weight gradient at initialisation (epoch 0, mean over the split's "
+    assert text.startswith("Every layer's weight gradient at initialisation (epoch 0, mean over the split's first "
                            "minibatches) has `mse_softmax` / `cross_entropy` = 0.0200, 0.0200 (layers 1–2; 2/C² = "
                            "0.0200), within 0.0% of each other: one per-sample factor")
     missing, _ = epochs_for_why(layer=False)

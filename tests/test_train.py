@@ -114,11 +114,15 @@ def test_epoch_zero_measures_every_layers_weight_gradient_and_changes_nothing(ti
         assert torch.equal(torch.get_rng_state(), rng)
         assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
         assert all(p.grad is None for p in model.parameters())
-        # the layer norm is the mean of the per-batch norms, as a training epoch records it
-        x, y = split.x_train[:cfg.batch_size], split.y_train[:cfg.batch_size]
-        first = torch.autograd.grad(get_loss(loss)(model(x), y), model.linears[0].weight)[0].norm().item()
-        assert first != rows[loss]["grad_norm_layer1"] and first == pytest.approx(rows[loss]["grad_norm_layer1"],
-                                                                                   rel=0.5)
+        # the layer norm is the mean of the per-batch norms of the first INITIAL_BATCHES batches, in order
+        norms = [torch.autograd.grad(get_loss(loss)(model(split.x_train[i:i + cfg.batch_size]),
+                                                    split.y_train[i:i + cfg.batch_size]),
+                                     model.linears[0].weight)[0].norm().item() for i in range(0, 200, cfg.batch_size)]
+        assert rows[loss]["grad_norm_layer1"] == pytest.approx(sum(norms) / len(norms), rel=1e-5)
+        few = initial_row(model, get_loss(loss), split, batch_size=10)  # 20 batches: only the first 10 count
+        ten = [torch.autograd.grad(get_loss(loss)(model(split.x_train[i:i + 10]), split.y_train[i:i + 10]),
+                                   model.linears[0].weight)[0].norm().item() for i in range(0, 100, 10)]
+        assert few["grad_norm_layer1"] == pytest.approx(sum(ten) / 10, rel=1e-5)
     for layer in (1, 2, 3):
         ce, mse = rows["cross_entropy"][f"grad_norm_layer{layer}"], rows["mse_softmax"][f"grad_norm_layer{layer}"]
         assert ce > 0 and mse / ce == pytest.approx(0.02, rel=0.1)

@@ -349,7 +349,7 @@ def layer_ratio_sentence(epochs: pd.DataFrame, slow_loss: str, base_loss: str = 
                 "tables (no epoch-0 layer norms: runs recorded before they were measured, or a loss missing).")
     values = ", ".join(f"{v:.4f}" for v in ratios)
     spread = ratios.max() / ratios.min() - 1 if ratios.min() > 0 else math.nan
-    return (f"Every layer's weight gradient at initialisation (epoch 0, mean over the split's minibatches) has "
+    return (f"Every layer's weight gradient at initialisation (epoch 0, mean over the split's first minibatches) has "
             f"`{slow_loss}` / `{base_loss}` = {values} (layers 1–{len(ratios)}; 2/C² = {theoretical_ratio():.4f}), "
             f"within {spread * 100:.1f}% of each other: one per-sample factor on ∂ℓ/∂z scales every parameter "
             "gradient alike, so at initialisation a learning rate acts on the slow loss as that factor times it "
@@ -636,7 +636,7 @@ def curves_caption(epochs: pd.DataFrame, gradients: bool = False,
     text += " Epoch 0 is the untrained network."
     if gradients:
         text += (" There ‖∂ℓ/∂z‖ is measured over the whole training split and each layer's ‖∇W‖ is the mean over "
-                 "the split's minibatches at the initial weights; later epochs are means over that epoch's "
+                 "the split's first 10 minibatches at the initial weights; later epochs are means over that epoch's "
                  "minibatches while the weights change, so the step from epoch 0 to 1 mixes the two. At epoch 0 "
                  "the variants of one loss have the same gradient norm (the same networks): their lines start "
                  "together, and the steps lr × norm start apart only by their learning rates.")

@@ -10,7 +10,7 @@ wall and process-CPU seconds (synchronised on GPU), the mean per-sample logit-gr
 ||dl_i/dz_i||, the mean per-batch weight-gradient norm of each layer, and on the validation set
 the mean max-softmax probability and the share of confidently wrong samples. Row 0 is the
 initial network, evaluated before any step (its logit-gradient norm is what the report
-compares with theory; its layer norms are means over the split's batches in order).
+compares with theory; its layer norms are means over the split's first 10 batches in order).
 With ``test_every`` k > 1 (long runs) the test set, 5x the validation set, is evaluated every
 k-th epoch and at the run's last; test accuracy is NaN in the rows between (everything else
 stays per epoch).
@@ -125,10 +125,14 @@ def evaluate(model: MLP, x: Tensor, y: Tensor) -> dict[str, float]:
     return {"accuracy": correct / n, "mean_max_prob": conf_sum / n, "confident_wrong": conf_wrong / n}
 
 
+INITIAL_BATCHES = 10  # epoch 0's layer norms: the first 10 minibatches (all of them cost another epoch)
+
+
 def initial_row(model: MLP, loss_fn, split: Split, batch_size: int) -> dict[str, float]:
     """Epoch 0: loss, accuracy and per-sample logit-gradient norm of the untrained network over the
-    whole training split, and the mean weight-gradient norm of each layer over the split's
-    minibatches of ``batch_size`` taken in order, as later epochs average them over their batches.
+    whole training split, and the mean weight-gradient norm of each layer over the split's first
+    ``INITIAL_BATCHES`` minibatches of ``batch_size`` in order, a minibatch mean as later epochs
+    record (a pass over every batch would cost as much compute as a training epoch).
 
     No step is taken and nothing random is drawn: gradients come from ``torch.autograd.grad``
     (the parameters' ``.grad`` stay untouched), so training after it is bit for bit what it was
@@ -142,11 +146,12 @@ def initial_row(model: MLP, loss_fn, split: Split, batch_size: int) -> dict[str,
     n = len(split.y_train)  # every loss is a mean over samples: n * grad is the per-sample gradient
     weights = [layer.weight for layer in model.linears]
     layer_sums = torch.zeros(len(weights), dtype=torch.float64, device=grad.device)
-    for start in range(0, n, batch_size):
+    starts = range(0, n, batch_size)[:INITIAL_BATCHES]
+    for start in starts:
         batch = slice(start, start + batch_size)
         grads = torch.autograd.grad(loss_fn(model(split.x_train[batch]), split.y_train[batch]), weights)
         layer_sums += torch.stack([g.norm() for g in grads]).double()
-    layer_means = (layer_sums / math.ceil(n / batch_size)).tolist()
+    layer_means = (layer_sums / len(starts)).tolist()
     return {
         "train_loss": loss.item(),
         "train_accuracy": (logits.argmax(1) == split.y_train).sum().item() / n,
