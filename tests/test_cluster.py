@@ -18,6 +18,7 @@ from lossbench.cluster import (
     has_gpus,
     parse_sinfo,
     train_device,
+    under_slurm,
 )
 from lossbench.config import ConfigError
 from lossbench.devices import check_visible
@@ -39,12 +40,23 @@ def test_sinfo_lines_become_partitions_with_their_gres():
     assert not has_gpus("")
 
 
-@pytest.mark.parametrize("device, executor, expected", [
-    ("auto", "slurm", "cuda"), ("auto", "slurm-jobstep", "cuda"), ("auto", "local", "auto"),
-    ("auto", None, "auto"), ("cpu", "slurm", "cpu"), ("cuda:1", "slurm", "cuda:1"), ("cpu", "local", "cpu"),
+@pytest.mark.parametrize("device, on_slurm, expected", [
+    ("auto", True, "cuda"), ("auto", False, "auto"), ("cpu", True, "cpu"), ("cuda:1", True, "cuda:1"),
+    ("cpu", False, "cpu"),
 ])
-def test_device_auto_means_cuda_under_slurm_only(device, executor, expected):
-    assert train_device(device, executor) == expected
+def test_device_auto_means_cuda_on_slurm_only(device, on_slurm, expected):
+    assert train_device(device, on_slurm) == expected
+
+
+@pytest.mark.parametrize("executor, remote, environ, expected", [
+    ("slurm", False, {}, True),                        # submitting (login node)
+    ("slurm-jobstep", True, {"SLURM_JOB_ID": "7"}, True),  # the job's first Snakemake
+    ("local", True, {"SLURM_JOB_ID": "7"}, True),      # srun snakemake --mode remote inside the job
+    ("local", False, {"SLURM_JOB_ID": "7"}, False),    # snakemake --cores 8 by hand in an allocation
+    ("local", False, {}, False), (None, False, {}, False), ("local", True, {}, False),
+])
+def test_snakemake_knows_when_it_submits_to_or_runs_inside_slurm(executor, remote, environ, expected):
+    assert under_slurm(executor, remote, environ) is expected
 
 
 def test_a_job_on_a_gpu_partition_with_one_gpu_passes():
@@ -80,8 +92,12 @@ def test_a_job_that_would_not_run_on_a_gpu_as_intended_is_refused(resources, thr
         assert word in message, (word, message)
 
 
-def test_a_cpu_only_cluster_needs_no_gpu_partition():
+def test_a_cpu_only_cluster_needs_no_gpu_partition_but_a_real_one():
     check_training_job("train", {"mem_mb": 8000}, 2, "cpu", PARTITIONS)
+    check_training_job("train", {"slurm_partition": "cpu"}, 2, "cpu", PARTITIONS)
+    for partition, words in [(GPU_PARTITION_PLACEHOLDER, "still the placeholder"), ("cpus", "not a partition")]:
+        with pytest.raises(ClusterConfigError, match=words):
+            check_training_job("train", {"slurm_partition": partition}, 2, "cpu", PARTITIONS)
 
 
 def test_a_job_without_a_gpu_on_a_slurm_node_names_the_job_and_the_fix(monkeypatch):
@@ -99,18 +115,21 @@ def test_a_job_without_a_gpu_on_a_slurm_node_names_the_job_and_the_fix(monkeypat
 
 # --- the shipped profile ------------------------------------------------------------------------
 
-def workflow_rules() -> tuple[set[str], set[str]]:
-    """(every rule of the workflow, the localrules of workflow/Snakefile), read from the sources."""
+def workflow_rules() -> dict[str, bool]:
+    """Every rule of the workflow -> whether it says ``localrule: True``, read from the sources."""
     sources = [ROOT / "workflow" / "Snakefile", *(ROOT / "workflow" / "rules").glob("*.smk")]
-    rules = {name for path in sources for name in re.findall(r"^\s*rule (\w+):", path.read_text(), re.M)}
-    block = re.search(r"^localrules:\n((?:    \w+,?\n)+)", (ROOT / "workflow" / "Snakefile").read_text(), re.M)
-    return rules, set(re.findall(r"\w+", block.group(1)))
+    rules = {}
+    for path in sources:
+        # a rule's body: the lines after `rule name:` indented deeper than it
+        for match in re.finditer(r"^( *)rule (\w+):\n((?:\1 +\S.*\n|\n)*)", path.read_text(), re.M):
+            rules[match.group(2)] = bool(re.search(r"^ +localrule: True$", match.group(3), re.M))
+    return rules
 
 
 def test_only_training_rules_go_to_the_cluster_and_each_has_gpu_resources():
-    rules, local = workflow_rules()
-    assert local <= rules, local - rules
-    cluster = rules - local
+    rules = workflow_rules()
+    assert {"all", "prepare_data", "gather", "render_page", "train"} <= set(rules), rules
+    cluster = {rule for rule, local in rules.items() if not local}
     assert {"train", "train_seeds"} <= cluster and all(r.startswith("train") for r in cluster), cluster
     settings = profile()
     assert set(settings["set-resources"]) == cluster, "every submitted rule, and only those, has resources"

@@ -36,9 +36,19 @@ def executor_name(workflow) -> str | None:
     return getattr(plugin, "name", None)
 
 
-def train_device(device: str, executor: str | None) -> str:
+def under_slurm(executor: str | None, remote: bool, environ: Mapping[str, str]) -> bool:
+    """Whether this Snakemake submits to SLURM or runs a job inside a SLURM job.
+
+    The submitting process runs the "slurm" executor; inside the job, "slurm-jobstep" runs
+    ``srun snakemake --mode remote`` with the default (local) executor, which only the job's
+    environment tells apart from a plain local run.
+    """
+    return executor in SLURM_EXECUTORS or (remote and "SLURM_JOB_ID" in environ)
+
+
+def train_device(device: str, on_slurm: bool) -> str:
     """The device a training job is told to use: ``auto`` becomes ``cuda`` on SLURM."""
-    return "cuda" if device == "auto" and executor in SLURM_EXECUTORS else device
+    return "cuda" if device == "auto" and on_slurm else device
 
 
 def parse_sinfo(text: str) -> dict[str, str]:
@@ -83,26 +93,26 @@ def check_training_job(rule: str, resources: Mapping, threads: int, device: str,
             f"{where} cpus_per_task is {cpus} but the job runs {threads} torch thread(s) (set-threads: {rule}); "
             f"expected no cpus_per_task (SLURM then gets --cpus-per-task={threads}, the job's threads) or "
             f"the same number; set the CPUs of a training job with set-threads: {rule}: only")
-    if device == "cpu":
-        return  # a CPU-only cluster (device: cpu in the config): any partition will do
-    if not gpu:
-        raise ClusterConfigError(
-            f"{where} asks for no GPU (neither gpu: 1 nor gres: gpu:...), but the job trains with device "
-            f"{device}; expected gpu: 1 (or gres: \"gpu:<type>:1\"), or device: cpu in the config for a "
-            "cluster without GPUs")
     partition = resources.get("slurm_partition")
     gpu_partitions = ", ".join(f"{name} ({gres})" for name, gres in sorted(partitions.items())
                                if has_gpus(gres)) or "none"
-    if not partition or partition == GPU_PARTITION_PLACEHOLDER:
+    if partition == GPU_PARTITION_PLACEHOLDER or (not partition and device != "cpu"):
         found = "unset" if not partition else f"still the placeholder {GPU_PARTITION_PLACEHOLDER!r}"
         raise ClusterConfigError(
             f"{where} slurm_partition is {found}; expected the partition of this cluster's GPU nodes "
             f"(partitions with GPUs, from sinfo: {gpu_partitions}). Without it SLURM sends GPU jobs to "
             "its default partition, on most clusters a CPU one where they are refused or wait forever")
-    if partition not in partitions:
+    if partition and partition not in partitions:
         raise ClusterConfigError(
             f"{where} slurm_partition is {partition!r}, which is not a partition of this cluster "
             f"(sinfo lists: {', '.join(sorted(partitions)) or 'none'}); partitions with GPUs: {gpu_partitions}")
+    if device == "cpu":
+        return  # a CPU-only cluster (device: cpu in the config): any partition, no GPU needed
+    if not gpu:
+        raise ClusterConfigError(
+            f"{where} asks for no GPU (neither gpu: 1 nor gres: gpu:...), but the job trains with device "
+            f"{device}; expected gpu: 1 (or gres: \"gpu:<type>:1\"), or device: cpu in the config for a "
+            "cluster without GPUs")
     if not has_gpus(partitions[partition]):
         raise ClusterConfigError(
             f"{where} slurm_partition is {partition!r}, whose nodes have no GPUs (sinfo GRES: "

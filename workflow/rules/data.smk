@@ -11,6 +11,7 @@ rule prepare_data:
         manifest="resources/data/{dataset}/manifest.json",
     log:
         "logs/{dataset}/data.log",
+    localrule: True
     params:
         out_dir=subpath(output.data, parent=True),
     shell:

@@ -70,6 +70,7 @@ rule gather:
         summary="results/{dataset}/tables/summary.csv",
     log:
         "logs/{dataset}/gather.log",
+    localrule: True
     params:
         out_dir=subpath(output.summary, parent=True),
     shell:
