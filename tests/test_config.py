@@ -11,6 +11,7 @@ from snakemake.utils import validate
 from helpers import ROOT
 from lossbench.config import (
     BOOLEANS,
+    HORIZON_DEFAULTS,
     INTEGER_LISTS,
     INTEGERS,
     NUMBERS,
@@ -18,6 +19,7 @@ from lossbench.config import (
     TrainConfig,
     check,
     check_duplicate_keys,
+    check_horizon,
     config_from_flags,
     normalize,
     resolve_variants,
@@ -39,12 +41,24 @@ def validated(config: dict) -> dict:
     return config
 
 
-def test_default_config_is_valid_and_has_six_variants(config):
+def test_default_config_is_valid_and_has_eight_variants(config):
     variants = check(validated(config), LOSSES)
     assert list(variants) == [
-        "softmax_nll", "logsoftmax_nll", "cross_entropy", "mse_softmax", "mse_softmax_lr5", "mse_logits"]
+        "softmax_nll", "logsoftmax_nll", "cross_entropy", "mse_softmax", "mse_softmax_lr5", "mse_logits",
+        "cross_entropy_lr0p002", "mse_logits_lr0p5"]
     assert variants["mse_softmax_lr5"]["lr"] == 5.0 and variants["mse_softmax_lr5"]["loss"] == "mse_softmax"
     assert variants["cross_entropy"]["lr"] == 0.1 and variants["mse_logits"]["batch_size"] == 100
+
+
+def test_default_horizon_block_names_key_variants_and_the_schema_gives_its_defaults(config):
+    settings = check_horizon(validated(config), check(validated(config), LOSSES))
+    assert settings["variants"] == ["mse_softmax", "cross_entropy_lr0p002"]  # the slow loss and its twin
+    assert settings["epochs"] > config["epochs"] and len(settings["seeds"]) >= 2  # a horizon, with a band
+    block = yaml.safe_load(open(SCHEMA))["properties"]["horizon"]
+    assert block["default"] is None  # off unless a config turns it on
+    assert {k: v["default"] for k, v in block["then"]["properties"].items() if "default" in v} == HORIZON_DEFAULTS
+    assert validated({"horizon": {"variants": ["cross_entropy"]}})["horizon"] == {
+        "variants": ["cross_entropy"], **HORIZON_DEFAULTS}
 
 
 def test_schema_fills_defaults():

@@ -125,7 +125,7 @@ def test_sentence_plateau_that_fell_from_its_peak():
 
 def test_sentence_not_settled():
     table = read({"mse_logits": [[0.1, 0.2, 0.3, 0.40, 0.40, 0.40, 0.40, 0.45, 0.40, 0.40, 0.40]]})
-    assert ("- `mse_logits` (lr 0.1, 1 seed): **not settled at the budget** — it gained less than 1.0 points over "
+    assert ("- `mse_logits` (lr 0.1, 1 seed): **not settled at the budget** — it gained less than 1 point over "
             "its last 4 epochs (0.4000 → 0.4000) but moved between 0.4000 and 0.4500 in them.") in \
         horizon.statement(table, WINDOW, GAIN)
 
@@ -142,10 +142,11 @@ def test_sentence_diverged_and_too_short():
 
 def test_the_criterion_is_stated_with_the_pages_window_and_gain():
     text = horizon.statement(read({"a": [RISING]}), 6, 0.02)
-    assert text.startswith("A curve is **still rising** if its mean validation accuracy gained at least 2.0 points "
+    assert text.startswith("A curve is **still rising** if its mean validation accuracy gained at least 2 points "
                            "over the last 6 epochs of the budget; it has **levelled off** from the first epoch after "
-                           "which it never again gets 2.0 points higher, if that epoch is 6 or more epochs before "
+                           "which it never again gets 2 points higher, if that epoch is 6 or more epochs before "
                            "the budget; otherwise it is **not settled**.")
+    assert "gained at least 1 point over" in horizon.criterion(4, 0.01)
 
 
 def test_block_off_says_so():
@@ -160,8 +161,12 @@ def test_caption_seeds_budget_interval_and_band():
     runs, _ = tables({"a": [RISING, RISING], "b": [RISING, RISING]})
     assert horizon.caption(runs) == (
         "Validation accuracy of the long-horizon runs, mean over 2 seeds per variant and epoch, to a budget of 10 "
-        "epochs. Band: 95% t-interval of the mean over seeds, clipped to [0, 1]. A large marker shows where a "
-        "curve levelled off by the criterion above.")
+        "epochs. Bold line: the mean; band: its 95% t-interval over seeds, clipped to [0, 1]; thin dashed lines: "
+        "each seed. A large marker shows where a curve levelled off by the criterion above. With two seeds the "
+        "interval is the mean ± 12.7 × sd/√2 (t with one degree of freedom), wide wherever the seeds differ: read "
+        "the seeds' own lines there.")
+    three, _ = tables({"a": [RISING] * 3})
+    assert horizon.caption(three).endswith("by the criterion above.")
     one, _ = tables({"a": [RISING]})
     assert horizon.caption(one).endswith("mean over 1 seed per variant and epoch, to a budget of 10 epochs. "
                                          "One seed: no band (an interval needs two seeds or more).")
@@ -174,7 +179,8 @@ def test_figure_and_display_table():
     assert isinstance(fig, plt.Figure) and fig.axes[0].get_ylim() == (0, 1)
     plt.close(fig)
     html = horizon.display(table).to_html()
-    assert "plateau" in html and "+24.0 points" in html and "nan" not in html.lower()
+    assert "levelled off" in html and "still rising" in html and "+24.0 points" in html
+    assert "nan" not in html.lower() and horizon.display(table.iloc[:0]) is None
 
 
 # --- the config block -------------------------------------------------------------------------------
@@ -192,7 +198,7 @@ def horizon_of(**block):
 def test_the_block_is_filled_with_its_defaults_and_off_when_null():
     settings = horizon_of(variants=["mse_softmax", "cross_entropy_lr0p002"])
     assert settings == {"variants": ["mse_softmax", "cross_entropy_lr0p002"], "epochs": 20, "seeds": [0, 1],
-                        "test_every": 5, "plateau_window": 4, "plateau_gain": 0.01}
+                        "test_every": 20, "plateau_window": 4, "plateau_gain": 0.01}
     assert check_horizon({**CONFIG, "horizon": None}, check(CONFIG, LOSSES)) is None
     assert check_horizon(CONFIG, check(CONFIG, LOSSES)) is None
 
@@ -233,7 +239,7 @@ def test_command_line_values_are_read_by_their_key_type():
 def test_a_horizon_run_is_its_variant_with_the_budget_and_interval():
     variants = check(CONFIG, LOSSES)
     settings = horizon_run_settings(variants["cross_entropy_lr0p002"], horizon_of(variants=["mse_softmax"]))
-    assert (settings["lr"], settings["epochs"], settings["test_every"]) == (0.002, 20, 5)
+    assert (settings["lr"], settings["epochs"], settings["test_every"]) == (0.002, 20, 20)
     cfg = TrainConfig(**{**settings, "hidden": tuple(settings["hidden"]), "seed": 0})
     # how often a run is measured is not what it trains: the config hash is the same
     assert cfg.config_hash() == TrainConfig(**{**settings, "hidden": tuple(settings["hidden"]), "seed": 0,
@@ -271,3 +277,44 @@ def test_test_every_leaves_nan_between_tests_and_gather_reads_it(tiny_data, tmp_
     assert sorted(p.name for p in (tmp_path / "tables").iterdir()) == [
         "horizon_epochs.csv", "horizon_runs.csv", "horizon_summary.csv"]
     assert out["runs"]["test_every"].tolist() == [2]
+
+
+# --- the twin: mse_softmax at lr η against cross_entropy at η·2/C² ------------------------------------
+
+def twin_tables(slow: list[float], other: list[float], other_lr: float = 0.002):
+    runs, epochs = tables({"mse_softmax": [slow], "cross_entropy_lr0p002": [other]})
+    runs.loc[runs["variant"] == "cross_entropy_lr0p002", ["loss", "lr"]] = ["cross_entropy", other_lr]
+    return runs, epochs
+
+
+PAIR = ("`mse_softmax` (lr 0.1) and `cross_entropy_lr0p002` (`cross_entropy` at lr 0.1 × 2/C² = 0.002, the same "
+        "step while the outputs are uniform)")
+
+
+def test_twin_tracking_then_ahead_then_behind():
+    slow = [0.10, 0.11, 0.13, 0.20, 0.30, 0.40, 0.41, 0.41]
+    other = [0.10, 0.11, 0.125, 0.18, 0.29, 0.41, 0.45, 0.50]
+    assert horizon.twin(*twin_tables(slow, other), "mse_softmax", GAIN) == (
+        f"{PAIR} stay within 1 point of each other (mean validation accuracy) up to epoch 2; then `mse_softmax` "
+        "runs ahead by up to 2.0 points (epoch 3), and falls behind from epoch 5: at the budget (7) `mse_softmax` is "
+        "9.0 points below `cross_entropy_lr0p002`. The early pace is consistent with the 2/C² scale; the later gap "
+        "is not explained by it, since `cross_entropy_lr0p002` starts with the same step.")
+
+
+def test_twin_behind_only():
+    text = horizon.twin(*twin_tables([0.1, 0.2, 0.3, 0.3], [0.1, 0.2, 0.35, 0.4]), "mse_softmax", GAIN)
+    assert "up to epoch 1; then `mse_softmax` falls behind from epoch 2: at the budget (3) `mse_softmax` is 10.0 " \
+           "points below `cross_entropy_lr0p002`." in text
+
+
+def test_twin_tracking_at_every_epoch():
+    assert horizon.twin(*twin_tables([0.1, 0.2, 0.3], [0.1, 0.205, 0.295]), "mse_softmax", GAIN) == (
+        f"{PAIR} stay within 1 point of each other (mean validation accuracy) at every epoch to the budget (2): "
+        "over this horizon the 2/C² scale accounts for the whole difference in pace.")
+
+
+def test_twin_apart_from_the_start_and_no_twin():
+    assert horizon.twin(*twin_tables([0.1, 0.2], [0.3, 0.4]), "mse_softmax", GAIN) == (
+        f"{PAIR} differ by 1 point or more from epoch 0 on.")
+    assert horizon.twin(*twin_tables([0.1, 0.2], [0.1, 0.2], other_lr=0.01), "mse_softmax", GAIN) == ""
+    assert horizon.twin(*twin_tables([0.1, 0.2], [0.1, 0.2]), "mse_logits", GAIN) == ""

@@ -1,4 +1,4 @@
-"""End to end: Snakemake on the tiny config (2 variants x 2 seeds x 1 epoch) into a temp dir."""
+"""End to end: Snakemake on the tiny config (2 variants x 2 seeds x 1 epoch, one horizon run) into a temp dir."""
 
 from __future__ import annotations
 
@@ -51,6 +51,19 @@ def test_tiny_workflow_writes_the_tables(tiny_run):
         assert len(benchmark) == 1 and benchmark["s"].iloc[0] > 0 and benchmark["max_rss"].iloc[0] > 0
     manifest = json.loads((workdir / "resources" / "data" / "mnist" / "manifest.json").read_text())
     files = data.DATASETS["mnist"].files
+    # the long-horizon run: written like every run, under horizon/, gathered into its own tables
+    horizon_runs = pd.read_csv(workdir / "results" / "mnist" / "tables" / "horizon_runs.csv")
+    horizon_epochs = pd.read_csv(workdir / "results" / "mnist" / "tables" / "horizon_epochs.csv")
+    assert list(zip(horizon_runs["variant"], horizon_runs["seed"], horizon_runs["epochs"])) == [("cross_entropy", 0, 2)]
+    assert horizon_runs["test_every"].tolist() == [2] and horizon_runs["status"].eq("ok").all()
+    assert horizon_runs["config_hash"].iloc[0] != runs.loc[runs["variant"] == "cross_entropy", "config_hash"].iloc[0]
+    assert horizon_epochs["val_accuracy"].notna().all()  # validation every epoch, the test set at 0 and 2
+    assert list(horizon_epochs.loc[horizon_epochs["test_accuracy"].notna(), "epoch"]) == [0, 2]
+    run = workdir / "results" / "mnist" / "horizon" / "cross_entropy" / "seed-0"
+    assert {p.name for p in run.iterdir()} == {"metrics.json", "history.csv", "model.pt", "predictions.csv"}
+    assert json.loads((run / "metrics.json").read_text())["provenance"]["data_sha256"] == data_sha
+    assert "epoch  2/2" in (workdir / "logs" / "mnist" / "horizon" / "cross_entropy" / "seed-0.log").read_text()
+    assert (workdir / "benchmarks" / "mnist" / "horizon" / "cross_entropy" / "seed-0.tsv").is_file()
     assert manifest["files_sha256"] == {f.name: f.sha256_gz for f in files} | {
         f.name.removesuffix(".gz"): f.sha256_raw for f in files}
     assert (manifest["n_train"], manifest["n_test"]) == (60000, 10000)
@@ -84,6 +97,39 @@ def test_a_page_setting_reruns_the_pages_that_show_it(tiny_run, setting, value, 
     rerun = plan(workdir, config=write_config(workdir, tiny_config(**{setting: value}), name=f"{setting}.yaml"))
     assert rerun.wildcards("render_page", "page") == [(page,) for page in pages]
     assert rerun.counts == {"render_page": len(pages), "render_index": 1, "bundle_report": 1, "all": 1}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("setting, value, jobs", [
+    # the budget reruns the horizon runs and what reads them; the criterion only the pages showing it
+    ("epochs", 3, {"train_horizon": 1, "gather_horizon": 1}),
+    ("plateau_window", 1, {}),
+])
+def test_a_horizon_setting_reruns_only_what_depends_on_it(tiny_run, setting, value, jobs):
+    workdir, _ = tiny_run
+    config = tiny_config()
+    config["horizon"][setting] = value
+    rerun = plan(workdir, config=write_config(workdir, config, name=f"horizon-{setting}.yaml"))
+    assert rerun.wildcards("render_page", "page") == [("reproducibility",), ("why-mse",)]
+    assert rerun.counts == {**jobs, "render_page": 2, "render_index": 1, "bundle_report": 1, "all": 1}
+
+
+@pytest.mark.slow
+def test_horizon_null_turns_the_block_off_and_the_why_page_still_builds(tiny_run):
+    """`--config horizon=null`: no horizon job; the why page reruns (without the horizon tables)."""
+    workdir, config = tiny_run
+    rerun = plan(workdir, "--config", "horizon=null", config=config)
+    assert "train_horizon" not in rerun.counts and "gather_horizon" not in rerun.counts
+    assert ("why-mse",) in rerun.wildcards("render_page", "page")
+
+
+def test_a_horizon_of_an_unknown_variant_stops_before_any_job(tmp_path):
+    config = write_config(tmp_path, tiny_config(horizon={"variants": ["cross_entropy", "mse_softmax"]}))
+    out = snakemake(tmp_path, "-n", config=config, check=False)
+    assert out.returncode != 0, out.stdout
+    assert ("horizon.variants[1]: unknown variant 'mse_softmax'; expected one defined by losses or variants: "
+            "cross_entropy, mse_softmax_lr5") in out.stdout + out.stderr
+    assert not {"results", "resources", "logs", "reports", "benchmarks"} & {p.name for p in tmp_path.iterdir()}
 
 
 @pytest.mark.slow
@@ -130,13 +176,16 @@ def test_the_workflow_runs_from_folders_with_spaces_and_non_ascii_letters(tiny_r
     assert "Holm" in (work / "reports" / "html" / "mnist" / "comparison.html").read_text()
 
 
-def test_default_config_plans_30_train_jobs_one_gather_and_the_report(tmp_path):
+def test_default_config_plans_40_train_jobs_4_horizon_runs_the_gathers_and_the_report(tmp_path):
     shutil.copytree(ROOT / "config", tmp_path / "config")
     default = plan(tmp_path, "--cores", "8")
-    assert default.counts == {"prepare_data": 1, "train": 30, "gather": 1, "render_page": 9, "render_index": 1,
-                              "bundle_report": 1, "all": 1}
-    variants = ["cross_entropy", "logsoftmax_nll", "mse_logits", "mse_softmax", "mse_softmax_lr5", "softmax_nll"]
+    assert default.counts == {"prepare_data": 1, "train": 40, "train_horizon": 4, "gather": 1, "gather_horizon": 1,
+                              "render_page": 11, "render_index": 1, "bundle_report": 1, "all": 1}
+    variants = ["cross_entropy", "cross_entropy_lr0p002", "logsoftmax_nll", "mse_logits", "mse_logits_lr0p5",
+                "mse_softmax", "mse_softmax_lr5", "softmax_nll"]
     assert default.wildcards("train", "variant", "seed") == [(v, str(s)) for v in variants for s in range(5)]
+    horizon = ["cross_entropy_lr0p002", "mse_softmax"]
+    assert default.wildcards("train_horizon", "variant", "seed") == [(v, str(s)) for v in horizon for s in (0, 1)]
     assert default.wildcards("render_page", "page") == sorted(
         [("comparison",), ("reproducibility",), ("why-mse",)] + [(f"variant-{v}",) for v in variants])
 
@@ -203,6 +252,7 @@ def test_report_opens_offline_in_a_real_browser(tiny_run, tmp_path):
             seen[name] = {
                 "images": len(images), "broken": sum(1 for ok, w in images if not ok or w == 0),
                 "math": page.evaluate("document.getElementsByTagName('math').length"),
+                "text": page.evaluate("document.body.innerText"),
             }
             page.screenshot(path=str(shots / f"{Path(name).stem}.png"), full_page=True)
             links = page.evaluate("Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href'))")
@@ -215,6 +265,9 @@ def test_report_opens_offline_in_a_real_browser(tiny_run, tmp_path):
     assert all(info["broken"] == 0 for info in seen.values()), seen
     assert seen["comparison.html"]["images"] >= 3 and seen["variant-cross_entropy.html"]["images"] >= 4
     assert seen["why-mse.html"]["math"] >= 5
+    why = seen["why-mse.html"]["text"]  # the horizon section, last, with its computed verdict
+    assert "Slow or stuck?" in why
+    assert "cross_entropy (lr 0.1, 1 seed): still rising at the budget" in why
 
 
 @pytest.mark.slow

@@ -22,6 +22,10 @@ epochs_csv: str = "results/mnist/tables/epochs.csv"
 summary_csv: str = "results/mnist/tables/summary.csv"
 reference: str = "cross_entropy"  # a variant: accuracies are compared with it
 slow_loss: str = "mse_softmax"  # a loss: its initial gradient is measured against cross_entropy's
+horizon_runs_csv: str = ""  # long-horizon tables (config horizon:); "" when the block is off
+horizon_epochs_csv: str = ""
+plateau_window: int = 4  # the plateau criterion: window in epochs and gain in validation accuracy
+plateau_gain: float = 0.01
 
 # %%
 import pandas as pd
@@ -170,3 +174,25 @@ if shown:
 # - M. Nielsen. *Neural Networks and Deep Learning*, chapter 3 (the cross-entropy cost function).
 # - K. Janocha, W. M. Czarnecki. *On loss functions for deep neural networks in
 #   classification.* arXiv:1702.05659, 2017.
+
+# %% [markdown]
+# ## Slow or stuck?
+# Five epochs cannot tell a loss that learns slowly from one that has stopped learning. The
+# long-horizon runs (config `horizon:`) train key variants to a longer epoch budget; seed $s$
+# starts from the same network and sees the same batches as seed $s$ of the sweep. The
+# criterion, and each variant's verdict by it, are computed from their validation curves.
+
+# %%
+from lossbench import horizon
+
+horizon_runs, horizon_epochs = horizon.load(horizon_runs_csv, horizon_epochs_csv)
+verdicts = horizon.verdicts(horizon_runs, horizon_epochs, plateau_window, plateau_gain)
+display(Markdown(horizon.statement(verdicts, plateau_window, plateau_gain)))
+display(Markdown(horizon.twin(horizon_runs, horizon_epochs, slow_loss, plateau_gain)))
+
+# %%
+display(Markdown(horizon.caption(horizon_runs)))
+horizon.curves(horizon_epochs, verdicts);
+
+# %%
+horizon.display(verdicts)

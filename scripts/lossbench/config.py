@@ -43,7 +43,7 @@ INTEGER_LITERAL = re.compile(r"[-+]?\d+")
 
 # The long-horizon block's settings but its variants (config `horizon:`; the schema's defaults).
 # 4 epochs within 1 point: the plateau criterion of lossbench.horizon (its docstring states it).
-HORIZON_DEFAULTS = {"epochs": 20, "seeds": [0, 1], "test_every": 5, "plateau_window": 4, "plateau_gain": 0.01}
+HORIZON_DEFAULTS = {"epochs": 20, "seeds": [0, 1], "test_every": 20, "plateau_window": 4, "plateau_gain": 0.01}
 HORIZON_INTEGERS = ("epochs", "test_every", "plateau_window")
 OFF = ("", "null", "none", "~")  # --config horizon=null (Snakemake passes the text)
 

@@ -30,8 +30,10 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 from .plots import band
+from .stats import theoretical_ratio
 
 EPS = 1e-9  # accuracies are fractions of the validation set: compare gains with this slack
 COLUMNS = ["variant", "loss", "lr", "seeds", "budget", "verdict", "plateau_epoch", "val_accuracy_start",
@@ -124,17 +126,23 @@ def _pts(value: float) -> str:
     return f"{value * 100:.1f}"
 
 
+def _gain_words(gain: float) -> str:
+    """The criterion's gain in points of accuracy: 0.01 -> '1 point', 0.02 -> '2 points'."""
+    return f"{gain * 100:g} point{'' if gain * 100 == 1 else 's'}"
+
+
 def _seeds(n: int) -> str:
     return "1 seed" if n == 1 else f"mean of {n} seeds"
 
 
 def criterion(window: int, gain: float) -> str:
     """The criterion in words, with this page's window and gain."""
-    return (f"A curve is **still rising** if its mean validation accuracy gained at least {_pts(gain)} points "
-            f"over the last {window} epochs of the budget; it has **levelled off** from the first epoch after "
-            f"which it never again gets {_pts(gain)} points higher, if that epoch is {window} or more epochs "
-            f"before the budget; otherwise it is **not settled**. Levelled off holds within the budget only: "
-            f"a longer horizon may show the curve rising again.")
+    points = _gain_words(gain)
+    return (f"A curve is **still rising** if its mean validation accuracy gained at least {points} over the "
+            f"last {window} epochs of the budget; it has **levelled off** from the first epoch after which it "
+            f"never again gets {points} higher, if that epoch is {window} or more epochs before the budget; "
+            f"otherwise it is **not settled**. Levelled off holds within the budget only: a longer horizon may "
+            f"show the curve rising again.")
 
 
 def sentence(row: pd.Series, best: pd.Series | None, window: int, gain: float) -> str:
@@ -151,7 +159,7 @@ def sentence(row: pd.Series, best: pd.Series | None, window: int, gain: float) -
                 f"validation accuracy over its last {budget - start} epochs ({_acc(row['val_accuracy_start'])} at "
                 f"epoch {start}, {end} at epoch {budget}): slow, not stuck, within {budget} epochs.")
     if row["verdict"] == "unsettled":
-        return (f"- {name}: **not settled at the budget** — it gained less than {_pts(gain)} points over its last "
+        return (f"- {name}: **not settled at the budget** — it gained less than {_gain_words(gain)} over its last "
                 f"{budget - start} epochs ({_acc(row['val_accuracy_start'])} → {end}) but moved between "
                 f"{_acc(row['low'])} and {_acc(row['high'])} in them.")
     plateau = int(row["plateau_epoch"])
@@ -188,6 +196,52 @@ def statement(table: pd.DataFrame, window: int, gain: float) -> str:
     return "\n".join(lines)
 
 
+def twin(runs: pd.DataFrame, epochs: pd.DataFrame, slow_loss: str, gain: float) -> str:
+    """The long-range test of the 2/C² reading: ``mse_softmax`` at lr η against ``cross_entropy`` at η·2/C²
+    (the same step while outputs are uniform), epoch by epoch; "" when the horizon lacks that pair.
+
+    They *track* while their mean validation accuracies differ by less than ``gain``; the sentence says
+    up to which epoch, and how far apart they are at the budget."""
+    ok = runs.groupby("variant", sort=False)["status"].agg(lambda s: (s == "ok").all())
+    kinds = runs.drop_duplicates("variant").set_index("variant")
+    if slow_loss != "mse_softmax":
+        return ""
+    for slow, row in kinds[kinds["loss"] == slow_loss].iterrows():
+        target = row["lr"] * theoretical_ratio()
+        twins = kinds[(kinds["loss"] == "cross_entropy") & ((kinds["lr"] - target).abs() <= 1e-9 * target)]
+        if twins.empty or not ok[slow] or not ok[twins.index[0]]:
+            continue
+        other = twins.index[0]
+        a, b = curve_of(epochs, slow), curve_of(epochs, other)
+        common = a.index.intersection(b.index)
+        diff = a[common] - b[common]  # > 0: the slow loss ahead
+        apart = diff.abs() >= gain - EPS
+        budget = int(common.max())
+        pair = (f"`{slow}` (lr {row['lr']:g}) and `{other}` (`cross_entropy` at lr {row['lr']:g} × 2/C² = "
+                f"{target:g}, the same step while the outputs are uniform)")
+        if not apart.any():
+            return (f"{pair} stay within {_gain_words(gain)} of each other (mean validation accuracy) at every epoch "
+                    f"to the budget ({budget}): over this horizon the 2/C² scale accounts for the whole difference "
+                    f"in pace.")
+        first = int(common[apart.argmax()])
+        if first == int(common.min()):
+            return f"{pair} differ by {_gain_words(gain)} or more from epoch {first} on."
+        after = diff[diff.index >= first]
+        parts = []
+        if after.max() >= gain - EPS:
+            parts.append(f"`{slow}` runs ahead by up to {_pts(after.max())} points (epoch {int(after.idxmax())})")
+        if after.min() <= -gain + EPS:
+            behind = int(after.index[(after <= -gain + EPS).argmax()])
+            parts.append(f"{'' if parts else f'`{slow}` '}falls behind from epoch {behind}")
+        end = diff.iloc[-1]
+        where = f"{_pts(abs(end))} points {'below' if end < 0 else 'above'} `{other}`" if abs(end) >= EPS else "level"
+        return (f"{pair} stay within {_gain_words(gain)} of each other (mean validation accuracy) up to epoch "
+                f"{int(common[common < first].max())}; then {', and '.join(parts)}: at the budget ({budget}) "
+                f"`{slow}` is {where}. The early pace is consistent with the 2/C² scale; the later gap is not "
+                f"explained by it, since `{other}` starts with the same step.")
+    return ""
+
+
 def caption(runs: pd.DataFrame) -> str:
     """What the figure shows: seeds, budget, how often the runs were evaluated, the band."""
     if runs.empty:
@@ -198,13 +252,24 @@ def caption(runs: pd.DataFrame) -> str:
             f"per variant and epoch, to a budget of {int(runs['epochs'].max())} epochs. ")
     if seeds.max() < 2:
         return text + "One seed: no band (an interval needs two seeds or more)."
-    return text + ("Band: 95% t-interval of the mean over seeds, clipped to [0, 1]. A large marker shows where "
-                   "a curve levelled off by the criterion above.")
+    text += ("Bold line: the mean; band: its 95% t-interval over seeds, clipped to [0, 1]; thin dashed lines: each "
+             "seed. A large marker shows where a curve levelled off by the criterion above.")
+    if seeds.min() == 2:
+        text += (" With two seeds the interval is the mean ± 12.7 × sd/√2 (t with one degree of freedom), wide "
+                 "wherever the seeds differ: read the seeds' own lines there.")
+    return text
 
 
-def display(table: pd.DataFrame) -> pd.DataFrame:
-    """The verdicts as a table for the page (no NaN shown: an empty cell is 'does not apply')."""
-    shown = table.assign(plateau_epoch=table["plateau_epoch"].map(lambda e: "" if pd.isna(e) else f"{int(e)}"))
+WORDS = {"rising": "still rising", "plateau": "levelled off", "unsettled": "not settled", "short": "no verdict",
+         "diverged": "⚠ diverged"}
+
+
+def display(table: pd.DataFrame):
+    """The verdicts as a table for the page (an empty cell: does not apply); None without horizon runs."""
+    if table.empty:
+        return None
+    shown = table.assign(plateau_epoch=table["plateau_epoch"].map(lambda e: "" if pd.isna(e) else f"{int(e)}"),
+                         verdict=table["verdict"].map(WORDS))
     names = {"plateau_epoch": "levelled off from epoch", "val_accuracy_end": "val. accuracy at budget",
              "last_window_gain": "gain over last window", "test_accuracy": "test accuracy at budget"}
     columns = ["variant", "lr", "seeds", "budget", "verdict", *names.values()]
@@ -222,13 +287,17 @@ def curves(epochs: pd.DataFrame, table: pd.DataFrame) -> plt.Figure | None:
     variants = list(dict.fromkeys(evaluated["variant"]))
     palette = dict(zip(variants, sns.color_palette("tab10", len(variants))))
     fig, ax = plt.subplots(figsize=(10, 4.8))
+    # each seed thin (with few seeds the band is wide: the seeds show why), the mean over seeds bold
     sns.lineplot(data=evaluated, x="epoch", y="val_accuracy", hue="variant", hue_order=variants, palette=palette,
-                 errorbar=band("val_accuracy"), marker="o", markersize=4, ax=ax)
+                 units="seed", estimator=None, linewidth=1, alpha=0.6, linestyle="--", legend=False, ax=ax)
+    sns.lineplot(data=evaluated, x="epoch", y="val_accuracy", hue="variant", hue_order=variants, palette=palette,
+                 errorbar=band("val_accuracy"), err_kws={"alpha": 0.08}, linewidth=2.2, ax=ax)
     for row in table[table["verdict"] == "plateau"].itertuples():
         level = curve_of(epochs, row.variant)[row.plateau_epoch]
         ax.plot([row.plateau_epoch], [level], marker="D", markersize=11, color=palette[row.variant],
                 markeredgecolor="black", linestyle="none")
     ax.set(ylabel="validation accuracy", ylim=(0, 1), xlim=(0, evaluated["epoch"].max()))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(title="variant (◆ levelled off)", fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     return fig

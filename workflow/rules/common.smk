@@ -11,7 +11,14 @@ from lossbench.cluster import (
     executor_name,
     train_device,
 )
-from lossbench.config import check, check_duplicate_keys, normalize, train_args
+from lossbench.config import (
+    check,
+    check_duplicate_keys,
+    check_horizon,
+    horizon_run_settings,
+    normalize,
+    train_args,
+)
 from lossbench.data import DATASETS, export_mirror
 from lossbench.losses import LOSSES
 
@@ -21,6 +28,8 @@ normalize(config, workflow.config_settings.config)  # lr: 1e-3, --config 'seeds=
 validate(config, schema="../schemas/config.schema.yaml")
 # name -> settings of every variant; raises ConfigError naming the key before any job runs
 VARIANTS = check(config, LOSSES)
+# the long-horizon block (horizon:, "Slow or stuck?"), defaults filled in; None when it is off
+HORIZON = check_horizon(config, VARIANTS)
 # Every output of a sweep lives under its dataset's folders (results/<dataset>/,
 # reports/html/<dataset>/, logs/<dataset>/), so sweeps on two datasets never mix.
 DATASET = config["dataset"]
@@ -77,10 +86,10 @@ def get_run_metrics(wildcards):
     return get_run_files(wildcards.dataset)
 
 
-def get_run_files_by_kind(dataset):
-    """Every file of every run of a dataset's sweep, by kind."""
+def get_run_files_by_kind(dataset, run_files=get_run_files):
+    """Every file of every run of a dataset's sweep (or of its long-horizon runs), by kind."""
     return {
-        kind: get_run_files(dataset, name)
+        kind: run_files(dataset, name)
         for kind, name in [
             ("metrics", "metrics.json"),
             ("history", "history.csv"),
@@ -103,13 +112,56 @@ def get_tables(dataset):
     }
 
 
+def get_horizon_train_args(wildcards):
+    """A long-horizon run's flags: its variant's settings with the horizon's epoch budget and
+    test interval (a changed budget reruns only the horizon runs)."""
+    settings = horizon_run_settings(VARIANTS[wildcards.variant], HORIZON)
+    return train_args(
+        {**settings, "dataset": wildcards.dataset, "device": train_device(config["device"], executor_name(workflow))}
+    ).split()
+
+
+def get_horizon_run_files(dataset, name="metrics.json"):
+    """One file of every long-horizon run (horizon variant x horizon seed); none when it is off."""
+    if HORIZON is None:
+        return []
+    return expand(
+        "results/{dataset}/horizon/{variant}/seed-{seed}/{name}",
+        dataset=dataset,
+        variant=HORIZON["variants"],
+        seed=HORIZON["seeds"],
+        name=name,
+    )
+
+
+def get_all_horizon_run_files(wildcards):
+    """gather_horizon's inputs: every file of every long-horizon run, by kind."""
+    return get_run_files_by_kind(wildcards.dataset, get_horizon_run_files)
+
+
+def get_horizon_tables(dataset):
+    """The long-horizon tables the why page reads, by parameter name; none when it is off."""
+    if HORIZON is None:
+        return {}
+    return {
+        f"horizon_{name}_csv": f"results/{dataset}/tables/horizon_{name}.csv"
+        for name in ("runs", "epochs")
+    }
+
+
 def get_final_output():
     """What `snakemake` builds: every run file too (a run file needed only by gather, whose tables
     are up to date, is an intermediate Snakemake would not remake if deleted), the tables, the
-    report pages, the index and the bundle."""
+    report pages, the index and the bundle; with horizon: on, its runs and tables too"""
     return [
         *(f for files in get_run_files_by_kind(DATASET).values() for f in files),
         get_tables(DATASET)["summary_csv"],
+        *(
+            f
+            for files in get_run_files_by_kind(DATASET, get_horizon_run_files).values()
+            for f in files
+        ),
+        *get_horizon_tables(DATASET).values(),
         *(f"reports/html/{DATASET}/{page}.html" for page in REPORT_PLAN[DATASET]),
         f"reports/html/{DATASET}/index.html",
         f"reports/bundle/{DATASET}",

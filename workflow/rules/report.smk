@@ -16,11 +16,17 @@ REPORT_PLAN = {
         "why-mse": Page(
             notebook="why_mse.py",
             title="Why MSE is slow",
-            description="derivation and measured gradients",
-            inputs=get_tables(dataset),
+            description="derivation, measured gradients, slow or stuck",
+            # with horizon: on, also its tables and plateau criterion ("Slow or stuck?")
+            inputs={**get_tables(dataset), **get_horizon_tables(dataset)},
             parameters={
                 "reference": config["reference"],
                 "slow_loss": config["slow_loss"],
+                **{
+                    key: HORIZON[key]
+                    for key in ("plateau_window", "plateau_gain")
+                    if HORIZON is not None
+                },
             },
         ),
         **{
