@@ -517,6 +517,7 @@ def test_the_why_page_checks_every_layer_and_the_other_losses_scales():
     assert len(lines) == 1 and lines[0].startswith("`mse_logits` also starts with a smaller logit gradient: 0.211× "
                                                    "`cross_entropy`'s at initialisation (mean of 2 seeds)")
     assert "theory gives (2/C)/‖1/C − y‖ = 0.211" in lines[0] and "at most e/(e + C − 1) = 0.23" in lines[0]
+    assert "can hardly be confidently wrong (p > 0.9)" in lines[0] and "never" not in lines[0]
     assert "suggests lr 0.1 / 0.21 ≈ 0.47" in lines[0] and "tuned that way: `logits_lr0p5` (lr 0.5)" in lines[0]
     untuned = runs[runs["variant"] != "logits_lr0p5"]
     assert "no variant runs it there" in prose.other_loss_ratios(untuned, summary_of(untuned), "mse_softmax",

@@ -375,7 +375,8 @@ def other_loss_ratios(runs: pd.DataFrame, summary: pd.DataFrame, slow_loss: str,
         if loss == "mse_logits":
             text += (f"; for logits near 0 theory gives (2/C)/‖1/C − y‖ = {stats.mse_logits_initial_ratio():.3f}. "
                      f"Its targets are 0/1 logits, where the softmax reaches at most e/(e + C − 1) = "
-                     f"{stats.softmax_cap():.2f}, so it is never confidently wrong by construction")
+                     f"{stats.softmax_cap():.2f}, so it can hardly be confidently wrong (p > 0.9): its low share of "
+                     "confidently wrong images is no evidence")
         if "lr" in shared:
             scaled = shared["lr"] / measured
             tuned = [f"`{v}` (lr {lr:g})" for v, lr in runs.drop_duplicates("variant")[["variant", "lr"]]
