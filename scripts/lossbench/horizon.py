@@ -4,12 +4,12 @@ Five epochs cannot tell a loss that learns slowly from one that has stopped. The
 train a few variants for a longer epoch budget E (tables ``horizon_runs.csv`` and
 ``horizon_epochs.csv``, gathered with ``lossbench gather --prefix horizon_``); this module
 reads each variant's curve and says which it is. The *why* page ("Slow or stuck?") shows
-``statement``, ``caption``, ``display`` and ``curves``; tests/test_horizon.py checks every
-sentence on constructed tables.
+``statement``, ``twin``, ``caption``, ``curves`` and ``display``; tests/test_horizon.py checks
+every sentence on constructed tables.
 
 The criterion, on a variant's curve a(e) = mean validation accuracy over its seeds at each
-epoch e (validation is measured every epoch; an epoch a seed lacks is left out), with a window of W epochs
-and a gain of g (config ``plateau_window``, ``plateau_gain``; defaults 4 epochs, 0.01 = 1 point):
+epoch e (measured every epoch; an epoch some seed lacks is left out), with a window of W
+epochs and a gain of g (config ``plateau_window``, ``plateau_gain``; defaults 4, 0.01 = 1 point):
 
 - **still rising** when a(E) - a(E - W) >= g: it gained g or more over the last W epochs of
   the budget (E - W: the last evaluated epoch at or before it);
@@ -19,7 +19,11 @@ and a gain of g (config ``plateau_window``, ``plateau_gain``; defaults 4 epochs,
   for W epochs either: it rose and fell back late).
 
 A variant with a diverged run, or a budget shorter than W, gets no verdict, and says why.
-"Levelled off" holds within the budget only: a longer horizon may show it rising again.
+"Levelled off" holds within the budget only: mse_softmax at lr 0.1 on MNIST levels off from
+epoch 15 of 20, dips, and climbs past its cross-entropy twin by epoch 40 (README).
+
+``twin`` follows mse_softmax at lr η against cross_entropy at η·2/C² (the same step while the
+outputs are uniform) epoch by epoch: up to when they track within g, and how they part.
 """
 
 from __future__ import annotations
@@ -141,8 +145,9 @@ def criterion(window: int, gain: float) -> str:
     return (f"A curve is **still rising** if its mean validation accuracy gained at least {points} over the "
             f"last {window} epochs of the budget; it has **levelled off** from the first epoch after which it "
             f"never again gets {points} higher, if that epoch is {window} or more epochs before the budget; "
-            f"otherwise it is **not settled**. Levelled off holds within the budget only: a longer horizon may "
-            f"show the curve rising again.")
+            f"otherwise it is **not settled**. Levelled off holds within the budget only: a flat stretch can be a "
+            f"stall that a longer budget shows ending (`--config 'horizon={{epochs: 40}}'`; README, \"Slow or "
+            f"stuck?\").")
 
 
 def sentence(row: pd.Series, best: pd.Series | None, window: int, gain: float) -> str:
@@ -226,18 +231,25 @@ def twin(runs: pd.DataFrame, epochs: pd.DataFrame, slow_loss: str, gain: float) 
         first = int(common[apart.argmax()])
         if first == int(common.min()):
             return f"{pair} differ by {_gain_words(gain)} or more from epoch {first} on."
-        after = diff[diff.index >= first]
-        parts = []
-        if after.max() >= gain - EPS:
-            parts.append(f"`{slow}` runs ahead by up to {_pts(after.max())} points (epoch {int(after.idxmax())})")
-        if after.min() <= -gain + EPS:
-            behind = int(after.index[(after <= -gain + EPS).argmax()])
-            parts.append(f"{'' if parts else f'`{slow}` '}falls behind from epoch {behind}")
+        phases = []  # (sign, first epoch, largest gap, its epoch): where the gap is `gain` or more, by sign
+        for epoch, gap in diff[diff.index >= first].items():
+            sign = (gap > 0) - (gap < 0) if abs(gap) >= gain - EPS else 0
+            if sign and (not phases or phases[-1][0] != sign):
+                phases.append([sign, int(epoch), abs(gap), int(epoch)])
+            elif sign and abs(gap) > phases[-1][2]:
+                phases[-1][2:] = [abs(gap), int(epoch)]
+        seen, words = set(), []
+        for sign, since, gap, at in phases:
+            side = "ahead" if sign > 0 else "behind"
+            again = " again" if side in seen else ""
+            seen.add(side)
+            words.append(f"{side}{again} from epoch {since} (by up to {_pts(gap)} points, at epoch {at})")
+        listed = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
         end = diff.iloc[-1]
-        where = f"{_pts(abs(end))} points {'below' if end < 0 else 'above'} `{other}`" if abs(end) >= EPS else "level"
+        where = f"{_pts(abs(end))} points {'below' if end < 0 else 'above'}" if abs(end) >= EPS else "level with"
         return (f"{pair} stay within {_gain_words(gain)} of each other (mean validation accuracy) up to epoch "
-                f"{int(common[common < first].max())}; then {', and '.join(parts)}: at the budget ({budget}) "
-                f"`{slow}` is {where}. The early pace is consistent with the 2/C² scale; the later gap is not "
+                f"{int(common[common < first].max())}; then `{slow}` is {listed}; at the budget ({budget}) it is "
+                f"{where} `{other}`. The early pace is consistent with the 2/C² scale; the later gaps are not "
                 f"explained by it, since `{other}` starts with the same step.")
     return ""
 
