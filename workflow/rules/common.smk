@@ -10,6 +10,7 @@ from lossbench.cluster import (
     cluster_partitions,
     executor_name,
     train_device,
+    under_slurm,
 )
 from lossbench.config import (
     check,
@@ -51,19 +52,25 @@ def get_train_args(wildcards):
     """One variant's hyperparameters as CLI flags, one list item per word (quoted one by one
     in the shell command): a changed value reruns only its jobs. Under SLURM, device auto is
     cuda (lossbench/cluster.py)."""
-    device = train_device(config["device"], executor_name(workflow))
     settings = {**VARIANTS[wildcards.variant], "dataset": wildcards.dataset}
-    return train_args({**settings, "device": device}).split()
+    return train_args({**settings, "device": get_train_device()}).split()
+
+
+def get_train_device():
+    """config's device for a training job: auto is cuda when Snakemake submits to SLURM or runs
+    inside a SLURM job, so a job without a GPU fails instead of training on CPU."""
+    slurm = under_slurm(executor_name(workflow), workflow.remote_exec, os.environ)
+    return train_device(config["device"], slurm)
 
 
 def check_cluster_jobs():
-    """Before the first sbatch: every job that goes to SLURM (training: the other rules are
-    localrules) asks for what runs it as intended (lossbench/cluster.py); else one error naming
+    """Before the first sbatch: every job that goes to SLURM (training; every other rule is a
+    localrule) asks for what runs it as intended (lossbench/cluster.py); else one error naming
     the profile setting."""
     executor = executor_name(workflow)
     if executor != SUBMITTING_EXECUTOR:
         return
-    device = train_device(config["device"], executor)
+    device = train_device(config["device"], True)
     for job in workflow.dag.needrun_jobs():
         if not workflow.is_local(job.rule):
             check_training_job(
@@ -117,7 +124,7 @@ def get_horizon_train_args(wildcards):
     test interval (a changed budget reruns only the horizon runs)."""
     settings = horizon_run_settings(VARIANTS[wildcards.variant], HORIZON)
     return train_args(
-        {**settings, "dataset": wildcards.dataset, "device": train_device(config["device"], executor_name(workflow))}
+        {**settings, "dataset": wildcards.dataset, "device": get_train_device()}
     ).split()
 
 

@@ -86,6 +86,7 @@ rule render_page:
         notebook="logs/{dataset}/report/{page}.ipynb",
     wildcard_constraints:
         page="|".join(REPORT_PLAN[DATASET]),
+    localrule: True
     params:
         parameters=get_page_parameters,
         title=get_page_title,
@@ -104,6 +105,7 @@ rule render_index:
         "reports/html/{dataset}/index.html",
     log:
         "logs/{dataset}/report/index.log",
+    localrule: True
     params:
         pages=get_index_pages,
         title=get_index_title,
@@ -128,5 +130,6 @@ rule bundle_report:
         ),
     log:
         "logs/{dataset}/report/bundle.log",
+    localrule: True
     shell:
         "(mkdir -p {output:q} && cp {input.pages:q} {input.index:q} {output:q}) > {log:q} 2>&1"
