@@ -159,7 +159,8 @@ def write_run_record(root: Path, variant: str, seed: int, test_accuracy: float, 
         "epochs_run": len(val_curve) - 1, "train_loss": 0.3, "train_accuracy": 0.9, "val_accuracy": val_curve[-1],
         "test_accuracy": test_accuracy, "initial_logit_grad_norm": 0.95, "train_seconds": train_seconds,
         "eval_seconds": 0.5, "startup_seconds": 2.5, "start_time": "2026-11-26T00:00:00+00:00",
-        "config": {"lr": 0.1, "batch_size": 100, "epochs": len(val_curve) - 1, "dataset": "mnist"},
+        "config": {"lr": 0.1, "batch_size": 100, "epochs": len(val_curve) - 1, "dataset": "mnist",
+                   "hidden": [1200, 600, 300]},
         "config_hash": config_hash, "provenance": {"device_name": "cpu", "git_commit": "abc"},
     }
     (run / "metrics.json").write_text(json.dumps(metrics))

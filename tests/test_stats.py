@@ -179,6 +179,19 @@ def test_ablations_are_the_variants_that_change_a_setting_besides_the_loss():
     assert stats.ablations(settings_table([("a", "x", 0.1, 100, 5)])[["variant", "loss", "lr"]]) == []
 
 
+def test_a_variant_that_changes_only_the_hidden_layers_is_an_ablation():
+    runs = settings_table([("ce", "cross_entropy", 0.1, 100, 5), ("mse", "mse_softmax", 0.1, 100, 5),
+                           ("ce_small", "cross_entropy", 0.1, 100, 5)]).assign(
+        hidden=["1200-600-300", "1200-600-300", "64-32"])
+    assert stats.shared_settings(runs)["hidden"] == "1200-600-300"
+    assert stats.ablations(runs) == ["ce_small"] and stats.ablation_base(runs, "ce_small") == "ce"
+    assert stats.changed_settings(runs, "ce_small") == {"hidden": ("64-32", "1200-600-300")}
+    from lossbench.prose import _changed_text, _settings_text
+
+    assert _changed_text(stats.changed_settings(runs, "ce_small")) == "hidden layers 64-32 instead of 1200-600-300"
+    assert _settings_text(stats.shared_settings(runs)) == "lr 0.1, batch 100, 5 epochs, hidden layers 1200-600-300"
+
+
 def history(variant, values, loss="l"):
     return pd.DataFrame([{"variant": variant, "loss": loss, "seed": s, "epoch": e, "val_accuracy": v,
                           "epoch_seconds": 1.0 + s, "grad_norm_layer1": np.nan if e == 0 else 1.0}

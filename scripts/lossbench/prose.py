@@ -15,18 +15,25 @@ from . import stats
 from .stats import ALPHA, concurrency, theoretical_ratio
 
 NEGLIGIBLE = 0.005  # a difference whose whole 95% CI lies within ±0.5 accuracy points is negligible
-SETTING_NAMES = {"lr": "lr", "batch_size": "batch", "epochs": "epochs"}
+SETTING_NAMES = {"lr": "lr", "batch_size": "batch", "epochs": "epochs", "hidden": "hidden layers"}
+
+
+def _setting_value(key: str, value) -> str:
+    """A setting's value as a sentence shows it: lr 0.1, 5 (epochs), 1200-600-300 (hidden layers)."""
+    if key == "hidden":
+        return str(value)
+    return str(int(value)) if key == "epochs" else _number(value, "g")
 
 
 def _settings_text(settings: dict) -> str:
-    """'lr 0.1, batch 100, 5 epochs' from shared_settings."""
-    return ", ".join(f"{int(v)} epochs" if k == "epochs" else f"{SETTING_NAMES[k]} {_number(v, 'g')}"
+    """'lr 0.1, batch 100, 5 epochs, hidden layers 1200-600-300' from shared_settings."""
+    return ", ".join(f"{_setting_value(k, v)} epochs" if k == "epochs" else f"{SETTING_NAMES[k]} {_setting_value(k, v)}"
                      for k, v in settings.items())
 
 
 def _changed_text(changed: dict) -> str:
     """'lr 5 instead of 0.1' from stats.changed_settings."""
-    return ", ".join(f"{SETTING_NAMES[k]} {_number(v, 'g')} instead of {_number(shared, 'g')}"
+    return ", ".join(f"{SETTING_NAMES[k]} {_setting_value(k, v)} instead of {_setting_value(k, shared)}"
                      for k, (v, shared) in changed.items())
 
 
@@ -143,7 +150,8 @@ def ablation_result(variant: str, summary: pd.DataFrame, table: pd.DataFrame, re
         text = f"{head}: {acc} test accuracy; `{base}` diverged, so the change is not judged"
     else:
         base_acc = _acc(s.loc[base, "test_accuracy_mean"])
-        base_setting = ", ".join(f"{SETTING_NAMES[k]} {_number(shared, 'g')}" for k, (_, shared) in changed.items())
+        base_setting = ", ".join(f"{SETTING_NAMES[k]} {_setting_value(k, shared)}"
+                                 for k, (_, shared) in changed.items())
         if runs is not None:
             pair = stats.compare_pair(runs, variant, base)
             low, high, diff = pair["difference_ci95_low"], pair["difference_ci95_high"], pair["difference"]

@@ -206,9 +206,8 @@ def chance(classes: int = CLASSES) -> float:
     return 1 / classes
 
 
-# What a variant can override besides its loss, as the tables record it (hidden is in the config
-# hash, not in the tables)
-SETTINGS = ("lr", "batch_size", "epochs")
+# What a variant can override besides its loss, as the tables record it (hidden as "1200-600-300")
+SETTINGS = ("lr", "batch_size", "epochs", "hidden")
 
 
 def _settings(table: pd.DataFrame) -> pd.DataFrame:

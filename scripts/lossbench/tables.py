@@ -92,6 +92,7 @@ CONFIG_KEYS = {
     "batch_size": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
     "epochs": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
     "dataset": (f"one of {', '.join(DATASETS)}", lambda v: v in DATASETS),
+    "hidden": ("a list of integers >= 1", lambda v: isinstance(v, list) and all(_is_int(w) and w >= 1 for w in v)),
 }
 PROVENANCE_KEYS = {"device_name": TEXT, "git_commit": TEXT_OR_NULL}
 FILES = ("history.csv", "predictions.csv", "model.pt")  # checksummed in metrics.json's "files"
@@ -251,6 +252,7 @@ def load_runs(metrics_paths: list[str | os.PathLike]) -> tuple[pd.DataFrame, pd.
             **key,
             "status": m["status"], "diverged_epoch": m["diverged_epoch"], "epochs_run": m["epochs_run"],
             "lr": m["config"]["lr"], "batch_size": m["config"]["batch_size"], "epochs": m["config"]["epochs"],
+            "hidden": hidden_text(m["config"]["hidden"]),
             "test_every": m["config"].get("test_every", 1),  # runs before the setting: tested every epoch
             "dataset": m["config"]["dataset"],
             "train_loss": m["train_loss"], "train_accuracy": m["train_accuracy"],
@@ -285,6 +287,11 @@ def check_consistent(runs: pd.DataFrame) -> None:
         raise GatherError(f"runs given twice: {', '.join(duplicated['path'])}")
 
 
+def hidden_text(hidden) -> str:
+    """The hidden layer widths as one table value: [1200, 600, 300] -> '1200-600-300'."""
+    return "-".join(str(int(width)) for width in hidden)
+
+
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per variant, in the order the variants first appear."""
     rows = []
@@ -292,7 +299,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         low, high = ci95(g["test_accuracy"])
         to_target = float(np.median(g["epochs_to_target"].fillna(math.inf)))  # never reached counts as last
         rows.append({
-            "variant": variant, "loss": g["loss"].iloc[0], "lr": g["lr"].iloc[0],
+            "variant": variant, "loss": g["loss"].iloc[0], "lr": g["lr"].iloc[0], "hidden": g["hidden"].iloc[0],
             "n": len(g), "n_diverged": int((g["status"] == "diverged").sum()),
             "test_accuracy_mean": g["test_accuracy"].mean(), "test_accuracy_sd": g["test_accuracy"].std(ddof=1),
             "test_accuracy_ci95_low": low, "test_accuracy_ci95_high": high,
