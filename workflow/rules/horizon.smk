@@ -16,6 +16,9 @@ if HORIZON is not None:
             "logs/{dataset}/horizon/{variant}/seed-{seed}.log",
         benchmark:
             "benchmarks/{dataset}/horizon/{variant}/seed-{seed}.tsv"
+        # started before the sweep's short runs: a horizon run is four times as long, and one
+        # started last would keep the why page waiting after everything else is done
+        priority: 1
         threads: 1
         resources:
             mem_mb=2000,
