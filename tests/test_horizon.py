@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 
+import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
@@ -180,6 +181,15 @@ def test_figure_and_display_table():
     table = horizon.verdicts(runs, epochs, WINDOW, GAIN)
     fig = horizon.curves(epochs, table)
     assert isinstance(fig, plt.Figure) and fig.axes[0].get_ylim() == (0, 1)
+    plt.close(fig)
+    # each variant in the colour the page's other figures give it (its place among the sweep's variants)
+    from lossbench.plots import _palette
+
+    fig = horizon.curves(epochs, table, ["softmax_nll", "cross_entropy", "mse_softmax"])
+    colours = {line.get_label(): matplotlib.colors.to_hex(line.get_color())
+               for line in fig.axes[0].get_legend().get_lines()}
+    expected = _palette(["softmax_nll", "cross_entropy", "mse_softmax"])
+    assert colours == {v: matplotlib.colors.to_hex(expected[v]) for v in ("cross_entropy", "mse_softmax")}
     plt.close(fig)
     html = horizon.display(table).to_html()
     assert "levelled off" in html and "still rising" in html and "+24.0 points" in html

@@ -192,7 +192,7 @@ display(Markdown(horizon.twin(horizon_runs, horizon_epochs, slow_loss, plateau_g
 
 # %%
 display(Markdown(horizon.caption(horizon_runs)))
-horizon.curves(horizon_epochs, verdicts);
+horizon.curves(horizon_epochs, verdicts, list(summary["variant"]));
 
 # %%
 horizon.display(verdicts)

@@ -36,7 +36,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
-from .plots import band
+from .plots import _palette, band
 from .stats import theoretical_ratio
 
 EPS = 1e-9  # accuracies are fractions of the validation set: compare gains with this slack
@@ -290,14 +290,15 @@ def display(table: pd.DataFrame):
     return shown.rename(columns=names)[columns].style.format(formats, na_rep="").hide(axis="index")
 
 
-def curves(epochs: pd.DataFrame, table: pd.DataFrame) -> plt.Figure | None:
+def curves(epochs: pd.DataFrame, table: pd.DataFrame, order: list[str] | None = None) -> plt.Figure | None:
     """Validation accuracy against epoch per variant (mean, 95% band over seeds), plateau marked;
-    None when there are no horizon runs."""
+    None when there are no horizon runs. ``order``: the page's variants, so that each keeps the
+    colour the page's other figures give it (``plots._palette``)."""
     evaluated = epochs.dropna(subset=["val_accuracy"])
     if evaluated.empty:
         return None
     variants = list(dict.fromkeys(evaluated["variant"]))
-    palette = dict(zip(variants, sns.color_palette("tab10", len(variants))))
+    palette = _palette([*(order or []), *(v for v in variants if v not in (order or []))])
     fig, ax = plt.subplots(figsize=(10, 4.8))
     # each seed thin (with few seeds the band is wide: the seeds show why), the mean over seeds bold
     sns.lineplot(data=evaluated, x="epoch", y="val_accuracy", hue="variant", hue_order=variants, palette=palette,
