@@ -166,16 +166,6 @@ if shown:
     plots.learning_curves(epochs[epochs["variant"].isin(shown)], variants=order);
 
 # %% [markdown]
-# ## References
-# - P. Golik, P. Doetsch, H. Ney. *Cross-entropy vs. squared error training: a theoretical and
-#   experimental comparison.* Interspeech 2013.
-# - L. Hui, M. Belkin. *Evaluation of neural architectures trained with square loss vs
-#   cross-entropy in classification tasks.* ICLR 2021, arXiv:2006.07322.
-# - M. Nielsen. *Neural Networks and Deep Learning*, chapter 3 (the cross-entropy cost function).
-# - K. Janocha, W. M. Czarnecki. *On loss functions for deep neural networks in
-#   classification.* arXiv:1702.05659, 2017.
-
-# %% [markdown]
 # ## Slow or stuck?
 # Five epochs cannot tell a loss that learns slowly from one that has stopped learning. The
 # long-horizon runs (config `horizon:`) train key variants to a longer epoch budget; seed $s$
@@ -196,3 +186,13 @@ horizon.curves(horizon_epochs, verdicts, list(summary["variant"]));
 
 # %%
 horizon.display(verdicts)
+
+# %% [markdown]
+# ## References
+# - P. Golik, P. Doetsch, H. Ney. *Cross-entropy vs. squared error training: a theoretical and
+#   experimental comparison.* Interspeech 2013.
+# - L. Hui, M. Belkin. *Evaluation of neural architectures trained with square loss vs
+#   cross-entropy in classification tasks.* ICLR 2021, arXiv:2006.07322.
+# - M. Nielsen. *Neural Networks and Deep Learning*, chapter 3 (the cross-entropy cost function).
+# - K. Janocha, W. M. Czarnecki. *On loss functions for deep neural networks in
+#   classification.* arXiv:1702.05659, 2017.
