@@ -308,7 +308,7 @@ def test_works_without_activating_the_environment(tmp_path, real_mirror):
 @pytest.mark.slow
 def test_fashion_mnist_runs_the_same_pipeline_into_its_own_folders(tmp_path, real_mirror, fashion_mirror):
     """`--config dataset=fashion_mnist` beside an MNIST sweep: own results, report and title; MNIST untouched."""
-    config = write_config(tmp_path, tiny_config(seeds=[0], variants={}))
+    config = write_config(tmp_path, tiny_config(seeds=[0], variants={}, horizon=None))
     snakemake(tmp_path, "--until", "gather", config=config, env={"LOSSBENCH_DATA_MIRROR": str(real_mirror)})
     mnist_runs = tmp_path / "results" / "mnist" / "tables" / "runs.csv"
     before = mnist_runs.read_bytes()
@@ -340,7 +340,7 @@ def test_fashion_mnist_runs_the_same_pipeline_into_its_own_folders(tmp_path, rea
 def test_packed_seeds_give_the_tables_of_single_runs_up_to_float_noise(tiny_run, tmp_path, real_mirror):
     """pack_seeds: true -> one train_seeds job per variant; every run matches its single-run twin."""
     workdir, _ = tiny_run
-    packed_config = write_config(tmp_path, {**tiny_config(), "pack_seeds": True})
+    packed_config = write_config(tmp_path, {**tiny_config(horizon=None), "pack_seeds": True})
     env = {"LOSSBENCH_DATA_MIRROR": str(real_mirror)}
     jobs = plan(tmp_path, SUMMARY, config=packed_config, env=env)
     assert jobs.counts == {"prepare_data": 1, "train_seeds": 2, "gather": 1}
