@@ -37,6 +37,7 @@ import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
 from .plots import _palette, band
+from .prose import _acc
 from .stats import theoretical_ratio
 
 EPS = 1e-9  # accuracies are fractions of the validation set: compare gains with this slack
@@ -120,10 +121,6 @@ def verdicts(runs: pd.DataFrame, epochs: pd.DataFrame, window: int, gain: float)
                      "low": v.low, "high": v.high, "peak": v.peak, "peak_epoch": v.peak_epoch,
                      "test_accuracy": group["test_accuracy"].mean()})
     return pd.DataFrame(rows, columns=[*COLUMNS, "start_epoch"])
-
-
-def _acc(value: float) -> str:
-    return f"{value:.4f}"
 
 
 def _pts(value: float) -> str:

@@ -52,8 +52,14 @@ def get_train_args(wildcards):
     """One variant's hyperparameters as CLI flags, one list item per word (quoted one by one
     in the shell command): a changed value reruns only its jobs. Under SLURM, device auto is
     cuda (lossbench/cluster.py)."""
-    settings = {**VARIANTS[wildcards.variant], "dataset": wildcards.dataset}
-    return train_args({**settings, "device": get_train_device()}).split()
+    return job_train_args(VARIANTS[wildcards.variant], wildcards.dataset)
+
+
+def job_train_args(settings, dataset):
+    """``lossbench train`` flags of one training job: its settings, dataset and device."""
+    return train_args(
+        {**settings, "dataset": dataset, "device": get_train_device()}
+    ).split()
 
 
 def get_train_device():
@@ -70,7 +76,7 @@ def check_cluster_jobs():
     executor = executor_name(workflow)
     if executor != SUBMITTING_EXECUTOR:
         return
-    device = train_device(config["device"], True)
+    device = get_train_device()
     for job in workflow.dag.needrun_jobs():
         if not workflow.is_local(job.rule):
             check_training_job(
@@ -123,9 +129,7 @@ def get_horizon_train_args(wildcards):
     """A long-horizon run's flags: its variant's settings with the horizon's epoch budget and
     test interval (a changed budget reruns only the horizon runs)."""
     settings = horizon_run_settings(VARIANTS[wildcards.variant], HORIZON)
-    return train_args(
-        {**settings, "dataset": wildcards.dataset, "device": get_train_device()}
-    ).split()
+    return job_train_args(settings, wildcards.dataset)
 
 
 def get_horizon_run_files(dataset, name="metrics.json"):
