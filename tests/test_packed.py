@@ -14,9 +14,9 @@ from lossbench.compare import WALL_CLOCK_COLUMNS, WALL_CLOCK_METRICS
 from lossbench.config import ConfigError, TrainConfig
 from lossbench.losses import get_loss
 from lossbench.model import MLP
-from lossbench.packed import StackedMLP, make_packed_step, packed_splits, train_seeds
+from lossbench.packed import StackedMLP, StackedSGD, grid_configs, make_packed_step, packed_splits, train_seeds
 from lossbench.runfolder import load_state_dict
-from lossbench.train import SGD, STEP_SLOTS, make_split, train
+from lossbench.train import STEP_SLOTS, make_split, train
 
 TIMINGS = (*WALL_CLOCK_METRICS, *WALL_CLOCK_COLUMNS)
 
@@ -50,8 +50,8 @@ def test_packed_seeds_keep_one_copy_of_the_data(tiny_data):
     stacked tensor the packed step reads and the test set is shared: with 100 seeds on a GPU,
     per-seed copies would take about 6 GB more device memory than the stacked training set."""
     configs = [tiny(seed=s) for s in (0, 4, 7)]
-    generators, splits, x_train, y_train = packed_splits(tiny_data, configs, torch.device("cpu"))
-    assert x_train.shape == (3, 200, 784) and y_train.shape == (3, 200)
+    generators, splits, x_train, y_train, rows = packed_splits(tiny_data, configs, torch.device("cpu"))
+    assert x_train.shape == (3, 200, 784) and y_train.shape == (3, 200) and rows.tolist() == [0, 1, 2]
     for s, (c, split) in enumerate(zip(configs, splits)):
         generator = torch.Generator().manual_seed(c.seed)
         alone = make_split(tiny_data, c, generator, torch.device("cpu"))
@@ -110,9 +110,13 @@ def test_seeds_must_be_distinct(tiny_data):
         train_seeds(seeds_of(tiny(), [1, 1]), tiny_data)
 
 
-def test_only_the_seeds_of_one_variant_are_packed(tiny_data):
-    with pytest.raises(ValueError, match="may differ only in their seed"):
-        train_seeds([tiny(seed=0), tiny(seed=1, lr=0.4)], tiny_data)
+def test_only_runs_of_one_loss_are_packed(tiny_data):
+    with pytest.raises(ValueError, match="may differ only in seed, lr and variant"):
+        train_seeds([tiny(seed=0), tiny(seed=1, epochs=2)], tiny_data)
+    with pytest.raises(ValueError, match="different variant names"):
+        train_seeds([tiny(seed=0), tiny(seed=0, lr=0.4)], tiny_data)
+    with pytest.raises(ConfigError, match=r"repeated lr, seed: \[\(0.5, 0\)\]"):
+        train_seeds([tiny(seed=0), tiny(seed=0, variant="w")], tiny_data)
 
 
 def test_the_train_seeds_command_writes_every_seed(tiny_data, tmp_path):
@@ -133,8 +137,8 @@ def test_the_captured_packed_step_never_reads_a_value_back_to_the_host():
     model = StackedMLP([MLP(784, (32, 16)) for _ in range(3)]).to(meta)
     x, y = torch.empty(3, 100, 784, device=meta), torch.empty(3, 100, dtype=torch.long, device=meta)
     sums = torch.zeros(3, len(STEP_SLOTS) + len(model.weights), device=meta)
-    step = make_packed_step(model, SGD(model.parameters(), lr=0.1), get_loss("cross_entropy"), x, y, sums,
-                            batch_size=25, cuda_graph=False)
+    step = make_packed_step(model, StackedSGD(model.parameters(), torch.tensor([0.1, 1.0, 3.0])),
+                            get_loss("cross_entropy"), x, y, sums, batch_size=25, cuda_graph=False)
     step(torch.empty(3, 25, dtype=torch.long, device=meta))
     assert all(p.grad is not None for p in model.parameters())
 
@@ -146,3 +150,82 @@ def test_packed_cuda_graph_trains_like_packed_eager_on_gpu(tiny_data):
     for e, g in zip(eager, graph):
         assert g["test_accuracy"] == pytest.approx(e["test_accuracy"], abs=0.02)
         assert g["train_loss"] == pytest.approx(e["train_loss"], rel=1e-3)
+
+
+# --- learning-rate grids: lrs x seeds of one loss in one process, each run with its own lr ---------------
+
+
+def test_each_run_of_a_packed_lr_grid_trains_like_its_single_run_and_a_diverging_one_stays_alone(tiny_data):
+    """A grid with an lr at which every seed diverges (NaN weights from the first epoch on): the
+    other runs, stacked in the same tensors and graph, equal their single runs as if it were absent."""
+    lrs, seeds = [0.05, 0.5, 1e30], [0, 2]
+    configs = grid_configs(tiny(variant="cross_entropy"), lrs, seeds)
+    assert [(c.variant, c.lr, c.seed) for c in configs[:2]] == [("cross_entropy_lr0.05", 0.05, 0),
+                                                                ("cross_entropy_lr0.05", 0.05, 2)]
+    packed = train_seeds(configs, tiny_data)
+    for cfg, got in zip(configs, packed):
+        alone = train(cfg, tiny_data)
+        assert (got["variant"], got["seed"], got["config"]["lr"]) == (cfg.variant, cfg.seed, cfg.lr)
+        assert got["packed_seeds"] == 6 and got["config_hash"] == alone["config_hash"]
+        assert got["status"] == alone["status"] and got["epochs_run"] == alone["epochs_run"]
+        assert got["initial_logit_grad_norm"] == alone["initial_logit_grad_norm"]
+        if cfg.lr == 1e30:
+            assert got["status"] == "diverged" and got["diverged_epoch"] == 1
+            continue
+        assert got["status"] == "ok"
+        assert got["train_loss"] == pytest.approx(alone["train_loss"], rel=1e-4)
+        assert got["val_accuracy"] == pytest.approx(alone["val_accuracy"], abs=0.021)
+        assert got["test_accuracy"] == pytest.approx(alone["test_accuracy"], abs=0.011)
+    # the finite runs are what they are without the diverging lr in the stack: nothing leaks across runs
+    without = train_seeds(configs[:4], tiny_data)
+    strip = lambda m: {k: v for k, v in m.items() if k not in (*TIMINGS, "packed_seeds")}  # noqa: E731
+    assert [strip(m) for m in without] == [strip(m) for m in packed[:4]]
+
+
+def test_a_packed_grid_shares_one_split_per_seed_and_each_run_draws_its_seeds_batches(tiny_data):
+    configs = grid_configs(tiny(), [0.1, 1.0], [3, 5])  # (0.1, 3), (0.1, 5), (1.0, 3), (1.0, 5)
+    generators, splits, x_train, y_train, rows = packed_splits(tiny_data, configs, torch.device("cpu"))
+    assert x_train.shape == (2, 200, 784) and rows.tolist() == [0, 1, 0, 1]
+    assert splits[0].x_train.data_ptr() == splits[2].x_train.data_ptr() == x_train[0].data_ptr()
+    for c, g in zip(configs, generators):
+        alone = torch.Generator().manual_seed(c.seed)
+        make_split(tiny_data, c, alone, torch.device("cpu"))
+        assert torch.equal(torch.randperm(200, generator=g), torch.randperm(200, generator=alone))
+
+
+def test_stacked_sgd_steps_each_run_by_its_own_lr():
+    w = torch.nn.Parameter(torch.ones(3, 2, 2))
+    w.grad = torch.full((3, 2, 2), 2.0)
+    w.grad[1] = math.nan
+    StackedSGD([w], torch.tensor([0.5, 1.0, 3.0])).step()
+    assert torch.equal(w[0], torch.zeros(2, 2)) and torch.isnan(w[1]).all()
+    assert torch.equal(w[2], torch.full((2, 2), -5.0))
+
+
+def test_the_train_seeds_command_trains_an_lr_grid_into_a_folder_per_lr(tiny_data, tmp_path):
+    torch.save(tiny_data, tmp_path / "data.pt")
+    argv = ["train-seeds", "--variant", "mse_softmax", "--loss", "mse_softmax", "--seeds", "0", "1",
+            "--lrs", "0.3", "3", "--train-size", "200", "--val-size", "50", "--hidden", "32", "--epochs", "1",
+            "--batch-size", "25", "--data", str(tmp_path / "data.pt"), "--out-dir", str(tmp_path / "mse_softmax")]
+    assert cli.main(argv) == 0
+    for lr in ("0.3", "3"):
+        for seed in (0, 1):
+            metrics = json.loads((tmp_path / "mse_softmax" / f"lr-{lr}" / f"seed-{seed}" / "metrics.json").read_text())
+            assert (metrics["variant"], metrics["seed"], metrics["config"]["lr"]) == \
+                (f"mse_softmax_lr{lr}", seed, float(lr))
+    assert sorted(p.name for p in (tmp_path / "mse_softmax").iterdir()) == ["lr-0.3", "lr-3"]
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--lr", "0.1"], "--lr 0.1 and --lrs: expected one of them"),
+    (["--lrs", "0.1", "0.1"], "--lrs: expected distinct learning rates, found 0.1 0.1"),
+    (["--lrs", "0"], "argument --lrs: expected a finite number > 0, found '0'"),
+])
+def test_the_train_seeds_command_refuses_a_bad_grid(tiny_data, tmp_path, capsys, extra, words):
+    torch.save(tiny_data, tmp_path / "data.pt")
+    argv = ["train-seeds", "--variant", "v", "--loss", "cross_entropy", "--seeds", "0", "--train-size", "200",
+            "--val-size", "50", "--data", str(tmp_path / "data.pt"), "--out-dir", str(tmp_path / "v")]
+    if "--lrs" not in extra:
+        extra = [*extra, "--lrs", "1"]
+    assert cli.main(argv + extra) == 1
+    assert words in capsys.readouterr().err and not (tmp_path / "v").exists()

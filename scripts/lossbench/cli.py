@@ -253,6 +253,9 @@ def cmd_train(args: argparse.Namespace) -> None:
                 data_checksums=data.checksums(args.data))
 
 
+TRAIN_LR_DEFAULT = 0.1  # TrainConfig's lr: train-seeds' --lr when neither it nor --lrs is given
+
+
 def cmd_train_seeds(args: argparse.Namespace) -> None:
     from . import data, packed
     from .config import config_from_flags
@@ -260,11 +263,22 @@ def cmd_train_seeds(args: argparse.Namespace) -> None:
 
     if len(set(args.seeds)) != len(args.seeds):
         raise ArgumentError(f"--seeds: expected distinct seeds, found {' '.join(map(str, args.seeds))}")
+    if args.lrs is not None and len(set(args.lrs)) != len(args.lrs):
+        raise ArgumentError(f"--lrs: expected distinct learning rates, found {' '.join(map(str, args.lrs))}")
+    if args.lrs is not None and args.lr is not None:
+        raise ArgumentError(f"--lr {args.lr} and --lrs: expected one of them (--lrs trains the grid LRS x SEEDS)")
+    grid = args.lrs is not None
+    if not grid:
+        args.lr = TRAIN_LR_DEFAULT if args.lr is None else args.lr
     _check_training(args)
-    for seed in args.seeds:
-        check_out_dir(Path(args.out_dir) / f"seed-{seed}")
-    configs = [config_from_flags(vars(args), seed=seed) for seed in args.seeds]
-    packed.train_seeds(configs, data.load(args.data), out_dir=args.out_dir, data_checksums=data.checksums(args.data))
+    if args.lrs is None:
+        configs = [config_from_flags(vars(args), seed=seed) for seed in args.seeds]
+    else:
+        configs = packed.grid_configs(config_from_flags(vars(args), seed=0), args.lrs, args.seeds)
+    for cfg in configs:
+        check_out_dir(packed.run_dir(args.out_dir, cfg, grid))
+    packed.train_seeds(configs, data.load(args.data), out_dir=args.out_dir, data_checksums=data.checksums(args.data),
+                       by_lr=grid)
 
 
 def cmd_gather(args: argparse.Namespace) -> None:
@@ -325,9 +339,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train-seeds", help="train several seeds of one variant together (one process, stacked)")
     _add_train_flags(p, skip=("seed",))
     p.add_argument("--seeds", type=seed_int, nargs="+", required=True, help="seeds to train, e.g. 0 1 2 3 4")
+    p.add_argument("--lrs", type=positive_float, nargs="+", default=None,
+                   help="train the grid LRS x SEEDS of the loss, each run with its own lr, into "
+                        "OUT_DIR/lr-<lr>/seed-<s>/ as variant <variant>_lr<lr> (instead of --lr)")
+    p.set_defaults(lr=None)  # --lr or --lrs, not both; neither: TrainConfig's lr
     p.add_argument("--data", required=True, help="data.pt written by 'lossbench data'")
     p.add_argument("--out-dir", required=True, type=output_dir,
-                   help="variant folder: each seed writes OUT_DIR/seed-<s>/")
+                   help="variant folder: each seed writes OUT_DIR/seed-<s>/ (with --lrs: OUT_DIR/lr-<lr>/seed-<s>/)")
     p.set_defaults(func=cmd_train_seeds)
 
     p = sub.add_parser("gather", help="collect runs into runs.csv, epochs.csv, summary.csv")

@@ -32,7 +32,7 @@ DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
 SEED_MAX = 2**64 - 1  # torch.manual_seed takes 0 .. 2**64 - 1 (a negative seed wraps onto one of those)
 
 # The kind of every typed setting, top level and in a variant (the schema's types).
-INTEGERS = ("train_size", "val_size", "batch_size", "epochs")
+INTEGERS = ("train_size", "val_size", "batch_size", "epochs", "test_every")
 INTEGER_LISTS = ("seeds", "hidden")
 NUMBERS = ("lr",)
 BOOLEANS = ("cuda_graph", "pack_seeds", "deterministic")
@@ -46,6 +46,17 @@ INTEGER_LITERAL = re.compile(r"[-+]?\d+")
 HORIZON_DEFAULTS = {"epochs": 20, "seeds": [0, 1], "test_every": 20, "plateau_window": 4, "plateau_gain": 0.01}
 HORIZON_INTEGERS = ("epochs", "test_every", "plateau_window")
 OFF = ("", "null", "none", "~")  # --config horizon=null (Snakemake passes the text)
+
+# The learning-rate study's settings (config `lr_study:`; the schema's defaults). epochs None: the
+# sweep's. Grid: ~x3 steps from where every default loss is still rising to where cross_entropy
+# diverges and mse_softmax saturates (README, "Learning-rate study", measured why).
+LR_STUDY_DEFAULTS = {
+    "losses": ["cross_entropy", "mse_softmax", "mse_logits"],
+    "lrs": [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0],
+    "seeds": [0, 1, 2], "epochs": None, "reference": "cross_entropy", "threshold": 0.5,
+}
+# What makes a study point the same run as a sweep's (then it is read from the sweep, not retrained)
+SAME_RUN_KEYS = ("loss", "lr", "dataset", "train_size", "val_size", "hidden", "batch_size", "epochs")
 
 
 class ConfigError(LossbenchError):
@@ -120,13 +131,15 @@ def resolve_variants(config: dict) -> dict[str, dict]:
     Each name under ``losses`` is a variant of itself with the shared settings; each entry
     under ``variants`` is a loss plus overrides.
     """
-    shared = {f.name: config[f.name] for f in fields(TrainConfig) if f.name in config}
-    shared["hidden"] = list(shared.get("hidden", TrainConfig.hidden))
+    shared = shared_settings(config)
     resolved = {name: {**shared, "variant": name, "loss": name} for name in config.get("losses", [])}
     for name, spec in (config.get("variants") or {}).items():
         if name in resolved:
             raise ConfigError(f"variants.{name}: duplicate variant name (also listed under 'losses')")
         resolved[name] = {**shared, **spec, "variant": name}
+    for settings in resolved.values():  # test_every null (the default): the test set at the last epoch only
+        if settings.get("test_every") is None and "test_every" in shared:
+            settings["test_every"] = settings["epochs"]
     return resolved
 
 
@@ -146,6 +159,7 @@ def normalize(config: dict, command_line: Mapping | None = None) -> None:
     for spec in (config.get("variants") or {}).values():
         if isinstance(spec, dict) and "lr" in spec:
             spec["lr"] = _number(spec["lr"])
+    _normalize_lr_study(config, (command_line or {}).get("lr_study"))
     if not command_line:
         return
     for key in command_line:
@@ -175,6 +189,29 @@ def _normalize_horizon(config: dict, given) -> None:
                 block[key] = _from_text("seeds", block[key])
             elif key == "plateau_gain" and key in block:
                 block[key] = _number(block[key])
+
+
+def _normalize_lr_study(config: dict, given) -> None:
+    """``lr_study: {lrs: [1e-3, ...]}`` (a string to YAML 1.1) and ``--config 'lr_study={lrs: [0.1, 1]}'``
+    (text to Snakemake) read as numbers; ``--config lr_study=null`` turns the study off."""
+    if isinstance(given, str) and given.strip().lower() in OFF:
+        config["lr_study"] = None
+    block = config.get("lr_study")
+    if not isinstance(block, dict):
+        return
+    if isinstance(block.get("lrs"), list):
+        block["lrs"] = [_number(v) for v in block["lrs"]]
+    elif isinstance(block.get("lrs"), str):  # --config 'lr_study={lrs: 0.1}': one lr
+        block["lrs"] = [_number(block["lrs"])]
+    if "threshold" in block:
+        block["threshold"] = _number(block["threshold"])
+    if isinstance(given, Mapping):
+        for key in ("epochs",):
+            if key in given and key in block:
+                block[key] = None if isinstance(block[key], str) and block[key].strip().lower() in OFF \
+                    else _integer(block[key])
+        if "seeds" in given and "seeds" in block:
+            block["seeds"] = _from_text("seeds", block["seeds"])
 
 
 def _number(value):
@@ -240,7 +277,7 @@ def _check_settings(where: str, settings: Mapping) -> None:
     """Integers, numbers and lists of integers among ``settings`` (top level or a variant's overrides)."""
     prefix = f"{where}." if where else ""
     for key in INTEGERS:
-        if key in settings:
+        if key in settings and not (key == "test_every" and settings[key] is None):  # null: the last epoch
             _check_integer(prefix + key, settings[key])
     for key in NUMBERS:
         if key in settings:
@@ -348,6 +385,105 @@ def check_horizon(config: dict, variants: Mapping[str, dict]) -> dict | None:
 def horizon_run_settings(variant: Mapping, horizon: Mapping) -> dict:
     """A variant's settings for its long-horizon runs: the horizon's epoch budget and eval interval."""
     return {**variant, "epochs": horizon["epochs"], "test_every": horizon["test_every"]}
+
+
+def lr_text(lr: float) -> str:
+    """An lr as it reads in a folder or variant name: the shortest text that reads back as the same
+    number (0.03, 1, 30, 1e-05; 0.031622776601683794 when only that does)."""
+    text = format(lr, "g")
+    return text if float(text) == lr else repr(float(lr))
+
+
+def lr_study_variant(loss: str, lr: float) -> str:
+    """The variant name a study run records (metrics.json, tables): cross_entropy at 0.03 -> cross_entropy_lr0.03."""
+    return f"{loss}_lr{lr_text(lr)}"
+
+
+def check_lr_study(config: dict, known_losses: Iterable[str]) -> dict | None:
+    """The learning-rate study block (``lr_study:``) with its defaults filled in, or None when it is off.
+
+    Each of ``losses`` (registered losses, a user's own included) is trained at every lr of ``lrs``
+    over ``seeds``, for ``epochs`` (null: the sweep's), with the sweep's other settings;
+    ``reference`` (one of the losses) is what the others are compared with and scaled by, and
+    ``threshold`` the validation accuracy after epoch 1 that defines each loss's threshold lr.
+    Raise ConfigError naming the key, what was expected and what was found.
+    """
+    block = config.get("lr_study")
+    if block is None:
+        return None
+    if not isinstance(block, Mapping):
+        raise ConfigError(f"lr_study: expected a mapping ({{losses: [...], lrs: [...], ...}}) or null (off), "
+                          f"found {_kind(block)}")
+    unknown = sorted(set(block) - set(LR_STUDY_DEFAULTS))
+    if unknown:
+        raise ConfigError(f"lr_study.{unknown[0]}: unknown key; expected {', '.join(LR_STUDY_DEFAULTS)}")
+    settings = {**LR_STUDY_DEFAULTS, **block}
+    known = set(known_losses)
+    losses = settings["losses"]
+    if not isinstance(losses, list) or not losses:
+        raise ConfigError(f"lr_study.losses: expected a non-empty list of registered losses, found {_kind(losses)}")
+    for i, name in enumerate(losses):
+        if name not in known:
+            raise ConfigError(f"lr_study.losses[{i}]: unknown loss {name!r}; registered: {', '.join(sorted(known))}")
+        if name in losses[:i]:
+            raise ConfigError(f"lr_study.losses[{i}]: {name!r} is listed twice")
+    lrs = settings["lrs"]
+    if not isinstance(lrs, list) or not lrs:
+        raise ConfigError(f"lr_study.lrs: expected a non-empty list of learning rates (numbers > 0), "
+                          f"found {_kind(lrs)}")
+    for i, lr in enumerate(lrs):
+        _check_number(f"lr_study.lrs[{i}]", lr)
+        twin = next((j for j in range(i) if lrs[j] == lr), None)
+        if twin is not None:
+            raise ConfigError(f"lr_study.lrs[{i}]: {lr!r} is listed twice (also lr_study.lrs[{twin}]); "
+                              "expected distinct learning rates")
+    seeds = settings["seeds"]
+    if not isinstance(seeds, list) or not seeds:
+        raise ConfigError(f"lr_study.seeds: expected a non-empty list of seeds, found {_kind(seeds)}")
+    for i, seed in enumerate(seeds):
+        _check_integer(f"lr_study.seeds[{i}]", seed, minimum=0, maximum=SEED_MAX)
+        if seed in seeds[:i]:
+            raise ConfigError(f"lr_study.seeds[{i}]: seed {seed} is listed twice")
+    if settings["epochs"] is not None:
+        _check_integer("lr_study.epochs", settings["epochs"])
+    if settings["reference"] not in losses:
+        raise ConfigError(f"lr_study.reference: {settings['reference']!r} is not one of lr_study.losses "
+                          f"({', '.join(map(str, losses))}); expected the loss the others are compared with")
+    threshold = settings["threshold"]
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
+        raise ConfigError(f"lr_study.threshold: expected a validation accuracy between 0 and 1 (0.5 = half "
+                          f"the images right), found {_kind(threshold)}")
+    return {**settings, "lrs": [float(lr) for lr in lrs],
+            "epochs": settings["epochs"] or config.get("epochs", TrainConfig.epochs)}
+
+
+def shared_settings(config: Mapping) -> dict:
+    """The training settings every variant starts from (top-level keys of TrainConfig's fields)."""
+    shared = {f.name: config[f.name] for f in fields(TrainConfig) if f.name in config}
+    shared["hidden"] = list(shared.get("hidden", TrainConfig.hidden))
+    return shared
+
+
+def lr_study_run_settings(config: Mapping, study: Mapping, loss: str, lr: float) -> dict:
+    """A study run's settings: the sweep's shared ones, the loss at this lr for the study's epochs,
+    tested at the last epoch only (selection reads validation accuracy, every epoch)."""
+    return {**shared_settings(config), "variant": lr_study_variant(loss, lr), "loss": loss, "lr": lr,
+            "epochs": study["epochs"], "test_every": study["epochs"]}
+
+
+def same_run(a: Mapping, b: Mapping) -> bool:
+    """Two runs' settings train the same network the same way (for the same seed: the same run)."""
+    return all(_comparable(a.get(k)) == _comparable(b.get(k)) for k in SAME_RUN_KEYS)
+
+
+def _comparable(value):
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def sweep_twin(settings: Mapping, variants: Mapping[str, dict]) -> str | None:
+    """The sweep variant that trains exactly ``settings`` (a study point), if any: its runs are the
+    study's for the seeds both have."""
+    return next((name for name, v in variants.items() if same_run(v, settings)), None)
 
 
 def train_args(settings: dict) -> str:

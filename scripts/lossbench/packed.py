@@ -1,18 +1,22 @@
-"""Train many seeds of one variant together: ``lossbench train-seeds --seeds 0 1 2 ... --out-dir DIR``.
+"""Train many runs of one loss together: ``lossbench train-seeds --seeds 0 1 2 ... [--lrs 0.01 0.1 ...]``.
 
-One process, one device, every seed's network stacked along a leading seed axis: each layer
-is a batched matrix product (``baddbmm``) over the seeds, the loss is ``torch.func.vmap``-ed
-over them, and one SGD step updates all of them; on CUDA that whole step is one captured
-graph. The seeds stay independent: the gradient of the sum of per-seed mean losses with
-respect to a seed's weights is that seed's own gradient.
+One process, one device, every run's network stacked along a leading axis: each layer is a
+batched matrix product (``baddbmm``) over the runs, the loss is ``torch.func.vmap``-ed over
+them, and one SGD step updates all of them, each with its own learning rate (a per-run lr
+tensor: the runs may be a grid of lrs x seeds); on CUDA that whole step is one captured graph.
+The runs stay independent: the gradient of the sum of per-run mean losses with respect to a
+run's weights is that run's own gradient, and a run that diverges (NaN weights) stays NaN
+alone: nothing mixes values across the stacked axis.
 
-Each seed starts exactly where ``lossbench train --seed s`` starts (same split, initial
+Each run starts exactly where ``lossbench train --seed s --lr lr`` starts (same split, initial
 weights and batch order, drawn from the same generators in the same order), and its epoch-0
 row, evaluation and outputs go through the same code (``train.run_epochs``, ``runfolder``).
-Only the arithmetic of the stacked products may round differently, so a packed run equals
-the single run up to float noise, not bit for bit. Outputs per seed are those of a single run (``DIR/seed-<s>/``), plus
-``packed_seeds`` in metrics.json; a seed's ``epoch_seconds`` is its share of the packed
-epoch (epoch time / number of seeds).
+Runs of the same seed share one copy of their split on the device. Only the arithmetic of the
+stacked products may round differently, so a packed run equals the single run up to float
+noise, not bit for bit. Outputs per run are those of a single run (``DIR/seed-<s>/``, or
+``DIR/lr-<lr>/seed-<s>/`` for a grid), plus ``packed_seeds`` (how many runs shared the process)
+in metrics.json; a run's ``epoch_seconds`` is its share of the packed epoch (epoch time /
+number of runs).
 """
 
 from __future__ import annotations
@@ -29,12 +33,12 @@ import torch
 from torch import Tensor, nn
 
 from . import provenance
-from .config import ConfigError, TrainConfig
+from .config import ConfigError, TrainConfig, lr_study_variant, lr_text
 from .devices import device_name
 from .losses import get_loss
 from .model import MLP
 from .runfolder import check_out_dir, install_run, remove_empty, stage_run
-from .train import SGD, STEP_SLOTS, Member, as_step, make_split, run_epochs, run_metrics, start_run, step_sums
+from .train import STEP_SLOTS, Member, as_step, make_split, run_epochs, run_metrics, start_run, step_sums
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +72,38 @@ class StackedMLP(nn.Module):
         return model
 
 
-def make_packed_step(model: StackedMLP, optimizer: SGD, loss_fn, x_train: Tensor, y_train: Tensor, sums: Tensor,
-                     batch_size: int, cuda_graph: bool):
-    """Like train.make_step, for every seed at once; ``idx`` is ``[S, B]``, ``sums`` ``[S, slots + layers]``."""
+class StackedSGD:
+    """Plain SGD over stacked parameters, each run with its own lr: p[s] <- p[s] - lrs[s] * grad[s].
+
+    ``lrs`` lives on the parameters' device, so the update is part of a captured CUDA graph."""
+
+    def __init__(self, params, lrs: Tensor):
+        self.params = list(params)
+        self.lrs = [lrs.to(p.device, p.dtype).reshape(-1, *[1] * (p.dim() - 1)) for p in self.params]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.zero_()
+
+    @torch.no_grad()
+    def step(self) -> None:
+        for p, lr in zip(self.params, self.lrs):
+            p.addcmul_(p.grad, lr, value=-1)
+
+
+def make_packed_step(model: StackedMLP, optimizer: StackedSGD, loss_fn, x_train: Tensor, y_train: Tensor,
+                     sums: Tensor, batch_size: int, cuda_graph: bool, rows: Tensor | None = None):
+    """Like train.make_step, for every run at once; ``idx`` is ``[S, B]``, ``sums`` ``[S, slots + layers]``.
+
+    ``x_train``/``y_train`` hold one training split per row; run s reads row ``rows[s]`` (runs of one
+    seed share a row; default: run s reads row s)."""
     per_seed_loss = torch.func.vmap(loss_fn)
-    seeds = torch.arange(x_train.shape[0], device=x_train.device)[:, None]
+    if rows is None:
+        rows = torch.arange(x_train.shape[0])
+    seeds = rows.to(x_train.device)[:, None]
 
     def sgd_step(idx: Tensor) -> None:
         xb, yb = x_train[seeds, idx], y_train[seeds, idx]
@@ -87,80 +118,112 @@ def make_packed_step(model: StackedMLP, optimizer: SGD, loss_fn, x_train: Tensor
                                 layer_grad_norms=[w.grad.flatten(1).norm(dim=1) for w in model.weights], dim=1))
         optimizer.step()
 
-    shape = (x_train.shape[0], batch_size)
+    shape = (len(rows), batch_size)
     full_batch = torch.zeros(shape, dtype=torch.long, device=sums.device) if cuda_graph else None
     return as_step(sgd_step, model, optimizer, sums, full_batch)
 
 
 
 def packed_splits(data: dict, configs: list[TrainConfig], device: torch.device):
-    """Each seed's split and batch-order generator, drawn exactly as train() draws them, with one
-    copy of the data on the device: every split's training images are a view of the stacked
-    ``x_train`` ``[S, n, in]`` the packed step reads, the validation images are copied out of
-    the seed's train+val tensor (a view would keep all of it alive), and the test set, the same
-    for all seeds, is kept once. Returns (generators, splits, x_train, y_train)."""
-    generators, splits = [], []
-    for s, c in enumerate(configs):
-        generators.append(torch.Generator().manual_seed(c.seed))
-        split = make_split(data, c, generators[-1], device)
-        if s == 0:
-            x_train = split.x_train.new_empty((len(configs), *split.x_train.shape))
-            y_train = split.y_train.new_empty((len(configs), *split.y_train.shape))
+    """Each run's split and batch-order generator, drawn exactly as train() draws them, with one
+    copy of the data on the device: runs of one seed share one split, the distinct seeds'
+    training images are stacked in ``x_train`` ``[seeds, n, in]`` that the packed step reads (each
+    split's training images a view of it), the validation images are copied out of the seed's
+    train+val tensor (a view would keep all of it alive), and the test set, the same for all
+    runs, is kept once. Returns (generators, splits, x_train, y_train, rows): run s reads row
+    ``rows[s]`` of ``x_train``."""
+    seeds = list(dict.fromkeys(c.seed for c in configs))
+    first = {}  # seed -> (its split, its generator's state right after the split was drawn)
+    for row, seed in enumerate(seeds):
+        c = next(c for c in configs if c.seed == seed)
+        generator = torch.Generator().manual_seed(seed)
+        split = make_split(data, c, generator, device)
+        if row == 0:
+            x_train = split.x_train.new_empty((len(seeds), *split.x_train.shape))
+            y_train = split.y_train.new_empty((len(seeds), *split.y_train.shape))
             test = split.x_test, split.y_test
-        x_train[s], y_train[s] = split.x_train, split.y_train
-        splits.append(replace(split, x_train=x_train[s], y_train=y_train[s], x_val=split.x_val.clone(),
-                              y_val=split.y_val.clone(), x_test=test[0], y_test=test[1]))
-    return generators, splits, x_train, y_train
+        x_train[row], y_train[row] = split.x_train, split.y_train
+        first[seed] = (replace(split, x_train=x_train[row], y_train=y_train[row], x_val=split.x_val.clone(),
+                               y_val=split.y_val.clone(), x_test=test[0], y_test=test[1]), generator.get_state())
+    generators = []
+    for c in configs:  # each run its own generator, where its seed's was after drawing the split
+        generators.append(torch.Generator())
+        generators[-1].set_state(first[c.seed][1])
+    splits = [first[c.seed][0] for c in configs]
+    rows = torch.tensor([seeds.index(c.seed) for c in configs])
+    return generators, splits, x_train, y_train, rows
+
+
+def run_dir(out_dir: str | os.PathLike, cfg: TrainConfig, grid: bool) -> Path:
+    """A packed run's folder: ``out_dir/seed-<s>``, or ``out_dir/lr-<lr>/seed-<s>`` in an lr grid."""
+    return Path(out_dir) / (f"lr-{lr_text(cfg.lr)}" if grid else "") / f"seed-{cfg.seed}"
+
+
+def grid_configs(cfg: TrainConfig, lrs: list[float], seeds: list[int]) -> list[TrainConfig]:
+    """The runs of an lr x seed grid of one loss: ``cfg`` at each lr (variant ``<variant>_lr<lr>``) and seed."""
+    return [replace(cfg, variant=lr_study_variant(cfg.variant, lr), lr=lr, seed=seed) for lr in lrs for seed in seeds]
 
 
 def train_seeds(configs: list[TrainConfig], data: dict, out_dir: str | os.PathLike | None = None,
-                data_checksums: dict | None = None) -> list[dict]:
-    """Train the runs ``configs`` (one variant, distinct seeds) together; return each run's metrics.
+                data_checksums: dict | None = None, by_lr: bool | None = None) -> list[dict]:
+    """Train the runs ``configs`` together; return each run's metrics.
 
-    Writes each run's folder ``out_dir/seed-<s>/`` if ``out_dir`` is given: every seed's folder
-    is written aside first and put in place only when all are, so a failure leaves none.
+    The runs are the seeds of one variant, or a grid of one loss over lrs and seeds: they may differ
+    only in seed, lr and variant name, and no two in both lr and seed. Writes each run's folder
+    (``run_dir``: ``out_dir/seed-<s>/``, or ``out_dir/lr-<lr>/seed-<s>/`` with ``by_lr``, by default when
+    the lrs differ) if ``out_dir`` is given: every run's folder is written aside first and put in place only when all
+    are, so a failure leaves none.
     """
     seeds = [c.seed for c in configs]
-    if not configs or len(set(seeds)) != len(seeds):
-        raise ConfigError(f"--seeds: expected distinct seeds, at least one, found {seeds}")
-    if len({replace(c, seed=0) for c in configs}) != 1:
-        raise ValueError("train_seeds packs the seeds of one variant: the configs may differ only in their seed")
+    points = [(c.lr, c.seed) for c in configs]
+    if not configs or len(set(points)) != len(points):
+        repeated = sorted({p for p in points if points.count(p) > 1})
+        raise ConfigError(f"--seeds: expected distinct seeds (per lr), at least one, found {seeds}"
+                          + (f" (repeated lr, seed: {repeated})" if repeated else ""))
+    if len({replace(c, seed=0, lr=1.0, variant="") for c in configs}) != 1:
+        raise ValueError("train_seeds packs runs of one loss: the configs may differ only in seed, lr and variant")
+    grid = len({c.lr for c in configs}) > 1 if by_lr is None else by_lr
+    if len({(c.variant, c.seed) for c in configs}) != len(configs):
+        raise ValueError("train_seeds: runs at different lrs need different variant names (grid_configs gives them)")
     if out_dir is not None:
         for c in configs:
-            check_out_dir(Path(out_dir) / f"seed-{c.seed}")
+            check_out_dir(run_dir(out_dir, c, grid))
     cfg = configs[0]
     start_time, device = start_run(cfg)
-    generators, splits, x_train, y_train = packed_splits(data, configs, device)
+    generators, splits, x_train, y_train, rows = packed_splits(data, configs, device)
     members = [Member(c, split, g) for c, split, g in zip(configs, splits, generators)]
     models = []
-    for c in configs:  # each seed's initial weights, drawn as train() draws them
+    for c in configs:  # each run's initial weights, drawn as train() draws them
         torch.manual_seed(c.seed)
         models.append(MLP(x_train.shape[2], c.hidden, classes=10).to(device))
     stacked = StackedMLP(models)
-    scratch = models[0]  # one MLP to evaluate each seed's weights with train()'s own code
+    scratch = models[0]  # one MLP to evaluate each run's weights with train()'s own code
     del models
-    optimizer = SGD(stacked.parameters(), lr=cfg.lr)
+    optimizer = StackedSGD(stacked.parameters(), torch.tensor([c.lr for c in configs]))
     loss_fn = get_loss(cfg.loss)
     dev_name = device_name(device)
-    log.info("variant %s, %d seeds packed on %s: %s", cfg.variant, len(seeds), dev_name, json.dumps(asdict(cfg)))
+    what = f"{len(set(seeds))} seeds x {len({c.lr for c in configs})} lrs" if grid else f"{len(seeds)} seeds"
+    log.info("variant %s, %s packed on %s: %s", cfg.variant, what, dev_name, json.dumps(asdict(cfg)))
 
-    sums = torch.zeros(len(seeds), len(STEP_SLOTS) + len(stacked.weights), device=device)
+    sums = torch.zeros(len(configs), len(STEP_SLOTS) + len(stacked.weights), device=device)
     step = make_packed_step(stacked, optimizer, loss_fn, x_train, y_train, sums, cfg.batch_size,
-                            cfg.cuda_graph and device.type == "cuda")
+                            cfg.cuda_graph and device.type == "cuda", rows=rows)
     startup_seconds = time.time() - provenance.process_start_time()
     run_epochs(members, step, sums, lambda s: stacked.load_seed(s, scratch), loss_fn, device)
 
     record = {**provenance.collect(dev_name), "data_sha256": data_checksums}
-    results = [{**run_metrics(member, startup_seconds, start_time, record), "packed_seeds": len(seeds)}
+    results = [{**run_metrics(member, startup_seconds, start_time, record), "packed_seeds": len(configs)}
                for member in members]
     if out_dir is None:
         return results
     out_dir = Path(out_dir)
     created = [p for p in (out_dir, *out_dir.parents) if not p.exists()]  # removed again on failure
-    staged = []  # (temporary folder, run folder): every seed written aside, then all put in place
+    created_lr = [d for d in dict.fromkeys(run_dir(out_dir, c, grid).parent for c in configs)
+                  if d != out_dir and not d.exists()]
+    staged = []  # (temporary folder, run folder): every run written aside, then all put in place
     try:
         for s, member in enumerate(members):
-            folder = out_dir / f"seed-{member.cfg.seed}"
+            folder = run_dir(out_dir, member.cfg, grid)
             tmp, results[s] = stage_run(folder, stacked.load_seed(s, scratch), results[s], member.history,
                                         member.split.x_test, member.split.y_test)
             staged.append((tmp, folder))
@@ -169,6 +232,8 @@ def train_seeds(configs: list[TrainConfig], data: dict, out_dir: str | os.PathLi
     except BaseException:
         for tmp, _ in staged:
             shutil.rmtree(tmp, ignore_errors=True)
+        for folder in created_lr:
+            remove_empty([folder])
         remove_empty(created)
         raise
     return results

@@ -2,13 +2,14 @@
 
     runs.csv     one row per run (final metrics, timings, config hash, provenance)
     epochs.csv   one row per run x epoch (epoch 0 = the untrained network)
-    summary.csv  one row per variant: n, mean, sd and 95% CI of test accuracy (t-interval,
-                 ``stats.ci95``), median train wall and process-CPU seconds, epochs to
+    summary.csv  one row per variant: n, mean, sd and 95% CI of test and of final validation
+                 accuracy (t-interval, ``stats.ci95``), median train wall and process-CPU seconds, epochs to
                  reach the dataset's target validation accuracy (90% on MNIST, 75% on
                  Fashion-MNIST; median over runs; empty when most runs never reach it)
 
 ``--prefix horizon_`` names them horizon_runs.csv, horizon_epochs.csv, horizon_summary.csv (the
-long-horizon runs). A run tested every k-th epoch (``test_every``, a runs.csv column) has NaN
+long-horizon runs); ``--prefix lr_study_`` the learning-rate study's (a variant per loss and lr).
+A run tested every k-th epoch (``test_every``, a runs.csv column) has NaN
 test accuracy in epochs.csv between its tests.
 
 Variants keep the order in which their runs are given (the config's order).
@@ -297,12 +298,15 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for variant, g in runs.groupby("variant", sort=False):
         low, high = ci95(g["test_accuracy"])
+        val_low, val_high = ci95(g["val_accuracy"])
         to_target = float(np.median(g["epochs_to_target"].fillna(math.inf)))  # never reached counts as last
         rows.append({
             "variant": variant, "loss": g["loss"].iloc[0], "lr": g["lr"].iloc[0], "hidden": g["hidden"].iloc[0],
             "n": len(g), "n_diverged": int((g["status"] == "diverged").sum()),
             "test_accuracy_mean": g["test_accuracy"].mean(), "test_accuracy_sd": g["test_accuracy"].std(ddof=1),
             "test_accuracy_ci95_low": low, "test_accuracy_ci95_high": high,
+            "val_accuracy_mean": g["val_accuracy"].mean(), "val_accuracy_sd": g["val_accuracy"].std(ddof=1),
+            "val_accuracy_ci95_low": val_low, "val_accuracy_ci95_high": val_high,
             "train_seconds_median": g["train_seconds"].median(),
             "train_cpu_seconds_median": g["train_cpu_seconds"].median(),
             "target_val_accuracy": g["target_val_accuracy"].iloc[0],

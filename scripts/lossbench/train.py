@@ -11,9 +11,9 @@ wall and process-CPU seconds (synchronised on GPU), the mean per-sample logit-gr
 the mean max-softmax probability and the share of confidently wrong samples. Row 0 is the
 initial network, evaluated before any step (its logit-gradient norm is what the report
 compares with theory; its layer norms are means over the split's first 10 batches in order).
-With ``test_every`` k > 1 (long runs) the test set, 5x the validation set, is evaluated every
-k-th epoch and at the run's last; test accuracy is NaN in the rows between (everything else
-stays per epoch).
+With ``test_every`` k > 1 the test set, 5x the validation set, is evaluated every k-th epoch
+and at the run's last (not at epoch 0); test accuracy is NaN in the rows between (everything
+else stays per epoch). The workflow's runs use k = their epochs: the test set once, at the end.
 
 ``run_epochs`` is the one epoch loop: ``train`` runs it for one network, ``packed.train_seeds``
 for many seeds stacked. This module imports only torch: no pandas, no torchvision.
@@ -313,8 +313,10 @@ def run_epochs(members: list[Member], step: Callable[[Tensor], None], sums: Tens
             else:
                 row = step_row(totals[s], n, n_batches, seconds, cpu_seconds)
             t_eval = time.perf_counter()
-            # the test set every test_every-th epoch, and always at epoch 0 and a run's last (budget or divergence)
-            test = epoch % cfg.test_every == 0 or epoch == cfg.epochs or not math.isfinite(row["train_loss"])
+            # the test set every test_every-th epoch (epoch 0 only when that is every epoch) and always at a
+            # run's last (budget or divergence): 5x the validation set, it is most of an epoch's evaluation
+            test = (epoch % cfg.test_every == 0 and (epoch > 0 or cfg.test_every == 1)) or epoch == cfg.epochs \
+                or not math.isfinite(row["train_loss"])
             row = evaluated_row(epoch, row, model, member.split, test=test)
             member.eval_seconds += time.perf_counter() - t_eval
             member.history.append(row)

@@ -16,8 +16,13 @@ from lossbench.config import (
     check,
     check_duplicate_keys,
     check_horizon,
+    check_lr_study,
     horizon_run_settings,
+    lr_study_run_settings,
+    lr_text,
     normalize,
+    shared_settings,
+    sweep_twin,
     train_args,
 )
 from lossbench.data import DATASETS, export_mirror
@@ -31,6 +36,10 @@ validate(config, schema="../schemas/config.schema.yaml")
 VARIANTS = check(config, LOSSES)
 # the long-horizon block (horizon:, "Slow or stuck?"), defaults filled in; None when it is off
 HORIZON = check_horizon(config, VARIANTS)
+# the learning-rate study block (lr_study:, the "Learning rate" page), defaults filled in; None when off
+LR_STUDY = check_lr_study(config, LOSSES)
+# each lr of the study's grid by the text that names its folder (lr-0.03)
+LR_BY_TEXT = {lr_text(lr): lr for lr in LR_STUDY["lrs"]} if LR_STUDY else {}
 # Every output of a sweep lives under its dataset's folders (results/<dataset>/,
 # reports/html/<dataset>/, logs/<dataset>/), so sweeps on two datasets never mix.
 DATASET = config["dataset"]
@@ -160,10 +169,68 @@ def get_horizon_tables(dataset):
     }
 
 
+def get_lr_study_settings(loss, lr):
+    """A study run's settings: the sweep's shared settings, ``loss`` at ``lr`` (a float), the study's epochs."""
+    return lr_study_run_settings(config, LR_STUDY, loss, lr)
+
+
+def get_lr_study_train_args(wildcards):
+    """One study run's flags (rule train_lr_study); a changed grid adds or drops only its points."""
+    settings = get_lr_study_settings(wildcards.loss, LR_BY_TEXT[wildcards.lr])
+    return job_train_args(settings, wildcards.dataset)
+
+
+def get_lr_study_grid_args(wildcards):
+    """One loss's flags for its whole lr x seed grid (rule train_lr_study_grid): --lrs replaces --lr."""
+    settings = get_lr_study_settings(wildcards.loss, LR_STUDY["lrs"][0])
+    args = job_train_args({**settings, "variant": wildcards.loss}, wildcards.dataset)
+    at = args.index("--lr")
+    return args[:at] + args[at + 2 :]
+
+
+def get_lr_study_run_folder(dataset, loss, lr, seed):
+    """Where the study's run (loss, lr, seed) is: a point the sweep trains too (same loss and
+    settings, a seed of the sweep) is read from the sweep's run folder instead of training it
+    twice, unless pack_seeds packs each loss's whole grid into one job (where it costs nothing).
+    """
+    twin = sweep_twin(get_lr_study_settings(loss, lr), VARIANTS)
+    if twin is not None and seed in config["seeds"] and not config["pack_seeds"]:
+        return f"results/{dataset}/runs/{twin}/seed-{seed}"
+    return f"results/{dataset}/lr-study/{loss}/lr-{lr_text(lr)}/seed-{seed}"
+
+
+def get_lr_study_run_files(dataset, name="metrics.json"):
+    """One file of every run of the study (loss x lr x seed); none when it is off."""
+    if LR_STUDY is None:
+        return []
+    return [
+        f"{get_lr_study_run_folder(dataset, loss, lr, seed)}/{name}"
+        for loss in LR_STUDY["losses"]
+        for lr in LR_STUDY["lrs"]
+        for seed in LR_STUDY["seeds"]
+    ]
+
+
+def get_all_lr_study_run_files(wildcards):
+    """gather_lr_study's inputs: every file of every study run, by kind."""
+    return get_run_files_by_kind(wildcards.dataset, get_lr_study_run_files)
+
+
+def get_lr_study_tables(dataset, names=("runs", "epochs", "summary")):
+    """The study's tables by notebook parameter name; none when it is off."""
+    if LR_STUDY is None:
+        return {}
+    return {
+        f"lr_study_{name}_csv": f"results/{dataset}/tables/lr_study_{name}.csv"
+        for name in names
+    }
+
+
 def get_final_output():
     """What `snakemake` builds: every run file too (a run file needed only by gather, whose tables
     are up to date, is an intermediate Snakemake would not remake if deleted), the tables, the
-    report pages, the index and the bundle; with horizon: on, its runs and tables too"""
+    report pages, the index and the bundle; with horizon: or lr_study: on, their runs and tables too
+    """
     return [
         *(f for files in get_run_files_by_kind(DATASET).values() for f in files),
         get_tables(DATASET)["summary_csv"],
@@ -173,6 +240,12 @@ def get_final_output():
             for f in files
         ),
         *get_horizon_tables(DATASET).values(),
+        *(
+            f
+            for files in get_run_files_by_kind(DATASET, get_lr_study_run_files).values()
+            for f in files
+        ),
+        *get_lr_study_tables(DATASET).values(),
         *(f"reports/html/{DATASET}/{page}.html" for page in REPORT_PLAN[DATASET]),
         f"reports/html/{DATASET}/index.html",
         f"reports/bundle/{DATASET}",

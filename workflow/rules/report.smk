@@ -17,8 +17,13 @@ REPORT_PLAN = {
             notebook="why_mse.py",
             title="Why MSE is slow",
             description="derivation, measured gradients, slow or stuck",
-            # with horizon: on, also its tables and plateau criterion ("Slow or stuck?")
-            inputs={**get_tables(dataset), **get_horizon_tables(dataset)},
+            # with horizon: on, also its tables and plateau criterion ("Slow or stuck?"); with
+            # lr_study: on, the study's runs (its conclusion cites the tuned comparison)
+            inputs={
+                **get_tables(dataset),
+                **get_horizon_tables(dataset),
+                **get_lr_study_tables(dataset, ("runs", "epochs")),
+            },
             parameters={
                 "reference": config["reference"],
                 "slow_loss": config["slow_loss"],
@@ -28,6 +33,24 @@ REPORT_PLAN = {
                     if HORIZON is not None
                 },
             },
+        ),
+        **(
+            {
+                "learning-rate": Page(
+                    notebook="learning_rate.py",
+                    title="Learning rate",
+                    description="each loss at its own best lr; the 2/C² prediction across the lr range",
+                    inputs=get_lr_study_tables(dataset),
+                    parameters={
+                        "reference_loss": LR_STUDY["reference"],
+                        "slow_loss": config["slow_loss"],
+                        "threshold": LR_STUDY["threshold"],
+                        "classes": len(DATASETS[dataset].classes),
+                    },
+                )
+            }
+            if LR_STUDY is not None
+            else {}
         ),
         **{
             f"variant-{variant}": Page(
