@@ -32,3 +32,30 @@ def test_bench_times_notebook_and_project_paths_and_writes_json(tiny_data, tmp_p
         packed["train_seconds"] / 3 / result["median_seconds"]["project"])
     out = capsys.readouterr().out
     assert "ratio_to_notebook (project)" in out and "packed 3 seeds: training" in out
+
+
+def test_bench_times_a_packed_learning_rate_grid(tiny_data, tmp_path, monkeypatch, capsys):
+    """--packed N --packed-lrs ...: the grid lrs x seeds 0..N-1 of one loss in one process, a diverging lr included."""
+    torch.save(tiny_data, tmp_path / "data.pt")
+    original = bench.TrainConfig
+    monkeypatch.setattr(bench, "TrainConfig", lambda **kw: original(**{**kw, "train_size": 200, "val_size": 50,
+                                                                       "hidden": (32,)}))
+    assert cli.main(["bench", "--data", str(tmp_path / "data.pt"), "--repeats", "1", "--epochs", "1",
+                     "--device", "cpu", "--packed", "2", "--packed-lrs", "0.1", "1", "1e30",
+                     "--json", str(tmp_path / "bench.json")]) == 0
+    packed = json.loads((tmp_path / "bench.json").read_text())["packed"]
+    assert (packed["seeds"], packed["runs"], packed["diverged"], packed["lrs"]) == (2, 6, 2, [0.1, 1.0, 1e30])
+    assert packed["test_accuracy_by_lr"]["1e+30"] is None and 0 < packed["test_accuracy_by_lr"]["0.1"] <= 1
+    assert packed["per_seed_ratio_to_project"] == pytest.approx(
+        packed["train_seconds"] / 6 / json.loads((tmp_path / "bench.json").read_text())["median_seconds"]["project"])
+    out = capsys.readouterr().out
+    assert "packed 3 lrs x 2 seeds = 6 runs: training" in out and "1e+30: diverged" in out
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--packed-lrs", "0.1"], "--packed-lrs: expected with --packed N"),
+    (["--packed", "2", "--packed-lrs", "0.1", "0.1"], "--packed-lrs: expected distinct learning rates"),
+])
+def test_bench_refuses_a_packed_grid_it_cannot_run(tmp_path, capsys, extra, words):
+    assert cli.main(["bench", "--data", str(tmp_path / "none.pt"), "--device", "cpu", *extra]) == 1
+    assert words in capsys.readouterr().err

@@ -14,7 +14,9 @@ ratios to the notebook loop; ``--json PATH`` writes them with device and version
 ``lossbench train`` from process start to its first step. ``--packed N`` also trains seeds
 0..N-1 together (``lossbench train-seeds``; CUDA graph on CUDA) once and reports its
 training seconds, its wall time (evaluation and set-up included) and the per-seed share
-against the project path's median.
+against the project path's median; with ``--packed-lrs LR ...`` it packs the grid LRS x seeds
+0..N-1 instead (the learning-rate study of one loss in one job, each run with its own lr), and
+reports how many runs diverged and the mean test accuracy per lr.
 """
 
 from __future__ import annotations
@@ -118,7 +120,8 @@ def time_startup(repeats: int, data_path: str) -> dict:
 
 
 def run(data_path: str, loss: str = "cross_entropy", repeats: int = 3, epochs: int = 5, device: str = "auto",
-        threads: int | None = None, startup: bool = False, packed: int = 0) -> dict:
+        threads: int | None = None, startup: bool = False, packed: int = 0,
+        packed_lrs: list[float] | None = None) -> dict:
     from .data import load
 
     for name, value, low in (("repeats", repeats, 1), ("epochs", epochs, 1), ("packed", packed, 0)):
@@ -164,28 +167,41 @@ def run(data_path: str, loss: str = "cross_entropy", repeats: int = 3, epochs: i
     if "floor" in medians:
         result["ratio_to_floor"] = medians[best] / medians["floor"]
     if packed:
-        result["packed"] = time_packed(data, replace(cfg, cuda_graph=dev.type == "cuda"), packed, medians[best])
+        result["packed"] = time_packed(data, replace(cfg, cuda_graph=dev.type == "cuda"), packed, medians[best],
+                                       packed_lrs)
     if startup:
         result["startup"] = time_startup(repeats, data_path)
     return result
 
 
-def time_packed(data: dict, cfg: TrainConfig, n_seeds: int, single_seconds: float) -> dict:
-    """One packed run of seeds 0..n-1 (after the other methods warmed the device up)."""
-    from .packed import train_seeds
+def time_packed(data: dict, cfg: TrainConfig, n_seeds: int, single_seconds: float,
+                lrs: list[float] | None = None) -> dict:
+    """One packed run of seeds 0..n-1, or of the grid ``lrs`` x seeds 0..n-1 (after the other methods
+    warmed the device up)."""
+    from .packed import grid_configs, train_seeds
 
+    seeds = list(range(n_seeds))
+    configs = [replace(cfg, seed=s) for s in seeds] if lrs is None else grid_configs(cfg, lrs, seeds)
     t0 = time.perf_counter()
-    runs = train_seeds([replace(cfg, seed=s) for s in range(n_seeds)], data)
+    runs = train_seeds(configs, data)
     wall = time.perf_counter() - t0
-    train_seconds = sum(m["train_seconds"] for m in runs)  # each seed's share of the packed epochs
-    accuracies = [m["test_accuracy"] for m in runs]
-    return {
-        "seeds": n_seeds, "train_seconds": train_seconds, "wall_seconds": wall,
-        "per_seed_train_seconds": train_seconds / n_seeds,
-        "per_seed_ratio_to_project": train_seconds / n_seeds / single_seconds,
-        "test_accuracy_mean": statistics.fmean(accuracies),
-        "test_accuracy_sd": statistics.stdev(accuracies) if n_seeds > 1 else 0.0,
+    train_seconds = sum(m["train_seconds"] for m in runs)  # each run's share of the packed epochs
+    finite = [m for m in runs if m["status"] == "ok"]
+    accuracies = [m["test_accuracy"] for m in finite]
+    result = {
+        "seeds": n_seeds, "runs": len(runs), "diverged": len(runs) - len(finite),
+        "train_seconds": train_seconds, "wall_seconds": wall,
+        "per_seed_train_seconds": train_seconds / len(runs),
+        "per_seed_ratio_to_project": train_seconds / len(runs) / single_seconds,
+        "test_accuracy_mean": statistics.fmean(accuracies) if accuracies else float("nan"),
+        "test_accuracy_sd": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
     }
+    if lrs is not None:
+        result["lrs"] = list(lrs)
+        result["test_accuracy_by_lr"] = {
+            str(lr): statistics.fmean(m["test_accuracy"] for m in group) if group else None
+            for lr in lrs for group in [[m for m in finite if m["config"]["lr"] == lr]]}
+    return result
 
 
 def _project(data: dict, cfg: TrainConfig) -> tuple[float, float]:
@@ -205,10 +221,15 @@ def format_table(result: dict) -> str:
         lines.append(f"ratio_to_floor: {result['ratio_to_floor']:.3f}")
     if "packed" in result:
         p = result["packed"]
-        lines.append(f"packed {p['seeds']} seeds: training {p['train_seconds']:.2f} s, wall {p['wall_seconds']:.2f} s "
-                     f"(evaluation included); per seed {p['per_seed_train_seconds']:.3f} s = "
+        what = f"{len(p['lrs'])} lrs x {p['seeds']} seeds = {p['runs']} runs" if "lrs" in p else f"{p['seeds']} seeds"
+        lines.append(f"packed {what}: training {p['train_seconds']:.2f} s, wall {p['wall_seconds']:.2f} s "
+                     f"(evaluation included); per run {p['per_seed_train_seconds']:.3f} s = "
                      f"{p['per_seed_ratio_to_project']:.2f} x {result['project_method']}; test accuracy "
-                     f"{p['test_accuracy_mean']:.4f} +- {p['test_accuracy_sd']:.4f}")
+                     f"{p['test_accuracy_mean']:.4f} +- {p['test_accuracy_sd']:.4f}"
+                     + (f" over the {p['runs'] - p['diverged']} runs that did not diverge" if "lrs" in p else ""))
+        if "lrs" in p:
+            lines.append("  mean test accuracy by lr (diverged runs left out): " + ", ".join(
+                f"{lr}: {'diverged' if acc is None else f'{acc:.4f}'}" for lr, acc in p["test_accuracy_by_lr"].items()))
     if "startup" in result:
         s = result["startup"]
         lines.append(f"start-up: import torch {s['import_torch_seconds']:.2f} s, lossbench train to first step "
@@ -218,7 +239,7 @@ def format_table(result: dict) -> str:
 
 def main(args) -> None:
     result = run(args.data, args.loss, args.repeats, args.epochs, args.device, args.threads, args.startup,
-                 args.packed)
+                 args.packed, args.packed_lrs)
     print(format_table(result))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

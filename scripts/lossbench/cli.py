@@ -307,6 +307,11 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from .losses import get_loss
 
     get_loss(args.loss)
+    if args.packed_lrs is not None and not args.packed:
+        raise ArgumentError("--packed-lrs: expected with --packed N (the seeds of the grid), found no --packed")
+    if args.packed_lrs is not None and len(set(args.packed_lrs)) != len(args.packed_lrs):
+        raise ArgumentError(f"--packed-lrs: expected distinct learning rates, found "
+                            f"{' '.join(map(str, args.packed_lrs))}")
     _check_device(args.device)
     bench.main(args)
 
@@ -382,6 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--startup", action="store_true", help="also time process start-up against 'import torch'")
     p.add_argument("--packed", type=count, default=0, metavar="N",
                    help="also train seeds 0..N-1 packed in one process (lossbench train-seeds) and time it")
+    p.add_argument("--packed-lrs", type=positive_float, nargs="+", default=None, metavar="LR",
+                   help="with --packed N: pack the grid LR... x seeds 0..N-1 instead (a learning-rate study of "
+                        "--loss in one process, each run with its own lr)")
     p.add_argument("--json", default=None, type=output_file, help="write the figures, device and versions here")
     p.set_defaults(func=cmd_bench)
 

@@ -1,0 +1,141 @@
+"""The learning-rate study's config block (``lr_study:``): checked before any job, run settings, sweep twins."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from helpers import ROOT
+from lossbench.config import (
+    LR_STUDY_DEFAULTS,
+    ConfigError,
+    TrainConfig,
+    check,
+    check_lr_study,
+    lr_study_run_settings,
+    lr_study_variant,
+    lr_text,
+    normalize,
+    sweep_twin,
+    train_args,
+)
+from lossbench.losses import LOSSES
+
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+CONFIG = {"dataset": "mnist", "train_size": 1000, "val_size": 200, "hidden": [32], "lr": 0.1, "batch_size": 20,
+          "epochs": 2, "seeds": [0, 1], "test_every": None, "losses": ["cross_entropy", "mse_softmax"],
+          "variants": {"mse_softmax_lr3": {"loss": "mse_softmax", "lr": 3.0}}}
+
+
+def study_of(**block):
+    return check_lr_study({**CONFIG, "lr_study": block}, LOSSES)
+
+
+def test_the_block_is_filled_with_its_defaults_epochs_from_the_sweep_and_off_when_null():
+    settings = study_of()
+    assert settings == {**LR_STUDY_DEFAULTS, "epochs": 2}
+    assert study_of(epochs=7)["epochs"] == 7
+    assert check_lr_study({**CONFIG, "lr_study": None}, LOSSES) is None and check_lr_study(CONFIG, LOSSES) is None
+    block = yaml.safe_load(open(SCHEMA))["properties"]["lr_study"]["then"]["properties"]
+    assert {k: v["default"] for k, v in block.items()} == LR_STUDY_DEFAULTS  # one set of defaults
+
+
+def test_the_default_grid_brackets_where_every_default_loss_peaks():
+    """Measured (README, "Learning-rate study"): cross_entropy peaks near 0.3 and diverges from 3,
+    mse_logits peaks near 3, mse_softmax near 10; each needs a grid point on both sides."""
+    lrs = LR_STUDY_DEFAULTS["lrs"]
+    assert lrs == sorted(lrs) and lrs[0] < 0.3 and lrs[-1] > 10
+    assert {0.1, 0.3, 1.0, 3.0, 10.0} <= set(lrs)
+    config = yaml.safe_load(open(ROOT / "config" / "config.yaml"))
+    assert config["lr_study"] == {**LR_STUDY_DEFAULTS, "epochs": None}
+
+
+@pytest.mark.parametrize("block, words", [
+    ({"lrs": []}, "lr_study.lrs: expected a non-empty list of learning rates (numbers > 0), found [] (list)"),
+    ({"lrs": 0.1}, "lr_study.lrs: expected a non-empty list of learning rates (numbers > 0), found 0.1 (float)"),
+    ({"lrs": [0.1, 0.0]}, "lr_study.lrs[1]: expected a finite number > 0, found 0.0 (float)"),
+    ({"lrs": [-1]}, "lr_study.lrs[0]: expected a finite number > 0, found -1 (int)"),
+    ({"lrs": [0.1, float("inf")]}, "lr_study.lrs[1]: expected a finite number > 0, found inf (float)"),
+    ({"lrs": [0.1, "fast"]}, "lr_study.lrs[1]: expected a finite number > 0, found 'fast' (str)"),
+    ({"lrs": [0.1, True]}, "lr_study.lrs[1]: expected a finite number > 0, found True (bool)"),
+    ({"lrs": [0.1, 1, 1.0]}, "lr_study.lrs[2]: 1.0 is listed twice (also lr_study.lrs[1]); expected distinct"),
+    ({"losses": []}, "lr_study.losses: expected a non-empty list of registered losses, found [] (list)"),
+    ({"losses": ["cross_entropy", "hinge"]}, "lr_study.losses[1]: unknown loss 'hinge'; registered: "),
+    ({"losses": ["mse_softmax", "mse_softmax"]}, "lr_study.losses[1]: 'mse_softmax' is listed twice"),
+    ({"seeds": [0, 0]}, "lr_study.seeds[1]: seed 0 is listed twice"),
+    ({"seeds": [-1]}, "lr_study.seeds[0]: expected an integer 0 .. "),
+    ({"epochs": 0}, "lr_study.epochs: expected an integer 1 or more, found 0"),
+    ({"epochs": 2.0}, "lr_study.epochs: expected an integer, found 2.0 (float); write 2"),
+    ({"losses": ["mse_softmax"]}, "lr_study.reference: 'cross_entropy' is not one of lr_study.losses (mse_softmax)"),
+    ({"threshold": 1.0}, "lr_study.threshold: expected a validation accuracy between 0 and 1"),
+    ({"lr": 0.5}, "lr_study.lr: unknown key; expected losses, lrs, seeds, epochs, reference, threshold"),
+])
+def test_a_bad_block_is_refused_naming_the_key(block, words):
+    with pytest.raises(ConfigError) as err:
+        study_of(**block)
+    assert words in str(err.value)
+
+
+def test_a_block_that_is_no_mapping_is_refused():
+    with pytest.raises(ConfigError, match=r"lr_study: expected a mapping .* or null \(off\), found \[0.1\] \(list\)"):
+        check_lr_study({**CONFIG, "lr_study": [0.1]}, LOSSES)
+
+
+def test_a_users_own_registered_loss_can_be_studied_by_name(monkeypatch):
+    monkeypatch.setitem(LOSSES, "my_hinge", LOSSES["cross_entropy"])
+    assert study_of(losses=["cross_entropy", "my_hinge"])["losses"] == ["cross_entropy", "my_hinge"]
+
+
+def test_values_written_as_text_are_read_as_numbers():
+    """YAML 1.1 reads 1e-3 as a string; Snakemake's --config passes every item as text."""
+    config = {**CONFIG, "lr_study": {"lrs": ["1e-3", "0.1", 3], "threshold": "5e-1"}}
+    normalize(config)
+    assert config["lr_study"] == {"lrs": [0.001, 0.1, 3], "threshold": 0.5}
+    given = {"lr_study": {"lrs": ["0.1", "1"], "seeds": ["0", "3"], "epochs": "4"}}
+    config = {**CONFIG, "lr_study": {"lrs": ["0.1", "1"], "seeds": ["0", "3"], "epochs": "4"}}
+    normalize(config, given)
+    assert config["lr_study"] == {"lrs": [0.1, 1.0], "seeds": [0, 3], "epochs": 4}
+    off = {**CONFIG, "lr_study": "null"}
+    normalize(off, {"lr_study": "null"})
+    assert off["lr_study"] is None
+    one = {**CONFIG, "lr_study": {"lrs": "0.3"}}
+    normalize(one, {"lr_study": {"lrs": "0.3"}})
+    assert one["lr_study"] == {"lrs": [0.3]}
+
+
+@pytest.mark.parametrize("lr, text", [(0.03, "0.03"), (1.0, "1"), (30.0, "30"), (1e-5, "1e-05"), (0.5, "0.5"),
+                                      (0.031622776601683794, "0.03162277660168379"), (2.5e-07, "2.5e-07")])
+def test_an_lr_names_its_folder_with_the_shortest_text_that_reads_back_as_it(lr, text):
+    assert lr_text(lr) == text and float(text) == lr
+    assert lr_study_variant("mse_softmax", lr) == f"mse_softmax_lr{text}"
+
+
+def test_a_study_run_is_the_sweep_at_its_lr_for_the_studys_epochs_tested_at_the_end():
+    study = study_of(epochs=3)
+    settings = lr_study_run_settings(CONFIG, study, "mse_logits", 0.3)
+    assert (settings["variant"], settings["loss"], settings["lr"]) == ("mse_logits_lr0.3", "mse_logits", 0.3)
+    assert (settings["epochs"], settings["test_every"], settings["hidden"]) == (3, 3, [32])
+    assert (settings["train_size"], settings["batch_size"]) == (1000, 20)
+    flags = train_args(settings)  # what the rule passes to lossbench train
+    assert "--lr 0.3" in flags and "--epochs 3" in flags and "--test-every 3" in flags
+    cfg = TrainConfig(**{**settings, "hidden": tuple(settings["hidden"]), "seed": 0})
+    assert cfg.lr == 0.3
+
+
+def test_a_study_point_the_sweep_trains_is_found_and_only_then():
+    variants = check(CONFIG, LOSSES)
+    study = study_of()
+    assert sweep_twin(lr_study_run_settings(CONFIG, study, "cross_entropy", 0.1), variants) == "cross_entropy"
+    assert sweep_twin(lr_study_run_settings(CONFIG, study, "mse_softmax", 3.0), variants) == "mse_softmax_lr3"
+    assert sweep_twin(lr_study_run_settings(CONFIG, study, "mse_softmax", 1.0), variants) is None
+    assert sweep_twin(lr_study_run_settings(CONFIG, study, "mse_logits", 0.1), variants) is None  # not in the sweep
+    longer = study_of(epochs=3)  # another budget: not the same run
+    assert sweep_twin(lr_study_run_settings(CONFIG, longer, "cross_entropy", 0.1), variants) is None
+
+
+def test_the_sweep_tests_at_the_last_epoch_only_unless_test_every_says_otherwise():
+    variants = check({**CONFIG, "variants": {"long": {"loss": "cross_entropy", "epochs": 6}}}, LOSSES)
+    assert variants["cross_entropy"]["test_every"] == 2 and variants["long"]["test_every"] == 6
+    assert check({**CONFIG, "test_every": 1}, LOSSES)["cross_entropy"]["test_every"] == 1
+    with pytest.raises(ConfigError, match="test_every: expected an integer 1 or more, found 0"):
+        check({**CONFIG, "test_every": 0}, LOSSES)
