@@ -1,0 +1,99 @@
+# ---
+# jupyter:
+#   jupytext:
+#     notebook_metadata_filter: kernelspec,language_info,jupytext
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+#   language_info:
+#     name: python
+# ---
+
+# %% tags=["parameters"]
+title: str = "Learning rate"
+lr_study_runs_csv: str = "results/mnist/tables/lr_study_runs.csv"
+lr_study_epochs_csv: str = "results/mnist/tables/lr_study_epochs.csv"
+lr_study_summary_csv: str = "results/mnist/tables/lr_study_summary.csv"  # per (loss, lr); the page reads runs
+reference_loss: str = "cross_entropy"  # a loss: every other is compared with it at its own best lr
+slow_loss: str = "mse_softmax"  # the loss the conclusion asks about first
+threshold: float = 0.5  # validation accuracy after epoch 1 that defines each loss's threshold lr
+classes: int = 10  # C, for the theory's C²/2
+
+# %%
+from IPython.display import Markdown, display
+
+from lossbench import lrstudy, report
+
+runs, epochs = lrstudy.load(lr_study_runs_csv, lr_study_epochs_csv)
+study = lrstudy.analyse(runs, epochs, reference_loss, slow_loss, threshold, classes)
+display(report.heading(title))
+
+# %% [markdown]
+# Is a slow loss a worse objective, or does it only need a larger step? A comparison at one shared
+# learning rate compares learning rates as much as losses; here each loss is compared at its own
+# best learning rate, chosen on validation data. The same runs test the gradient-scale reading of
+# the *why* page ([Why MSE on softmax is slow](why-mse.html)) over the whole range: at initialisation
+# a loss whose logit gradient is a factor $s$ of cross-entropy's should, early in training, behave
+# at learning rate $\eta / s$ as cross-entropy does at $\eta$ ($s = 2/C^2$ for MSE on softmax).
+
+# %%
+display(Markdown(lrstudy.method(study)))
+
+# %% [markdown]
+# ## What the study says
+
+# %%
+display(Markdown(lrstudy.conclusion(study)))
+
+# %% [markdown]
+# ## Accuracy against the learning rate
+
+# %%
+display(Markdown(lrstudy.lr_caption(study)))
+lrstudy.lr_figure(study);
+
+# %% [markdown]
+# ## Against the effective learning rate
+
+# %%
+display(Markdown(lrstudy.effective_caption(study)))
+lrstudy.effective_figure(study);
+
+# %% [markdown]
+# ## Best learning rate per loss, and the threshold learning rate
+# Best lr: highest mean validation accuracy after the final epoch among the points that did not
+# diverge; validation and test accuracy there as mean ± sd over seeds and the 95% t-interval of the
+# mean. Threshold lr: where the mean validation accuracy after epoch 1 first reaches the threshold,
+# interpolated in log lr between grid points. Its ratio to the reference's is set beside the ratio
+# the measured initial gradient scale predicts (reference's norm ÷ the loss's) and the theory's.
+
+# %%
+lrstudy.table_display(study)
+
+# %% [markdown]
+# ### Each loss at its best learning rate against the reference at its own
+# Test accuracy, paired by seed (seed $s$ starts both from the same network). A difference is
+# called negligible only when its whole 95% CI lies within ±0.5 points; p-values are adjusted with
+# Holm's method across the losses compared.
+
+# %%
+lrstudy.comparison_display(study)
+
+# %% [markdown]
+# ## Saturation at large learning rates
+
+# %%
+display(Markdown(lrstudy.saturation_caption(study)))
+lrstudy.saturation_figure(study);
+
+# %% [markdown]
+# ## Every point of the grid
+
+# %%
+lrstudy.points_display(study)
