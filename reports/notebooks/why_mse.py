@@ -24,6 +24,9 @@ reference: str = "cross_entropy"  # a variant: accuracies are compared with it
 slow_loss: str = "mse_softmax"  # a loss: its initial gradient is measured against cross_entropy's
 horizon_runs_csv: str = ""  # long-horizon tables (config horizon:); "" when the block is off
 horizon_epochs_csv: str = ""
+lr_study_runs_csv: str = ""  # learning-rate study tables (config lr_study:); "" when the block is off
+lr_study_epochs_csv: str = ""
+lr_study_threshold: float = 0.5  # the study's threshold (validation accuracy after epoch 1), as on its page
 plateau_window: int = 4  # the plateau criterion: window in epochs and gain in validation accuracy
 plateau_gain: float = 0.01
 
@@ -102,6 +105,11 @@ display(report.heading(title))
 ratios = stats.initial_gradient_ratio(runs, slow_loss, "cross_entropy")
 display(Markdown(prose.why_conclusion(summary, ratios, reference, slow_loss, stats.saturation_table(epochs),
                                       runs=runs, epochs=epochs)))
+
+# %%
+from lossbench import lrstudy
+
+lrstudy.why_note(lr_study_runs_csv, lr_study_epochs_csv, "cross_entropy", slow_loss, lr_study_threshold)
 
 # %% [markdown]
 # ## Measured: the gradient at initialisation

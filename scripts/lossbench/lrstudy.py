@@ -38,7 +38,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from . import stats
-from .plots import _markers, _palette, legend_outside
+from .plots import _palette, legend_outside
 from .prose import CROSS_ENTROPY_FORMS, NEGLIGIBLE, _acc, _ci, _ci_points, _number, _p, _points
 from .stats import ALPHA, CAPPED_LOSSES, CLASSES, ci95, theoretical_ratio
 
@@ -400,8 +400,12 @@ def method(study: Study) -> str:
         return empty_text()
     epochs = sorted(set(study.points["epochs"]))
     budget = f"{epochs[0]} epochs" if len(epochs) == 1 else f"{epochs[0]}–{epochs[-1]} epochs"
-    grids = "; ".join(f"`{row.loss}` {_grid_text(row.grid)}" for row in study.best.itertuples())
-    return (f"Each loss trains the same network over a grid of learning rates ({grids}), {budget}, "
+    grids = [tuple(g) for g in study.best["grid"]]
+    if len(set(grids)) == 1:
+        grids_text = f"the same for every loss: {_grid_text(list(grids[0]))}, {_grid_step(list(grids[0]))}"
+    else:
+        grids_text = "; ".join(f"`{row.loss}` {_grid_text(row.grid)}" for row in study.best.itertuples())
+    return (f"Each loss trains the same network over a grid of learning rates ({grids_text}), {budget}, "
             f"{_seed_counts(study)} per point; seed *s* starts every point from the same network and batch order. "
             "**Best lr** of a loss: the highest mean **validation** accuracy after the final epoch; test accuracy is "
             "read only there, never used to choose. A point (loss, lr) with any diverged seed is **marked diverged** "
@@ -446,6 +450,15 @@ REASONS = {"matches": f"the whole interval lies within ±{NEGLIGIBLE * 100:g} po
            "falls short": f"lower, detected at Holm-adjusted p < {ALPHA}, and not negligible",
            "unclear": f"no difference detected, and the interval reaches past ±{NEGLIGIBLE * 100:g} points, too wide "
                       "to call them equal", "untested": "one seed on a side: no interval and no test"}
+
+
+def _edge_words(losses: list[str]) -> str:
+    """'The best lr of `a` is at the edge of its grid', or for several: 'The best lrs of ... are at the edges ...'."""
+    names = " and ".join(f"`{x}`" for x in losses)
+    return (f"The best lr of {names} is at the edge of its grid" if len(losses) == 1 else
+            f"The best lrs of {names} are at the edges of their grids")
+
+
 VERDICTS = {"matches": "matches", "beats": "beats", "falls short": "falls short", "unclear": "too few seeds to tell",
             "untested": "not tested"}
 
@@ -499,7 +512,7 @@ def _threshold_text(row) -> str:
 
 
 def _grid_step(grid: list[float]) -> str:
-    """'(grid steps ×3.16)' or '(grid steps ×3 to ×3.33)': how far apart the interpolated points are."""
+    """'×3.16 apart' or '×3 to ×3.33 apart': how far apart neighbouring lrs of a grid are."""
     steps = [b / a for a, b in zip(grid, grid[1:])]
     if not steps:
         return ""
@@ -586,7 +599,8 @@ def saturation_sentence(row, classes: int = CLASSES) -> str:
         return (f"{name}: no saturation on its grid — at its largest lr that did not diverge, {_lr_text(row.lr)}, "
                 f"{row.confident_wrong * 100:.1f}% of validation images are confidently wrong (p > 0.9) after the "
                 "final epoch (mean over seeds).")
-    seeds = "every seed" if row.saturated == row.n else f"{row.saturated} of {row.n} seeds"
+    seeds = ("every seed" if row.saturated == row.n else f"{row.saturated} of {row.n} seeds") + (
+        " (mean over them)" if row.saturated > 1 else "")
     text = (f"{name} at lr {_lr_text(row.lr)}: final validation accuracy {_acc(row.val_mean)} (against "
             f"{_acc(row.best_val)} at its best lr {_lr_text(row.best_lr)}); in {seeds} **"
             f"{row.confident_wrong * 100:.0f}% of validation images are confidently wrong** (p > 0.9) after the "
@@ -635,8 +649,8 @@ def conclusion(study: Study) -> str:
         caveat = [x for x in (slow, ref) if b.loc[x, "edge"]]
         lines.append(f"- **{headline(row.verdict, slow, ref)}** at this budget ({epochs} epochs): "
                      + compare_sentence(row, ref, named=False) + "."
-                     + (f" ⚠ The best lr of {', '.join(f'`{x}`' for x in caveat)} is at the edge of its grid, so "
-                        "its tuned accuracy may be underestimated." if caveat else ""))
+                     + (f" ⚠ {_edge_words(caveat)}: a better lr may lie outside the grid, so this may not compare "
+                        "the losses at their best." if caveat else ""))
     for row in study.comparison.itertuples():
         if row.loss != slow:
             lines.append(f"- {compare_sentence(row, ref)}.")
@@ -774,8 +788,12 @@ def _legend(fig, ax, study: Study, palette: dict, markers: dict, diverged: bool,
     legend_outside(fig, ax, "loss")
 
 
+MARKERS = ["o", "s", "D", "^", "v", "P", "*", "p", "h"]  # no "x"/"X": × marks a diverged point
+
+
 def _colours(study: Study) -> tuple[dict, dict]:
-    return _palette(study.losses), _markers(study.losses)
+    """Each loss's colour (plots' palette, in the study's loss order) and marker, the same on every figure."""
+    return _palette(study.losses), {loss: MARKERS[i % len(MARKERS)] for i, loss in enumerate(study.losses)}
 
 
 def lr_figure(study: Study) -> plt.Figure | None:
@@ -945,7 +963,7 @@ def why_text(study: Study) -> str:
     b = study.best.set_index("loss")
     if slow not in b.index or ref not in b.index:
         missing = " and ".join(f"`{x}`" for x in (slow, ref) if x not in b.index)
-        return f"- The learning-rate study ({link}) does not train {missing}: it says nothing about them here."
+        return f"- The learning-rate study ({link}) does not train {missing}, so it adds nothing here."
     text = (f"- **The learning-rate study** ({link}) tunes each loss's lr on validation accuracy "
             f"({_grid_text(b.loc[slow, 'grid'])}, {int(study.points['epochs'].max())} epochs, {_seed_counts(study)}). ")
     c = study.comparison.set_index("loss") if len(study.comparison) else None
@@ -957,16 +975,22 @@ def why_text(study: Study) -> str:
                  f"({_points(row['difference'])} points, "
                  f"{_ci_points(row['difference_ci95_low'], row['difference_ci95_high'])})")
         edge = [x for x in (slow, ref) if b.loc[x, "edge"]]
-        text += (f"; ⚠ the best lr of {', '.join(f'`{x}`' for x in edge)} is at the edge of its grid. " if edge
+        text += (f"; ⚠ {_edge_words(edge)[0].lower() + _edge_words(edge)[1:]}. " if edge
                  else ". ")
     else:
         text += f"`{slow}` is not compared with `{ref}` there (no best lr for one of them). "
     r = scale_rows(study).set_index("loss").loc[slow]
     if not pd.isna(r["measured"]):
-        theory = f", {_ratio(r['theory'])} in theory" if not pd.isna(r["theory"]) else ""
-        text += (f"To first reach {study.threshold:.0%} validation accuracy after epoch 1 it needs a "
-                 f"{_ratio(r['measured'])} larger lr than `{ref}`; its initial gradient scale predicts "
-                 f"{_ratio(r['predicted'])}{theory}.")
+        theory = (f" (theory: {_ratio(r['theory'])}" + (", C²/2)" if slow == "mse_softmax" else ")")
+                  if not pd.isna(r["theory"]) else "")
+        factor = r["measured"] / r["predicted"]
+        reading = ("the scale accounts for the whole shift" if abs(math.log(factor)) < math.log(1.005) else
+                   f"the scale accounts for a factor {_number(r['predicted'], '.3g')}, a further {_ratio(factor)} is "
+                   "not explained by it" if factor > 1 else
+                   f"it needs a {_ratio(1 / factor)} smaller lr than the scale predicts")
+        text += (f"To first reach validation accuracy {study.threshold:g} after epoch 1 it needs a "
+                 f"{_ratio(r['measured'])} larger lr than `{ref}`, where its initial gradient scale predicts "
+                 f"{_ratio(r['predicted'])}{theory}: {reading}.")
     else:
-        text += "Its threshold-lr ratio to `{ref}` is not measured on this grid (see the page).".replace("{ref}", ref)
+        text += f"Its threshold-lr ratio to `{ref}` is not measured on this grid (see the page)."
     return text
