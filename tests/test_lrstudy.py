@@ -215,6 +215,15 @@ def test_the_measured_ratio_next_to_the_predicted_and_the_theory():
     assert f"a {norms['cross_entropy'] / norms['mse_softmax']:.3g}× larger lr is predicted" in text
     row = lrstudy.table_display(s).loc["mse_softmax"]
     assert row["theory"] == "50× (C²/2)" and row["÷ cross_entropy's"] == f"{ms / ce:.3g}×"
+    # seed by seed, on each seed's own curves after epoch 1 (MS1, CE1): mse_softmax crosses 0.5 between lr 3 and 10,
+    # cross_entropy between lr 0.03 and 0.1
+
+    def cross(lr0, v0, lr1, v1):
+        return 10 ** (math.log10(lr0) + (0.5 - v0) / (v1 - v0) * (math.log10(lr1) - math.log10(lr0)))
+    seed1 = cross(3, 0.40, 10, 0.70) / cross(0.03, 0.30, 0.1, 0.60)
+    seed2 = cross(3, 0.42, 10, 0.72) / cross(0.03, 0.34, 0.1, 0.64)
+    assert ratios.loc["mse_softmax", "per_seed"] == [pytest.approx(seed1), pytest.approx(seed2)]
+    assert f"seed by seed: {seed1:.3g}×, {seed2:.3g}×" in text
 
 
 # --- collapse on the reference's rising side --------------------------------------------------------
@@ -233,8 +242,8 @@ def test_the_collapse_measure_interpolates_the_reference_in_log_effective_lr():
     assert row["median"] == pytest.approx((0.05 + 0.1) / 2, abs=1e-6)
     text = flat(lrstudy.conclusion(s))
     assert ("on `cross_entropy`'s rising side (lr 0.01–1, 2 of its points there): after epoch 1 up to 10.0 points of "
-            "`cross_entropy`'s curve (largest gap -10.00 at its lr 10, median 7.5; the seeds of one point differ by "
-            "up to 0.0 there): **not collapsed**") in text
+            "`cross_entropy`'s curve (largest gap -10.00 points at its lr 10, median gap 7.5 points; the seeds of one "
+            "point differ by up to 0.0 there): **not collapsed**") in text
 
 
 def test_no_collapse_measure_without_a_rising_side():

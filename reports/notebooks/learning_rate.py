@@ -94,6 +94,9 @@ lrstudy.saturation_figure(study);
 
 # %% [markdown]
 # ## Every point of the grid
+# Mean ± sd over seeds. ⚠ diverged: a seed had diverged by then, so the point's accuracy is not a
+# real one and is not shown. Confidently wrong: share of validation images wrong with p > 0.9 after
+# the final epoch, mean over seeds (the seeds' range where they differ).
 
 # %%
 lrstudy.points_display(study)

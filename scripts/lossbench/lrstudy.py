@@ -176,6 +176,16 @@ def threshold_lr(lrs, values, threshold: float) -> tuple[float, str]:
     return math.nan, "not reached"
 
 
+def threshold_by_seed(table: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
+    """Per loss and seed (``per_run``'s table): the threshold lr of that seed's own curve after epoch 1
+    (``threshold_lr``, runs diverged by then skipped), and how it was found (``kind``)."""
+    rows = []
+    for (loss, seed), g in table.groupby(["loss", "seed"], sort=False):
+        lr, kind = threshold_lr(g["lr"], g["val_epoch1"].where(~g["diverged1"]), threshold)
+        rows.append({"loss": loss, "seed": seed, "threshold_lr": lr, "kind": kind})
+    return pd.DataFrame(rows, columns=["loss", "seed", "threshold_lr", "kind"])
+
+
 def _edge(lr: float, grid: list[float]) -> str:
     if len(grid) == 1:
         return "both"
@@ -481,26 +491,33 @@ def _ratio(value: float) -> str:
 
 
 def scale_rows(study: Study) -> pd.DataFrame:
-    """Per loss: threshold lr, its ratio to the reference's (with bounds), the predicted and theory ratios."""
+    """Per loss: the threshold lr's ratio to the reference's (``measured``; ``measured_text`` also gives
+    bounds), the same ratio seed by seed (``per_seed``: each seed's own curves, where both cross by
+    interpolation), the ratio the gradient scale predicts and the theory's."""
     b = study.best.set_index("loss")
     scale = study.scale.set_index("loss") if len(study.scale) else pd.DataFrame(columns=["predicted_ratio"])
     ref = b.loc[study.reference] if study.reference in b.index else None
+    seeds = threshold_by_seed(study.runs, study.threshold)
+    seeds = seeds[seeds["kind"] == "interpolated"].set_index(["loss", "seed"])["threshold_lr"]
     rows = []
     for loss, row in b.iterrows():
-        measured, text = math.nan, ""
+        measured, text, per_seed = math.nan, "", []
         if ref is not None and loss != study.reference:
             kinds = (row["threshold_kind"], ref["threshold_kind"])
             value = row["threshold_lr"] / ref["threshold_lr"]
             if kinds == ("interpolated", "interpolated"):
                 measured, text = value, _ratio(value)
+                if loss in seeds.index.get_level_values(0) and study.reference in seeds.index.get_level_values(0):
+                    both = pd.concat([seeds[loss], seeds[study.reference]], axis=1, join="inner")
+                    per_seed = list((both.iloc[:, 0] / both.iloc[:, 1]).sort_index())
             elif kinds == ("below", "interpolated"):
                 text = "≤ " + _ratio(value)
             elif kinds == ("interpolated", "below"):
                 text = "≥ " + _ratio(value)
         predicted = scale["predicted_ratio"].get(loss, math.nan) if study.reference in scale.index else math.nan
         rows.append({"loss": loss, "measured": measured, "measured_text": text, "predicted": predicted,
-                     "theory": theory_ratio(loss, study.reference, study.classes)})
-    return pd.DataFrame(rows, columns=["loss", "measured", "measured_text", "predicted", "theory"])
+                     "theory": theory_ratio(loss, study.reference, study.classes), "per_seed": per_seed})
+    return pd.DataFrame(rows, columns=["loss", "measured", "measured_text", "predicted", "theory", "per_seed"])
 
 
 def _threshold_text(row) -> str:
@@ -546,7 +563,9 @@ def scale_sentence(study: Study, loss: str) -> str:
     factor = r["measured"] / r["predicted"]
     text = (f"`{loss}`: {predicted}; **{_ratio(r['measured'])} is measured** ({reached}: "
             f"{_lr_text(row['threshold_lr'])} against {_lr_text(ref_row['threshold_lr'])} for `{ref}`, each "
-            f"interpolated between grid points {_grid_step(row['grid'])}). ")
+            f"interpolated between grid points {_grid_step(row['grid'])}"
+            + (f"; seed by seed: {', '.join(_ratio(v) for v in r['per_seed'])}" if len(r["per_seed"]) > 1 else "")
+            + "). ")
     if abs(math.log(factor)) < math.log(1.005):
         text += "The gradient scale accounts for the whole shift."
     elif factor > 1:
@@ -555,6 +574,12 @@ def scale_sentence(study: Study, loss: str) -> str:
     else:
         text += (f"It needs a {_ratio(1 / factor)} smaller lr than the gradient scale predicts: after epoch 1 it is "
                  f"ahead of `{ref}` at the same effective lr.")
+    seeds = r["per_seed"]
+    if len(seeds) > 1 and abs(math.log(factor)) >= math.log(1.005):
+        if min(seeds) < r["predicted"] < max(seeds):
+            text += " The seeds fall on both sides of the prediction, so these seeds do not settle the difference."
+        else:
+            text += f" Every seed's ratio is {'above' if factor > 1 else 'below'} the predicted one."
     return text + collapse_text(study, loss)
 
 
@@ -569,8 +594,8 @@ def collapse_text(study: Study, loss: str) -> str:
                 f"{_lr_text(row['rising_high'])}, {int(row['compared'])} of its points there)")
         gap = abs(row["largest"])
         text = (f"{when} {'within' if gap <= COLLAPSE else 'up to'} {gap * 100:.1f} points of `{study.reference}`'s "
-                f"curve (largest gap {_points(row['largest'])} at its lr {_lr_text(row['at_lr'])}, median "
-                f"{row['median'] * 100:.1f}")
+                f"curve (largest gap {_points(row['largest'])} points at its lr {_lr_text(row['at_lr'])}, median gap "
+                f"{row['median'] * 100:.1f} points")
         if not pd.isna(row["seed_spread"]):
             text += f"; the seeds of one point differ by up to {row['seed_spread'] * 100:.1f} there"
         text += ")"
@@ -712,11 +737,24 @@ def comparison_display(study: Study) -> pd.DataFrame:
 
 
 def points_display(study: Study) -> pd.DataFrame:
-    """Every point of the grid: seeds, divergence, final and epoch-1 validation, final test accuracy,
-    confidently-wrong share (strings; a diverged point's accuracies are not shown)."""
+    """Every point of the grid: seeds, divergence, final and epoch-1 validation, final test accuracy
+    (mean ± sd over seeds), confidently-wrong share (mean, and the seeds' range where they differ;
+    not read for a capped loss). Strings; a diverged point's accuracies are not shown."""
     p = study.points
+
     def acc(mean, sd, diverged):
         return "⚠ diverged" if diverged else _mean_sd(mean, sd)
+
+    spread = study.runs.groupby(["loss", "lr"])["val_confident_wrong"].agg(["min", "max"])
+
+    def wrong(row):
+        if row.loss in CAPPED_LOSSES:
+            return "not read (capped)"
+        if row.diverged or pd.isna(row.confident_wrong):
+            return ""
+        low, high = spread.loc[(row.loss, row.lr)]
+        return f"{row.confident_wrong * 100:.1f}%" + (f" ({low * 100:.1f}–{high * 100:.1f}%)" if high > low else "")
+
     return pd.DataFrame({
         "loss": p["loss"], "lr": p["lr"].map(_lr_text),
         "effective lr": p["effective_lr"].map(lambda v: _number(v, ".3g")),
@@ -724,8 +762,7 @@ def points_display(study: Study) -> pd.DataFrame:
         "val. after epoch 1": [acc(m, s, d) for m, s, d in zip(p["val1_mean"], p["val1_sd"], p["diverged1"])],
         "val. final": [acc(m, s, d) for m, s, d in zip(p["val_mean"], p["val_sd"], p["diverged"])],
         "test final": [acc(m, s, d) for m, s, d in zip(p["test_mean"], p["test_sd"], p["diverged"])],
-        "confidently wrong (final)": [("" if d or pd.isna(v) else f"{v * 100:.1f}%")
-                                      for v, d in zip(p["confident_wrong"], p["diverged"])],
+        "confidently wrong (final)": [wrong(row) for row in p.itertuples()],
     }).set_index(["loss", "lr"])
 
 
@@ -969,7 +1006,7 @@ def why_text(study: Study) -> str:
     c = study.comparison.set_index("loss") if len(study.comparison) else None
     if c is not None and slow in c.index:
         row = c.loc[slow]
-        text += (f"{headline(row['verdict'], slow, ref)}: test accuracy {_acc(row['mean'])} "
+        text += (f"{headline(row['verdict'], slow, ref)}. Test accuracy {_acc(row['mean'])} "
                  f"at lr {_lr_text(row['lr'])} "
                  f"against {_acc(row['reference_mean'])} at lr {_lr_text(row['reference_lr'])} "
                  f"({_points(row['difference'])} points, "
