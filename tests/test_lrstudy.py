@@ -483,3 +483,19 @@ def test_the_why_page_note_cites_the_study_and_links_its_page(tmp_path):
     runs.to_csv(tmp_path / "r.csv", index=False)
     epochs.to_csv(tmp_path / "e.csv", index=False)
     assert "learning-rate.html" in lrstudy.why_note(str(tmp_path / "r.csv"), str(tmp_path / "e.csv")).data
+
+
+def test_a_grid_of_one_lr_per_loss_and_an_empty_study():
+    matplotlib.use("Agg")
+    s = study({("cross_entropy", 0.1): {"val": [0.9, 0.91], "val1": [0.6, 0.6]},
+               ("mse_softmax", 1.0): {"val": [0.5, 0.52], "val1": [0.6, 0.6]}})
+    text = flat(lrstudy.conclusion(s))
+    assert text.count("one lr only") == 2 and "too narrow on both sides" in text
+    assert "The best lrs of `mse_softmax` and `cross_entropy` are at the edges of their grids" in text
+    assert "is only bounded (≤ 1 (the smallest lr) against ≤ 0.1 (the smallest lr) for `cross_entropy`)" in text
+    for function in (lrstudy.lr_figure, lrstudy.effective_figure, lrstudy.saturation_figure):
+        plt.close(function(s))
+    empty = lrstudy.analyse(*lrstudy.load("", ""))
+    assert empty.empty and lrstudy.conclusion(empty) == lrstudy.empty_text()
+    assert lrstudy.lr_figure(empty) is None and lrstudy.table_display(empty).empty
+    assert lrstudy.points_display(empty).empty and lrstudy.comparison_display(empty).empty

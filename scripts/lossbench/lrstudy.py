@@ -227,7 +227,8 @@ def best_lrs(pts: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
 
 
 def _at(table: pd.DataFrame, loss: str, lr: float) -> pd.DataFrame:
-    return table[(table["loss"] == loss) & np.isclose(table["lr"], lr, rtol=1e-9, atol=0)]
+    """The runs of one point (one per seed: a seed trained twice under two names counts once)."""
+    return table[(table["loss"] == loss) & np.isclose(table["lr"], lr, rtol=1e-9, atol=0)].drop_duplicates("seed")
 
 
 def compare(table: pd.DataFrame, best: pd.DataFrame, reference: str) -> pd.DataFrame:
@@ -557,7 +558,8 @@ def scale_sentence(study: Study, loss: str) -> str:
         return (f"`{loss}`: {predicted}; {reached} is not measured: {' and '.join(who)} never reach"
                 f"{'es' if len(who) == 1 else ''} it on the grid.")
     if pd.isna(r["measured"]):
-        bounds = f"({r['measured_text']}; {_threshold_text(row)} against {_threshold_text(ref_row)})"
+        bounds = (f"({r['measured_text'] + '; ' if r['measured_text'] else ''}{_threshold_text(row)} against "
+                  f"{_threshold_text(ref_row)} for `{ref}`)")
         return (f"`{loss}`: {predicted}; {reached} is only bounded {bounds}: the smallest lr of a grid already "
                 "reaches it, so the grid cannot place it.")
     factor = r["measured"] / r["predicted"]
@@ -695,6 +697,8 @@ def conclusion(study: Study) -> str:
 def table_display(study: Study) -> pd.DataFrame:
     """Per loss: best lr, validation and test accuracy there (mean ± sd, 95% CI), the threshold lr
     after epoch 1, its ratio to the reference's, the predicted ratio and the theory (strings)."""
+    if study.empty:
+        return pd.DataFrame()
     ratios = scale_rows(study).set_index("loss")
     rows = []
     for row in study.best.itertuples():
@@ -741,6 +745,8 @@ def points_display(study: Study) -> pd.DataFrame:
     (mean ± sd over seeds), confidently-wrong share (mean, and the seeds' range where they differ;
     not read for a capped loss). Strings; a diverged point's accuracies are not shown."""
     p = study.points
+    if p.empty:
+        return pd.DataFrame()
 
     def acc(mean, sd, diverged):
         return "⚠ diverged" if diverged else _mean_sd(mean, sd)
