@@ -323,7 +323,8 @@ def test_the_reference_absent_says_what_it_cannot_compute():
     assert "best lr **10**" in text
     assert "No effective lr" in lrstudy.effective_caption(s)
     assert lrstudy.effective_figure(s) is None
-    assert lrstudy.comparison_display(s).empty
+    assert lrstudy.comparison_display(s) is None
+    assert lrstudy.comparison_caption(s) == "Nothing to compare: the reference `cross_entropy` is not in the study."
     shown = lrstudy.table_display(s).loc["mse_softmax"]
     assert shown["÷ cross_entropy's"] == "n/a" and shown["predicted (gradient scale)"] == "n/a"
     assert "nan" not in text.lower()
@@ -341,6 +342,9 @@ def test_the_slow_loss_absent_and_a_two_point_grid_of_one_loss():
                     lrstudy.saturation_caption(s)):
         assert "nan" not in caption.lower()
     assert "`mse_softmax` and" not in lrstudy.why_text(s) and "does not train `mse_softmax`" in lrstudy.why_text(s)
+    assert "1 epoch," in lrstudy.method(s)
+    assert lrstudy.comparison_caption(s) == "Nothing to compare: `cross_entropy` is the only loss in the study."
+    assert lrstudy.effective_figure(s) is None and "is the only loss in the study" in lrstudy.effective_caption(s)
 
 
 def test_a_two_point_grid_of_two_losses_with_one_seed():
@@ -465,7 +469,7 @@ def test_the_displays_never_show_nan():
     for spec in (realistic(), {("mse_softmax", lr): {"val": v} for lr, v in MS.items()}):
         s = study(spec)
         for frame in (lrstudy.table_display(s), lrstudy.points_display(s), lrstudy.comparison_display(s)):
-            assert "nan" not in frame.to_string().lower()
+            assert frame is None or "nan" not in frame.to_string().lower()
     shown = lrstudy.points_display(study(realistic()))
     assert shown.loc[("cross_entropy", "3"), "val. final"] == "⚠ diverged"
 
@@ -497,5 +501,5 @@ def test_a_grid_of_one_lr_per_loss_and_an_empty_study():
         plt.close(function(s))
     empty = lrstudy.analyse(*lrstudy.load("", ""))
     assert empty.empty and lrstudy.conclusion(empty) == lrstudy.empty_text()
-    assert lrstudy.lr_figure(empty) is None and lrstudy.table_display(empty).empty
-    assert lrstudy.points_display(empty).empty and lrstudy.comparison_display(empty).empty
+    assert lrstudy.lr_figure(empty) is None and lrstudy.table_display(empty) is None
+    assert lrstudy.points_display(empty) is None and lrstudy.comparison_display(empty) is None

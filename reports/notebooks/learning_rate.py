@@ -78,11 +78,9 @@ lrstudy.table_display(study)
 
 # %% [markdown]
 # ### Each loss at its best learning rate against the reference at its own
-# Test accuracy, paired by seed (seed $s$ starts both from the same network). A difference is
-# called negligible only when its whole 95% CI lies within ±0.5 points; p-values are adjusted with
-# Holm's method across the losses compared.
 
 # %%
+display(Markdown(lrstudy.comparison_caption(study)))
 lrstudy.comparison_display(study)
 
 # %% [markdown]

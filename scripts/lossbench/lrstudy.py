@@ -410,7 +410,8 @@ def method(study: Study) -> str:
     if study.empty:
         return empty_text()
     epochs = sorted(set(study.points["epochs"]))
-    budget = f"{epochs[0]} epochs" if len(epochs) == 1 else f"{epochs[0]}–{epochs[-1]} epochs"
+    budget = (f"{epochs[0]} epoch{'s' if epochs[0] != 1 else ''}" if len(epochs) == 1 else
+              f"{epochs[0]}–{epochs[-1]} epochs")
     grids = [tuple(g) for g in study.best["grid"]]
     if len(set(grids)) == 1:
         grids_text = f"the same for every loss: {_grid_text(list(grids[0]))}, {_grid_step(list(grids[0]))}"
@@ -625,7 +626,7 @@ def saturation_sentence(row, classes: int = CLASSES) -> str:
     if pd.isna(row.saturated_lr):
         return (f"{name}: no saturation on its grid — at its largest lr that did not diverge, {_lr_text(row.lr)}, "
                 f"{row.confident_wrong * 100:.1f}% of validation images are confidently wrong (p > 0.9) after the "
-                "final epoch (mean over seeds).")
+                "final epoch" + (" (mean over seeds)." if row.n > 1 else "."))
     seeds = ("every seed" if row.saturated == row.n else f"{row.saturated} of {row.n} seeds") + (
         " (mean over them)" if row.saturated > 1 else "")
     text = (f"{name} at lr {_lr_text(row.lr)}: final validation accuracy {_acc(row.val_mean)} (against "
@@ -694,11 +695,11 @@ def conclusion(study: Study) -> str:
 
 # --- tables --------------------------------------------------------------------------------------
 
-def table_display(study: Study) -> pd.DataFrame:
+def table_display(study: Study) -> pd.DataFrame | None:
     """Per loss: best lr, validation and test accuracy there (mean ± sd, 95% CI), the threshold lr
     after epoch 1, its ratio to the reference's, the predicted ratio and the theory (strings)."""
     if study.empty:
-        return pd.DataFrame()
+        return None
     ratios = scale_rows(study).set_index("loss")
     rows = []
     for row in study.best.itertuples():
@@ -723,11 +724,31 @@ def table_display(study: Study) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("loss")
 
 
-def comparison_display(study: Study) -> pd.DataFrame:
-    """The paired comparisons at the best lrs, for reading."""
+def comparison_caption(study: Study) -> str:
+    """What the comparison table holds, or why there is none."""
+    if study.empty:
+        return empty_text()
+    if study.comparison.empty:
+        b = study.best.set_index("loss")
+        if study.reference not in b.index:
+            why = f"the reference `{study.reference}` is not in the study"
+        elif pd.isna(b.loc[study.reference, "best_lr"]):
+            why = f"the reference `{study.reference}` diverged at every lr"
+        elif len(b) == 1:
+            why = f"`{study.reference}` is the only loss in the study"
+        else:
+            why = "every other loss diverged at every lr"
+        return f"Nothing to compare: {why}."
+    return (f"Test accuracy, paired by seed (seed *s* starts both from the same network). A difference is called "
+            f"negligible only when its whole 95% CI lies within ±{NEGLIGIBLE * 100:g} points; p-values are adjusted "
+            "with Holm's method across the losses compared.")
+
+
+def comparison_display(study: Study) -> pd.DataFrame | None:
+    """The paired comparisons at the best lrs, for reading; None when there is none."""
     c = study.comparison
     if c.empty:
-        return c
+        return None
     return pd.DataFrame({
         "loss (best lr)": [f"{loss} ({_lr_text(lr)})" for loss, lr in zip(c["loss"], c["lr"])],
         f"{study.reference} (best lr)": [f"{study.reference} ({_lr_text(lr)})" for lr in c["reference_lr"]],
@@ -740,13 +761,13 @@ def comparison_display(study: Study) -> pd.DataFrame:
     }).set_index("loss (best lr)")
 
 
-def points_display(study: Study) -> pd.DataFrame:
+def points_display(study: Study) -> pd.DataFrame | None:
     """Every point of the grid: seeds, divergence, final and epoch-1 validation, final test accuracy
     (mean ± sd over seeds), confidently-wrong share (mean, and the seeds' range where they differ;
     not read for a capped loss). Strings; a diverged point's accuracies are not shown."""
     p = study.points
     if p.empty:
-        return pd.DataFrame()
+        return None
 
     def acc(mean, sd, diverged):
         return "⚠ diverged" if diverged else _mean_sd(mean, sd)
@@ -859,7 +880,7 @@ def _budget(study: Study) -> str:
 def effective_figure(study: Study) -> plt.Figure | None:
     """Validation accuracy against the effective lr: after the final epoch and after epoch 1 (with the
     threshold and the reference's rising side); None when no effective lr is known."""
-    if study.empty or study.points["effective_lr"].isna().all():
+    if study.empty or study.points.loc[study.points["loss"] != study.reference, "effective_lr"].isna().all():
         return None
     palette, markers = _colours(study)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), sharey=True)
@@ -955,6 +976,9 @@ def effective_caption(study: Study) -> str:
         return (f"No effective lr: the reference `{study.reference}` has no runs in the study, so no loss's "
                 "gradient scale can be measured against it.")
     scales = ", ".join(f"`{r.loss}` {r.scale:.4g}" for r in scale.itertuples() if r.loss != study.reference)
+    if not scales:
+        return (f"No effective lr to compare: `{study.reference}`, the reference, is the only loss in the study (its "
+                "effective lr is its lr).")
     text = (f"The same validation accuracies against the **effective learning rate** lr × (mean initial "
             f"logit-gradient norm of the loss ÷ that of `{study.reference}`, over each loss's runs at epoch 0: "
             f"{scales or 'no other loss'}). Left: after the final epoch; right: after epoch 1, where the gradient "
