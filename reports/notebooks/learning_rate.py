@@ -38,9 +38,12 @@ display(report.heading(title))
 # Is a slow loss a worse objective, or does it only need a larger step? A comparison at one shared
 # learning rate compares learning rates as much as losses; here each loss is compared at its own
 # best learning rate, chosen on validation data. The same runs test the gradient-scale reading of
-# the *why* page ([Why MSE on softmax is slow](why-mse.html)) over the whole range: at initialisation
-# a loss whose logit gradient is a factor $s$ of cross-entropy's should, early in training, behave
-# at learning rate $\eta / s$ as cross-entropy does at $\eta$ ($s = 2/C^2$ for MSE on softmax).
+# the *why* page ([Why MSE on softmax is slow](why-mse.html)) over the whole range. Where a loss's
+# per-sample logit gradient is a factor $s$ times cross-entropy's, one SGD step at learning rate
+# $\eta / s$ is one step of cross-entropy at $\eta$: exactly so for MSE on softmax while its outputs
+# are uniform ($s = 2/C^2$), so early in training it should behave at $\eta C^2/2$ as cross-entropy
+# does at $\eta$. For another loss the measured $s$ only sets the scale of its steps (its gradient
+# points elsewhere), so the same prediction is a rougher one there.
 
 # %%
 display(Markdown(lrstudy.method(study)))

@@ -434,9 +434,14 @@ def best_sentence(row, pts: pd.DataFrame) -> str:
     """One loss's best lr in words, saying when it is no optimum (edge of the grid) or next to divergence."""
     name = f"`{row.loss}`"
     diverged = pts[(pts["loss"] == row.loss) & pts["diverged"]]
-    from_ = (f"; it diverged (at least one seed) from lr {_lr_text(row.diverged_from)} up" if not pd.isna(
-        row.diverged_from) else (f"; diverged at lr {', '.join(map(_lr_text, diverged['lr']))}" if len(diverged)
-                                 else ""))
+    if not pd.isna(row.diverged_from):
+        tail = diverged[diverged["lr"] >= row.diverged_from]
+        who = "every seed" if (tail["n_diverged"] == tail["n"]).all() else "at least one seed"
+        from_ = f"; {who} diverged from lr {_lr_text(row.diverged_from)} up"
+    elif len(diverged):
+        from_ = f"; diverged (at least one seed) at lr {', '.join(map(_lr_text, diverged['lr']))}"
+    else:
+        from_ = "; no lr of its grid diverged"
     if pd.isna(row.best_lr):
         return f"{name}: every lr of its grid diverged ({_grid_text(row.grid)}): no best lr."
     acc = f"validation accuracy {_mean_sd(row.val_mean, row.val_sd)}"
