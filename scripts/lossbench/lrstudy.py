@@ -690,7 +690,7 @@ def conclusion(study: Study) -> str:
     if ref in b.index:
         for loss in b.index:
             if loss != ref:
-                lines.append(f"- {scale_sentence(study, loss)}")
+                lines.append(f"- Gradient scale: {scale_sentence(study, loss)}")
     for row in study.saturation.itertuples():
         lines.append(f"- Saturation: {saturation_sentence(row, study.classes)}")
     if (study.points["n"] < 2).all():
