@@ -624,8 +624,8 @@ def saturation_sentence(row, classes: int = CLASSES) -> str:
     """Where saturation shows for one loss (a row of ``saturation``), or that it does not, or cannot."""
     name = f"`{row.loss}`"
     if row.capped:
-        return (f"{name}: not read — its targets cap the softmax at e/(e + C − 1) ≈ {stats.softmax_cap():.2f}, so "
-                "it cannot be confidently wrong; a low share is no evidence.")
+        return (f"{name}: not read — its targets cap the softmax at e/(e + C − 1) ≈ {stats.softmax_cap(classes):.2f}, "
+                "so it cannot be confidently wrong; a low share is no evidence.")
     if pd.isna(row.lr):
         return f"{name}: not read — every lr diverged."
     if pd.isna(row.saturated_lr):
@@ -1011,7 +1011,7 @@ def saturation_caption(study: Study) -> str:
             "this page calls saturated.")
     if capped:
         text += (f" {', '.join(f'`{x}`' for x in capped)} left out: its targets cap the softmax at "
-                 f"{stats.softmax_cap():.2f}, so it cannot be confidently wrong.")
+                 f"{stats.softmax_cap(study.classes):.2f}, so it cannot be confidently wrong.")
     return text + _diverged_text(study, losses=[x for x in study.losses if x not in CAPPED_LOSSES])
 
 
