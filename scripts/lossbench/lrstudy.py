@@ -20,9 +20,16 @@ trained carries the sweep's name. The rules, as the page states them:
   stated value, interpolated linearly in log lr between the last grid point below it and the
   first at or above it; "≤ the smallest lr" when the smallest already reaches it; "not reached".
 - **Collapse**: on the rising side of the reference's curve (its smallest lr to its peak), each other
-  loss's accuracy at its effective lrs minus the reference's curve interpolated there (log lr).
-- **Saturation**: a point above the best lr, not diverged, with more than half the validation
-  images confidently wrong (max p > 0.9) at the final epoch.
+  loss's accuracy at its effective lrs minus the reference's curve interpolated there (log lr);
+  "collapsed" when every gap is within ``COLLAPSE``.
+- **Saturation**: a seed of a point above the best lr (a point that did not diverge) with more than
+  ``SATURATED`` of the validation images confidently wrong (max p > 0.9) after the final epoch.
+- **Tuned comparison**: each loss at its best lr against the reference at its best lr, test accuracy
+  paired by seed, Holm-adjusted across the losses; negligible only when the whole 95% CI of the
+  difference lies within ±0.5 points (``prose.NEGLIGIBLE``).
+
+Run the page by hand: ``lossbench report --notebook reports/notebooks/learning_rate.py --out
+learning-rate.html --title "Learning rate" --parameters '{"lr_study_runs_csv": ..., "lr_study_epochs_csv": ...}'``.
 """
 
 from __future__ import annotations
