@@ -57,7 +57,8 @@ def assert_nothing_half_written(workdir: Path) -> None:
 
 def fault_config(workdir: Path, **settings) -> Path:
     """The tiny config with one seed of cross_entropy only (no horizon runs), ``settings`` replaced, as config.yaml."""
-    return write_config(workdir, tiny_config(**{"seeds": [0], "variants": {}, "horizon": None, **settings}))
+    return write_config(workdir, tiny_config(**{"seeds": [0], "variants": {}, "horizon": None, "lr_study": None,
+                                                **settings}))
 
 
 def table(workdir: Path, name: str, dataset: str = "mnist") -> pd.DataFrame:

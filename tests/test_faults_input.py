@@ -221,7 +221,7 @@ def test_a_data_step_killed_with_SIGKILL_is_cleaned_up_by_the_next(real_mirror, 
 
 @pytest.mark.slow
 def test_deleting_the_manifest_then_changing_the_title_retrains_nothing(real_mirror, tmp_path):
-    config = write_config(tmp_path, tiny_config(seeds=[0], variants={}, horizon=None))
+    config = write_config(tmp_path, tiny_config(seeds=[0], variants={}, horizon=None, lr_study=None))
     env = {data.MIRROR_ENV: str(real_mirror)}
     snakemake(tmp_path, config=config, env=env)
     runs = sorted((tmp_path / "results" / "mnist" / "runs").rglob("*.*"))
@@ -231,7 +231,8 @@ def test_deleting_the_manifest_then_changing_the_title_retrains_nothing(real_mir
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     stale = tmp_path / "resources" / "data" / f".mnist-tmp-{data.host_tag()}-{int(dead.stdout)}-abcdefgh"
     stale.mkdir()
-    retitled = write_config(tmp_path, tiny_config(seeds=[0], variants={}, horizon=None, report_title="Retitled"))
+    retitled = write_config(tmp_path, tiny_config(seeds=[0], variants={}, horizon=None, lr_study=None,
+                                                  report_title="Retitled"))
 
     planned = plan(tmp_path, config=retitled, env=env)
     assert "prepare_data" in planned.counts and "train" not in planned.counts, planned.counts

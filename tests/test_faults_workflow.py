@@ -55,7 +55,7 @@ def test_snakemake_itself_killed_with_SIGKILL_then_unlock_and_rerun_incomplete(r
     stops) and its lock (adding only --rerun-incomplete stops too); `snakemake --unlock`, then the
     same command with `--rerun-incomplete`, finishes the sweep with an uninterrupted one's results."""
     env = {data.MIRROR_ENV: str(real_mirror)}
-    config = tiny_config(train_size=2000, epochs=2, horizon=None)
+    config = tiny_config(train_size=2000, epochs=2, horizon=None, lr_study=None)
     killed = tmp_path / "killed"
     killed.mkdir()
     write_config(killed, config)

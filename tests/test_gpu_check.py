@@ -48,7 +48,7 @@ def run_check(tmp_path, mirror):
     environ = {k: v for k, v in os.environ.items() if k != data.MIRROR_ENV}  # it would override MIRROR
     env = {**environ, "PYTHONPATH": hiding_path(tmp_path), "PYTHON": sys.executable, "OUT": str(tmp_path / "out"),
            "WORK": str(tmp_path / "work"), "MIRROR": str(mirror), "DEVICE": "cpu", "REPEATS": "1",
-           "PACKED": "2", "EPOCHS": "1"}
+           "PACKED": "2", "EPOCHS": "1", "LR_GRID_LOSSES": "mse_softmax", "LR_GRID": "0.1 3", "LR_GRID_SEEDS": "2"}
     return subprocess.run(["bash", str(ROOT / "tests" / "gpu" / "check.sh")], capture_output=True, text=True,
                           env=env, timeout=900)
 
@@ -64,7 +64,7 @@ def test_gpu_check_script_runs_every_step_on_cpu_without_snakemake(tmp_path, rea
     assert out.returncode == 0, out.stdout + out.stderr
     summary = [re.sub(r" \(\d+ s\)$", "", line) for line in (tmp_path / "out" / "summary.txt").read_text().splitlines()]
     assert summary == [
-        "versions: exit 0", "data: exit 0", "pytest: exit 0", "bench: exit 0",
+        "versions: exit 0", "data: exit 0", "pytest: exit 0", "bench: exit 0", "lr-grid-mse_softmax: exit 0",
         "determinism-false-first: exit 0", "determinism-false-second: exit 0", "compare-false: exit 0 (informational)",
         "determinism-true-first: exit 0", "determinism-true-second: exit 0", "compare-true: exit 0",
     ]
@@ -72,6 +72,9 @@ def test_gpu_check_script_runs_every_step_on_cpu_without_snakemake(tmp_path, rea
     bench = json.loads((tmp_path / "out" / "bench.json").read_text())
     assert bench["epochs"] == 1 and bench["repeats"] == 1 and bench["packed"]["seeds"] == 2
     assert bench["startup"]["train_startup_seconds"] > 0
+    grid = json.loads((tmp_path / "out" / "lr-grid-mse_softmax.json").read_text())["packed"]
+    assert (grid["lrs"], grid["seeds"], grid["runs"]) == ([0.1, 3.0], 2, 4)
+    assert "== lr-grid-mse_softmax" in out.stdout and "packed 2 lrs x 2 seeds = 4 runs" in out.stdout
     assert "== bench" in out.stdout and "ratio_to_notebook" in out.stdout  # the table is in the call's output
 
 

@@ -86,7 +86,7 @@ def profile(tmp_path_factory) -> Path:
 def local_tables(mirror, tmp_path_factory):
     """The tiny config trained locally with the cluster jobs' torch threads (CPU: bit-identical)."""
     workdir = tmp_path_factory.mktemp("local")
-    config = write_config(workdir, tiny_config(horizon=None, **ONE_SEED))
+    config = write_config(workdir, tiny_config(horizon=None, lr_study=None, **ONE_SEED))
     snakemake(workdir, TABLES, "--set-threads", f"train={shipped_threads('train')}", config=config,
               env={"LOSSBENCH_DATA_MIRROR": str(mirror)})
     return tables(workdir)
@@ -163,7 +163,7 @@ def assert_asked_for_and_got(job: pd.Series, rule: str, attempt: int):
 
 def test_gpu_jobs_are_refused_before_sbatch_without_a_gpu_partition_and_fail_on_a_node_without_a_gpu(
         cluster, mirror, profile, tmp_path):
-    config = write_config(tmp_path, tiny_config(horizon=None))
+    config = write_config(tmp_path, tiny_config(horizon=None, lr_study=None))
     # 1. The shipped profile, unedited: one error naming the setting, before any job (local ones too).
     code, output = run(cluster_command(tmp_path, config, SHIPPED.parent, mirror), check=False)
     assert code != 0
@@ -217,8 +217,9 @@ def test_only_training_goes_to_the_cluster_on_one_gpu_each_and_a_failed_job_succ
     jobs = sacct(run_id(output)).join(pd.Series(rules_of_jobs(tmp_path), name="rule"))
 
     # Only training jobs went to SLURM (data, gather, report pages ran on the submit host).
-    horizon = tiny_config().get("horizon")
-    assert set(jobs["rule"]) == {"train"} | ({"train_horizon"} if horizon else set()), jobs
+    horizon, study = tiny_config().get("horizon"), tiny_config().get("lr_study")
+    assert set(jobs["rule"]) == ({"train"} | ({"train_horizon"} if horizon else set())
+                                 | ({"train_lr_study"} if study else set())), jobs
     assert re.search(r"localrule prepare_data:", output) and re.search(r"localrule render_page:", output)
     # Two runs, one of them twice: its first attempt FAILED, the retry had twice the memory and time.
     train = jobs[jobs["rule"] == "train"]
@@ -240,7 +241,7 @@ def test_only_training_goes_to_the_cluster_on_one_gpu_each_and_a_failed_job_succ
 
 
 def test_packed_seeds_send_one_gpu_job_per_variant(cluster, mirror, profile, local_tables, tmp_path):
-    config = write_config(tmp_path, tiny_config(pack_seeds=True, horizon=None))
+    config = write_config(tmp_path, tiny_config(pack_seeds=True, horizon=None, lr_study=None))
     code, output = run(cluster_command(tmp_path, config, profile, mirror, TABLES))
     jobs = sacct(run_id(output)).join(pd.Series(rules_of_jobs(tmp_path), name="rule"))
     assert list(jobs["rule"]) == ["train_seeds"] * 2 and set(jobs["State"]) == {"COMPLETED"}, jobs
@@ -255,7 +256,7 @@ def test_packed_seeds_send_one_gpu_job_per_variant(cluster, mirror, profile, loc
 
 def test_after_snakemake_is_killed_scancel_unlock_and_rerun_incomplete_give_an_uninterrupted_runs_tables(
         cluster, mirror, profile, local_tables, tmp_path):
-    config = write_config(tmp_path, tiny_config(horizon=None, **ONE_SEED))
+    config = write_config(tmp_path, tiny_config(horizon=None, lr_study=None, **ONE_SEED))
     cmd, env = cluster_command(tmp_path, config, profile, mirror, TABLES)
     log = tmp_path / "snakemake.out"
     with log.open("w") as out:

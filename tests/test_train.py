@@ -223,3 +223,31 @@ def test_the_reload_check_refuses_weights_that_do_not_give_the_metrics(tiny_data
     with pytest.raises(RuntimeError, match="reloaded weights give test accuracy"):
         write_run(tmp_path / "run", untrained, metrics, [{"epoch": 0}], split.x_test, split.y_test)
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_the_runs_last_test_predictions_are_written_when_the_saved_weights_are_bit_for_bit_the_trained_ones(
+        tiny_data, tmp_path, monkeypatch):
+    """One pass over the test set fewer: predictions.csv comes from the last test of the run itself,
+    and only because the weights reloaded from model.pt equal the trained ones bit for bit; weights
+    that changed on the way (here: a reload that perturbs them) are predicted again, and refused."""
+    import pandas as pd
+
+    from lossbench import runfolder
+    from lossbench.train import make_split
+
+    cfg = tiny(epochs=1)
+    metrics = train(cfg, tiny_data, out_dir=tmp_path / "run")
+    predictions = pd.read_csv(tmp_path / "run" / "predictions.csv")
+    split = make_split(tiny_data, cfg, torch.Generator().manual_seed(0), torch.device("cpu"))
+    model = MLP(784, cfg.hidden)
+    model.load_state_dict(runfolder.load_state_dict(tmp_path / "run" / "model.pt"))
+    again = runfolder.predict(model, split.x_test, split.y_test)
+    assert predictions[["label", "predicted"]].values.tolist() == [[a, b] for a, b, _, _ in again]
+    assert (predictions["label"] == predictions["predicted"]).mean() == metrics["test_accuracy"]
+
+    real_load = runfolder.load_state_dict
+    monkeypatch.setattr(runfolder, "load_state_dict",
+                        lambda path: {k: v + 1.0 for k, v in real_load(path).items()})  # saved != trained
+    with pytest.raises(RuntimeError, match="reloaded weights give test accuracy"):
+        train(cfg, tiny_data, out_dir=tmp_path / "perturbed")
+    assert not (tmp_path / "perturbed").exists()

@@ -57,8 +57,8 @@ def test_tiny_workflow_writes_the_tables(tiny_run):
     assert list(zip(horizon_runs["variant"], horizon_runs["seed"], horizon_runs["epochs"])) == [("cross_entropy", 0, 2)]
     assert horizon_runs["test_every"].tolist() == [2] and horizon_runs["status"].eq("ok").all()
     assert horizon_runs["config_hash"].iloc[0] != runs.loc[runs["variant"] == "cross_entropy", "config_hash"].iloc[0]
-    assert horizon_epochs["val_accuracy"].notna().all()  # validation every epoch, the test set at 0 and 2
-    assert list(horizon_epochs.loc[horizon_epochs["test_accuracy"].notna(), "epoch"]) == [0, 2]
+    assert horizon_epochs["val_accuracy"].notna().all()  # validation every epoch, the test set at the budget only
+    assert list(horizon_epochs.loc[horizon_epochs["test_accuracy"].notna(), "epoch"]) == [2]
     run = workdir / "results" / "mnist" / "horizon" / "cross_entropy" / "seed-0"
     assert {p.name for p in run.iterdir()} == {"metrics.json", "history.csv", "model.pt", "predictions.csv"}
     assert json.loads((run / "metrics.json").read_text())["provenance"]["data_sha256"] == data_sha
@@ -88,8 +88,8 @@ def test_nothing_changed_runs_nothing_and_a_changed_lr_reruns_only_its_variant(t
 @pytest.mark.parametrize("setting, value, pages", [
     # (page settings) each reruns exactly the pages that show it, and the index and bundle after them
     ("reference", "mse_softmax_lr5", ["comparison", "reproducibility", "why-mse"]),
-    ("slow_loss", "mse_logits", ["reproducibility", "why-mse"]),
-    ("report_title", "Another title", ["comparison", "reproducibility", "variant-cross_entropy",
+    ("slow_loss", "mse_logits", ["learning-rate", "reproducibility", "why-mse"]),
+    ("report_title", "Another title", ["comparison", "learning-rate", "reproducibility", "variant-cross_entropy",
                                        "variant-mse_softmax_lr5", "why-mse"]),
 ])
 def test_a_page_setting_reruns_the_pages_that_show_it(tiny_run, setting, value, pages):
@@ -133,6 +133,78 @@ def test_a_horizon_of_an_unknown_variant_stops_before_any_job(tmp_path):
 
 
 @pytest.mark.slow
+def test_the_lr_study_reads_the_sweeps_run_at_its_lr_and_trains_the_other_point(tiny_run):
+    """The tiny two-point study (cross_entropy at 0.1 and 1, seed 0): lr 0.1 is the sweep's
+    cross_entropy run (same settings and seed), read from results/<ds>/runs/, not retrained; lr 1 is a
+    run of its own under lr-study/, written like every run and gathered into the study's tables."""
+    workdir, _ = tiny_run
+    tables = workdir / "results" / "mnist" / "tables"
+    runs = pd.read_csv(tables / "lr_study_runs.csv")
+    assert list(zip(runs["loss"], runs["lr"], runs["seed"], runs["variant"])) == [
+        ("cross_entropy", 0.1, 0, "cross_entropy"), ("cross_entropy", 1.0, 0, "cross_entropy_lr1")]
+    assert [Path(p).relative_to(workdir).as_posix() for p in runs["path"]] == [
+        "results/mnist/runs/cross_entropy/seed-0", "results/mnist/lr-study/cross_entropy/lr-1/seed-0"]
+    run = workdir / "results" / "mnist" / "lr-study" / "cross_entropy" / "lr-1" / "seed-0"
+    assert {p.name for p in run.iterdir()} == {"metrics.json", "history.csv", "model.pt", "predictions.csv"}
+    assert sorted(p.name for p in (workdir / "results" / "mnist" / "lr-study").rglob("seed-*")) == ["seed-0"]
+    log = workdir / "logs" / "mnist" / "lr-study" / "cross_entropy" / "lr-1" / "seed-0.log"
+    assert "epoch  1/1" in log.read_text()
+    epochs = pd.read_csv(tables / "lr_study_epochs.csv")
+    assert len(epochs) == 2 * 2 and epochs["logit_grad_norm"].notna().all()
+    summary = pd.read_csv(tables / "lr_study_summary.csv")
+    assert list(zip(summary["loss"], summary["lr"], summary["n"])) == [("cross_entropy", 0.1, 1),
+                                                                       ("cross_entropy", 1.0, 1)]
+    assert summary["val_accuracy_mean"].between(0, 1).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block, train", [
+    # a new lr trains only its point; a new loss its whole grid (lr 0.1 of mse_softmax: not in this sweep)
+    ({"lrs": [0.1, 1.0, 0.3]}, [("cross_entropy", "0.3", "0")]),
+    ({"losses": ["cross_entropy", "mse_softmax"]}, [("mse_softmax", "0.1", "0"), ("mse_softmax", "1", "0")]),
+])
+def test_a_changed_study_trains_only_its_new_points(tiny_run, block, train):
+    workdir, _ = tiny_run
+    config = tiny_config()
+    config["lr_study"] = {**config["lr_study"], **block}
+    rerun = plan(workdir, config=write_config(workdir, config, name="study.yaml"))
+    assert rerun.wildcards("train_lr_study", "loss", "lr", "seed") == train
+    assert rerun.counts == {"train_lr_study": len(train), "gather_lr_study": 1, "render_page": 3, "render_index": 1,
+                            "bundle_report": 1, "all": 1}
+    assert rerun.wildcards("render_page", "page") == [("learning-rate",), ("reproducibility",), ("why-mse",)]
+
+
+@pytest.mark.slow
+def test_the_study_from_the_command_line_and_packed_and_off(tiny_run):
+    workdir, config = tiny_run
+    # --config merges into the file's block; text items are read as numbers
+    rerun = plan(workdir, "--config", "lr_study={lrs: [0.1, 3]}", config=config)
+    assert rerun.wildcards("train_lr_study", "loss", "lr", "seed") == [("cross_entropy", "3", "0")]
+    # pack_seeds: one job per study loss trains its whole grid (the sweep's lr included), each run its own lr
+    packed = plan(workdir, "--config", "pack_seeds=True", config=config)
+    assert packed.wildcards("train_lr_study_grid", "loss") == [("cross_entropy",)]
+    out = snakemake(workdir, "-n", "-p", "--config", "pack_seeds=True", config=config).stdout
+    assert "lossbench train-seeds" in out and "--lrs 0.1 1 --seeds 0" in out and "--lr 0.1" not in out
+    off = plan(workdir, "--config", "lr_study=null", config=config)
+    assert not {"train_lr_study", "gather_lr_study"} & set(off.counts)
+    assert ("learning-rate",) not in off.wildcards("render_page", "page")
+
+
+@pytest.mark.parametrize("block, words", [  # every other bad block: tests/test_lr_study_config.py
+    ({"lrs": [0.1, 1, 1.0]}, "non-unique"),  # the schema, naming lr_study lrs
+    ({"lrs": [0.1, 0]}, "less than or equal to the minimum of 0"),
+    ({"losses": ["cross_entropy", "hinge"]}, "lr_study.losses[1]: unknown loss 'hinge'"),  # lossbench.config
+])
+def test_a_bad_study_grid_stops_before_any_job_naming_the_key(tmp_path, block, words):
+    config = tiny_config()
+    config["lr_study"] = {**config["lr_study"], **block}
+    out = snakemake(tmp_path, "-n", config=write_config(tmp_path, config), check=False)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and words in text and "lr_study" in text, text[-2000:]
+    assert not {"results", "resources", "logs", "reports", "benchmarks"} & {p.name for p in tmp_path.iterdir()}
+
+
+@pytest.mark.slow
 def test_a_table_setting_reruns_gather_and_a_new_seed_only_its_runs(tiny_run):
     workdir, _ = tiny_run
     rerun = plan(workdir, config=write_config(workdir, tiny_config(seeds=[0, 1, 2]), name="seeds.yaml"))
@@ -171,23 +243,30 @@ def test_the_workflow_runs_from_folders_with_spaces_and_non_ascii_letters(tiny_r
     out = subprocess.run(cmd, capture_output=True, text=True, env=environ)
     assert out.returncode == 0, out.stdout + out.stderr
     pages = sorted(p.name for p in (work / "reports" / "html" / "mnist").glob("*.html"))
-    assert pages == ["comparison.html", "index.html", "reproducibility.html", "variant-cross_entropy.html",
-                     "variant-mse_softmax_lr5.html", "why-mse.html"]
+    assert pages == ["comparison.html", "index.html", "learning-rate.html", "reproducibility.html",
+                     "variant-cross_entropy.html", "variant-mse_softmax_lr5.html", "why-mse.html"]
     assert "Holm" in (work / "reports" / "html" / "mnist" / "comparison.html").read_text()
 
 
-def test_default_config_plans_40_train_jobs_4_horizon_runs_the_gathers_and_the_report(tmp_path):
+def test_default_config_plans_40_train_jobs_4_horizon_runs_36_study_runs_the_gathers_and_the_report(tmp_path):
     shutil.copytree(ROOT / "config", tmp_path / "config")
     default = plan(tmp_path, "--cores", "8")
-    assert default.counts == {"prepare_data": 1, "train": 40, "train_horizon": 4, "gather": 1, "gather_horizon": 1,
-                              "render_page": 11, "render_index": 1, "bundle_report": 1, "all": 1}
+    assert default.counts == {"prepare_data": 1, "train": 40, "train_horizon": 4, "train_lr_study": 36, "gather": 1,
+                              "gather_horizon": 1, "gather_lr_study": 1, "render_page": 12, "render_index": 1,
+                              "bundle_report": 1, "all": 1}
+    # 3 losses x 7 lrs x 2 seeds, but lr 0.1: the sweep's runs of those losses, read from it
+    lrs = ["0.03", "0.3", "1", "3", "10", "30"]
+    assert default.wildcards("train_lr_study", "loss", "lr", "seed") == sorted(
+        (loss, lr, str(seed)) for loss in ("cross_entropy", "mse_logits", "mse_softmax")
+        for lr in lrs for seed in (0, 1))
     variants = ["cross_entropy", "cross_entropy_lr0p002", "logsoftmax_nll", "mse_logits", "mse_logits_lr0p5",
                 "mse_softmax", "mse_softmax_lr5", "softmax_nll"]
     assert default.wildcards("train", "variant", "seed") == [(v, str(s)) for v in variants for s in range(5)]
     horizon = ["cross_entropy_lr0p002", "mse_softmax"]
     assert default.wildcards("train_horizon", "variant", "seed") == [(v, str(s)) for v in horizon for s in (0, 1)]
     assert default.wildcards("render_page", "page") == sorted(
-        [("comparison",), ("reproducibility",), ("why-mse",)] + [(f"variant-{v}",) for v in variants])
+        [("comparison",), ("learning-rate",), ("reproducibility",), ("why-mse",)]
+        + [(f"variant-{v}",) for v in variants])
 
 
 # The rules have no conda: directive on purpose (README, "With conda instead of make": the
@@ -259,8 +338,9 @@ def test_report_opens_offline_in_a_real_browser(tiny_run, tmp_path):
             queue += [h for h in links if h.endswith(".html") and "://" not in h]
         browser.close()
     on_disk = {p.name for p in html_dir.glob("*.html")}
-    assert set(seen) == on_disk == {"index.html", "comparison.html", "why-mse.html", "reproducibility.html",
-                                    "variant-cross_entropy.html", "variant-mse_softmax_lr5.html"}
+    assert set(seen) == on_disk == {"index.html", "comparison.html", "why-mse.html", "learning-rate.html",
+                                    "reproducibility.html", "variant-cross_entropy.html",
+                                    "variant-mse_softmax_lr5.html"}
     assert failed == [] and remote == []
     assert all(info["broken"] == 0 for info in seen.values()), seen
     assert seen["comparison.html"]["images"] >= 3 and seen["variant-cross_entropy.html"]["images"] >= 4
@@ -268,6 +348,9 @@ def test_report_opens_offline_in_a_real_browser(tiny_run, tmp_path):
     why = seen["why-mse.html"]["text"]  # the horizon section, last, with its computed verdict
     assert "Slow or stuck?" in why
     assert "cross_entropy (lr 0.1, 1 seed): still rising at the budget" in why
+    # the two-point learning-rate study: its page, with its figures and a grid too narrow to show an optimum
+    assert seen["learning-rate.html"]["images"] >= 2
+    assert "too narrow" in seen["learning-rate.html"]["text"]
 
 
 @pytest.mark.slow
@@ -308,7 +391,7 @@ def test_works_without_activating_the_environment(tmp_path, real_mirror):
 @pytest.mark.slow
 def test_fashion_mnist_runs_the_same_pipeline_into_its_own_folders(tmp_path, real_mirror, fashion_mirror):
     """`--config dataset=fashion_mnist` beside an MNIST sweep: own results, report and title; MNIST untouched."""
-    config = write_config(tmp_path, tiny_config(seeds=[0], variants={}, horizon=None))
+    config = write_config(tmp_path, tiny_config(seeds=[0], variants={}, horizon=None, lr_study=None))
     snakemake(tmp_path, "--until", "gather", config=config, env={"LOSSBENCH_DATA_MIRROR": str(real_mirror)})
     mnist_runs = tmp_path / "results" / "mnist" / "tables" / "runs.csv"
     before = mnist_runs.read_bytes()
@@ -340,7 +423,7 @@ def test_fashion_mnist_runs_the_same_pipeline_into_its_own_folders(tmp_path, rea
 def test_packed_seeds_give_the_tables_of_single_runs_up_to_float_noise(tiny_run, tmp_path, real_mirror):
     """pack_seeds: true -> one train_seeds job per variant; every run matches its single-run twin."""
     workdir, _ = tiny_run
-    packed_config = write_config(tmp_path, {**tiny_config(horizon=None), "pack_seeds": True})
+    packed_config = write_config(tmp_path, {**tiny_config(horizon=None, lr_study=None), "pack_seeds": True})
     env = {"LOSSBENCH_DATA_MIRROR": str(real_mirror)}
     jobs = plan(tmp_path, SUMMARY, config=packed_config, env=env)
     assert jobs.counts == {"prepare_data": 1, "train_seeds": 2, "gather": 1}

@@ -225,7 +225,7 @@ def train_seeds(configs: list[TrainConfig], data: dict, out_dir: str | os.PathLi
         for s, member in enumerate(members):
             folder = run_dir(out_dir, member.cfg, grid)
             tmp, results[s] = stage_run(folder, stacked.load_seed(s, scratch), results[s], member.history,
-                                        member.split.x_test, member.split.y_test)
+                                        member.split.x_test, member.split.y_test, member.predictions)
             staged.append((tmp, folder))
         for tmp, folder in staged:
             install_run(tmp, folder)

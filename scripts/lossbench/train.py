@@ -38,7 +38,7 @@ from .config import ConfigError, TrainConfig
 from .devices import device_name, resolve_device, sync
 from .losses import get_loss
 from .model import MLP
-from .runfolder import check_out_dir, write_run
+from .runfolder import check_out_dir, predict, write_run
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,7 @@ class Member:
     status: str = "ok"
     diverged_epoch: int | None = None
     eval_seconds: float = 0.0
+    predictions: list | None = None  # per test image, from its last test (runfolder.predict's rows)
 
 
 def make_split(data: dict, cfg: TrainConfig, generator: torch.Generator, device: torch.device) -> Split:
@@ -317,7 +318,7 @@ def run_epochs(members: list[Member], step: Callable[[Tensor], None], sums: Tens
             # run's last (budget or divergence): 5x the validation set, it is most of an epoch's evaluation
             test = (epoch % cfg.test_every == 0 and (epoch > 0 or cfg.test_every == 1)) or epoch == cfg.epochs \
                 or not math.isfinite(row["train_loss"])
-            row = evaluated_row(epoch, row, model, member.split, test=test)
+            row = evaluated_row(epoch, row, model, member, test=test)
             member.eval_seconds += time.perf_counter() - t_eval
             member.history.append(row)
             log_row(member.cfg, row)
@@ -359,17 +360,26 @@ def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None
     record = {**provenance.collect(dev_name), "data_sha256": data_checksums}
     metrics = run_metrics(member, startup_seconds, start_time, record)
     if out_dir is not None:  # what metrics.json holds: the metrics plus its files' checksums
-        metrics = write_run(out_dir, model, metrics, member.history, member.split.x_test, member.split.y_test)
+        metrics = write_run(out_dir, model, metrics, member.history, member.split.x_test, member.split.y_test,
+                            member.predictions)
     return metrics
 
 
-def evaluated_row(epoch: int, row: dict, model: MLP, split: Split, test: bool = True) -> dict:
-    """The history row of an epoch: its training statistics plus validation and (``test``) test results."""
+def evaluated_row(epoch: int, row: dict, model: MLP, member: Member, test: bool = True) -> dict:
+    """The history row of an epoch: its training statistics plus validation and (``test``) test results.
+
+    A test keeps its per-image predictions in ``member.predictions``: the last test's are the run's
+    predictions.csv (``runfolder.stage_run`` checks the saved weights are the ones that made them)."""
+    split = member.split
     val = evaluate(model, split.x_val, split.y_val)
+    test_accuracy = math.nan
+    if test:
+        member.predictions = predict(model, split.x_test, split.y_test)
+        test_accuracy = sum(label == predicted for label, predicted, _, _ in member.predictions) / len(split.y_test)
     return {
         "epoch": epoch, **row,
         "val_accuracy": val["accuracy"],
-        "test_accuracy": evaluate(model, split.x_test, split.y_test)["accuracy"] if test else math.nan,
+        "test_accuracy": test_accuracy,
         "val_mean_max_prob": val["mean_max_prob"], "val_confident_wrong": val["confident_wrong"],
     }
 

@@ -32,6 +32,11 @@ REPORT_PLAN = {
                     for key in ("plateau_window", "plateau_gain")
                     if HORIZON is not None
                 },
+                **(
+                    {"lr_study_threshold": LR_STUDY["threshold"]}
+                    if LR_STUDY is not None
+                    else {}
+                ),
             },
         ),
         **(
