@@ -505,3 +505,19 @@ def test_a_grid_of_one_lr_per_loss_and_an_empty_study():
     assert empty.empty and lrstudy.conclusion(empty) == lrstudy.empty_text()
     assert lrstudy.lr_figure(empty) is None and lrstudy.table_display(empty) is None
     assert lrstudy.points_display(empty) is None and lrstudy.comparison_display(empty) is None
+
+
+def test_an_interval_that_excludes_0_where_holm_detects_nothing_says_why_they_disagree():
+    """The 95% CI is per comparison, the test is adjusted across the losses: with two compared, a
+    difference whose own interval just excludes 0 (p ~ 0.049) is not detected after Holm (~0.098)."""
+    spec = _pair([0.95, 0.90, 0.97], [0.94, 0.94, 0.94])
+    spec |= {("mse_logits", 0.3): {"val": [0.5] * 3}, ("mse_logits", 1.0): {"val": [0.94] * 3,
+                                                                              "test": [0.952, 0.96, 0.968]},
+             ("mse_logits", 3.0): {"val": [0.9] * 3}}
+    s = study(spec)
+    row = s.comparison.set_index("loss").loc["mse_logits"]
+    assert row["difference_ci95_low"] > 0 and row["p"] < 0.05 <= row["p_holm"] and row["verdict"] == "unclear"
+    text = flat(lrstudy.conclusion(s))
+    assert ("not detected at Holm-adjusted p < 0.05 across the losses compared, although this interval, not "
+            "adjusted for them, excludes 0") in text
+    assert text.count("although this interval") == 1  # mse_softmax's interval spans 0: the usual reason

@@ -497,7 +497,12 @@ def compare_sentence(row, reference: str, named: bool = True) -> str:
                    "Welch interval: the seeds do not pair up")
         test = (f", Holm-adjusted p {_p(row.p_holm)}" if not pd.isna(row.p_holm) else "")
         text += f" ({_ci_points(row.difference_ci95_low, row.difference_ci95_high)}, {pairing}{test})"
-    return text + (f": **{VERDICTS[row.verdict]}** — " if named else ": ") + REASONS[row.verdict]
+    reason = REASONS[row.verdict]
+    if row.verdict == "unclear" and (row.difference_ci95_low > 0 or row.difference_ci95_high < 0):
+        # the interval is per comparison; the test is adjusted for all of them: say why they disagree
+        reason = (f"not detected at Holm-adjusted p < {ALPHA} across the losses compared, although this "
+                  "interval, not adjusted for them, excludes 0")
+    return text + (f": **{VERDICTS[row.verdict]}** — " if named else ": ") + reason
 
 
 def _ratio(value: float) -> str:
