@@ -398,6 +398,7 @@ def test_readme_lists_every_kind_of_fault():
     for words in ("missing, truncated, not gzip", "wrong checksum", "mirror folder does not exist",
                   "another dataset", "config key is unknown", "diverges", "killed", "fails with an exception",
                   "malicious pickle", "quotes, newlines", "older config", "--keep-going",
-                  "Directory cannot be locked", "is deleted", "a page's (`reference`", "spaces or non-ASCII"):
+                  "Directory cannot be locked", "is deleted", "a page's (`reference`", "spaces or non-ASCII",
+                  "learning-rate study run diverges", "`lr_study` grid no study could use"):
         assert words in section, f"README's fault table lacks {words!r}"
     assert re.search(r"tests/test_faults\.py", section)

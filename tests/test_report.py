@@ -55,6 +55,11 @@ def test_index_links_every_page_and_flags_divergence(tmp_path):
     assert 'href="comparison.html"' in page and 'href="variant-bad.html"' in page
     assert "diverged: 2" in page and "T &lt;i&gt;" in page
     assert 'href="index.html"' not in page  # no link to itself
+    assert "learning rate</b>" not in page  # no study, no word of it
+    report.write_index(tmp_path / "index.html", "T", [*pages, {"href": "learning-rate.html", "title": "Learning rate"}],
+                       tmp_path / "summary.csv")
+    assert "<b>learning rate</b> compares the losses each at its own best learning rate." in \
+        (tmp_path / "index.html").read_text()
 
 
 def test_a_kernel_that_dies_at_start_is_started_again(tmp_path, monkeypatch):

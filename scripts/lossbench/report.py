@@ -210,7 +210,10 @@ def write_index(out_html: str | os.PathLike, title: str, pages: list[dict], summ
         f"<style>{INDEX_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
         "<p>The same MLP trained with each loss variant over several seeds. The <b>comparison</b> page "
         "tests every variant against the reference; <b>why MSE is slow</b> derives and measures the "
-        "gradient that makes MSE on softmax outputs crawl.</p>"
+        "gradient that makes MSE on softmax outputs crawl"
+        + ("; <b>learning rate</b> compares the losses each at its own best learning rate"
+           if any(p["href"] == "learning-rate.html" for p in pages) else "")
+        + ".</p>"
         "<table><tr><th>variant</th><th>lr</th><th>n</th><th>test accuracy (mean)</th><th>sd</th></tr>"
         f"{rows}</table><h2>Pages</h2><ul>{links}</ul>"
         f"<p class=\"note\">Built {built}. Every page is a self-contained file: open it from disk, "

@@ -13,7 +13,7 @@
 # $OUT/<step>.txt (stdout) and $OUT/<step>.log (stderr), $OUT/summary.txt lists the exit
 # statuses, and the script exits 1 if any step failed. Settings, from the environment:
 #   DEVICE (cuda)  REPEATS (5)  PACKED (100)  EPOCHS (5)  MIRROR (.data/mnist)  WORK (.data)  PYTHON (python)
-#   LR_GRID_LOSSES (cross_entropy mse_softmax mse_logits)  LR_GRID (the default lr_study lrs)  LR_GRID_SEEDS (3)
+#   LR_GRID_LOSSES (cross_entropy mse_softmax mse_logits)  LR_GRID (README's full grid, 0.01 ... 100)  LR_GRID_SEEDS (3)
 # ($LOSSBENCH_DATA_MIRROR, when set, overrides MIRROR, as it overrides every mirror setting.)
 # tests/test_gpu_check.py runs this script on CPU with small settings and with snakemake and
 # papermill hidden, as on the GPU machine's image.
@@ -21,7 +21,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-gpu-out} DEVICE=${DEVICE:-cuda} REPEATS=${REPEATS:-5} PACKED=${PACKED:-100} EPOCHS=${EPOCHS:-5}
 MIRROR=${MIRROR:-.data/mnist} WORK=${WORK:-.data} PYTHON=${PYTHON:-python}
-LR_GRID_LOSSES=${LR_GRID_LOSSES:-cross_entropy mse_softmax mse_logits} LR_GRID=${LR_GRID:-0.01 0.03 0.1 0.3 1 3 10 30}
+LR_GRID_LOSSES=${LR_GRID_LOSSES:-cross_entropy mse_softmax mse_logits} LR_GRID=${LR_GRID:-0.01 0.03 0.1 0.3 1 3 10 30 100}
 LR_GRID_SEEDS=${LR_GRID_SEEDS:-3}
 DATA=$WORK/resources/mnist/data.pt
 export PYTHONPATH=$PWD/scripts${PYTHONPATH:+:$PYTHONPATH}
