@@ -274,6 +274,27 @@ def _check_name(where: str, name, what: str) -> None:
         )
 
 
+def _block(config: Mapping, key: str, keys: list[str], example: str) -> Mapping | None:
+    """A config block (``horizon:``, ``lr_study:``): None when off, else a mapping of known keys only."""
+    block = config.get(key)
+    if block is not None and not isinstance(block, Mapping):
+        raise ConfigError(f"{key}: expected a mapping ({example}) or null (off), found {_kind(block)}")
+    unknown = sorted(set(block or {}) - set(keys))
+    if unknown:
+        raise ConfigError(f"{key}.{unknown[0]}: unknown key; expected {', '.join(keys)}")
+    return block
+
+
+def _check_seeds(where: str, seeds) -> None:
+    """A block's seeds: a non-empty list of distinct integers torch.manual_seed takes."""
+    if not isinstance(seeds, list) or not seeds:
+        raise ConfigError(f"{where}: expected a non-empty list of seeds, found {_kind(seeds)}")
+    for i, seed in enumerate(seeds):
+        _check_integer(f"{where}[{i}]", seed, minimum=0, maximum=SEED_MAX)
+        if seed in seeds[:i]:
+            raise ConfigError(f"{where}[{i}]: seed {seed} is listed twice")
+
+
 def _check_settings(where: str, settings: Mapping) -> None:
     """Integers, numbers and lists of integers among ``settings`` (top level or a variant's overrides)."""
     prefix = f"{where}." if where else ""
@@ -344,15 +365,9 @@ def check_horizon(config: dict, variants: Mapping[str, dict]) -> dict | None:
     ``plateau_window`` and ``plateau_gain`` are the page's plateau criterion. Raise ConfigError
     naming the key, what was expected and what was found.
     """
-    block = config.get("horizon")
+    block = _block(config, "horizon", ["variants", *HORIZON_DEFAULTS], "{variants: [...], epochs: N, ...}")
     if block is None:
         return None
-    if not isinstance(block, Mapping):
-        raise ConfigError(f"horizon: expected a mapping ({{variants: [...], epochs: N, ...}}) or null (off), "
-                          f"found {_kind(block)}")
-    unknown = sorted(set(block) - {"variants", *HORIZON_DEFAULTS})
-    if unknown:
-        raise ConfigError(f"horizon.{unknown[0]}: unknown key; expected variants, {', '.join(HORIZON_DEFAULTS)}")
     settings = {**HORIZON_DEFAULTS, **block}
     names = settings.get("variants")
     if not isinstance(names, list) or not names:
@@ -366,13 +381,7 @@ def check_horizon(config: dict, variants: Mapping[str, dict]) -> dict | None:
             raise ConfigError(f"horizon.variants[{i}]: {name!r} is listed twice")
     for key in HORIZON_INTEGERS:
         _check_integer(f"horizon.{key}", settings[key])
-    seeds = settings["seeds"]
-    if not isinstance(seeds, list) or not seeds:
-        raise ConfigError(f"horizon.seeds: expected a non-empty list of seeds, found {_kind(seeds)}")
-    for i, seed in enumerate(seeds):
-        _check_integer(f"horizon.seeds[{i}]", seed, minimum=0, maximum=SEED_MAX)
-        if seed in seeds[:i]:
-            raise ConfigError(f"horizon.seeds[{i}]: seed {seed} is listed twice")
+    _check_seeds("horizon.seeds", settings["seeds"])
     gain = settings["plateau_gain"]
     if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not 0 < gain < 1:
         raise ConfigError(f"horizon.plateau_gain: expected a validation-accuracy gain between 0 and 1 "
@@ -409,15 +418,9 @@ def check_lr_study(config: dict, known_losses: Iterable[str]) -> dict | None:
     ``threshold`` the validation accuracy after epoch 1 that defines each loss's threshold lr.
     Raise ConfigError naming the key, what was expected and what was found.
     """
-    block = config.get("lr_study")
+    block = _block(config, "lr_study", list(LR_STUDY_DEFAULTS), "{losses: [...], lrs: [...], ...}")
     if block is None:
         return None
-    if not isinstance(block, Mapping):
-        raise ConfigError(f"lr_study: expected a mapping ({{losses: [...], lrs: [...], ...}}) or null (off), "
-                          f"found {_kind(block)}")
-    unknown = sorted(set(block) - set(LR_STUDY_DEFAULTS))
-    if unknown:
-        raise ConfigError(f"lr_study.{unknown[0]}: unknown key; expected {', '.join(LR_STUDY_DEFAULTS)}")
     settings = {**LR_STUDY_DEFAULTS, **block}
     known = set(known_losses)
     losses = settings["losses"]
@@ -438,13 +441,7 @@ def check_lr_study(config: dict, known_losses: Iterable[str]) -> dict | None:
         if twin is not None:
             raise ConfigError(f"lr_study.lrs[{i}]: {lr!r} is listed twice (also lr_study.lrs[{twin}]); "
                               "expected distinct learning rates")
-    seeds = settings["seeds"]
-    if not isinstance(seeds, list) or not seeds:
-        raise ConfigError(f"lr_study.seeds: expected a non-empty list of seeds, found {_kind(seeds)}")
-    for i, seed in enumerate(seeds):
-        _check_integer(f"lr_study.seeds[{i}]", seed, minimum=0, maximum=SEED_MAX)
-        if seed in seeds[:i]:
-            raise ConfigError(f"lr_study.seeds[{i}]: seed {seed} is listed twice")
+    _check_seeds("lr_study.seeds", settings["seeds"])
     if settings["epochs"] is not None:
         _check_integer("lr_study.epochs", settings["epochs"])
     if settings["reference"] not in losses:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -38,7 +39,7 @@ from .devices import device_name
 from .losses import get_loss
 from .model import MLP
 from .runfolder import check_out_dir, install_run, remove_empty, stage_run
-from .train import STEP_SLOTS, Member, as_step, make_split, run_epochs, run_metrics, start_run, step_sums
+from .train import SGD, STEP_SLOTS, Member, as_step, make_split, run_epochs, run_metrics, start_run, step_sums
 
 log = logging.getLogger(__name__)
 
@@ -72,21 +73,14 @@ class StackedMLP(nn.Module):
         return model
 
 
-class StackedSGD:
+class StackedSGD(SGD):
     """Plain SGD over stacked parameters, each run with its own lr: p[s] <- p[s] - lrs[s] * grad[s].
 
     ``lrs`` lives on the parameters' device, so the update is part of a captured CUDA graph."""
 
     def __init__(self, params, lrs: Tensor):
-        self.params = list(params)
+        super().__init__(params, lr=math.nan)  # one lr per run instead: self.lrs
         self.lrs = [lrs.to(p.device, p.dtype).reshape(-1, *[1] * (p.dim() - 1)) for p in self.params]
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.params:
-            if set_to_none:
-                p.grad = None
-            elif p.grad is not None:
-                p.grad.zero_()
 
     @torch.no_grad()
     def step(self) -> None:
