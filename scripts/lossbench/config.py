@@ -138,9 +138,9 @@ def resolve_variants(config: dict) -> dict[str, dict]:
         if name in resolved:
             raise ConfigError(f"variants.{name}: duplicate variant name (also listed under 'losses')")
         resolved[name] = {**shared, **spec, "variant": name}
-    for settings in resolved.values():  # test_every null (the default): the test set at the last epoch only
-        if settings.get("test_every") is None and "test_every" in shared:
-            settings["test_every"] = settings["epochs"]
+    for settings in resolved.values():  # test_every null or absent (the default): the test set at the last epoch only
+        if settings.get("test_every") is None:
+            settings["test_every"] = settings.get("epochs", TrainConfig.epochs)
     return resolved
 
 
