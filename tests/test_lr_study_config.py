@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from helpers import ROOT
+from lossbench import cli
 from lossbench.config import (
     LR_STUDY_DEFAULTS,
     ConfigError,
@@ -104,10 +105,12 @@ def test_values_written_as_text_are_read_as_numbers():
 
 
 @pytest.mark.parametrize("lr, text", [(0.03, "0.03"), (1.0, "1"), (30.0, "30"), (1e-5, "1e-05"), (0.5, "0.5"),
-                                      (0.031622776601683794, "0.03162277660168379"), (2.5e-07, "2.5e-07")])
+                                      (0.031622776601683794, "0.03162277660168379"), (2.5e-07, "2.5e-07"),
+                                      (1e6, "1e06"), (3e22, "3e22"), (123456789.0, "123456789.0")])
 def test_an_lr_names_its_folder_with_the_shortest_text_that_reads_back_as_it(lr, text):
     assert lr_text(lr) == text and float(text) == lr
     assert lr_study_variant("mse_softmax", lr) == f"mse_softmax_lr{text}"
+    cli.name(lr_study_variant("mse_softmax", lr))  # a name `lossbench train --variant` takes
 
 
 def test_a_study_run_is_the_sweep_at_its_lr_for_the_studys_epochs_tested_at_the_end():

@@ -229,3 +229,15 @@ def test_the_train_seeds_command_refuses_a_bad_grid(tiny_data, tmp_path, capsys,
         extra = [*extra, "--lrs", "1"]
     assert cli.main(argv + extra) == 1
     assert words in capsys.readouterr().err and not (tmp_path / "v").exists()
+
+
+def test_one_run_packed_alone_trains_like_its_single_run(tiny_data, tmp_path):
+    """A grid of one lr and one seed, or pack_seeds with one seed: one stacked network, not a crash."""
+    (got,) = train_seeds([tiny(seed=1)], tiny_data)
+    alone = train(tiny(seed=1), tiny_data)
+    assert got["status"] == "ok" and got["train_loss"] == pytest.approx(alone["train_loss"], rel=1e-4)
+    torch.save(tiny_data, tmp_path / "data.pt")
+    argv = ["train-seeds", "--variant", "v", "--loss", "cross_entropy", "--seeds", "0", "--lrs", "0.5",
+            "--train-size", "200", "--val-size", "50", "--hidden", "32", "--epochs", "1", "--batch-size", "25",
+            "--data", str(tmp_path / "data.pt"), "--out-dir", str(tmp_path / "v")]
+    assert cli.main(argv) == 0 and (tmp_path / "v" / "lr-0.5" / "seed-0" / "metrics.json").is_file()

@@ -399,9 +399,10 @@ def horizon_run_settings(variant: Mapping, horizon: Mapping) -> dict:
 
 def lr_text(lr: float) -> str:
     """An lr as it reads in a folder or variant name: the shortest text that reads back as the same
-    number (0.03, 1, 30, 1e-05; 0.031622776601683794 when only that does)."""
+    number (0.03, 1, 30, 1e-05, 1e06; 0.03162277660168379 when only that does), without '+' (a
+    name is letters, digits, '_', '.' and '-')."""
     text = format(lr, "g")
-    return text if float(text) == lr else repr(float(lr))
+    return (text if float(text) == lr else repr(float(lr))).replace("e+", "e")
 
 
 def lr_study_variant(loss: str, lr: float) -> str:

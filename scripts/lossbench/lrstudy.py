@@ -315,7 +315,7 @@ def collapse(pts: pd.DataFrame, reference: str, column: str = "val1_mean",
 
 
 def saturation(table: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
-    """Per loss, read from its runs (``per_run``) above its best lr that did not diverge: the first lr
+    """Per loss, read from its runs (``per_run``) at and above its best lr that did not diverge: the first lr
     where a seed has more than ``SATURATED`` of the validation images confidently wrong at the final
     epoch (``saturated_lr``, NaN if none), how many seeds there, their share and their last epoch's
     logit-gradient norm against the initial one, the point's mean final validation accuracy and the
@@ -329,7 +329,8 @@ def saturation(table: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
                "others_max_prob": math.nan, "others_val": math.nan}
         runs = table[table["loss"] == row.loss]
         stable = runs[~runs["lr"].isin(runs.loc[runs["diverged"], "lr"])]  # points without a diverged seed
-        above = stable[stable["lr"] > row.best_lr] if not pd.isna(row.best_lr) else stable.iloc[:0]
+        # from the best lr itself: a best lr at the top of the grid (or the only one) can be saturated too
+        above = stable[stable["lr"] >= row.best_lr] if not pd.isna(row.best_lr) else stable.iloc[:0]
         hit = above[above["val_confident_wrong"] > SATURATED]
         if len(hit):
             at = stable[stable["lr"] == hit["lr"].min()]
@@ -421,7 +422,8 @@ def method(study: Study) -> str:
               f"{epochs[0]}–{epochs[-1]} epochs")
     grids = [tuple(g) for g in study.best["grid"]]
     if len(set(grids)) == 1:
-        grids_text = f"the same for every loss: {_grid_text(list(grids[0]))}, {_grid_step(list(grids[0]))}"
+        step = _grid_step(list(grids[0]))
+        grids_text = f"the same for every loss: {_grid_text(list(grids[0]))}" + (f", {step}" if step else "")
     else:
         grids_text = "; ".join(f"`{row.loss}` {_grid_text(row.grid)}" for row in study.best.itertuples())
     return (f"Each loss trains the same network over a grid of learning rates ({grids_text}), {budget}, "
@@ -646,8 +648,9 @@ def saturation_sentence(row, classes: int = CLASSES) -> str:
                 "final epoch" + (" (mean over seeds)." if row.n > 1 else "."))
     seeds = ("every seed" if row.saturated == row.n else f"{row.saturated} of {row.n} seeds") + (
         " (mean over them)" if row.saturated > 1 else "")
-    text = (f"{name} at lr {_lr_text(row.lr)}: final validation accuracy {_acc(row.val_mean)} (against "
-            f"{_acc(row.best_val)} at its best lr {_lr_text(row.best_lr)}); in {seeds} **"
+    against = ("its best lr" if row.lr == row.best_lr else
+               f"against {_acc(row.best_val)} at its best lr {_lr_text(row.best_lr)}")
+    text = (f"{name} at lr {_lr_text(row.lr)}: final validation accuracy {_acc(row.val_mean)} ({against}); in {seeds} **"
             f"{row.confident_wrong * 100:.0f}% of validation images are confidently wrong** (p > 0.9) after the "
             f"final epoch, with a logit-gradient norm of {_number(row.final_grad, '.2g')} in the last epoch against "
             f"{_number(row.initial_grad, '.2g')} at initialisation")
@@ -968,7 +971,8 @@ def _diverged_text(study: Study, flag: str = "diverged", losses=None) -> str:
     """Which points the × marks stand for (``losses``: those drawn), and that nothing else is drawn there."""
     bad = study.points[study.points[flag] & study.points["loss"].isin(losses or study.losses)]
     if bad.empty:
-        return " No point diverged."
+        elsewhere = study.points[flag].any()  # a point of a loss not drawn here diverged
+        return " No point drawn here diverged." if elsewhere else " No point diverged."
     listed = "; ".join(f"`{loss}` at lr {', '.join(map(_lr_text, g['lr']))}" for loss, g in bad.groupby("loss",
                                                                                                           sort=False))
     shared = " (side by side where losses diverged at the same lr)" if bad["lr"].duplicated().any() else ""
@@ -1048,8 +1052,11 @@ def why_text(study: Study) -> str:
     if slow not in b.index or ref not in b.index:
         missing = " and ".join(f"`{x}`" for x in (slow, ref) if x not in b.index)
         return f"- The learning-rate study ({link}) does not train {missing}, so it adds nothing here."
-    text = (f"- **The learning-rate study** ({link}) tunes each loss's lr on validation accuracy "
-            f"({_grid_text(b.loc[slow, 'grid'])}, {int(study.points['epochs'].max())} epochs, {_seed_counts(study)}). ")
+    epochs = int(study.points["epochs"].max())
+    trains = ("tunes each loss's lr on validation accuracy" if len(b.loc[slow, "grid"]) > 1 else
+              "trains each loss at one lr only, so it tunes nothing")
+    text = (f"- **The learning-rate study** ({link}) {trains} "
+            f"({_grid_text(b.loc[slow, 'grid'])}, {epochs} epoch{'s' if epochs != 1 else ''}, {_seed_counts(study)}). ")
     c = study.comparison.set_index("loss") if len(study.comparison) else None
     if c is not None and slow in c.index:
         row = c.loc[slow]

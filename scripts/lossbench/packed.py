@@ -203,7 +203,7 @@ def train_seeds(configs: list[TrainConfig], data: dict, out_dir: str | os.PathLi
     step = make_packed_step(stacked, optimizer, loss_fn, x_train, y_train, sums, cfg.batch_size,
                             cfg.cuda_graph and device.type == "cuda", rows=rows)
     startup_seconds = time.time() - provenance.process_start_time()
-    run_epochs(members, step, sums, lambda s: stacked.load_seed(s, scratch), loss_fn, device)
+    run_epochs(members, step, sums, lambda s: stacked.load_seed(s, scratch), loss_fn, device, stacked=True)
 
     record = {**provenance.collect(dev_name), "data_sha256": data_checksums}
     results = [{**run_metrics(member, startup_seconds, start_time, record), "packed_seeds": len(configs)}

@@ -280,12 +280,12 @@ def start_run(cfg: TrainConfig) -> tuple[str, torch.device]:
 
 
 def run_epochs(members: list[Member], step: Callable[[Tensor], None], sums: Tensor, model_of: Callable[[int], MLP],
-               loss_fn, device: torch.device) -> None:
+               loss_fn, device: torch.device, stacked: bool = False) -> None:
     """The epoch loop, for one network or several stacked; fills each member's history and status.
 
     Epoch 0 evaluates the untrained networks. Each later epoch draws every member's batch order
-    from its own generator, runs ``step`` on each batch of indices (``[B]`` for one member,
-    ``[S, B]`` stacked), reads the step sums once, and evaluates every member's network
+    from its own generator, runs ``step`` on each batch of indices (``[B]`` for one network,
+    ``[S, B]`` for ``stacked`` ones, one member included), reads the step sums once, and evaluates every member's network
     (``model_of(s)``). A member whose train loss is not finite is marked diverged and no longer
     evaluated (its weights are NaN; the others go on); the loop ends when all have diverged.
     Epoch seconds are each member's share of the epoch (the epoch's time / number of members).
@@ -295,7 +295,7 @@ def run_epochs(members: list[Member], step: Callable[[Tensor], None], sums: Tens
     for epoch in range(cfg.epochs + 1):
         if epoch > 0:
             orders = [torch.randperm(n, generator=m.generator) for m in members]
-            order = (orders[0] if len(members) == 1 else torch.stack(orders)).to(device)
+            order = (torch.stack(orders) if stacked else orders[0]).to(device)
             sums.zero_()
             sync(device)
             t0, cpu0 = time.perf_counter(), time.process_time()

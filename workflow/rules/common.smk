@@ -175,13 +175,13 @@ def get_lr_study_settings(loss, lr):
 
 
 def get_lr_study_train_args(wildcards):
-    """One study run's flags (rule train_lr_study); a changed grid adds or drops only its points."""
+    """One study run's flags (for train_lr_study); a changed grid adds or drops only its points."""
     settings = get_lr_study_settings(wildcards.loss, LR_BY_TEXT[wildcards.lr])
     return job_train_args(settings, wildcards.dataset)
 
 
 def get_lr_study_grid_args(wildcards):
-    """One loss's flags for its whole lr x seed grid (rule train_lr_study_grid): --lrs replaces --lr."""
+    """One loss's flags for its whole lr x seed grid (for train_lr_study_grid): --lrs replaces --lr."""
     settings = get_lr_study_settings(wildcards.loss, LR_STUDY["lrs"][0])
     args = job_train_args({**settings, "variant": wildcards.loss}, wildcards.dataset)
     at = args.index("--lr")
