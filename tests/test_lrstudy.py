@@ -521,3 +521,33 @@ def test_an_interval_that_excludes_0_where_holm_detects_nothing_says_why_they_di
     assert ("not detected at Holm-adjusted p < 0.05 across the losses compared, although this interval, not "
             "adjusted for them, excludes 0") in text
     assert text.count("although this interval") == 1  # mse_softmax's interval spans 0: the usual reason
+
+
+def test_a_best_lr_at_the_top_of_the_grid_can_itself_be_saturated():
+    """Saturation is read from the best lr up: a best lr that is the grid's largest (or only) lr and
+    has most validation images confidently wrong in a seed is reported, not called "no saturation"."""
+    spec = {("cross_entropy", 0.3): {"val": [0.95, 0.95]},
+            ("mse_softmax", 1.0): {"val": [0.10, 0.11]},
+            ("mse_softmax", 10.0): {"val": [0.16, 0.15], "cw": [0.84, 0.20]}}
+    s = study(spec)
+    row = s.saturation.set_index("loss").loc["mse_softmax"]
+    assert (row["best_lr"], row["saturated_lr"], row["saturated"]) == (10.0, 10.0, 1)
+    text = flat(lrstudy.conclusion(s))
+    assert "`mse_softmax` at lr 10: final validation accuracy 0.1550 (its best lr); in 1 of 2 seeds" in text
+    assert "84% of validation images are confidently wrong" in text and "`mse_softmax`: no saturation" not in text
+
+
+def test_the_saturation_caption_does_not_say_nothing_diverged_when_a_left_out_loss_did():
+    spec = {("cross_entropy", 0.3): {"val": [0.95, 0.95]}, ("cross_entropy", 1.0): {"val": [0.94, 0.94]},
+            ("mse_logits", 0.3): {"val": [0.9, 0.9]},
+            ("mse_logits", 30.0): {"val": [0.1, 0.1], "status": ["diverged"] * 2}}
+    caption = lrstudy.saturation_caption(study(spec))
+    assert "No point drawn here diverged." in caption and "No point diverged." not in caption
+
+
+def test_a_one_lr_study_says_it_tunes_nothing():
+    spec = {("cross_entropy", 0.1): {"val": [0.9, 0.91]}, ("mse_softmax", 0.1): {"val": [0.15, 0.16]}}
+    s = study(spec, epochs=1)
+    why = flat(lrstudy.why_text(s))
+    assert "trains each loss at one lr only, so it tunes nothing" in why and "1 epoch," in why
+    assert "lr 0.1)" in flat(lrstudy.method(s)) and ", )" not in lrstudy.method(s)

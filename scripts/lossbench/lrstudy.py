@@ -650,7 +650,8 @@ def saturation_sentence(row, classes: int = CLASSES) -> str:
         " (mean over them)" if row.saturated > 1 else "")
     against = ("its best lr" if row.lr == row.best_lr else
                f"against {_acc(row.best_val)} at its best lr {_lr_text(row.best_lr)}")
-    text = (f"{name} at lr {_lr_text(row.lr)}: final validation accuracy {_acc(row.val_mean)} ({against}); in {seeds} **"
+    text = (f"{name} at lr {_lr_text(row.lr)}: final validation accuracy {_acc(row.val_mean)} ({against}); "
+            f"in {seeds} **"
             f"{row.confident_wrong * 100:.0f}% of validation images are confidently wrong** (p > 0.9) after the "
             f"final epoch, with a logit-gradient norm of {_number(row.final_grad, '.2g')} in the last epoch against "
             f"{_number(row.initial_grad, '.2g')} at initialisation")

@@ -285,8 +285,8 @@ def run_epochs(members: list[Member], step: Callable[[Tensor], None], sums: Tens
 
     Epoch 0 evaluates the untrained networks. Each later epoch draws every member's batch order
     from its own generator, runs ``step`` on each batch of indices (``[B]`` for one network,
-    ``[S, B]`` for ``stacked`` ones, one member included), reads the step sums once, and evaluates every member's network
-    (``model_of(s)``). A member whose train loss is not finite is marked diverged and no longer
+    ``[S, B]`` for ``stacked`` ones, one member included), reads the step sums once, and evaluates
+    every member's network (``model_of(s)``). A member whose train loss is not finite is marked diverged and no longer
     evaluated (its weights are NaN; the others go on); the loop ends when all have diverged.
     Epoch seconds are each member's share of the epoch (the epoch's time / number of members).
     """
