@@ -21,7 +21,6 @@ from lossbench.config import (
     lr_study_run_settings,
     lr_text,
     normalize,
-    shared_settings,
     sweep_twin,
     train_args,
 )
