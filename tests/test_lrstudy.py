@@ -551,3 +551,15 @@ def test_a_one_lr_study_says_it_tunes_nothing():
     why = flat(lrstudy.why_text(s))
     assert "trains each loss at one lr only, so it tunes nothing" in why and "1 epoch," in why
     assert "lr 0.1)" in flat(lrstudy.method(s)) and ", )" not in lrstudy.method(s)
+
+
+def test_a_loss_near_chance_at_every_lr_gets_no_best_lr_worth_the_name():
+    spec = {("cross_entropy", 0.1): {"val": [0.9, 0.91]}, ("cross_entropy", 0.3): {"val": [0.94, 0.95]},
+            ("cross_entropy", 1.0): {"val": [0.92, 0.93]},
+            ("mse_softmax", 0.01): {"val": [0.10, 0.11]}, ("mse_softmax", 0.03): {"val": [0.11, 0.12]},
+            ("mse_softmax", 0.1): {"val": [0.15, 0.14]}}
+    text = flat(lrstudy.conclusion(study(spec)))
+    assert "`mse_softmax`: below 20% validation accuracy at every lr of its grid" in text
+    assert "the highest, 0.1450 at lr 0.1, where guessing gives 10%): no lr of this grid trains it" in text
+    assert "the highest is at the largest lr: the grid is too narrow on the high side for this loss" in text
+    assert "`cross_entropy`: best lr **0.3**" in text  # a loss that trains keeps its best lr

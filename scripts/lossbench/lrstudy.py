@@ -439,9 +439,21 @@ def empty_text() -> str:
             "show. Turn the block on in `config/config.yaml` to train each loss over a grid of learning rates.")
 
 
-def best_sentence(row, pts: pd.DataFrame) -> str:
-    """One loss's best lr in words, saying when it is no optimum (edge of the grid) or next to divergence."""
+NEAR_CHANCE = 2  # a best validation accuracy below twice chance (1/C): no lr of the grid trains the loss
+
+
+def best_sentence(row, pts: pd.DataFrame, classes: int = CLASSES) -> str:
+    """One loss's best lr in words, saying when it is no optimum (edge of the grid), next to divergence,
+    or no better than guessing at any lr of the grid (below ``NEAR_CHANCE`` times chance)."""
     name = f"`{row.loss}`"
+    near = NEAR_CHANCE * stats.chance(classes)
+    if not pd.isna(row.best_lr) and row.val_mean < near:
+        return (f"{name}: below {near:.0%} validation accuracy at every lr of its grid ({_grid_text(row.grid)}; "
+                f"the highest, {_acc(row.val_mean)} at lr {_lr_text(row.best_lr)}, where guessing gives "
+                f"{stats.chance(classes):.0%}): no lr of this grid trains it in this budget, so it has no best lr "
+                "worth the name" + {"high": "; the highest is at the largest lr: the grid is too narrow on the high "
+                                    "side for this loss", "low": "; the highest is at the smallest lr: the grid is "
+                                    "too narrow on the low side for this loss"}.get(row.edge, "") + ".")
     diverged = pts[(pts["loss"] == row.loss) & pts["diverged"]]
     if not pd.isna(row.diverged_from):
         tail = diverged[diverged["lr"] >= row.diverged_from]
@@ -684,7 +696,7 @@ def conclusion(study: Study) -> str:
     ref, slow = study.reference, study.slow_loss
     b = study.best.set_index("loss")
     epochs = int(study.points["epochs"].max())
-    lines = [f"- {best_sentence(row, study.points)}" for row in study.best.itertuples()]
+    lines = [f"- {best_sentence(row, study.points, study.classes)}" for row in study.best.itertuples()]
     by_loss = study.comparison.set_index("loss") if len(study.comparison) else None
     if ref not in b.index:
         lines.append(f"- The reference `{ref}` is not in the study: no loss is compared with it, no effective lr "
