@@ -198,9 +198,8 @@ def time_packed(data: dict, cfg: TrainConfig, n_seeds: int, single_seconds: floa
     }
     if lrs is not None:
         result["lrs"] = list(lrs)
-        result["test_accuracy_by_lr"] = {
-            str(lr): statistics.fmean(m["test_accuracy"] for m in group) if group else None
-            for lr in lrs for group in [[m for m in finite if m["config"]["lr"] == lr]]}
+        by_lr = {str(lr): [m["test_accuracy"] for m in finite if m["config"]["lr"] == lr] for lr in lrs}
+        result["test_accuracy_by_lr"] = {lr: statistics.fmean(acc) if acc else None for lr, acc in by_lr.items()}
     return result
 
 

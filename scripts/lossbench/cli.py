@@ -253,12 +253,9 @@ def cmd_train(args: argparse.Namespace) -> None:
                 data_checksums=data.checksums(args.data))
 
 
-TRAIN_LR_DEFAULT = 0.1  # TrainConfig's lr: train-seeds' --lr when neither it nor --lrs is given
-
-
 def cmd_train_seeds(args: argparse.Namespace) -> None:
     from . import data, packed
-    from .config import config_from_flags
+    from .config import TrainConfig, config_from_flags
     from .runfolder import check_out_dir
 
     if len(set(args.seeds)) != len(args.seeds):
@@ -269,7 +266,7 @@ def cmd_train_seeds(args: argparse.Namespace) -> None:
         raise ArgumentError(f"--lr {args.lr} and --lrs: expected one of them (--lrs trains the grid LRS x SEEDS)")
     grid = args.lrs is not None
     if not grid:
-        args.lr = TRAIN_LR_DEFAULT if args.lr is None else args.lr
+        args.lr = TrainConfig.lr if args.lr is None else args.lr  # neither --lr nor --lrs: the default
     _check_training(args)
     if args.lrs is None:
         configs = [config_from_flags(vars(args), seed=seed) for seed in args.seeds]

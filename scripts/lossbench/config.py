@@ -207,10 +207,9 @@ def _normalize_lr_study(config: dict, given) -> None:
     if "threshold" in block:
         block["threshold"] = _number(block["threshold"])
     if isinstance(given, Mapping):
-        for key in ("epochs",):
-            if key in given and key in block:
-                block[key] = None if isinstance(block[key], str) and block[key].strip().lower() in OFF \
-                    else _integer(block[key])
+        if "epochs" in given and "epochs" in block:
+            epochs = block["epochs"]
+            block["epochs"] = None if isinstance(epochs, str) and epochs.strip().lower() in OFF else _integer(epochs)
         if "seeds" in given and "seeds" in block:
             block["seeds"] = _from_text("seeds", block["seeds"])
 

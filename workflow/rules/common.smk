@@ -180,11 +180,11 @@ def get_lr_study_train_args(wildcards):
 
 
 def get_lr_study_grid_args(wildcards):
-    """One loss's flags for its whole lr x seed grid (for train_lr_study_grid): --lrs replaces --lr."""
+    """One loss's flags for its whole lr x seed grid (for train_lr_study_grid): no --lr, the rule
+    gives --lrs."""
     settings = get_lr_study_settings(wildcards.loss, LR_STUDY["lrs"][0])
-    args = job_train_args({**settings, "variant": wildcards.loss}, wildcards.dataset)
-    at = args.index("--lr")
-    return args[:at] + args[at + 2 :]
+    del settings["lr"]
+    return job_train_args({**settings, "variant": wildcards.loss}, wildcards.dataset)
 
 
 def get_lr_study_run_folder(dataset, loss, lr, seed):
