@@ -31,7 +31,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import ROOT, mirror_path, snakemake, snakemake_command, tiny_config, write_config
+from helpers import (
+    ROOT,
+    assert_same_training_up_to_float_noise,
+    mirror_path,
+    snakemake,
+    snakemake_command,
+    tiny_config,
+    write_config,
+)
 from lossbench.cluster import GPU_PARTITION_PLACEHOLDER
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -251,7 +259,7 @@ def test_packed_seeds_send_one_gpu_job_per_variant(cluster, mirror, profile, loc
     assert sorted(packed["runs"]["seed"]) == [0, 0, 1, 1]
     for name in ("runs", "epochs"):  # stacked training: each seed its single run, up to float noise
         seed_0 = packed[name][packed[name]["seed"] == 0].reset_index(drop=True)
-        pd.testing.assert_frame_equal(seed_0, local_tables[name], check_exact=False, rtol=1e-4, atol=1e-5, obj=name)
+        assert_same_training_up_to_float_noise(seed_0, local_tables[name], images=tiny_config()["val_size"], obj=name)
 
 
 def test_after_snakemake_is_killed_scancel_unlock_and_rerun_incomplete_give_an_uninterrupted_runs_tables(
