@@ -1,0 +1,107 @@
+"""Every threshold the report decides with, and the one rule that reads a difference.
+
+A sentence on a page is a decision made from numbers; the numbers a decision compares with live
+here and nowhere else, so that one difference reads the same on every page. Analysis modules
+import these; wording modules name them in the sentences that use them (a tolerance looser
+than ``NEGLIGIBLE`` is called by its own width, never "the same"). Nothing here reads a loss's
+name: what a loss is comes from ``lossbench.losses``.
+
+How to change a threshold: change it here; the golden pages (tests/golden/) show every sentence
+that moves.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+ALPHA = 0.05  # family-wise error rate of the tests against a reference (Holm's method across them)
+NEGLIGIBLE = 0.005  # ±0.5 accuracy points: a difference whose whole 95% CI lies within it is negligible
+MIN_SEEDS_TO_RANK = 3  # seeds per side before a detected difference ranks two losses (a t with df >= 2)
+
+TRACK = 0.02  # two curves within 2 accuracy points at every epoch track each other (looser than NEGLIGIBLE)
+COLLAPSE = 0.05  # lr curves within 5 accuracy points of the reference's collapse onto it (looser still)
+SATURATED = 0.5  # more than half the validation images confidently wrong (max p > 0.9): saturated outputs
+NEAR_CHANCE = 2  # a best validation accuracy below twice chance (1/C): no lr of the grid trains the loss
+GUESSING = 0.5  # one class predicted for more than half the test images: guessing, not recognising
+EPS = 1e-9  # accuracies are fractions of an image set: compare gains and levels with this slack
+
+# How "levelled off" is read on a long run (config horizon: plateau_window / plateau_gain give W and g):
+# the train loss must have fallen by less than this share of its value over the last W epochs too, or
+# the validation curve's plateau is "not settled" (the network is still fitting its training set).
+TRAIN_LOSS_SETTLED = 0.05
+
+# The kinds of ``difference``, in the order they are decided.
+DIVERGED, IDENTICAL, UNTESTED, NEGLIGIBLE_KIND = "diverged", "identical", "untested", "negligible"
+HIGHER, LOWER, TOO_FEW_SEEDS, UNCLEAR = "higher", "lower", "too few seeds", "unclear"
+KINDS = (DIVERGED, IDENTICAL, UNTESTED, NEGLIGIBLE_KIND, HIGHER, LOWER, TOO_FEW_SEEDS, UNCLEAR)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One difference of mean accuracies (a minus b), and what it allows a page to say.
+
+    ``kind`` is one of ``KINDS`` (see ``difference``); ``detected`` and ``ranked`` say whether the
+    words "detected" and "higher/lower, a ranking" are earned."""
+
+    kind: str
+    difference: float
+    low: float  # 95% CI of the difference (paired where seeds pair up)
+    high: float
+    p_holm: float  # Holm-adjusted p of the test used; NaN: no test
+    seeds: int  # seeds per side that enter the test (pairs where seeds pair up)
+
+    @property
+    def detected(self) -> bool:
+        return self.kind in (HIGHER, LOWER)
+
+
+def difference(difference: float, low: float, high: float, p_holm: float, seeds: int, *,
+               identical: bool = False, diverged: bool = False) -> Difference:
+    """Read one difference, in this order:
+
+    1. ``diverged``: a side has a diverged run: its accuracy is not a result to compare.
+    2. ``identical``: every seed of both paired and equal: there is nothing to test.
+    3. ``untested``: no interval (a side has one run).
+    4. ``negligible``: the whole 95% CI lies within ±NEGLIGIBLE. Negligibility comes before
+       significance: with enough seeds a test detects any non-zero difference, and a 0.1-point
+       difference that a test detects is still too small to rank two losses by. So a difference
+       is never "higher" on one page and "matches" on another: both pages read it here.
+    5. ``higher`` / ``lower``: Holm-adjusted p < ALPHA with at least MIN_SEEDS_TO_RANK seeds per
+       side: detected, and not negligible.
+    6. ``too few seeds``: fewer than MIN_SEEDS_TO_RANK seeds per side (a t-test with one degree of
+       freedom): no page says "beats", "detected" or "best" from it, whatever its p.
+    7. ``unclear``: not detected, and the interval reaches past ±NEGLIGIBLE.
+    """
+    record = dict(difference=difference, low=low, high=high, p_holm=p_holm, seeds=seeds)
+    if diverged:
+        return Difference(DIVERGED, **record)
+    if identical:
+        return Difference(IDENTICAL, **record)
+    if _missing(low) or _missing(high):
+        return Difference(UNTESTED, **record)
+    if -NEGLIGIBLE - EPS <= low and high <= NEGLIGIBLE + EPS:
+        return Difference(NEGLIGIBLE_KIND, **record)
+    if seeds < MIN_SEEDS_TO_RANK:
+        return Difference(TOO_FEW_SEEDS, **record)
+    if not _missing(p_holm) and p_holm < ALPHA:
+        return Difference(HIGHER if difference > 0 else LOWER, **record)
+    return Difference(UNCLEAR, **record)
+
+
+def can_rank(seeds: int) -> bool:
+    """Whether ``seeds`` seeds per side are enough to call one loss "best" or "beats"."""
+    return seeds >= MIN_SEEDS_TO_RANK
+
+
+def near_chance(accuracy: float, classes: int) -> bool:
+    """Below NEAR_CHANCE times chance (1/C): the loss did not train."""
+    return accuracy < NEAR_CHANCE / classes
+
+
+def saturated(confident_wrong_share: float) -> bool:
+    return confident_wrong_share > SATURATED
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
