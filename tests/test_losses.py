@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from lossbench.config import ConfigError
-from lossbench.losses import LOSSES, get_loss, register_loss
+from lossbench.losses import LOSSES, get_loss, loss_info, register_loss, same_function
 from lossbench.model import MLP
 
 C = 10
@@ -138,3 +141,77 @@ def test_registry_refuses_duplicates_and_names_unknown_losses():
         register_loss("cross_entropy")(lambda z, y: z.sum())
     with pytest.raises(ConfigError, match="unknown loss 'nope'.*cross_entropy"):
         get_loss("nope")
+
+
+# --- what a loss declares about itself is what it does ------------------------------------------------
+
+DECLARED_SCALE = [n for n in sorted(LOSSES) if LOSSES[n].grad_scale is not None]
+DECLARED_CAP = [n for n in sorted(LOSSES) if LOSSES[n].softmax_cap is not None]
+DECLARED_SAME = [n for n in sorted(LOSSES) if LOSSES[n].same_as is not None]
+
+
+def mean_logit_gradient_norm(name: str, z: torch.Tensor, y: torch.Tensor) -> float:
+    z = z.clone().requires_grad_(True)
+    get_loss(name)(z, y).backward()
+    return z.grad.norm(dim=1).mean().item()
+
+
+@pytest.mark.parametrize("classes", [2, 3, 5, 10])
+@pytest.mark.parametrize("name", DECLARED_SCALE)
+def test_a_declared_gradient_scale_is_the_measured_one_at_uniform_outputs(name, classes):
+    """grad_scale(C): the untrained network's mean logit-gradient norm over cross-entropy's, at z = 0."""
+    z, y = torch.zeros(4 * classes, classes, dtype=torch.float64), torch.arange(4 * classes) % classes
+    measured = mean_logit_gradient_norm(name, z, y) / mean_logit_gradient_norm("cross_entropy", z, y)
+    assert measured == pytest.approx(LOSSES[name].predicted_scale(classes), rel=1e-4)
+
+
+@pytest.mark.parametrize("classes", [3, 10])
+@pytest.mark.parametrize("name", DECLARED_CAP)
+def test_a_declared_softmax_cap_is_the_largest_probability_at_the_losses_minimum(name, classes):
+    z = torch.zeros(classes, classes, dtype=torch.float64, requires_grad=True)
+    y = torch.arange(classes)
+    optimiser = torch.optim.LBFGS([z], max_iter=500, tolerance_grad=1e-12, tolerance_change=1e-15)
+
+    def closure():
+        optimiser.zero_grad()
+        loss = get_loss(name)(z, y)
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    largest = z.detach().softmax(1).max(1).values
+    torch.testing.assert_close(largest, torch.full_like(largest, LOSSES[name].cap(classes)), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", DECLARED_SAME)
+def test_losses_declared_the_same_function_give_the_same_values_and_gradients(name):
+    family = LOSSES[name].family
+    tol = max(TOLERANCE.get(name, 1e-9), TOLERANCE.get(family, 1e-9))
+    for seed in range(3):
+        z, y = batch(seed=seed)
+        grads = []
+        for loss in (name, family):
+            z_ = z.clone().requires_grad_(True)
+            value = get_loss(loss)(z_, y)
+            value.backward()
+            grads.append((value.detach(), z_.grad))
+        torch.testing.assert_close(grads[0], grads[1], rtol=tol, atol=tol)
+
+
+def test_a_loss_declares_only_known_properties_and_an_unregistered_one_declares_nothing():
+    with pytest.raises(ValueError, match="head must be one of logits, softmax, log_softmax, not 'probs'"):
+        register_loss("x_head", head="probs")
+    with pytest.raises(ValueError, match="same_as='nope' is not a registered loss"):
+        register_loss("x_same", same_as="nope")
+    unknown = loss_info("never_registered")
+    assert (unknown.head, unknown.family, unknown.predicted_scale(10), unknown.cap(10)) == \
+        (None, "never_registered", None, None)
+    assert same_function("softmax_nll", "logsoftmax_nll") and not same_function("cross_entropy", "mse_softmax")
+    assert "x_head" not in LOSSES and "x_same" not in LOSSES
+
+
+def test_reading_what_a_loss_is_needs_no_torch():
+    """The report's kernels never train: the registry's properties import without torch."""
+    code = ("import sys; import lossbench.losses as l; l.loss_info('mse_softmax').predicted_scale(10); "
+            "sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
