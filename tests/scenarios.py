@@ -24,12 +24,14 @@ The user losses are registered only while a scenario trains or a page reads them
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import math
+import shutil
+import tempfile
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
-from tempfile import TemporaryDirectory
 
 import pandas as pd
 
@@ -114,6 +116,7 @@ class Scenario:
     name: str
     reference: str
     slow_loss: str
+    metrics: dict  # table prefix ("", "horizon_", "lr_study_") -> the runs' metrics.json paths (folders kept)
     runs: pd.DataFrame
     epochs: pd.DataFrame
     summary: pd.DataFrame
@@ -208,14 +211,21 @@ def _lr_name(loss: str, lr: float) -> str:
 
 
 @cache
+def _session_folder() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="lossbench-scenarios-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+@cache
 def scenario(name: str) -> Scenario:
-    """Train and gather scenario ``name`` (once per test session)."""
+    """Train and gather scenario ``name`` (once per test session; its run folders kept until the session ends)."""
     import torch
 
     plan = PLANS[name]
+    root = _session_folder() / name
     threads = torch.get_num_threads()
-    with user_losses(), TemporaryDirectory() as tmp:
-        root = Path(tmp)
+    with user_losses():
         try:
             sweep = [_train(root / "runs", v, loss, lr, s, plan.epochs)
                      for v, (loss, lr) in plan.variants.items() for s in plan.seeds]
@@ -228,20 +238,21 @@ def scenario(name: str) -> Scenario:
         runs, epochs, summary = _gather(sweep)
         horizon_runs, horizon_epochs, _ = _gather(horizon)
         lr_runs, lr_epochs, lr_summary = _gather(study)
-    return Scenario(name, plan.reference, plan.slow_loss, runs, epochs, summary, horizon_runs, horizon_epochs,
-                    lr_runs, lr_epochs, lr_summary, lr_study_reference=plan.lr_reference)
+    return Scenario(name, plan.reference, plan.slow_loss, {"": sweep, "horizon_": horizon, "lr_study_": study},
+                    runs, epochs, summary, horizon_runs, horizon_epochs, lr_runs, lr_epochs, lr_summary,
+                    lr_study_reference=plan.lr_reference)
 
 
-def write_tables(s: Scenario, folder: Path) -> dict[str, str]:
-    """The scenario's tables as CSV files in ``folder``, as gather names them; returns name -> path."""
-    folder.mkdir(parents=True, exist_ok=True)
+def gathered(s: Scenario, folder: Path) -> dict[str, str]:
+    """The scenario's run folders gathered by ``lossbench.tables`` (as ``lossbench gather`` writes them,
+    timings as measured) into ``folder``; returns e.g. ``{"runs_csv": path, "horizon_epochs_csv": path}``."""
+    from lossbench.tables import write_tables
+
     out = {}
-    for prefix, names in (("", ("runs", "epochs", "summary")), ("horizon_", ("runs", "epochs")),
-                          ("lr_study_", ("runs", "epochs", "summary"))):
-        for table in names:
-            path = folder / f"{prefix}{table}.csv"
-            getattr(s, f"{prefix}{table}").to_csv(path, index=False)
-            out[f"{prefix}{table}"] = str(path)
+    for prefix, paths in s.metrics.items():
+        with user_losses():
+            write_tables(paths, folder, prefix=prefix)
+        out |= {f"{prefix}{table}_csv": str(folder / f"{prefix}{table}.csv") for table in ("runs", "epochs", "summary")}
     return out
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scenarios import SCENARIOS, scenario, user_losses
+from scenarios import SCENARIOS, gathered, scenario, user_losses
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
@@ -32,3 +32,12 @@ def test_user_losses_are_registered_only_inside_the_block():
         assert loss_info("sq_logits_sum").cap(10) == pytest.approx(0.2320, abs=1e-4)
         assert loss_info("sq_logits_plain").cap(10) is None and "focal" in LOSSES
     assert "focal" not in LOSSES
+
+
+def test_a_scenarios_run_folders_gather_into_the_tables_a_page_reads(tmp_path):
+    import pandas as pd
+
+    paths = gathered(scenario("one_seed"), tmp_path)
+    assert set(paths) == {f"{p}{t}_csv" for p in ("", "horizon_", "lr_study_") for t in ("runs", "epochs", "summary")}
+    runs = pd.read_csv(paths["runs_csv"])
+    assert list(runs["variant"]) == list(scenario("one_seed").runs["variant"])
