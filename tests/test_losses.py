@@ -10,7 +10,15 @@ import torch
 import torch.nn.functional as F
 
 from lossbench.config import ConfigError
-from lossbench.losses import LOSSES, get_loss, loss_info, register_loss, same_function
+from lossbench.losses import (
+    LOSSES,
+    LossFileError,
+    get_loss,
+    load_loss_files,
+    loss_info,
+    register_loss,
+    same_function,
+)
 from lossbench.model import MLP
 
 C = 10
@@ -215,3 +223,62 @@ def test_reading_what_a_loss_is_needs_no_torch():
     code = ("import sys; import lossbench.losses as l; l.loss_info('mse_softmax').predicted_scale(10); "
             "sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# --- a user's losses in a file of their own ------------------------------------------------------------
+
+USER_FILE = '''
+import torch.nn.functional as F
+from lossbench.losses import register_loss
+
+@register_loss("{name}", head="logits", grad_scale=lambda classes: 10.0)
+def ten_times_ce(logits, labels):
+    return 10 * F.cross_entropy(logits, labels)
+'''
+
+
+@pytest.fixture
+def clean_registry():
+    """The registry and the loaded-files record as they were, after the test."""
+    from lossbench import losses
+
+    before, loaded = dict(losses.LOSSES), dict(losses.LOADED_FILES)
+    yield
+    losses.LOSSES.clear(), losses.LOSSES.update(before)
+    losses.LOADED_FILES.clear(), losses.LOADED_FILES.update(loaded)
+
+
+def test_a_loss_file_joins_the_registry_with_its_properties_once(tmp_path, clean_registry):
+    path = tmp_path / "my_losses.py"
+    path.write_text(USER_FILE.format(name="ten_x"))
+    assert load_loss_files([path]) == {path.resolve(): ["ten_x"]}
+    assert load_loss_files([str(path)]) == {path.resolve(): ["ten_x"]}  # loaded once: no "already registered"
+    assert loss_info("ten_x").predicted_scale(10) == 10.0 and loss_info("ten_x").head == "logits"
+    z, y = batch()
+    torch.testing.assert_close(get_loss("ten_x")(z, y), 10 * F.cross_entropy(z, y))
+
+
+@pytest.mark.parametrize("content, expected", [
+    (None, "expected a Python file of losses, found nothing"),
+    ("import no_such_module_here\n", "does not import: ModuleNotFoundError: No module named 'no_such_module_here'"),
+    ("x = 1 / 0\n", "does not import: ZeroDivisionError: division by zero"),
+    ("", "registers no loss; expected at least one function "
+                                                           "decorated with @register_loss"),
+    (USER_FILE.format(name="cross_entropy"), "registers 'cross_entropy', a name already registered (in "),
+    (USER_FILE.format(name="twice") + USER_FILE.format(name="twice"), "registers 'twice', a name already registered"),
+], ids=["missing", "import-error", "raises", "registers-nothing", "taken-name", "twice-in-one-file"])
+def test_a_bad_loss_file_is_one_error_naming_it_and_leaves_the_registry_as_it_was(tmp_path, clean_registry,
+                                                                                 content, expected):
+    path = tmp_path / "bad_losses.py"
+    if content is not None:  # a good loss first: it must not stay registered either
+        path.write_text((USER_FILE.format(name="fine_one") if content else "def f(z, y):\n    return z\n") + content)
+    before = set(LOSSES)
+    with pytest.raises(LossFileError) as error:
+        load_loss_files([path], key="loss_files")
+    assert str(error.value).startswith(f"loss_files: {path}: ") and expected in str(error.value)
+    assert set(LOSSES) == before  # nothing of the bad file stays registered, not even its good losses
+
+
+def test_a_folder_is_not_a_loss_file(tmp_path, clean_registry):
+    with pytest.raises(LossFileError, match="expected a Python file of losses, found a folder"):
+        load_loss_files([tmp_path])
