@@ -178,22 +178,26 @@ if shown:
 # Five epochs cannot tell a loss that learns slowly from one that has stopped learning. The
 # long-horizon runs (config `horizon:`) train key variants to a longer epoch budget; seed $s$
 # starts from the same network and sees the same batches as seed $s$ of the sweep. The
-# criterion, and each variant's verdict by it, are computed from their validation curves.
+# criterion, and each variant's verdict by it, are computed from their validation curves and
+# their train losses, seed by seed.
 
 # %%
-from lossbench import horizon
+from lossbench import horizon, horizon_figures, horizon_words
 
 horizon_runs, horizon_epochs = horizon.load(horizon_runs_csv, horizon_epochs_csv)
-verdicts = horizon.verdicts(horizon_runs, horizon_epochs, plateau_window, plateau_gain)
-display(Markdown(horizon.statement(verdicts, plateau_window, plateau_gain)))
-display(Markdown(horizon.twin(horizon_runs, horizon_epochs, slow_loss, plateau_gain)))
+readings = horizon.readings(horizon_runs, horizon_epochs, plateau_window, plateau_gain)
+display(Markdown(horizon_words.statement(readings, plateau_window, plateau_gain)))
 
 # %%
-display(Markdown(horizon.caption(horizon_runs)))
-horizon.curves(horizon_epochs, verdicts, list(summary["variant"]));
+pair = horizon.twin(horizon_runs, horizon_epochs, slow_loss, horizon.loss_of(runs, reference), stats.CLASSES)
+display(Markdown(horizon_words.twin(pair)))
 
 # %%
-horizon.display(verdicts)
+display(Markdown(horizon_words.caption(readings)))
+horizon_figures.curves(horizon_epochs, readings, list(summary["variant"]));
+
+# %%
+horizon_words.display(readings)
 
 # %% [markdown]
 # ## References

@@ -45,11 +45,14 @@ def curves(epochs: pd.DataFrame, readings: list[Reading], order: list[str] | Non
     relative = relative_loss(epochs).dropna(subset=["train_loss_relative"])
     _lines(relative, "train_loss_relative", variants, palette, loss, legend=False)
     loss.set(ylabel="train loss / its epoch-0 value", xlim=(0, evaluated["epoch"].max()))
-    loss.set_ylim(bottom=0)
+    shares = relative["train_loss_relative"]
+    if len(shares) and shares.min() > 0 and shares.max() / shares.min() > 10:
+        loss.set_yscale("log")  # a loss that falls by decades: its last window is readable only on a log axis
     for ax in (acc, loss):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     handles, labels = acc.get_legend_handles_labels()
     acc.get_legend().remove()
-    loss.legend(handles, labels, title="variant (◆ levelled off)", fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1))
+    loss.legend(handles, labels, title="variant (◆ levelled off)", fontsize=9, loc="upper left",
+                bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     return fig

@@ -12,9 +12,8 @@ import math
 
 import pandas as pd
 
+from . import horizon
 from .decisions import EPS, TRAIN_LOSS_SETTLED
-from .horizon import (APART, DIVERGED, LATE_MOVE, LOSS_MOVING, NO_SCALE, NO_TWIN, PLATEAU, RISING, SEEDS_DISAGREE,
-                      SHORT, TRACKS, UNSETTLED, Reading, Seed, Twin)
 
 
 def _number(value: float, fmt: str, missing: str = "n/a") -> str:  # shared helper: lead unifies
@@ -47,7 +46,12 @@ def _listed(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def _window(r: Reading) -> int:
+def _range(low: float, high: float) -> str:
+    """'between 0.4200 and 0.4280', or 'at 0.4200' where the two read the same."""
+    return f"at {_acc(low)}" if _acc(low) == _acc(high) else f"between {_acc(low)} and {_acc(high)}"
+
+
+def _window(r: horizon.Reading) -> int:
     return r.budget - r.curve.start
 
 
@@ -65,59 +69,62 @@ def criterion(window: int, gain: float) -> str:
             f"ending (`--config 'horizon={{epochs: 40}}'`; README, \"Slow or stuck?\").")
 
 
-def _paces(seeds: tuple[Seed, ...]) -> str:
-    """Each seed's train-loss pace over its last window, as a share of its mean pace since epoch 0."""
-    shares = [_number(s.loss_pace, ".0%", "no fall since epoch 0 to compare with") for s in seeds]
-    if len(seeds) == 1:
-        return shares[0]
-    return _listed(shares) + f" (seeds {_listed([str(s.seed) for s in seeds])})"
+def _paces(seeds: tuple[horizon.Seed, ...]) -> str:
+    """Each seed's train-loss pace over its last window, as a share of its own mean pace since epoch 0."""
+    shares = [_number(s.loss_pace, ".1%" if s.loss_pace < 0.1 else ".0%", "n/a (no fall since epoch 0)")
+              for s in seeds]
+    who = f" (seeds {_listed([str(s.seed) for s in seeds])})" if len(seeds) > 1 else ""
+    return f"{_listed(shares)} of its mean pace since epoch 0{who}"
 
 
-def _loss_moves(seeds: tuple[Seed, ...]) -> str:
+def _loss_moves(seeds: tuple[horizon.Seed, ...]) -> str:
     """'falls', 'rises' or 'moves': the train loss's direction over the last window, from its seeds' signs."""
     signs = {(s.loss_change > 0) - (s.loss_change < 0) for s in seeds if not s.loss_settled}
     return "falls" if signs == {-1} else "rises" if signs == {1} else "moves"
 
 
-def _seed_moves(r: Reading, gain: float) -> str:
-    moves = [f"seed {s.seed} {s.gain * 100:+.1f} points ({s.direction})" for s in r.seeds_read]
-    return (f"its seeds disagree over its last {_window(r)} epochs: {_listed(moves)} of validation accuracy "
-            f"against ±{_gain_words(gain)} (mean {_acc(r.curve.start_value)} → {_acc(r.curve.end_value)})")
+def _seed_moves(r: horizon.Reading, gain: float) -> str:
+    moves = []
+    for i, s in enumerate(r.seeds_read):
+        within = f", within ±{_gain_words(gain)}" if s.direction == horizon.LEVEL else ""
+        whose = f"seed {s.seed}'s validation accuracy is" if i == 0 else f"seed {s.seed}'s"
+        moves.append(f"{whose} {s.direction} ({s.gain * 100:+.1f} points{within})")
+    return (f"its seeds disagree over its last {_window(r)} epochs: {_listed(moves)}; their mean went from "
+            f"{_acc(r.curve.start_value)} to {_acc(r.curve.end_value)}")
 
 
-def sentence(r: Reading, best: Reading | None, window: int, gain: float) -> str:
+def sentence(r: horizon.Reading, best: horizon.Reading | None, window: int, gain: float) -> str:
     """One variant's verdict in words (markdown list item); ``best``: the judged variant ending highest."""
     name = f"`{r.variant}` (lr {r.lr:g}, {_seeds(r.seeds)})"
-    if r.kind == DIVERGED:
+    if r.kind == horizon.DIVERGED:
         return f"- ⚠ {name}: runs **diverged** within the {r.budget}-epoch budget; no verdict."
-    if r.kind == SHORT:
+    if r.kind == horizon.SHORT:
         return (f"- {name}: its budget ({r.budget} epochs) is shorter than the plateau window ({window} epochs); "
                 f"no verdict.")
     c, budget = r.curve, r.budget
     end = _acc(c.end_value)
-    if r.kind == RISING:
+    if r.kind == horizon.RISING:
         return (f"- {name}: **still rising at the budget** — +{_pts(c.gain)} points of validation accuracy over its "
                 f"last {_window(r)} epochs ({_acc(c.start_value)} at epoch {c.start}, {end} at epoch {budget}): "
                 f"slow, not stuck, within {budget} epochs.")
-    if r.kind == UNSETTLED:
+    if r.kind == horizon.UNSETTLED:
         parts = []
-        if SEEDS_DISAGREE in r.reasons:
+        if horizon.SEEDS_DISAGREE in r.reasons:
             parts.append(_seed_moves(r, gain))
-        if LOSS_MOVING in r.reasons:
-            parts.append(f"its mean validation accuracy has stayed between {_acc(c.low)} and {_acc(c.high)} since "
-                         f"epoch {int(c.plateau_epoch)}, but its train loss still {_loss_moves(r.seeds_read)}: over "
-                         f"its last {_window(r)} epochs at {_paces(r.seeds_read)} of its mean pace since epoch 0 "
-                         f"(settled: under {TRAIN_LOSS_SETTLED:.0%})")
-        if LATE_MOVE in r.reasons:
+        if horizon.LOSS_MOVING in r.reasons:
+            mean = "its mean validation accuracy" if r.seeds > 1 else "its validation accuracy"
+            parts.append(f"{mean} has stayed {_range(c.low, c.high)} since epoch {int(c.plateau_epoch)}, but its train "
+                         f"loss still {_loss_moves(r.seeds_read)}: over its last {_window(r)} epochs at "
+                         f"{_paces(r.seeds_read)}, where levelled off needs under {TRAIN_LOSS_SETTLED:.0%}")
+        if horizon.LATE_MOVE in r.reasons:
             parts.append(f"it gained less than {_gain_words(gain)} over its last {_window(r)} epochs "
                          f"({_acc(c.start_value)} → {end}) but moved between {_acc(c.low)} and {_acc(c.high)} in them")
         return f"- {name}: **not settled at the budget** — " + "; ".join(parts) + "."
-    text = (f"- {name}: **levelled off from epoch {int(c.plateau_epoch)}** — from there to the budget ({budget} epochs) "
-            f"its validation accuracy stays between {_acc(c.low)} and {_acc(c.high)}, {end} at epoch {budget}")
+    text = (f"- {name}: **levelled off from epoch {int(c.plateau_epoch)}** — from there to the budget ({budget} "
+            f"epochs) its validation accuracy stays {_range(c.low, c.high)}, {end} at epoch {budget}")
     if c.peak - c.end_value >= gain - EPS:
         text += f" ({_pts(c.peak - c.end_value)} points below its peak at epoch {int(c.peak_epoch)})"
-    text += (f", and its train loss has settled (over its last {_window(r)} epochs it moved at "
-             f"{_paces(r.seeds_read)} of its mean pace since epoch 0)")
+    text += f", and its train loss has settled: over its last {_window(r)} epochs it moved at {_paces(r.seeds_read)}"
     if best is not None and best.variant != r.variant:
         below = best.curve.end_value - c.end_value
         if below >= gain - EPS:
@@ -125,7 +132,7 @@ def sentence(r: Reading, best: Reading | None, window: int, gain: float) -> str:
     return text + "."
 
 
-def statement(readings: list[Reading], window: int, gain: float) -> str:
+def statement(readings: list[horizon.Reading], window: int, gain: float) -> str:
     """The section's computed text: the criterion, one sentence per variant, and the reading."""
     if not readings:
         return ("No long-horizon runs in this sweep (config `horizon:` is off): five epochs cannot tell slow "
@@ -134,40 +141,40 @@ def statement(readings: list[Reading], window: int, gain: float) -> str:
     best = max(judged, key=lambda r: r.curve.end_value) if judged else None
     lines = [criterion(window, gain), "", *(sentence(r, best, window, gain) for r in readings)]
     parts = []
-    if rising := [f"`{r.variant}`" for r in judged if r.kind == RISING]:
+    if rising := [f"`{r.variant}`" for r in judged if r.kind == horizon.RISING]:
         parts.append(f"**slow** (still rising): {', '.join(rising)}")
-    if levelled := [f"`{r.variant}` at {_acc(r.curve.end_value)}" for r in judged if r.kind == PLATEAU]:
+    if levelled := [f"`{r.variant}` at {_acc(r.curve.end_value)}" for r in judged if r.kind == horizon.PLATEAU]:
         parts.append(f"**levelled off**: {', '.join(levelled)}")
-    if unsettled := [f"`{r.variant}`" for r in judged if r.kind == UNSETTLED]:
+    if unsettled := [f"`{r.variant}`" for r in judged if r.kind == horizon.UNSETTLED]:
         parts.append(f"**not settled**: {', '.join(unsettled)}")
     if parts:
         lines += ["", f"Within {max(r.budget for r in readings)} epochs: " + "; ".join(parts) + "."]
     return "\n".join(lines)
 
 
-def twin(t: Twin | None) -> str:
+def twin(t: horizon.Twin | None) -> str:
     """The slow loss against its matched-step twin in words; "" when the horizon has no slow variant."""
     if t is None:
         return ""
     step = f"`{t.slow}` at lr {t.slow_lr:g}"
-    if t.kind == NO_SCALE:
+    if t.kind == horizon.NO_SCALE:
         names = _listed([f"`{n}`" for n in t.undeclared])
         return (f"No twin for {step}: {names} declare{'s' if len(t.undeclared) == 1 else ''} no initial "
                 f"logit-gradient scale (`grad_scale` in `register_loss`), and the matched-step comparison with "
                 f"`{t.reference_loss}` needs a declared gradient scale for both.")
     declared = (f"`{t.slow_loss}` declares an initial logit gradient {t.scale:.4g} times `{t.reference_loss}`'s at "
                 f"C = {t.classes}")
-    if t.kind == NO_TWIN:
+    if t.kind == horizon.NO_TWIN:
         return (f"No long-horizon run trains `{t.reference_loss}` (or a loss declared the same function) at lr "
                 f"{t.slow_lr:g} × {t.scale:.4g} = {t.target_lr:.4g}, the step matched to {step} ({declared}): "
                 f"define such a variant and name it in `horizon.variants` to follow the pair.")
     pair = (f"`{t.slow}` (lr {t.slow_lr:g}) and `{t.other}` (`{t.other_loss}` at lr {t.slow_lr:g} × {t.scale:.4g} = "
             f"{t.other_lr:g}: {declared}, so the two take the same step while the outputs are uniform)")
     within = _gain_words(t.track)
-    if t.kind == TRACKS:
+    if t.kind == horizon.TRACKS:
         return (f"{pair} stay within {within} of each other (mean validation accuracy) at every epoch to the budget "
                 f"({t.budget}): over this horizon the declared scale accounts for the whole difference in pace.")
-    if t.kind == APART:
+    if t.kind == horizon.APART:
         return f"{pair} differ by {within} or more from epoch {t.phases[0].since} on."
     seen, words = set(), []
     for p in t.phases:
@@ -183,7 +190,7 @@ def twin(t: Twin | None) -> str:
             f"with the same step.")
 
 
-def caption(readings: list[Reading]) -> str:
+def caption(readings: list[horizon.Reading]) -> str:
     """What the figure shows: seeds, budget, the two panels, the band."""
     if not readings:
         return ""
@@ -202,20 +209,20 @@ def caption(readings: list[Reading]) -> str:
     return text
 
 
-WORDS = {RISING: "still rising", PLATEAU: "levelled off", UNSETTLED: "not settled", SHORT: "no verdict",
-         DIVERGED: "⚠ diverged"}
+WORDS = {horizon.RISING: "still rising", horizon.PLATEAU: "levelled off", horizon.UNSETTLED: "not settled",
+         horizon.SHORT: "no verdict", horizon.DIVERGED: "⚠ diverged"}
 
 
-def display(readings: list[Reading]):
+def display(readings: list[horizon.Reading]):
     """The readings as a table for the page (an empty cell: does not apply); None without horizon runs."""
     if not readings:
         return None
     rows = []
     for r in readings:
-        c, read = r.curve, r.kind not in (DIVERGED, SHORT)
+        c, read = r.curve, r.kind not in (horizon.DIVERGED, horizon.SHORT)
         rows.append({
             "variant": r.variant, "lr": f"{r.lr:g}", "seeds": r.seeds, "budget": r.budget, "verdict": WORDS[r.kind],
-            "levelled off from epoch": f"{int(c.plateau_epoch)}" if r.kind == PLATEAU else "",
+            "levelled off from epoch": f"{int(c.plateau_epoch)}" if r.kind == horizon.PLATEAU else "",
             "val. accuracy at budget": _acc(c.end_value) if c else "",
             "gain over last window": f"{c.gain * 100:+.1f} points" if read else "",
             "train-loss pace over last window": _paces(r.seeds_read) if read else "",
