@@ -264,7 +264,7 @@ def test_figure_and_display_table():
     readings = horizon.readings(runs, epochs, WINDOW, GAIN)
     fig = horizon_figures.curves(epochs, readings)
     acc, loss = fig.axes
-    assert acc.get_ylim() == (0, 1) and loss.get_ylabel() == "train loss / its epoch-0 value"
+    assert acc.get_ylim() == (0, 1) and loss.get_ylabel() == "train loss / its epoch-0 value (log scale)"
     assert loss.get_yscale() == "log" and len(loss.get_lines()) >= 6  # each seed and each mean of both variants
     plt.close(fig)
     # each variant in the colour the page's other figures give it (its place among the sweep's variants)

@@ -48,6 +48,7 @@ def curves(epochs: pd.DataFrame, readings: list[Reading], order: list[str] | Non
     shares = relative["train_loss_relative"]
     if len(shares) and shares.min() > 0 and shares.max() / shares.min() > 10:
         loss.set_yscale("log")  # a loss that falls by decades: its last window is readable only on a log axis
+        loss.set_ylabel("train loss / its epoch-0 value (log scale)")
     for ax in (acc, loss):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     handles, labels = acc.get_legend_handles_labels()

@@ -69,10 +69,14 @@ def criterion(window: int, gain: float) -> str:
             f"ending (`--config 'horizon={{epochs: 40}}'`; README, \"Slow or stuck?\").")
 
 
+def _share(value: float, missing: str) -> str:
+    """A share in percent: one decimal under 10%, none above."""
+    return _number(value, ".1%" if value < 0.1 else ".0%", missing)
+
+
 def _paces(seeds: tuple[horizon.Seed, ...]) -> str:
     """Each seed's train-loss pace over its last window, as a share of its own mean pace since epoch 0."""
-    shares = [_number(s.loss_pace, ".1%" if s.loss_pace < 0.1 else ".0%", "n/a (no fall since epoch 0)")
-              for s in seeds]
+    shares = [_share(s.loss_pace, "n/a (no fall since epoch 0)") for s in seeds]
     who = f" (seeds {_listed([str(s.seed) for s in seeds])})" if len(seeds) > 1 else ""
     return f"{_listed(shares)} of its mean pace since epoch 0{who}"
 
@@ -219,13 +223,14 @@ def display(readings: list[horizon.Reading]):
         return None
     rows = []
     for r in readings:
-        c, read = r.curve, r.kind not in (horizon.DIVERGED, horizon.SHORT)
+        c = r.curve
         rows.append({
             "variant": r.variant, "lr": f"{r.lr:g}", "seeds": r.seeds, "budget": r.budget, "verdict": WORDS[r.kind],
             "levelled off from epoch": f"{int(c.plateau_epoch)}" if r.kind == horizon.PLATEAU else "",
             "val. accuracy at budget": _acc(c.end_value) if c else "",
-            "gain over last window": f"{c.gain * 100:+.1f} points" if read else "",
-            "train-loss pace over last window": _paces(r.seeds_read) if read else "",
+            "gain over last window": f"{c.gain * 100:+.1f} points" if r.judged else "",
+            "train-loss pace over last window (share of its mean pace, per seed)":
+                ", ".join(_share(s.loss_pace, "") for s in r.seeds_read),
             "test accuracy at budget": _number(r.test_accuracy, ".4f", ""),
         })
     return pd.DataFrame(rows).style.hide(axis="index")
