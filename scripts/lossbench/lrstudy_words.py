@@ -66,12 +66,19 @@ def _mean_sd(spread) -> str:
 
 def _interval(spread, n: int) -> str:
     """A 95% CI of an accuracy as the comparison page words it (prose._ci: clipped, below chance)."""
+    if not spread.values:
+        return "n/a"
     return _ci(pd.Series({"test_accuracy_ci95_low": spread.low, "test_accuracy_ci95_high": spread.high, "n": n}))
 
 
 def _budget(study: Study) -> str:
     epochs = study.epochs
     return str(epochs[0]) if len(epochs) == 1 else f"{epochs[0]}–{epochs[-1]}"
+
+
+def _epochs_text(study: Study) -> str:
+    epochs = study.epochs
+    return f"{_budget(study)} epoch{'s' if epochs[-1] != 1 else ''}"
 
 
 def _names(losses) -> str:
@@ -89,9 +96,6 @@ def method(study: Study) -> str:
     """The rules the page applies, with this study's numbers (markdown)."""
     if study.empty:
         return empty_text()
-    epochs = study.epochs
-    budget = (f"{epochs[0]} epoch{'s' if epochs[0] != 1 else ''}" if len(epochs) == 1 else
-              f"{epochs[0]}–{epochs[-1]} epochs")
     grids = {row.grid for row in study.selected}
     if len(grids) == 1:
         grid = next(iter(grids))
@@ -102,8 +106,9 @@ def method(study: Study) -> str:
     ranking = ("" if study.can_rank else
                f", and with {_seed_counts(study)} per point (fewer than the {MIN_SEEDS_TO_RANK} a ranking needs) "
                "they could not be")
-    return (f"Each loss trains the same network over a grid of learning rates ({grids_text}), {budget}, "
-            f"{_seed_counts(study)} per point; seed *s* starts every point from the same network and batch order. "
+    return (f"Each loss trains the same network over a grid of learning rates ({grids_text}), "
+            f"{_epochs_text(study)}, {_seed_counts(study)} per point; seed *s* starts every point from the same "
+            "network and batch order. "
             "**Selected lr** of a loss: the lr of its grid with the highest mean **validation** accuracy after the "
             "final epoch; test accuracy is read only there, never used to choose. It is the grid's highest mean, not "
             f"a ranking of the lrs: neighbouring lrs are not tested against each other{ranking}. A point (loss, lr) "
@@ -164,8 +169,7 @@ def _edge_words(losses: list[str]) -> str:
 HEADLINES = {decisions.NEGLIGIBLE_KIND: "Tuned, `{loss}` matches `{reference}`",
              decisions.HIGHER: "Tuned, `{loss}` beats `{reference}`",
              decisions.LOWER: "Tuned, `{loss}` falls short of `{reference}`",
-             decisions.TOO_FEW_SEEDS: "Tuned, `{loss}` against `{reference}`: too few seeds to tell whether they "
-                                      "differ",
+             decisions.TOO_FEW_SEEDS: "Tuned, `{loss}` against `{reference}`: too few seeds to rank them",
              decisions.UNCLEAR: "Tuned, `{loss}` against `{reference}`: no difference detected, and too uncertain "
                                 "to call them equal",
              decisions.UNTESTED: "Tuned, `{loss}` against `{reference}`: one seed, not tested",
@@ -219,7 +223,7 @@ def comparison_sentence(row: Comparison, named: bool = True) -> str:
     v = row.verdict
     text = (f"`{row.loss}` at lr {_lr_text(row.lr)} against `{row.reference}` at lr {_lr_text(row.reference_lr)}: "
             f"test accuracy {_acc(row.mean)} vs {_acc(row.reference_mean)}, {_points(v.difference)} points")
-    if v.kind != decisions.UNTESTED:
+    if not pd.isna(v.low):
         pairing = (f"paired over {row.n_paired} seeds" if row.n_paired >= 2 else
                    "Welch interval: the seeds do not pair up")
         test = f", Holm-adjusted p {_p(v.p_holm)}" if not pd.isna(v.p_holm) else ""
@@ -253,13 +257,20 @@ def _undeclared(study: Study, loss: str) -> str:
     return f"{_names(missing)} declare{'s' if len(missing) == 1 else ''} no gradient scale"
 
 
+def _unmeasured(study: Study, loss: str) -> str:
+    """Why a loss has no measured gradient scale: whose epoch-0 gradient norm is missing or not finite."""
+    who = [x for x in dict.fromkeys((loss, study.reference))
+           if study.of(x, "scales") is None or pd.isna(study.of(x, "scales").initial_norm)]
+    return f"no finite epoch-0 logit-gradient norm of {_names(who)}"
+
+
 def scale_sentence(study: Study, loss: str) -> str:
     """How much of ``loss``'s shift in lr its gradient scale explains: the threshold-lr ratio measured
     against the one its initial gradient predicts (and the theory), and how well the curves collapse."""
     ref, threshold = study.reference, f"{study.threshold:g}"
     r, row, ref_row = study.of(loss, "scales"), study.of(loss), study.of(ref)
     if pd.isna(r.predicted):
-        return f"`{loss}`: the gradient scale is not measured (no epoch-0 gradient norm of `{ref}` or of `{loss}`)."
+        return f"`{loss}`: the gradient scale is not measured ({_unmeasured(study, loss)})."
     scale = _number(r.scale, ".4f" if r.scale < 1 else ".3g")
     predicted = (f"its initial logit gradient is {scale}× `{ref}`'s (measured), so {_shift(r.predicted)} is "
                  f"predicted{_theory_text(study, loss, r.theory)}")
@@ -348,8 +359,8 @@ def saturation_sentence(row: Saturation, classes: int) -> str:
         return (f"{name}: no saturation on its grid — at its largest lr that did not diverge, {_lr_text(row.lr)}, "
                 f"{row.confident_wrong * 100:.1f}% of validation images are confidently wrong (p > {CONFIDENT:g}) "
                 "after the final epoch" + (" (mean over seeds)." if row.n > 1 else "."))
-    seeds = ("every seed" if row.saturated == row.n else f"{row.saturated} of {row.n} seeds") + (
-        " (mean over them)" if row.saturated > 1 else "")
+    seeds = ("its one seed" if row.n == 1 else "every seed" if row.saturated == row.n else
+             f"{row.saturated} of {row.n} seeds") + (" (mean over them)" if row.saturated > 1 else "")
     against = ("its selected lr" if row.lr == row.selected_lr else
                f"against {_acc(row.selected_val)} at its selected lr {_lr_text(row.selected_lr)}")
     text = (f"{name} at lr {_lr_text(row.lr)}: final validation accuracy {_acc(row.val_mean)} ({against}); "
@@ -391,10 +402,10 @@ def conclusion(study: Study) -> str:
         lines.append(f"- `{slow}` is not in the study: whether it matches `{ref}` once tuned is not measured here.")
     elif slow_row is not None:
         caveat = [x for x in (slow, ref) if study.of(x).edge]
-        lines.append(f"- **{headline(slow_row)}** at this budget ({_budget(study)} epochs): "
+        lines.append(f"- **{headline(slow_row)}** at this budget ({_epochs_text(study)}): "
                      + comparison_sentence(slow_row, named=False) + "."
                      + (f" ⚠ {_edge_words(caveat)}: a better lr may lie outside the grid, so this may not compare "
-                        "the losses at their best lrs." if caveat else ""))
+                        "each loss at the lr that suits it." if caveat else ""))
     lines += [f"- {comparison_sentence(row)}." for row in study.comparisons if row.loss != slow]
     if ref_row is not None:
         lines += [f"- Gradient scale: {scale_sentence(study, loss)}" for loss in study.losses if loss != ref]
@@ -427,7 +438,7 @@ def table_display(study: Study) -> pd.DataFrame | None:
             f"÷ {study.reference}'s": "1 (reference)" if reference else (measured or "n/a"),
             "predicted (gradient scale)": "" if reference else _number(r.predicted, ".3g") + (
                 "×" if not pd.isna(r.predicted) else ""),
-            "theory (declared)": "" if reference else ("none (measured only)" if r.theory is None else
+            "theory (declared)": "" if reference else ("none declared" if r.theory is None else
                                                        _ratio(r.theory)),
         })
     return pd.DataFrame(rows).set_index("loss")
@@ -450,7 +461,7 @@ def comparison_caption(study: Study) -> str:
         return f"Nothing to compare: {why}."
     return (f"Test accuracy, paired by seed (seed *s* starts both from the same network). A difference is called "
             f"negligible only when its whole 95% CI lies within ±{NEGLIGIBLE * 100:g} points, whatever the test says; "
-            f"it ranks the losses only when detected (Holm-adjusted p < {ALPHA}, Holm's method across the losses "
+            f"it ranks the losses only at Holm-adjusted p < {ALPHA} (Holm's method across the losses "
             f"compared) with at least {MIN_SEEDS_TO_RANK} seeds per side.")
 
 
@@ -556,14 +567,19 @@ def effective_caption(study: Study) -> str:
                 "gradient scale can be measured against it.")
     scales = ", ".join(f"`{r.loss}` {r.scale:.4g}" for r in study.scales
                        if r.loss != study.reference and not pd.isna(r.scale))
-    if not scales:
+    others = [x for x in study.losses if x != study.reference]
+    if not others:
         return (f"No effective lr to compare: `{study.reference}`, the reference, is the only loss in the study (its "
                 "effective lr is its lr).")
+    if not scales:
+        why = (_unmeasured(study, others[0]) if len(others) == 1 else
+               "no loss other than the reference has a finite epoch-0 logit-gradient norm")
+        return f"No effective lr to compare: {why}, so no gradient scale is measured."
     text = (f"The same validation accuracies against the **effective learning rate** lr × (mean initial "
             f"logit-gradient norm of the loss ÷ that of `{study.reference}`, over each loss's runs at epoch 0: "
             f"{scales}). Left: after the final epoch; right: after epoch 1, where the gradient "
-            "scale measured at initialisation should predict best. If that scale is what sets each loss's pace, the "
-            f"curves fall onto `{study.reference}`'s on its rising side")
+            "scale measured at initialisation should predict most closely. If that scale is what sets each loss's "
+            f"pace, the curves fall onto `{study.reference}`'s on its rising side")
     if study.collapse1:
         row = study.collapse1[0]
         text += (f" (grey, right: lr {_lr_text(row.rising_low)} to its peak after epoch 1 at "
@@ -618,7 +634,9 @@ def why_text(study: Study) -> str:
         edge = [x for x in (slow, ref) if study.of(x).edge]
         text += f"; ⚠ {_edge_words(edge)[0].lower() + _edge_words(edge)[1:]}. " if edge else ". "
     else:
-        text += f"`{slow}` is not compared with `{ref}` there (no selected lr for one of them). "
+        unselected = [x for x in (slow, ref) if pd.isna(study.of(x).lr)]
+        why = f"every lr of {_names(unselected)} diverged" if unselected else "it is the reference"
+        text += f"`{slow}` is not compared with `{ref}` there ({why}). "
     r = study.of(slow, "scales")
     if pd.isna(r.measured):
         return text + f"Its threshold-lr ratio to `{ref}` is not measured on this grid (see the page)."
