@@ -86,7 +86,7 @@ def pair(ms_test, ce_test, ms_val=(0.96, 0.96, 0.96)) -> dict:
 
 
 @pytest.fixture
-def user_losses(monkeypatch):
+def declared_user_losses(monkeypatch):
     """Losses a user adds, declaring what they know (registered for the test only, without functions):
     ``ten_x`` 10× cross-entropy's gradient (declared), ``focal`` slow and declaring nothing, ``my_sq_capped``
     a squared error on logits declaring its cap, ``my_sq`` the same declaring nothing."""
@@ -204,7 +204,7 @@ def test_the_effective_lr_against_hand_made_numbers():
     assert s.reference_measured
 
 
-def test_the_theory_is_the_quotient_of_the_declared_scales(user_losses):
+def test_the_theory_is_the_quotient_of_the_declared_scales(declared_user_losses):
     assert lrstudy.theory_ratio("mse_softmax", "cross_entropy", 10) == pytest.approx(50)
     assert lrstudy.theory_ratio("mse_softmax", "cross_entropy", 4) == pytest.approx(8)
     logits = losses.loss_info("mse_logits").predicted_scale(10)
@@ -216,7 +216,7 @@ def test_the_theory_is_the_quotient_of_the_declared_scales(user_losses):
     assert lrstudy.theory_ratio("not_registered", "cross_entropy", 10) is None
 
 
-def test_a_user_loss_with_a_larger_gradient_is_predicted_a_smaller_lr(user_losses):
+def test_a_user_loss_with_a_larger_gradient_is_predicted_a_smaller_lr(declared_user_losses):
     spec = {("cross_entropy", lr): {"val": [v, v], "val1": [v1, v1]}
             for lr, v, v1 in ((0.03, 0.8, 0.3), (0.1, 0.9, 0.6), (0.3, 0.95, 0.85), (1.0, 0.9, 0.8))}
     spec |= {("ten_x", lr): {"val": [v, v], "val1": [v1, v1]}
@@ -427,7 +427,7 @@ TOP_SATURATED = {("cross_entropy", 0.3): {"val": [0.95, 0.95]},
                  ("mse_softmax", 10.0): {"val": [0.16, 0.15], "cw": [0.84, 0.20]}}
 
 
-def test_a_user_squared_error_declaring_a_cap_is_capped_and_one_declaring_nothing_is_measured(user_losses):
+def test_a_user_squared_error_declaring_a_cap_is_capped_and_one_declaring_nothing_is_measured(declared_user_losses):
     spec = {("cross_entropy", 0.3): {"val": [0.95, 0.95]}, ("cross_entropy", 1.0): {"val": [0.94, 0.94]}}
     spec |= {(loss, lr): {"val": [0.9, 0.9], "cw": [0.0, 0.0]} for loss in ("my_sq_capped", "my_sq")
              for lr in (0.3, 3.0)}
@@ -438,7 +438,7 @@ def test_a_user_squared_error_declaring_a_cap_is_capped_and_one_declaring_nothin
 
 
 def test_a_vanished_gradient_in_a_loss_that_declares_no_softmax_head_is_not_read_as_the_softmax_jacobian(
-        user_losses):
+        declared_user_losses):
     spec = {("focal", 1.0): {"val": [0.9, 0.9]}, ("focal", 10.0): {"val": [0.1, 0.1], "cw": [0.9, 0.9],
                                                                    "grad": [0.0, 0.0]}}
     row = study(spec, norms={"focal": 0.8}).of("focal", "saturation")

@@ -19,6 +19,7 @@ from golden import assert_golden
 from lossbench import lrstudy
 from lossbench import lrstudy_words as words
 from scenarios import SCENARIOS, scenario, user_losses
+from test_lrstudy import declared_user_losses  # noqa: F401 (a fixture)
 
 
 def page(study: lrstudy.Study) -> str:
@@ -109,11 +110,30 @@ CONSTRUCTED = {
                      ("cross_entropy", 1.0): {"val": [0.92, 0.93]},
                      ("mse_softmax", 0.01): {"val": [0.10, 0.11]}, ("mse_softmax", 0.03): {"val": [0.11, 0.12]},
                      ("mse_softmax", 0.1): {"val": [0.15, 0.14]}}, {}),
+    # a user's losses (test_lrstudy.declared_user_losses): what they declare, and what they do not, measured
+    "user_larger_gradient_declared": (
+        {**{("cross_entropy", lr): {"val": [v, v + 0.002], "val1": [v1, v1 + 0.02]}
+            for lr, v, v1 in ((0.03, 0.8, 0.3), (0.1, 0.9, 0.6), (0.3, 0.95, 0.85), (1.0, 0.9, 0.8))},
+         **{("ten_x", lr): {"val": [v, v + 0.002], "val1": [v1, v1 + 0.02]}
+            for lr, v, v1 in ((0.003, 0.8, 0.3), (0.01, 0.9, 0.6), (0.03, 0.95, 0.85), (0.1, 0.9, 0.8))}},
+        {"slow_loss": "ten_x", "norms": {"cross_entropy": 0.9985, "ten_x": 9.9985}}),
+    "user_slow_undeclared": (
+        {**{("cross_entropy", lr): {"val": [v, v + 0.002], "val1": [v1, v1 + 0.02]}
+            for lr, v, v1 in ((0.03, 0.8, 0.3), (0.1, 0.9, 0.6), (0.3, 0.95, 0.85), (1.0, 0.9, 0.8))},
+         **{("focal", lr): {"val": [v, v + 0.002], "val1": [v1, v1 + 0.02]}
+            for lr, v, v1 in ((0.1, 0.8, 0.3), (0.3, 0.9, 0.6), (1.0, 0.95, 0.85), (3.0, 0.9, 0.8))},
+         ("focal", 30.0): {"val": [0.1, 0.12], "val1": [0.1, 0.1], "cw": [0.9, 0.92], "grad": [0.001, 0.002]}},
+        {"slow_loss": "focal", "norms": {"cross_entropy": 0.9985, "focal": 0.4985}}),
+    "user_capped_and_plain": (
+        {("cross_entropy", 0.3): {"val": [0.95, 0.95]}, ("cross_entropy", 1.0): {"val": [0.94, 0.94]},
+         **{(loss, lr): {"val": [0.9, 0.9], "cw": [0.0, 0.0]} for loss in ("my_sq_capped", "my_sq")
+            for lr in (0.3, 3.0)}},
+        {"slow_loss": "my_sq_capped", "norms": {"my_sq_capped": 0.2, "my_sq": 0.2}}),
 }
 
 
 @pytest.mark.parametrize("name", CONSTRUCTED)
-def test_the_page_of_each_constructed_table(name):
+def test_the_page_of_each_constructed_table(name, declared_user_losses):  # noqa: F811 (the fixture)
     spec, keywords = CONSTRUCTED[name]
     study = t.study(spec, **keywords)
     text = page(study)

@@ -640,7 +640,7 @@ def why_text(study: Study) -> str:
     r = study.of(slow, "scales")
     if pd.isna(r.measured):
         return text + f"Its threshold-lr ratio to `{ref}` is not measured on this grid (see the page)."
-    theory = (f" (theory from the declared gradient scales: {_ratio(r.theory)})" if r.theory is not None else
+    theory = (f" (theory from the declared gradient scales: {_shift(r.theory)})" if r.theory is not None else
               f" (no theory: {_undeclared(study, slow)}; measured only)")
     if pd.isna(r.predicted):
         reading = "its gradient scale is not measured"
