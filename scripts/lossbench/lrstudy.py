@@ -37,6 +37,10 @@ from ``lossbench.decisions``. The rules:
   the final epoch. Not read for a loss that declares a cap on its outputs at or below 0.9.
 - **Tuned comparison**: each loss at its selected lr against the reference at its selected lr,
   test accuracy paired by seed, Holm-adjusted across the losses, read by ``decisions.difference``.
+
+Run the page by hand: ``lossbench report --notebook reports/notebooks/learning_rate.py --out
+learning-rate.html --title "Learning rate" --parameters '{"lr_study_runs_csv": ..., "lr_study_epochs_csv": ...,
+"reference_loss": ..., "slow_loss": ..., "threshold": ..., "classes": ...}'``.
 """
 
 from __future__ import annotations
