@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from lossbench import decisions, losses, lrstudy, stats
+from lossbench import tables as gathered
 
 NORMS = {"cross_entropy": 0.95, "softmax_nll": 0.95, "mse_softmax": 0.019, "mse_logits": 0.2}
 CLASSES = 10
@@ -459,7 +460,10 @@ def test_every_run_diverged():
 def test_why_record_reads_the_csvs_or_is_none_when_the_study_is_off(tmp_path):
     assert lrstudy.why_record("", "", "cross_entropy", "mse_softmax", 0.5) is None
     runs, epochs = tables(realistic())
-    runs.to_csv(tmp_path / "r.csv", index=False)
-    epochs.to_csv(tmp_path / "e.csv", index=False)
-    s = lrstudy.why_record(str(tmp_path / "r.csv"), str(tmp_path / "e.csv"), "cross_entropy", "mse_softmax", 0.4)
+    gathered.write_gathered({"runs": runs, "epochs": epochs}, tmp_path, prefix="lr_study_")
+    paths = str(tmp_path / "lr_study_runs.csv"), str(tmp_path / "lr_study_epochs.csv")
+    s = lrstudy.why_record(*paths, "cross_entropy", "mse_softmax", 0.4)
     assert s.threshold == 0.4 and s.of("mse_softmax", "comparisons").reference_lr == 0.3
+    runs.iloc[:-1].to_csv(paths[0], index=False)  # a row deleted by hand: refused, never shown as a result
+    with pytest.raises(gathered.TableError, match="lr_study_runs.csv.*snakemake -R gather_lr_study"):
+        lrstudy.why_record(*paths, "cross_entropy", "mse_softmax", 0.4)

@@ -53,6 +53,7 @@ import pandas as pd
 
 from . import decisions, stats
 from .losses import loss_info, same_function
+from .tables import read_gathered
 
 CONFIDENT = 0.9  # the training metric's "confidently wrong": max p > 0.9 (a cap at or below it rules that out)
 WHOLE_SHIFT = 1.005  # to decisions.py: a measured/predicted ratio within 0.5% of 1: the scale accounts for it all
@@ -254,10 +255,11 @@ class Study:
 # --- tables ----------------------------------------------------------------------------------------
 
 def load(runs_csv: str, epochs_csv: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The study's tables; two empty tables when the study is off (the pages pass "")."""
+    """The study's tables as gather wrote them (``tables.read_gathered``: an edited table is refused with
+    one error naming it and the command that rebuilds it); two empty tables when the study is off ("")."""
     if not runs_csv or not epochs_csv:
         return pd.DataFrame(columns=RUN_COLUMNS), pd.DataFrame(columns=EPOCH_COLUMNS)
-    return pd.read_csv(runs_csv), pd.read_csv(epochs_csv)
+    return read_gathered(runs_csv), read_gathered(epochs_csv)
 
 
 def _lr(value) -> float:
