@@ -402,10 +402,14 @@ def conclusion(study: Study) -> str:
         lines.append(f"- `{slow}` is not in the study: whether it matches `{ref}` once tuned is not measured here.")
     elif slow_row is not None:
         caveat = [x for x in (slow, ref) if study.of(x).edge]
+        untrained = [x for x in (slow, ref) if study.of(x).near_chance]
         lines.append(f"- **{headline(slow_row)}** at this budget ({_epochs_text(study)}): "
                      + comparison_sentence(slow_row, named=False) + "."
                      + (f" ⚠ {_edge_words(caveat)}: a better lr may lie outside the grid, so this may not compare "
-                        "each loss at the lr that suits it." if caveat else ""))
+                        "each loss at the lr that suits it." if caveat else "")
+                     + (f" ⚠ {_names(untrained)} stay{'s' if len(untrained) == 1 else ''} below "
+                        f"{NEAR_CHANCE / study.classes:.0%} validation accuracy at every lr of the grid: this compares "
+                        "a loss that did not train, not a tuned one." if untrained else ""))
     lines += [f"- {comparison_sentence(row)}." for row in study.comparisons if row.loss != slow]
     if ref_row is not None:
         lines += [f"- Gradient scale: {scale_sentence(study, loss)}" for loss in study.losses if loss != ref]
