@@ -384,7 +384,7 @@ def test_test_every_leaves_nan_between_tests_and_gather_reads_it(tiny_data, tmp_
     train(cfg, tiny_data, out_dir=tmp_path / "run")
     out = gather.write_tables([tmp_path / "run" / "metrics.json"], tmp_path / "tables", prefix="horizon_")
     assert sorted(p.name for p in (tmp_path / "tables").iterdir()) == [
-        "horizon_epochs.csv", "horizon_runs.csv", "horizon_summary.csv"]
+        "horizon_epochs.csv", f"horizon_{gather.MANIFEST}", "horizon_runs.csv", "horizon_summary.csv"]
     assert out["runs"]["test_every"].tolist() == [2]
 
 
@@ -483,6 +483,19 @@ def test_a_slow_loss_without_a_declared_scale_gets_no_twin_and_no_borrowed_theor
     text = horizon_words.twin(t)
     assert_golden("horizon/twin-slow-loss-without-a-declared-scale.md", text)
     assert "0.02" not in text and "same step" not in text
+
+
+def test_the_page_reads_only_the_tables_gather_wrote(tmp_path):
+    from lossbench.tables import TableError
+    from scenarios import gathered, scenario
+
+    paths = gathered(scenario("one_seed"), tmp_path)
+    runs, epochs = horizon.load(paths["horizon_runs_csv"], paths["horizon_epochs_csv"])
+    assert [r.variant for r in horizon.readings(runs, epochs, 2, GAIN)] == ["mse_softmax", "cross_entropy_lr0p002"]
+    table = Path(paths["horizon_epochs_csv"])
+    table.write_text("".join(table.read_text().splitlines(True)[:-1]))  # a row deleted by hand
+    with pytest.raises(TableError, match="horizon_epochs.csv"):
+        horizon.load(paths["horizon_runs_csv"], paths["horizon_epochs_csv"])
 
 
 # --- every scenario's section (tests/scenarios.py: small real trainings) -----------------------------

@@ -46,6 +46,7 @@ import pandas as pd
 
 from .decisions import EPS, TRACK, TRAIN_LOSS_SETTLED
 from .losses import loss_info, same_function
+from .tables import read_gathered
 
 LR_MATCH = 1e-3  # to decisions.py: two lrs within 0.1% of each other take the same step (a config's rounded lr·s)
 
@@ -207,12 +208,13 @@ def seed_window(rows: pd.DataFrame, seed: int, window: int, gain: float) -> Seed
 
 
 def load(runs_csv: str, epochs_csv: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The horizon tables; two empty tables when the block is off (the page passes "")."""
+    """The horizon tables as gather wrote them (``tables.read_gathered``: a table edited by hand is refused
+    with one error naming it and the command that mends it); two empty tables when the block is off."""
     if not runs_csv or not epochs_csv:
         return (pd.DataFrame(columns=["variant", "loss", "lr", "seed", "status", "epochs", "diverged_epoch",
                                       "test_accuracy"]),
                 pd.DataFrame(columns=["variant", "seed", "epoch", "val_accuracy", "train_loss"]))
-    return pd.read_csv(runs_csv), pd.read_csv(epochs_csv)
+    return read_gathered(runs_csv), read_gathered(epochs_csv)
 
 
 def curve_of(epochs: pd.DataFrame, variant: str) -> pd.Series:
