@@ -25,6 +25,11 @@ SATURATED = 0.5  # more than half the validation images confidently wrong (max p
 NEAR_CHANCE = 2  # a best validation accuracy below twice chance (1/C): no lr of the grid trains the loss
 GUESSING = 0.5  # one class predicted for more than half the test images: guessing, not recognising
 EPS = 1e-9  # accuracies are fractions of an image set: compare gains and levels with this slack
+CONFIDENT = 0.9  # what a run records as "confidently wrong": a wrong prediction with max probability above this
+# (a loss whose declared softmax cap is at or below it cannot be confidently wrong: not read for saturation)
+WHOLE_SHIFT = 1.005  # a measured/predicted lr ratio within 0.5% of 1: the gradient scale accounts for all of it
+VANISHED = 0.1  # a last-epoch logit gradient under a tenth of the initial one has vanished
+LR_MATCH = 1e-3  # two lrs within 0.1% of each other take the same step (a config's rounded lr x scale)
 
 # How "levelled off" is read on a long run (config horizon: plateau_window / plateau_gain give W and g):
 # each seed's train loss must have settled too: over the last W epochs it moved (|change| per epoch) at

@@ -44,11 +44,9 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from .decisions import EPS, TRACK, TRAIN_LOSS_SETTLED
+from .decisions import EPS, LR_MATCH, TRACK, TRAIN_LOSS_SETTLED
 from .losses import loss_info, same_function
 from .tables import read_gathered
-
-LR_MATCH = 1e-3  # to decisions.py: two lrs within 0.1% of each other take the same step (a config's rounded lr·s)
 
 # A reading's kinds, and why a curve is not settled (a reading can have several reasons).
 RISING, PLATEAU, UNSETTLED, SHORT, DIVERGED = "rising", "plateau", "unsettled", "short", "diverged"

@@ -52,12 +52,10 @@ import numpy as np
 import pandas as pd
 
 from . import decisions, stats
+from .decisions import CONFIDENT, VANISHED, WHOLE_SHIFT
 from .losses import loss_info, same_function
 from .tables import read_gathered
 
-CONFIDENT = 0.9  # to decisions.py: the metric's "confidently wrong" (max p > 0.9); a cap at or below it rules it out
-WHOLE_SHIFT = 1.005  # to decisions.py: a measured/predicted ratio within 0.5% of 1: the scale accounts for it all
-VANISHED = 0.1  # to decisions.py: a last-epoch logit gradient under a tenth of the initial one has vanished
 RUN_COLUMNS = ["variant", "loss", "seed", "lr", "status", "diverged_epoch", "epochs", "epochs_run", "val_accuracy",
                "test_accuracy"]
 EPOCH_COLUMNS = ["variant", "loss", "seed", "epoch", "logit_grad_norm", "val_accuracy", "val_confident_wrong",

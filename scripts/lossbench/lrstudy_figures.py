@@ -13,8 +13,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from .decisions import SATURATED
-from .lrstudy import CONFIDENT, Study
+from .decisions import CONFIDENT, SATURATED
+from .lrstudy import Study
 from .plots import _palette, legend_outside
 
 MARKERS = ["o", "s", "D", "^", "v", "P", "*", "p", "h"]  # no "x"/"X": × marks a diverged point

@@ -12,9 +12,9 @@ from __future__ import annotations
 import pandas as pd
 
 from . import decisions
-from .decisions import ALPHA, COLLAPSE, MIN_SEEDS_TO_RANK, NEAR_CHANCE, NEGLIGIBLE, SATURATED
+from .decisions import ALPHA, COLLAPSE, CONFIDENT, MIN_SEEDS_TO_RANK, NEAR_CHANCE, NEGLIGIBLE, SATURATED, VANISHED
 from .losses import loss_info
-from .lrstudy import CONFIDENT, VANISHED, Comparison, Saturation, Selected, Study
+from .lrstudy import Comparison, Saturation, Selected, Study
 from .prose import _acc, _ci, _ci_points, _number, _p, _points
 
 # --- small pieces ------------------------------------------------------------------------------------
