@@ -21,7 +21,7 @@ runs_csv: str = "results/mnist/tables/runs.csv"
 epochs_csv: str = "results/mnist/tables/epochs.csv"
 summary_csv: str = "results/mnist/tables/summary.csv"
 reference: str = "cross_entropy"
-classes: int = 10  # the dataset's number of classes (chance = 1/classes)
+classes: int = 10  # the number of classes C of the dataset: chance is 1 in C
 
 # %%
 import pandas as pd
