@@ -13,9 +13,9 @@ import pandas as pd
 
 from . import stats
 from .decisions import GUESSING
+from .why import CONFIDENT
 from .words import acc, seeds
 
-CONFIDENT = 0.9  # to decisions.py: "confidently wrong" is max p > 0.9 (as train.py measures it)
 FLAT = 0.01  # to decisions.py: a train loss within 1% of its epoch-0 value at every epoch draws as a flat line
 
 
