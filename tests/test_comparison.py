@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
+import pytest
 
+from golden import assert_golden
 from lossbench import comparison, decisions, stats
 from lossbench.captions import curves_caption
+from scenarios import SCENARIOS, scenario, user_losses
 
 C = 10  # classes of the constructed tables
 
@@ -357,6 +361,12 @@ def test_an_interval_below_chance_says_why():
     assert "the seeds themselves score `mse` 0.1100 to 0.2000" in caption
     assert "below chance" not in comparison.summary_caption(summary_of(runs[runs["variant"] == "ce"]), C, runs)
     assert "below chance (0.50," in comparison.summary_caption(summary, 2, runs)  # chance is 1/C: 0.5 with two classes
+    # a mean below chance is said as that (no spread to blame), and a zero-width interval there is "below chance"
+    flat = sweep({"ce": [0.9, 0.91, 0.92], "boom": [0.07, 0.07, 0.07]})
+    caption = comparison.summary_caption(summary_of(flat), C, flat)
+    assert "The mean of `boom` is below chance (0.10, what guessing uniformly scores); the seeds themselves score " \
+        "`boom` 0.0700." in caption and "wide spread" not in caption
+    assert comparison.summary_display(summary_of(flat), C).loc["boom", "95% CI"] == "0.0700–0.0700 (below chance, 0.10)"
 
 
 def test_timing_caption_says_how_many_runs_shared_how_many_cpus():
@@ -404,3 +414,31 @@ def test_curves_caption_follows_seeds_losses_and_divergence():
     assert "on top of each other" not in curves_caption(apart, metrics=("val_accuracy",))
     gradients = curves_caption(apart, gradients=True, metrics=())
     assert "‖∂ℓ/∂z‖ is measured over the whole training split" in gradients and "minibatches" in gradients
+
+
+# --- the page's words, per scenario (tests/golden/comparison/<scenario>.md, reviewed) ---------------------
+
+
+def comparison_page(s) -> str:
+    """The comparison page's computed markdown, in the notebook's order (figures aside)."""
+    found = comparison.analyse(s.summary, s.runs, s.reference, s.classes, s.epochs)
+    tests = stats.compare_to_reference(s.runs, s.reference)
+    ablated = stats.ablations(s.runs, s.reference)
+    parts = ["## Conclusion", comparison.conclusion(found),
+             "## Summary", comparison.summary_caption(s.summary, s.classes, s.runs),
+             comparison.summary_display(s.summary, s.classes, ablated).to_markdown(),
+             "## Learning curves", curves_caption(s.epochs),
+             "## Against the reference",
+             comparison.no_comparison(found) if tests.empty else
+             comparison.comparison_display(tests, s.summary, ablated).to_markdown(),
+             "## Training time", comparison.timing_caption(s.runs)]
+    return "\n\n".join(parts)
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_the_comparison_page_reads_true_for_each_scenario(name):
+    s = scenario(name)
+    with user_losses():
+        text = comparison_page(s)
+    assert_golden(f"comparison/{name}.md", text)
+    assert not re.search(r"\b(nan|inf)\b", text.lower())

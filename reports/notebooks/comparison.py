@@ -24,12 +24,11 @@ reference: str = "cross_entropy"
 classes: int = 10  # the number of classes C of the dataset: chance is 1 in C
 
 # %%
-import pandas as pd
 from IPython.display import Markdown, display
 
-from lossbench import captions, comparison, plots, report, stats
+from lossbench import captions, comparison, plots, report, stats, tables
 
-runs, epochs, summary = pd.read_csv(runs_csv), pd.read_csv(epochs_csv), pd.read_csv(summary_csv)
+runs, epochs, summary = (tables.read_gathered(path) for path in (runs_csv, epochs_csv, summary_csv))
 display(report.heading(title))
 
 # %% [markdown]

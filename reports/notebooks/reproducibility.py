@@ -26,10 +26,9 @@ configfiles: list = []  # the config files given to snakemake (--configfile)
 overrides: dict = {}  # the settings given on its command line (--config)
 
 # %%
-import pandas as pd
 from IPython.display import Markdown, display
 
-from lossbench import report, reproducibility_page
+from lossbench import report, reproducibility_page, tables
 
 display(report.heading(title))
 
@@ -37,7 +36,7 @@ display(report.heading(title))
 # Everything needed to reproduce these results, read from the run records themselves.
 
 # %%
-runs = pd.read_csv(runs_csv)
+runs = tables.read_gathered(runs_csv)
 display(Markdown(reproducibility_page.provenance_markdown(runs, metrics_json, manifest_json, snakemake_version)))
 
 # %% [markdown]

@@ -27,9 +27,9 @@ classes: list = list("0123456789")  # label i's name
 import pandas as pd
 from IPython.display import Markdown, display
 
-from lossbench import data, plots, report, stats, variant_page
+from lossbench import data, plots, report, stats, tables, variant_page
 
-runs, epochs = pd.read_csv(runs_csv), pd.read_csv(epochs_csv)
+runs, epochs = tables.read_gathered(runs_csv), tables.read_gathered(epochs_csv)
 runs, epochs = runs[runs["variant"] == variant], epochs[epochs["variant"] == variant]
 display(report.heading(title))
 

@@ -33,12 +33,11 @@ plateau_window: int = 4  # the plateau criterion: window in epochs and gain in v
 plateau_gain: float = 0.01
 
 # %%
-import pandas as pd
 from IPython.display import Markdown, display
 
-from lossbench import captions, plots, report, stats, why
+from lossbench import captions, plots, report, stats, tables, why
 
-runs, epochs, summary = pd.read_csv(runs_csv), pd.read_csv(epochs_csv), pd.read_csv(summary_csv)
+runs, epochs, summary = (tables.read_gathered(path) for path in (runs_csv, epochs_csv, summary_csv))
 display(report.heading(title))
 
 # %% [markdown]

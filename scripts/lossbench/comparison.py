@@ -34,6 +34,7 @@ from .words import (
     p_or_blank,
     p_value,
     points,
+    seeds,
     setting_value,
     settings_text,
 )
@@ -168,8 +169,8 @@ def _verdict(row, runs: pd.DataFrame | None, s: pd.DataFrame, reference: str, ep
         low = high = math.nan
         if runs is not None and not one_run:
             no_spread = all(runs.loc[runs["variant"] == v, "test_accuracy"].nunique() == 1 for v in sides)
-    seeds = row.n_paired if row.test == "paired t" else min(int(s.loc[v, "n"]) for v in sides)
-    difference = decisions.difference(row.difference, low, high, row.p_holm, seeds, identical=identical,
+    n_seeds = row.n_paired if row.test == "paired t" else min(int(s.loc[v, "n"]) for v in sides)
+    difference = decisions.difference(row.difference, low, high, row.p_holm, n_seeds, identical=identical,
                                       diverged=bool(diverged))
     effect = row.paired_dz if row.test == "paired t" else row.cohens_d
     curves = identical and epochs is not None and stats.identical_runs(epochs, row.variant, reference)
@@ -198,9 +199,9 @@ def ablation(variant: str, summary: pd.DataFrame, runs: pd.DataFrame, reference:
         return Ablation(**record, base_diverged=True)
     pair = stats.compare_pair(runs, variant, base)
     paired = pair["n_paired"] >= 2
-    seeds = pair["n_paired"] if paired else min(pair["n"], int(s.loc[base, "n"]))
+    n_seeds = pair["n_paired"] if paired else min(pair["n"], int(s.loc[base, "n"]))
     difference = decisions.difference(pair["difference"], pair["difference_ci95_low"], pair["difference_ci95_high"],
-                                      pair["p"], seeds, identical=pair["identical"])
+                                      pair["p"], n_seeds, identical=pair["identical"])
     return Ablation(**record, difference=difference, paired=paired)
 
 
@@ -259,10 +260,11 @@ def verdict_text(verdict: Verdict) -> str:
         who = " and ".join(f"`{v}` diverged in {k} of {n} runs" for v, k, n in verdict.diverged)
         return f"not judged: {who} ({points(d.difference)} points apart)"
     if d.kind == decisions.IDENTICAL:
+        every = "on its one seed" if verdict.n_paired == 1 else f"on every one of the {verdict.n_paired} seeds"
         if verdict.identical_curves:
-            return (f"**identical**: on every one of the {verdict.n_paired} seeds the learning curves and test "
-                    "accuracy are the same, bit for bit, so there is no difference to test")
-        return (f"the same test accuracy on every one of the {verdict.n_paired} seeds (difference 0 on each), so "
+            return (f"**identical**: {every} the learning curves and test accuracy are the same, bit for bit, so "
+                    "there is no difference to test")
+        return (f"the same test accuracy {every} (difference 0{'' if verdict.n_paired == 1 else ' on each'}), so "
                 "there is no difference to test")
     if d.kind == decisions.UNTESTED:
         if verdict.one_run:
@@ -316,10 +318,14 @@ def ablation_text(a: Ablation) -> str:
 def _change_text(a: Ablation, head: str) -> str:
     d = a.difference
     setting, base_setting = _setting_words(a.changed, 1), _setting_words(a.changed, 2)
-    interval = (f"{points(d.difference)} points, {ci_points(d.low, d.high)}, "
-                + (f"paired over {d.seeds} seeds" if a.paired else "Welch interval: the seeds do not pair up"))
+    interval = f"{points(d.difference)} points, {ci_points(d.low, d.high)}"
+    if not missing(d.low):
+        interval += f", paired over {d.seeds} seeds" if a.paired else ", Welch interval: the seeds do not pair up"
     against = f"against {acc(a.base_mean)} for `{a.base}` at {base_setting}"
-    if d.kind == decisions.HIGHER:
+    if d.kind == decisions.UNTESTED:
+        text = (f"{head}: at {setting} it reaches {acc(a.mean)} test accuracy, {against} "
+                f"({points(d.difference)} points): not tested, as a side has one run (a t-test needs two or more)")
+    elif d.kind == decisions.HIGHER:
         text = f"{head}: at {setting} it recovers {acc(a.mean)} test accuracy, {against} ({interval})"
     elif d.kind == decisions.LOWER:
         text = (f"{head}: at {setting} it reaches {acc(a.mean)} test accuracy, {against} ({interval}): the change "
@@ -330,8 +336,8 @@ def _change_text(a: Ablation, head: str) -> str:
         text = (f"{head}: at {setting} no change beyond ±{NEGLIGIBLE * 100:g} points from `{a.base}` at "
                 f"{base_setting} ({acc(a.mean)} against {acc(a.base_mean)}; {interval})")
     elif d.kind == decisions.TOO_FEW_SEEDS:
-        text = (f"{head}: at {setting} {acc(a.mean)} test accuracy, {against} ({interval}): too few seeds to call it "
-                f"a change (a ranking needs {decisions.MIN_SEEDS_TO_RANK} or more)")
+        text = (f"{head}: at {setting} it reaches {acc(a.mean)} test accuracy, {against} ({interval}): too few seeds "
+                f"to call it a change (a ranking needs {decisions.MIN_SEEDS_TO_RANK} or more)")
     else:
         text = (f"{head}: at {setting} no detectable change from `{a.base}` at {base_setting} ({acc(a.mean)} against "
                 f"{acc(a.base_mean)}; {interval})")
@@ -357,7 +363,7 @@ def _best_text(c: Comparison) -> str:
             "tuned per loss, so this ranks the losses at that lr only)")
     if not b.ranked:
         text = (f"- {head} {who}, at the shared settings ({settings_text(dict(c.shared))}); with "
-                f"{b.seeds} seed{'s' if b.seeds != 1 else ''} per variant this is no ranking (a ranking needs "
+                f"{seeds(b.seeds)} per variant this is no ranking (a ranking needs "
                 f"{decisions.MIN_SEEDS_TO_RANK} or more)")
     text += f"; {names(b.left_out)} not ranked (diverged runs)" if b.left_out else ""
     text += "; ablations are not ranked (below)" if c.ablations else ""
@@ -445,17 +451,26 @@ def summary_caption(summary: pd.DataFrame, classes: int, runs: pd.DataFrame | No
     if len(clipped):
         text += (f" The interval of {names(clipped['variant'])} reaches past what accuracy can be, so it is "
                  "clipped to [0, 1]: few seeds with a wide spread make the t-interval wide.")
-    low = summary[(summary["test_accuracy_ci95_low"] >= 0) & (summary["test_accuracy_ci95_low"] < chance)]
+    below = summary[summary["test_accuracy_mean"] < chance]
+    low = summary[(summary["test_accuracy_ci95_low"] >= 0) & (summary["test_accuracy_ci95_low"] < chance)
+                  & (summary["test_accuracy_mean"] >= chance)]
+    if len(below):
+        text += (f" The mean of {names(below['variant'])} is below chance ({chance:.2f}, what guessing uniformly "
+                 "scores)" + _seed_range(runs, below["variant"]) + ".")
     if len(low):
         text += (f" The interval of {names(low['variant'])} reaches below chance ({chance:.2f}, what "
                  "guessing uniformly scores): a t-interval is symmetric around the mean by construction, and few "
-                 "seeds with a wide spread make it wide")
-        if runs is not None:
-            spread = runs[runs["variant"].isin(low["variant"])].groupby("variant", sort=False)["test_accuracy"]
-            text += "; the seeds themselves score " + "; ".join(
-                f"`{v}` {g.min():.4f} to {g.max():.4f}" for v, g in spread)
-        text += "."
+                 "seeds with a wide spread make it wide" + _seed_range(runs, low["variant"]) + ".")
     return text
+
+
+def _seed_range(runs: pd.DataFrame | None, variants) -> str:
+    """'; the seeds themselves score `a` 0.07 to 0.12; ...' (nothing without runs)."""
+    if runs is None:
+        return ""
+    spread = runs[runs["variant"].isin(list(variants))].groupby("variant", sort=False)["test_accuracy"]
+    return "; the seeds themselves score " + "; ".join(
+        f"`{v}` {g.min():.4f}" + ("" if g.min() == g.max() else f" to {g.max():.4f}") for v, g in spread)
 
 
 def comparison_display(comparison: pd.DataFrame, summary: pd.DataFrame | None = None,

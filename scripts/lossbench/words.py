@@ -63,6 +63,8 @@ def ci(low: float, high: float, n: int, chance: float) -> str:
     text = f"{max(low, 0.0):.4f}–{min(high, 1.0):.4f}"
     if low < 0 or high > 1:
         return text + " (clipped to [0, 1])"
+    if high < chance:
+        return text + f" (below chance, {chance:.2f})"
     return text + f" (reaches below chance, {chance:.2f})" if low < chance else text
 
 
