@@ -180,6 +180,8 @@ class Why:
     overshoots: tuple[Overshoot, ...]
     accuracies: tuple[Accuracy, ...]
     reference_state: str  # "ok", "missing", "alone"
+    slow_cap: float | None = None  # the slow loss's declared cap, when it keeps it from being confident
+
 
 
 def softmax_reading(slow: str, base: str, classes: int) -> bool:
@@ -397,7 +399,14 @@ def analyse(summary: pd.DataFrame, runs: pd.DataFrame, epochs: pd.DataFrame, ref
     return Why(reference, base, slow_loss, classes, ratio, softmax_reading(slow_loss, base, classes),
                layer_ratios(epochs, slow_loss, base),
                other_losses(runs, summary, slow_loss, base, reference, classes), sat, direct,
-               overshoots(epochs, runs, slow_loss, base, scale, reference), accuracies(summary, runs, reference), state)
+               overshoots(epochs, runs, slow_loss, base, scale, reference), accuracies(summary, runs, reference), state,
+               _confident_cap(slow_loss, classes))
+
+
+def _confident_cap(loss: str, classes: int) -> float | None:
+    """``loss``'s declared cap when it is at most CONFIDENT (it can hardly be confidently wrong), else None."""
+    cap = loss_info(loss).cap(classes)
+    return cap if cap is not None and cap <= CONFIDENT else None
 
 
 def base_loss(runs: pd.DataFrame, reference: str) -> str:
@@ -456,6 +465,10 @@ def ratio_sentence(w: Why) -> str:
 
 def layer_sentence(w: Why) -> str:
     layers = w.layers
+    if (not layers.ratios or all(math.isnan(v) for v in layers.ratios)) and w.ratio.not_finite:
+        return (f"The per-layer weight-gradient ratio `{w.slow}` / `{w.base}` at initialisation is not measured: "
+                + "; ".join(f"`{loss}`'s gradients are not finite from the first step on {_seed_list(found)}"
+                            for loss, found in w.ratio.not_finite) + ".")
     if not layers.ratios or all(math.isnan(v) for v in layers.ratios):
         return (f"The per-layer weight-gradient ratio `{w.slow}` / `{w.base}` at initialisation is not in these "
                 "tables (no finite epoch-0 layer norms of both losses on one seed: runs recorded before they were "
@@ -468,17 +481,17 @@ def layer_sentence(w: Why) -> str:
     if layers.agree:
         return text + (": one per-sample factor on ∂ℓ/∂z scales every parameter gradient alike, so at initialisation "
                        f"a learning rate acts on `{w.slow}` as that factor times it would on `{w.base}`.")
-    return text + (f": more than {LAYERS_AGREE * 100:g}% apart, so no one per-sample factor scales every layer alike "
-                   f"(the factor differs between samples), and a learning rate does not act on `{w.slow}` as one "
-                   f"multiple of its action on `{w.base}`.")
+    return text + (f": more than {LAYERS_AGREE * 100:g}% apart, so the two losses' logit gradients differ by more "
+                   f"than one per-sample factor, and a learning rate does not act on `{w.slow}` as one multiple of "
+                   f"its action on `{w.base}`.")
 
 
 def other_sentence(o: OtherLoss, base: str) -> str:
     size, direction = factor(o.ratio)
     text = (f"`{o.loss}` starts with a {size} {direction} logit gradient than `{base}`'s at initialisation "
-            f"({seeds(o.seeds, mean=True)}: {o.ratio:.3f}×)" if direction != "the same" else
+            f"({seeds(o.seeds, mean=True)}: {_ratio(o.ratio)}×)" if direction != "the same" else
             f"`{o.loss}` starts with the same logit gradient as `{base}`'s at initialisation ({seeds(o.seeds)})")
-    text += (f"; its declared scale is {o.predicted:.3f}" if o.predicted is not None else
+    text += (f"; its declared scale is {_ratio(o.predicted)}" if o.predicted is not None else
              "; measured: its registry entry declares no theory for it")
     if o.cap is not None and o.cap <= CONFIDENT:
         text += (f". Its targets cap the softmax: at its minimiser the largest probability is {o.cap:.2f}, so it can "
@@ -514,7 +527,11 @@ def saturation_sentences(w: Why) -> list[str]:
                else f"between {s.prob_low:.3f} and {s.prob_high:.3f}."))
     state = (f"over {span} `{s.variant}` has mean max-probability at most {s.prob_high:.2f} and at most "
              f"{s.wrong_high * 100:.1f}% confidently wrong validation images")
-    if s.uniform:
+    if w.slow_cap is not None:
+        lines.append(f"Saturation: {state}. Its targets cap the softmax (largest probability at its minimiser: "
+                     f"{w.slow_cap:.2f}, below the {CONFIDENT:g} that counts as confident), so outputs close to "
+                     "uniform and few confidently wrong images are automatic for it: no evidence about saturation.")
+    elif s.uniform:
         text = f"Saturation: {state}. Its outputs stay close to uniform for the whole run"
         if w.softmax_reading:
             text += (", so saturated wrong answers (where the softmax Jacobian vanishes) do not explain its slowness "
@@ -663,8 +680,11 @@ def ratio_caption(b: ByEpoch | None, w: Why) -> str:
             f"No variant trains both `{w.slow}` and `{w.base}` at the shared settings: no ratio per epoch.")
     ratios = b.table
     if ratios.empty:
-        return (f"No seed was trained as both `{b.numerator}` and `{b.denominator}` with finite norms: no ratio per "
-                "epoch.")
+        if w.ratio.not_finite:
+            return ("No ratio per epoch: " + "; ".join(f"`{loss}`'s logit-gradient norm is not finite on "
+                                                       f"{_seed_list(found)}" for loss, found in w.ratio.not_finite)
+                    + f" (`{b.numerator}` / `{b.denominator}`).")
+        return f"No seed was trained as both `{b.numerator}` and `{b.denominator}`: no ratio per epoch."
     later = ratios[ratios["epoch"] > 0]
     text = (f"Mean per-sample logit-gradient norm of `{b.numerator}` over that of `{b.denominator}` on the same seed. "
             "At epoch 0 both are the same network, so the ratio is the losses' alone; later epochs compare the "
@@ -702,10 +722,13 @@ def saturation_caption(epochs: pd.DataFrame, classes: int) -> str:
         variants = list(dict.fromkeys(left["variant"]))
         peak = left.groupby(["variant", "epoch"])["val_mean_max_prob"].mean().max()
         bounds = ", ".join(f"`{loss}` {cap:.2f}" for loss, cap in caps.items())
-        text += (f" {names(variants)} are left out: their losses' targets cap the softmax (largest probability at the "
-                 f"minimiser: {bounds}), below the {CONFIDENT:g} that counts as confident, so a low confidently-wrong "
-                 f"share is automatic for them, not evidence of anything (measured here: mean max-probability at "
-                 f"most {peak:.2f}).")
+        one = len(variants) == 1
+        whose = "its loss's" if one else "their losses'"
+        text += (f" {names(variants)} {'is' if one else 'are'} left out: {whose} "
+                 f"targets cap the softmax (largest probability at the minimiser: {bounds}), below the {CONFIDENT:g} "
+                 "that counts as confident, so a low confidently-wrong share is automatic for "
+                 f"{'it' if one else 'them'}, not evidence of anything (measured here: mean max-probability at most "
+                 f"{peak:.2f}).")
     return text
 
 
