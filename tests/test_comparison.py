@@ -220,6 +220,14 @@ def test_one_variant_and_one_seed_say_why_nothing_is_tested():
     assert "nan" not in shown.to_string().lower() and shown.iloc[0]["test used"] == "none"
 
 
+def test_the_conclusion_of_a_sweep_with_only_the_reference():
+    summary = summary_table([row("ce", n=2, mean=0.91, low=0.82, high=1.0)])
+    runs = sweep({"ce": [0.90, 0.92]})
+    text = conclude(summary, runs, "ce")
+    assert "**One variant** in this sweep, `ce`: mean test accuracy 0.9100" in text and "Holm" not in text
+    assert comparison.comparison_display(stats.compare_to_reference(runs, "ce")).empty
+
+
 def test_a_reference_without_runs_is_said():
     summary = summary_table([row("mse", mean=0.2)])
     found = analyse(summary, sweep({"mse": [0.2, 0.21, 0.19]}), "ce")

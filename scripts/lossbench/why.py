@@ -442,7 +442,8 @@ def _ratio(value: float) -> str:
 def _theory(predicted: float | None, measured: float) -> str:
     """', against 0.0200 declared in the registry: 0.0% apart' or '; measured: ... declares no theory'."""
     if predicted is None:
-        return "; measured: its registry entry declares no theory for it"
+        return ("; measured: its registry entry declares no theory for it, so the derivation above is not applied "
+                "to it")
     return f", against {_ratio(predicted)} declared in the registry: {abs(measured / predicted - 1) * 100:.1f}% apart"
 
 
