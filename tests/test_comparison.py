@@ -443,10 +443,15 @@ def comparison_page(s) -> str:
     return "\n\n".join(parts)
 
 
+def check_page(golden: str, s, compose) -> None:
+    """A page's words for scenario ``s`` (its user losses registered) against tests/golden/``golden``: the
+    reviewed text, never a "nan" or "inf"."""
+    with user_losses():
+        text = compose(s)
+    assert_golden(golden, text)
+    assert not re.search(r"\b(nan|inf)\b", text.lower())
+
+
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_the_comparison_page_reads_true_for_each_scenario(name):
-    s = scenario(name)
-    with user_losses():
-        text = comparison_page(s)
-    assert_golden(f"comparison/{name}.md", text)
-    assert not re.search(r"\b(nan|inf)\b", text.lower())
+    check_page(f"comparison/{name}.md", scenario(name), comparison_page)
