@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from lossbench import reproducibility_page, stats, variant_page
+from scenarios import SCENARIOS, scenario
+from test_comparison import check_page
 
 
 def test_variant_page_sentences_for_one_seed_and_divergence():
@@ -65,3 +68,27 @@ def test_rerun_instructions_give_the_invocations_config_files_and_overrides():
     assert ("snakemake --cores 8 --configfile 'my config.yaml' --configfile /abs/extra.yaml --config "
             "dataset=fashion_mnist pack_seeds=True 'seeds=[0,1]' 'report_title=A & B'\n") in fashion
     assert "original Fashion-MNIST" in fashion and "make determinism DATASET=fashion_mnist" in fashion
+
+
+def variant_page_words(s) -> str:
+    """The variant page's words (those that do not need a run's predictions) for each variant of the scenario."""
+    parts = []
+    for variant in dict.fromkeys(s.runs["variant"]):
+        runs, epochs = s.runs[s.runs["variant"] == variant], s.epochs[s.epochs["variant"] == variant]
+        note = variant_page.examples_note(runs)
+        parts += [f"# {variant}", variant_page.overview_text(variant_page.overview(runs)),
+                  variant_page.per_seed_caption(runs, epochs),
+                  note or variant_page.test_set_heading(runs, stats.median_run(runs))]
+    return "\n\n".join(parts)
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_the_variant_pages_read_true_for_each_scenario(name):
+    check_page(f"variant/{name}.md", scenario(name), variant_page_words)
+
+
+def test_a_diverged_runs_loss_lines_stop_and_are_not_called_flat():
+    boom = pd.DataFrame({"variant": "v", "seed": [0, 0, 1, 1], "epoch": [0, 1, 0, 1],
+                         "train_loss": [2.3, float("nan"), 2.3, float("nan")]})
+    text = variant_page.per_seed_caption(pd.DataFrame({"seed": [0, 1]}), boom)
+    assert "Lines stop where a run diverged" in text and "stays within" not in text

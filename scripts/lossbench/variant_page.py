@@ -80,7 +80,9 @@ def per_seed_caption(runs: pd.DataFrame, epochs: pd.DataFrame | None = None) -> 
     text = ("One seed only: one line per panel, no spread over seeds to show. " if len(runs) < 2 else
             f"{len(runs)} seeds, one line each. ") + text
     if epochs is not None and len(epochs) and "train_loss" in epochs:
-        relative = stats.relative_loss(epochs)["train_loss_relative"].dropna()
+        relative = stats.relative_loss(epochs)["train_loss_relative"]
+        if relative.isna().any():  # a diverged run: its lines stop, and nothing is said about the ones left
+            return text + " Lines stop where a run diverged (its loss not finite from that epoch on)."
         change = (relative - 1).abs().max() if len(relative) else math.nan
         if change < FLAT:
             text += (f" The train loss stays within {change * 100:.2g}% of its epoch-0 value at every epoch"
