@@ -455,3 +455,13 @@ def check_page(golden: str, s, compose) -> None:
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_the_comparison_page_reads_true_for_each_scenario(name):
     check_page(f"comparison/{name}.md", scenario(name), comparison_page)
+
+
+def test_a_line_of_one_point_never_lies_on_another_and_diverged_lines_stop():
+    both = epochs_table({"a": [0, 1], "b": [0, 1]}, {"a": "cross_entropy", "b": "mse_softmax"}, diverged={"a", "b"})
+    text = curves_caption(both)
+    assert "in train loss ÷ its epoch-0 value" not in text  # one finite point each: no line to lie on another
+    assert "`a`, `b`: lines stop where runs diverged (non-finite loss)." in text and "still finite" not in text
+    mixed = pd.concat([epochs_table({"a": [0]}, {"a": "cross_entropy"}, diverged={"a"}),
+                       epochs_table({"a": [1]}, {"a": "cross_entropy"})])
+    assert "the later points of `a` are means over the runs still finite" in curves_caption(mixed)

@@ -38,10 +38,13 @@ def coinciding_text(epochs: pd.DataFrame, metrics) -> str:
         data = stats.relative_loss(epochs) if metric == "train_loss_relative" and metric not in epochs else epochs
         if metric not in data:
             continue
-        groups = stats.coinciding(data, metric, tolerance, relative=metric in RELATIVE)
+        groups = [g for g in stats.coinciding(data, metric, tolerance, relative=metric in RELATIVE)
+                  if _points_drawn(data, g[0], metric) > 1]  # one shared point is no line lying on another
         if groups:
             parts.append(f"in {name}, " + " and ".join(names(g) for g in groups) + f" ({within} at every epoch)")
     within = f"within {LAYER_COINCIDE * 100:g}% at every epoch"
+    layers = [[g for g in groups if _points_drawn(epochs, g[0], f"step_layer{number}") > 1]
+              for number, groups in enumerate(layers, start=1)]
     for number, groups in enumerate(layers, start=1):
         if groups and all(g == layers[0] for g in layers):
             parts.append("in every layer's step lr × ‖∇W‖, " + " and ".join(names(g) for g in groups) + f" ({within})")
@@ -52,6 +55,10 @@ def coinciding_text(epochs: pd.DataFrame, metrics) -> str:
         return ""
     return (" Lines that lie on top of each other, told apart by their dash pattern and marker: " + "; ".join(parts)
             + ".")
+
+
+def _points_drawn(epochs: pd.DataFrame, variant: str, metric: str) -> int:
+    return int(stats.mean_curve(epochs, variant, metric).notna().sum())
 
 
 def curves_caption(epochs: pd.DataFrame, gradients: bool = False,
@@ -90,9 +97,14 @@ def curves_caption(epochs: pd.DataFrame, gradients: bool = False,
         text += (" Losses of different kinds have different scales (at epoch 0: " + ", ".join(
             f"`{loss}` {value:.3g}" for loss, value in starts.items()) + "), so the train loss is shown as a share of "
             "each run's epoch-0 value, never as raw values on one axis.")
-    diverged = (epochs.groupby("variant", sort=False)["train_loss"].apply(lambda v: (~np.isfinite(v)).any())
-                if "train_loss" in epochs else pd.Series(dtype=bool))
-    if diverged.any():
-        text += (f" {names(diverged.index[diverged])}: lines stop where runs diverged (non-finite loss), "
-                 "and their later points are means over the runs still finite.")
+    if "train_loss" in epochs:
+        # per variant and seed, the last epoch with a finite loss: a variant diverged if a seed stops early
+        last = epochs.groupby(["variant", "seed"], sort=False)["epoch"].max()
+        finite = (epochs[np.isfinite(epochs["train_loss"])].groupby(["variant", "seed"], sort=False)["epoch"].max()
+                  .reindex(last.index, fill_value=-1))
+        diverged = [v for v in dict.fromkeys(epochs["variant"]) if (finite[v] < last[v]).any()]
+        mixed = [v for v in diverged if finite[v].nunique() > 1]  # some seeds' lines go on further than others
+        if diverged:
+            text += f" {names(diverged)}: lines stop where runs diverged (non-finite loss)"
+            text += (f"; the later points of {names(mixed)} are means over the runs still finite." if mixed else ".")
     return text
