@@ -740,9 +740,16 @@ def overlay_caption(epochs: pd.DataFrame, table: pd.DataFrame, w: Why) -> tuple[
 
     d = w.direct
     base = stats.shared_variant(table, w.base, w.reference)
-    if d is None or d.twin is None or base is None:
-        return (f"No overlay: the sweep lacks `{w.base}` at the shared lr × `{w.slow}`'s initial ratio, or `{w.slow}` "
-                f"or `{w.base}` at the shared lr (see the direct test above)."), []
+    if d is None:
+        why_not = {"untrained": f"no variant trains `{w.slow}`",
+                   "diverged": f"every variant that trains `{w.slow}` has diverged runs"}.get(
+            w.saturation.reason, f"`{w.slow}`'s initial gradient ratio to `{w.base}` is not measured (above)")
+        return f"No overlay: {why_not}, so there is no direct test to draw.", []
+    if d.twin is None:
+        return (f"No overlay: the sweep has no `{w.base}` variant at lr {number(d.target_lr, '.2g')} (the direct test "
+                "above says what to add)."), []
+    if base is None:
+        return f"No overlay: no `{w.base}` variant at the shared settings to draw for scale.", []
     shown = [d.slow_variant, d.twin, base]
     return (f"`{d.twin}` against `{d.slow_variant}` (and `{base}` at the shared lr for scale): validation accuracy and "
             "the effective step lr × ‖∂ℓ/∂z‖. If the initial gradient ratio is what sets the slow loss's pace, the "
