@@ -533,7 +533,8 @@ def saturation_sentences(w: Why) -> list[str]:
                      f"{w.slow_cap:.2f}, below the {CONFIDENT:g} that counts as confident), so outputs close to "
                      "uniform and few confidently wrong images are automatic for it: no evidence about saturation.")
     elif s.uniform:
-        text = f"Saturation: {state}. Its outputs stay close to uniform for the whole run"
+        text = (f"Saturation: {state}. Its outputs stay close to uniform for the whole run (mean max-probability below "
+                f"{NEAR_UNIFORM[0]:g}, under {NEAR_UNIFORM[1]:.0%} confidently wrong)")
         if w.softmax_reading:
             text += (", so saturated wrong answers (where the softmax Jacobian vanishes) do not explain its slowness "
                      "here. Its slow progress is consistent with the declared scale of its gradient; the direct test "
@@ -593,7 +594,7 @@ def overshoot_sentence(o: Overshoot, slow: str) -> str:
     else:
         text += f"{o.start:.2f}× `{o.base_variant}`'s at epoch 0"
         if abs(o.start - 1) <= STEP_MATCH + EPS:
-            text += f": ×{scale:.3g} offsets {initial}"
+            text += f": ×{scale:.3g} offsets {initial} (within {STEP_MATCH:.0%})"
         elif (o.start < 1) == (o.ratio < 1):
             text += f": ×{scale:.3g} makes up only part of {initial}"
         else:
