@@ -158,8 +158,8 @@ def test_the_lr_scaled_ablation_is_said_to_over_compensate_from_the_step_it_take
     # epoch 0: 5 x 0.019 against 0.1 x 0.95 = 1.00x; later 5 x 3 x 0.019 against 0.1 x 0.95
     assert text.startswith("`mse_lr5` runs `mse_softmax` at lr 5 = 50× 0.1. Its first-layer step lr × ‖∇W1‖ is "
                            "1.00× `ce`'s at epoch 0: ×50 offsets its 50× smaller initial gradient (within 10%). From "
-                           "epoch 1 on it is 3.00× (mean over seeds per epoch): it over-compensates once training moves "
-                           "on")
+                           "epoch 1 on it is 3.00× (mean over seeds per epoch): it over-compensates once training "
+                           "moves on")
     assert "not the two losses" in text
     # a smaller scale-up (×10 instead of 50) makes up only part of the factor, never over-compensates
     ten = runs.assign(lr=runs["lr"].where(runs["variant"] != "mse_lr5", 1.0))
