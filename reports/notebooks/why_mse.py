@@ -188,7 +188,7 @@ readings = horizon.readings(horizon_runs, horizon_epochs, plateau_window, platea
 display(Markdown(horizon_words.statement(readings, plateau_window, plateau_gain)))
 
 # %%
-pair = horizon.twin(horizon_runs, horizon_epochs, slow_loss, horizon.loss_of(runs, reference), stats.CLASSES)
+pair = horizon.twin(horizon_runs, horizon_epochs, slow_loss, horizon.loss_of(runs, reference), classes)
 display(Markdown(horizon_words.twin(pair)))
 
 # %%

@@ -8,29 +8,13 @@ thresholds of ``lossbench.decisions`` named where a sentence uses them. Tested b
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
 from . import horizon
 from .decisions import EPS, TRAIN_LOSS_SETTLED
-
-
-def _number(value: float, fmt: str, missing: str = "n/a") -> str:  # shared helper: lead unifies
-    """A number for reading: never 'nan' or 'inf' on a page."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return missing
-    if isinstance(value, float) and math.isinf(value):
-        return "∞" if value > 0 else "−∞"
-    return format(value, fmt)
-
-
-def _acc(value: float) -> str:  # shared helper: lead unifies
-    return _number(value, ".4f")
-
-
-def _seeds(n: int) -> str:  # shared helper: lead unifies
-    return "1 seed" if n == 1 else f"mean of {n} seeds"
+from .words import acc as _acc
+from .words import number as _number
+from .words import seeds
 
 
 def _pts(value: float) -> str:
@@ -99,7 +83,7 @@ def _seed_moves(r: horizon.Reading, gain: float) -> str:
 
 def sentence(r: horizon.Reading, best: horizon.Reading | None, window: int, gain: float) -> str:
     """One variant's verdict in words (markdown list item); ``best``: the judged variant ending highest."""
-    name = f"`{r.variant}` (lr {r.lr:g}, {_seeds(r.seeds)})"
+    name = f"`{r.variant}` (lr {r.lr:g}, {seeds(r.seeds, mean=True)})"
     if r.kind == horizon.DIVERGED:
         return f"- ⚠ {name}: runs **diverged** within the {r.budget}-epoch budget; no verdict."
     if r.kind == horizon.SHORT:

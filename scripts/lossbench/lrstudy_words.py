@@ -15,7 +15,12 @@ from . import decisions
 from .decisions import ALPHA, COLLAPSE, CONFIDENT, MIN_SEEDS_TO_RANK, NEAR_CHANCE, NEGLIGIBLE, SATURATED, VANISHED
 from .losses import loss_info
 from .lrstudy import Comparison, Saturation, Selected, Study
-from .prose import _acc, _ci, _ci_points, _number, _p, _points
+from .words import acc as _acc
+from .words import ci, seeds
+from .words import ci_points as _ci_points
+from .words import number as _number
+from .words import p_value as _p
+from .words import points as _points
 
 # --- small pieces ------------------------------------------------------------------------------------
 
@@ -37,13 +42,9 @@ def _shift(ratio: float) -> str:
     return "the same lr"
 
 
-def _seeds(n: int) -> str:
-    return "one seed" if n == 1 else f"{n} seeds"
-
-
 def _seed_counts(study: Study) -> str:
     counts = study.seeds
-    return _seeds(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]} seeds"
+    return seeds(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]} seeds"
 
 
 def _grid_text(grid) -> str:
@@ -64,11 +65,11 @@ def _mean_sd(spread) -> str:
     return _acc(spread.mean) + ("" if pd.isna(spread.sd) else f" ± {spread.sd:.4f}")
 
 
-def _interval(spread, n: int) -> str:
-    """A 95% CI of an accuracy as the comparison page words it (prose._ci: clipped, below chance)."""
+def _interval(spread, n: int, classes: int) -> str:
+    """A 95% CI of an accuracy as the comparison page words it (clipped, below chance)."""
     if not spread.values:
         return "n/a"
-    return _ci(pd.Series({"test_accuracy_ci95_low": spread.low, "test_accuracy_ci95_high": spread.high, "n": n}))
+    return ci(spread.low, spread.high, n, 1 / classes)
 
 
 def _budget(study: Study) -> str:
@@ -200,11 +201,11 @@ def _reason(row: Comparison) -> str:
     if kind == decisions.NEGLIGIBLE_KIND:
         return f"the whole interval lies within ±{NEGLIGIBLE * 100:g} points"
     if kind in (decisions.HIGHER, decisions.LOWER):
-        return (f"{kind}, detected at Holm-adjusted p < {ALPHA} with {_seeds(v.seeds)} per side, and not "
+        return (f"{kind}, detected at Holm-adjusted p < {ALPHA} with {seeds(v.seeds)} per side, and not "
                 "negligible")
     if kind == decisions.TOO_FEW_SEEDS:
         df = "one degree" if v.seeds == 2 else f"{v.seeds - 1} degrees"
-        return (f"{_seeds(v.seeds)} per side (a t-test with {df} of freedom), fewer than the {MIN_SEEDS_TO_RANK} a "
+        return (f"{seeds(v.seeds)} per side (a t-test with {df} of freedom), fewer than the {MIN_SEEDS_TO_RANK} a "
                 "ranking needs, whatever the interval and p")
     if kind == decisions.UNCLEAR:
         if v.low > 0 or v.high < 0:  # the interval is per comparison; the test is adjusted for all of them
@@ -436,8 +437,8 @@ def table_display(study: Study) -> pd.DataFrame | None:
         measured = _ratio(r.measured) if not pd.isna(r.measured) else _bound_text(r)
         rows.append({
             "loss": row.loss, "selected lr (validation)": chosen,
-            "val. accuracy": _mean_sd(row.val), "val. 95% CI": _interval(row.val, row.val.n),
-            "test accuracy": _mean_sd(row.test), "test 95% CI": _interval(row.test, row.test.n),
+            "val. accuracy": _mean_sd(row.val), "val. 95% CI": _interval(row.val, row.val.n, study.classes),
+            "test accuracy": _mean_sd(row.test), "test 95% CI": _interval(row.test, row.test.n, study.classes),
             f"lr reaching {study.threshold:g} val. after epoch 1": _threshold_text(row),
             f"÷ {study.reference}'s": "1 (reference)" if reference else (measured or "n/a"),
             "predicted (gradient scale)": "" if reference else _number(r.predicted, ".3g") + (

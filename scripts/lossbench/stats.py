@@ -2,7 +2,7 @@
 
 Intervals, tests against the reference with Holm's correction, the initial-gradient ratio,
 saturation, the median run and how many runs shared a machine. The sentences and display
-tables built from these numbers are in ``lossbench.prose``.
+tables built from these numbers are in each page's wording module (``lossbench.comparison``, ``lossbench.why``...).
 """
 
 from __future__ import annotations
@@ -180,11 +180,6 @@ def initial_gradient_ratio(runs: pd.DataFrame, numerator_loss: str, denominator_
     return both.reset_index()
 
 
-def theoretical_ratio(classes: int = CLASSES) -> float:
-    """MSE-on-softmax over CE logit-gradient norm at uniform output p = 1/C: 2/C^2."""
-    return 2 / classes**2
-
-
 def variants_of(runs: pd.DataFrame, loss: str) -> list[str]:
     """The variants that train ``loss``, in table order."""
     return list(dict.fromkeys(runs.loc[runs["loss"] == loss, "variant"]))
@@ -359,20 +354,6 @@ def coinciding(epochs: pd.DataFrame, column: str = "val_accuracy", tolerance: fl
         else:
             groups.append([variant])
     return [g for g in groups if len(g) > 1]
-
-
-# Losses whose targets cap the softmax: MSE on the logits pulls them to the 0/1 targets, where the
-# softmax's largest entry is e / (e + C - 1) ~ 0.23, so "confidently wrong" (p > 0.9) cannot happen.
-def softmax_cap(classes: int = CLASSES) -> float:
-    return math.e / (math.e + classes - 1)
-
-
-CAPPED_LOSSES = ("mse_logits",)
-
-
-def mse_logits_initial_ratio(classes: int = CLASSES) -> float:
-    """MSE-on-logits over CE logit-gradient norm at z = 0: (2/C)||y|| over ||1/C - y||."""
-    return (2 / classes) / math.sqrt((1 - 1 / classes) ** 2 + (classes - 1) / classes**2)
 
 
 def predicted_shares(predictions: pd.DataFrame) -> pd.DataFrame:
