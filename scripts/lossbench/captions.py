@@ -9,18 +9,10 @@ import numpy as np
 import pandas as pd
 
 from . import stats
+from .decisions import COINCIDE, LAYER_COINCIDE
 from .losses import loss_info
 from .words import names
 
-# Mean curves closer than this at every epoch draw as one line at the report's figure sizes; each
-# is named by its width in the sentence that uses it. # to decisions.py
-COINCIDE = {"val_accuracy": (0.01, "validation accuracy", "within 1 point"),
-            "train_loss_relative": (0.01, "train loss ÷ its epoch-0 value", "within 0.01"),
-            "logit_grad_norm": (0.01, "logit-gradient norm", "within 1%"),
-            "step_logit": (0.01, "effective step", "within 1%"),
-            "val_mean_max_prob": (0.01, "mean max-probability", "within 0.01"),
-            "val_confident_wrong": (0.001, "confidently wrong share", "within 0.1 points")}
-LAYER_COINCIDE = 0.01  # to decisions.py: every layer's step lr × ‖∇W‖ within 1% (relative)
 RELATIVE = ("logit_grad_norm", "step_logit")  # compared relatively: drawn on log axes
 
 

@@ -29,7 +29,21 @@ CONFIDENT = 0.9  # what a run records as "confidently wrong": a wrong prediction
 # (a loss whose declared softmax cap is at or below it cannot be confidently wrong: not read for saturation)
 WHOLE_SHIFT = 1.005  # a measured/predicted lr ratio within 0.5% of 1: the gradient scale accounts for all of it
 VANISHED = 0.1  # a last-epoch logit gradient under a tenth of the initial one has vanished
-LR_MATCH = 1e-3  # two lrs within 0.1% of each other take the same step (a config's rounded lr x scale)
+LR_MATCH = 0.02  # a variant whose lr is within 2% of lr x a gradient ratio takes the matched step (a config's
+# rounded lr, e.g. 0.002 for 0.1 x 0.0199, and a measured ratio known to about 1%)
+LAYERS_AGREE = 0.10  # per-layer gradient ratios within 10% of each other come from one per-sample factor
+STEP_MATCH = 0.10  # a ratio of effective steps within 10% of 1 is the same step
+NEAR_UNIFORM = (0.5, 0.01)  # outputs close to uniform: mean max-probability below 0.5, under 1% confidently wrong
+FLAT = 0.01  # a train loss within 1% of its epoch-0 value at every epoch draws as a flat line
+# Mean curves closer than this at every epoch draw as one line at the report's figure sizes; each is named by
+# its width in the sentence that uses it: metric -> (tolerance, what it is, the width in words).
+COINCIDE = {"val_accuracy": (0.01, "validation accuracy", "within 1 point"),
+            "train_loss_relative": (0.01, "train loss ÷ its epoch-0 value", "within 0.01"),
+            "logit_grad_norm": (0.01, "logit-gradient norm", "within 1%"),
+            "step_logit": (0.01, "effective step", "within 1%"),
+            "val_mean_max_prob": (0.01, "mean max-probability", "within 0.01"),
+            "val_confident_wrong": (0.001, "confidently wrong share", "within 0.1 points")}
+LAYER_COINCIDE = 0.01  # every layer's effective step (lr x weight-gradient norm) within 1%, relative
 
 # How "levelled off" is read on a long run (config horizon: plateau_window / plateau_gain give W and g):
 # each seed's train loss must have settled too: over the last W epochs it moved (|change| per epoch) at
@@ -106,6 +120,12 @@ def can_rank(seeds: int) -> bool:
 def near_chance(accuracy: float, classes: int) -> bool:
     """Below NEAR_CHANCE times chance (1/C): the loss did not train."""
     return accuracy < NEAR_CHANCE / classes
+
+
+def never_confident(cap: float | None) -> bool:
+    """A loss whose declared softmax cap is at or below CONFIDENT cannot be confidently wrong: its share of
+    confidently wrong images is no evidence about saturation (None: not capped, or not declared)."""
+    return cap is not None and cap <= CONFIDENT
 
 
 def saturated(confident_wrong_share: float) -> bool:

@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from . import decisions, stats
-from .decisions import CONFIDENT, VANISHED, WHOLE_SHIFT
+from .decisions import VANISHED, WHOLE_SHIFT
 from .losses import loss_info, same_function
 from .tables import read_gathered
 
@@ -489,7 +489,7 @@ def _saturation(table: pd.DataFrame, row: Selected, classes: int) -> Saturation:
     record = dict(loss=row.loss, cap=None, reading="none", selected_lr=row.lr, selected_val=row.val.mean, lr=NAN, n=0,
                   saturated=0, val_mean=NAN, confident_wrong=NAN, final_grad=NAN, initial_grad=NAN,
                   others_max_prob=NAN, others_val=NAN, vanished=False, softmax_head=info.head == "softmax")
-    if cap is not None and cap <= CONFIDENT:
+    if decisions.never_confident(cap):
         return Saturation(**{**record, "cap": cap, "reading": "capped"})
     runs = table[table["loss"] == row.loss]
     stable = runs[~runs["lr"].isin(runs.loc[runs["diverged"], "lr"])]  # points without a diverged seed

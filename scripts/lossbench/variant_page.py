@@ -12,11 +12,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from . import stats
-from .decisions import GUESSING
-from .why import CONFIDENT
+from .decisions import CONFIDENT, FLAT, GUESSING
 from .words import acc, seeds
-
-FLAT = 0.01  # to decisions.py: a train loss within 1% of its epoch-0 value at every epoch draws as a flat line
 
 
 @dataclass(frozen=True)

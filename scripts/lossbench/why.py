@@ -23,16 +23,9 @@ import pandas as pd
 
 from . import stats
 from .comparison import Ablation, ablation, ablation_text
-from .decisions import EPS, TRACK
+from .decisions import CONFIDENT, EPS, LAYERS_AGREE, LR_MATCH, NEAR_UNIFORM, STEP_MATCH, TRACK, never_confident
 from .losses import loss_info, same_function
 from .words import acc, factor, names, number, points, seeds, settings_text
-
-LR_MATCH = 0.02  # to decisions.py: a variant's lr within 2% of a target lr trains at that lr
-LAYERS_AGREE = 0.10  # to decisions.py: per-layer ratios within 10% of each other come from one per-sample factor
-STEP_MATCH = 0.10  # to decisions.py: a step ratio within 10% of 1 is the same step
-NEAR_UNIFORM = (0.5, 0.01)  # to decisions.py: mean max-probability below 0.5 and under 1% confidently wrong
-CONFIDENT = 0.9  # to decisions.py: "confidently wrong" is max p > 0.9 (train.py measures val_confident_wrong so)
-
 
 # --- analysis -------------------------------------------------------------------------------------
 
@@ -406,7 +399,7 @@ def analyse(summary: pd.DataFrame, runs: pd.DataFrame, epochs: pd.DataFrame, ref
 def _confident_cap(loss: str, classes: int) -> float | None:
     """``loss``'s declared cap when it is at most CONFIDENT (it can hardly be confidently wrong), else None."""
     cap = loss_info(loss).cap(classes)
-    return cap if cap is not None and cap <= CONFIDENT else None
+    return cap if never_confident(cap) else None
 
 
 def base_loss(runs: pd.DataFrame, reference: str) -> str:
@@ -494,7 +487,7 @@ def other_sentence(o: OtherLoss, base: str) -> str:
             f"`{o.loss}` starts with the same logit gradient as `{base}`'s at initialisation ({seeds(o.seeds)})")
     text += (f"; its declared scale is {_ratio(o.predicted)}" if o.predicted is not None else
              "; measured: its registry entry declares no theory for it")
-    if o.cap is not None and o.cap <= CONFIDENT:
+    if never_confident(o.cap):
         text += (f". Its targets cap the softmax: at its minimiser the largest probability is {o.cap:.2f}, so it can "
                  f"hardly be confidently wrong (p > {CONFIDENT:g}): its low share of confidently wrong images is no "
                  "evidence")
@@ -705,7 +698,7 @@ def capped(epochs: pd.DataFrame, classes: int) -> dict[str, float]:
     """The losses in ``epochs`` whose declared cap keeps them from being confident (p > CONFIDENT)."""
     losses = dict.fromkeys(epochs["loss"]) if "loss" in epochs else {}
     caps = {loss: loss_info(loss).cap(classes) for loss in losses}
-    return {loss: cap for loss, cap in caps.items() if cap is not None and cap <= CONFIDENT}
+    return {loss: cap for loss, cap in caps.items() if never_confident(cap)}
 
 
 def saturation_caption(epochs: pd.DataFrame, classes: int) -> str:
