@@ -251,8 +251,17 @@ def validate(config: dict) -> None:
 
     Stricter than JSON schema where a run needs it: an "integer" is an int (not 1.0, not true), a
     "number" finite, and a "pattern" matches the whole text ('cuda\\n' is no device)."""
-    from jsonschema import Draft202012Validator, ValidationError, validators
     from jsonschema.exceptions import best_match
+
+    error = best_match(_validator().iter_errors(config))
+    if error is not None:
+        raise ConfigError(_schema_error(error))
+
+
+@functools.cache
+def _validator():
+    """The schema's validator: JSON schema 2020-12 that fills in defaults, with the stricter types and patterns."""
+    from jsonschema import Draft202012Validator, ValidationError, validators
 
     base = Draft202012Validator
     properties = base.VALIDATORS["properties"]
@@ -273,9 +282,7 @@ def validate(config: dict) -> None:
         "number": lambda _, v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
     })
     strict = validators.extend(base, {"properties": fill_defaults, "pattern": whole_pattern}, type_checker=checker)
-    error = best_match(strict(_schema()).iter_errors(config))
-    if error is not None:
-        raise ConfigError(_schema_error(error))
+    return strict(_schema())
 
 
 def _where(path) -> str:
@@ -378,6 +385,8 @@ def check(config: dict, known_losses: Iterable[str]) -> dict[str, dict]:
     """What the schema cannot see in the sweep (``config`` validated); return the variants by name."""
     from .data import DATASETS
 
+    if config["dataset"] not in DATASETS:
+        raise ConfigError(f"dataset: expected one of {', '.join(DATASETS)}, found {config['dataset']!r}")
     known = set(known_losses)
     registered = ", ".join(sorted(known))
     for i, name in enumerate(config["losses"]):
