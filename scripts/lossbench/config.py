@@ -41,6 +41,10 @@ RUNTIME_FIELDS = ("seed", "device", "threads", "cuda_graph", "deterministic", "t
 # a number as YAML 1.2 / JSON / Python write it (YAML 1.1, PyYAML's, reads 1e-3 as a string)
 NUMBER_LITERAL = re.compile(r"[-+]?(\d[\d_]*(\.\d*)?|\.\d+)([eE][-+]?\d+)?|[-+]?(\.?inf|\.?nan)", re.IGNORECASE)
 
+# The files of every run folder (lossbench.runfolder writes them; the workflow's training rules
+# list them as outputs). Here, not in runfolder (which imports torch): reading the workflow must not.
+RUN_FILES = ("metrics.json", "history.csv", "model.pt", "predictions.csv")
+
 # What makes a study point the same run as a sweep's (then it is read from the sweep, not retrained)
 SAME_RUN_KEYS = ("loss", "lr", "dataset", "train_size", "val_size", "hidden", "batch_size", "epochs")
 

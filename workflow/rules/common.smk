@@ -12,6 +12,7 @@ from lossbench.cluster import (
     under_slurm,
 )
 from lossbench.config import (
+    RUN_FILES,
     ConfigError,
     check_duplicate_keys,
     defaults,
@@ -24,7 +25,6 @@ from lossbench.config import (
 )
 from lossbench.data import DATASETS, export_mirror
 from lossbench.losses import LOSSES
-from lossbench.runfolder import RUN_FILES
 
 # The config, resolved once (lossbench.config.resolve): --config values read as the YAML file reads
 # them, the schema's defaults filled in, everything checked before any job. A mistake stops here
@@ -110,7 +110,7 @@ def check_cluster_jobs():
 
 def get_run_outputs(folder, **values):
     """A training rule's outputs: every file of the run folder ``folder`` (a pattern), by kind
-    (metrics, history, model, predictions: lossbench.runfolder.RUN_FILES, the one list); with
+    (metrics, history, model, predictions: lossbench.config.RUN_FILES, the one list); with
     ``values`` (e.g. seed=[0, 1]), each kind over every folder they expand to."""
     return {
         name.split(".")[0]: (
