@@ -13,8 +13,18 @@ from pathlib import Path
 
 import pytest
 
+import golden
 from helpers import FASHION_MNIST, idx_bytes, mirror_path, synthetic_data, synthetic_digits
 from lossbench import data
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true",
+                     help="rewrite the golden pages under tests/golden/ from the current text (then review the diff)")
+
+
+def pytest_configure(config):
+    golden.UPDATE = config.getoption("--update-golden")
 
 
 @pytest.fixture

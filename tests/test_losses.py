@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from lossbench.config import ConfigError
-from lossbench.losses import LOSSES, get_loss, register_loss
+from lossbench.losses import (
+    LOSSES,
+    LossFileError,
+    get_loss,
+    load_loss_files,
+    loss_info,
+    register_loss,
+    same_function,
+)
 from lossbench.model import MLP
 
 C = 10
@@ -138,3 +149,136 @@ def test_registry_refuses_duplicates_and_names_unknown_losses():
         register_loss("cross_entropy")(lambda z, y: z.sum())
     with pytest.raises(ConfigError, match="unknown loss 'nope'.*cross_entropy"):
         get_loss("nope")
+
+
+# --- what a loss declares about itself is what it does ------------------------------------------------
+
+DECLARED_SCALE = [n for n in sorted(LOSSES) if LOSSES[n].grad_scale is not None]
+DECLARED_CAP = [n for n in sorted(LOSSES) if LOSSES[n].softmax_cap is not None]
+DECLARED_SAME = [n for n in sorted(LOSSES) if LOSSES[n].same_as is not None]
+
+
+def mean_logit_gradient_norm(name: str, z: torch.Tensor, y: torch.Tensor) -> float:
+    z = z.clone().requires_grad_(True)
+    get_loss(name)(z, y).backward()
+    return z.grad.norm(dim=1).mean().item()
+
+
+@pytest.mark.parametrize("classes", [2, 3, 5, 10])
+@pytest.mark.parametrize("name", DECLARED_SCALE)
+def test_a_declared_gradient_scale_is_the_measured_one_at_uniform_outputs(name, classes):
+    """grad_scale(C): the untrained network's mean logit-gradient norm over cross-entropy's, at z = 0."""
+    z, y = torch.zeros(4 * classes, classes, dtype=torch.float64), torch.arange(4 * classes) % classes
+    measured = mean_logit_gradient_norm(name, z, y) / mean_logit_gradient_norm("cross_entropy", z, y)
+    assert measured == pytest.approx(LOSSES[name].predicted_scale(classes), rel=1e-4)
+
+
+@pytest.mark.parametrize("classes", [3, 10])
+@pytest.mark.parametrize("name", DECLARED_CAP)
+def test_a_declared_softmax_cap_is_the_largest_probability_at_the_losses_minimum(name, classes):
+    z = torch.zeros(classes, classes, dtype=torch.float64, requires_grad=True)
+    y = torch.arange(classes)
+    optimiser = torch.optim.LBFGS([z], max_iter=500, tolerance_grad=1e-12, tolerance_change=1e-15)
+
+    def closure():
+        optimiser.zero_grad()
+        loss = get_loss(name)(z, y)
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    largest = z.detach().softmax(1).max(1).values
+    torch.testing.assert_close(largest, torch.full_like(largest, LOSSES[name].cap(classes)), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", DECLARED_SAME)
+def test_losses_declared_the_same_function_give_the_same_values_and_gradients(name):
+    family = LOSSES[name].family
+    tol = max(TOLERANCE.get(name, 1e-9), TOLERANCE.get(family, 1e-9))
+    for seed in range(3):
+        z, y = batch(seed=seed)
+        grads = []
+        for loss in (name, family):
+            z_ = z.clone().requires_grad_(True)
+            value = get_loss(loss)(z_, y)
+            value.backward()
+            grads.append((value.detach(), z_.grad))
+        torch.testing.assert_close(grads[0], grads[1], rtol=tol, atol=tol)
+
+
+def test_a_loss_declares_only_known_properties_and_an_unregistered_one_declares_nothing():
+    with pytest.raises(ValueError, match="head must be one of logits, softmax, log_softmax, not 'probs'"):
+        register_loss("x_head", head="probs")
+    with pytest.raises(ValueError, match="same_as='nope' is not a registered loss"):
+        register_loss("x_same", same_as="nope")
+    unknown = loss_info("never_registered")
+    assert (unknown.head, unknown.family, unknown.predicted_scale(10), unknown.cap(10)) == \
+        (None, "never_registered", None, None)
+    assert same_function("softmax_nll", "logsoftmax_nll") and not same_function("cross_entropy", "mse_softmax")
+    assert "x_head" not in LOSSES and "x_same" not in LOSSES
+
+
+def test_reading_what_a_loss_is_needs_no_torch():
+    """The report's kernels never train: the registry's properties import without torch."""
+    code = ("import sys; import lossbench.losses as l; l.loss_info('mse_softmax').predicted_scale(10); "
+            "sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# --- a user's losses in a file of their own ------------------------------------------------------------
+
+USER_FILE = '''
+import torch.nn.functional as F
+from lossbench.losses import register_loss
+
+@register_loss("{name}", head="logits", grad_scale=lambda classes: 10.0)
+def ten_times_ce(logits, labels):
+    return 10 * F.cross_entropy(logits, labels)
+'''
+
+
+@pytest.fixture
+def clean_registry():
+    """The registry and the loaded-files record as they were, after the test."""
+    from lossbench import losses
+
+    before, loaded = dict(losses.LOSSES), dict(losses.LOADED_FILES)
+    yield
+    losses.LOSSES.clear(), losses.LOSSES.update(before)
+    losses.LOADED_FILES.clear(), losses.LOADED_FILES.update(loaded)
+
+
+def test_a_loss_file_joins_the_registry_with_its_properties_once(tmp_path, clean_registry):
+    path = tmp_path / "my_losses.py"
+    path.write_text(USER_FILE.format(name="ten_x"))
+    assert load_loss_files([path]) == {path.resolve(): ["ten_x"]}
+    assert load_loss_files([str(path)]) == {path.resolve(): ["ten_x"]}  # loaded once: no "already registered"
+    assert loss_info("ten_x").predicted_scale(10) == 10.0 and loss_info("ten_x").head == "logits"
+    z, y = batch()
+    torch.testing.assert_close(get_loss("ten_x")(z, y), 10 * F.cross_entropy(z, y))
+
+
+@pytest.mark.parametrize("content, expected", [
+    (None, "expected a Python file of losses, found nothing"),
+    ("import no_such_module_here\n", "does not import: ModuleNotFoundError: No module named 'no_such_module_here'"),
+    ("x = 1 / 0\n", "does not import: ZeroDivisionError: division by zero"),
+    ("", "registers no loss; expected at least one function "
+                                                           "decorated with @register_loss"),
+    (USER_FILE.format(name="cross_entropy"), "registers 'cross_entropy', a name already registered (in "),
+    (USER_FILE.format(name="twice") + USER_FILE.format(name="twice"), "registers 'twice', a name already registered"),
+], ids=["missing", "import-error", "raises", "registers-nothing", "taken-name", "twice-in-one-file"])
+def test_a_bad_loss_file_is_one_error_naming_it_and_leaves_the_registry_as_it_was(tmp_path, clean_registry,
+                                                                                 content, expected):
+    path = tmp_path / "bad_losses.py"
+    if content is not None:  # a good loss first: it must not stay registered either
+        path.write_text((USER_FILE.format(name="fine_one") if content else "def f(z, y):\n    return z\n") + content)
+    before = set(LOSSES)
+    with pytest.raises(LossFileError) as error:
+        load_loss_files([path], key="loss_files")
+    assert str(error.value).startswith(f"loss_files: {path}: ") and expected in str(error.value)
+    assert set(LOSSES) == before  # nothing of the bad file stays registered, not even its good losses
+
+
+def test_a_folder_is_not_a_loss_file(tmp_path, clean_registry):
+    with pytest.raises(LossFileError, match="expected a Python file of losses, found a folder"):
+        load_loss_files([tmp_path])

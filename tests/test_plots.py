@@ -135,15 +135,23 @@ def test_gradient_figures_draw_the_effective_steps_and_the_ratio_with_theory():
     assert [ax.get_ylabel() for ax in layers.axes if ax.get_visible()] == [
         f"lr × ‖∇W{i}‖ (layer {i} step)" for i in (1, 2, 3)]
     assert layers.axes[0].get_position().y0 > layers.axes[2].get_position().y0  # two panels a row
-    ratio = plots.gradient_ratio(pd.DataFrame({"epoch": [0, 1], "mean": [0.02, 0.05], "min": [0.019, 0.04],
-                                               "max": [0.021, 0.06], "count": [2, 2]}), "mse / ce")
-    levels = sorted(round(line.get_ydata()[0], 6) for line in ratio.axes[0].get_lines()
-                    if len(set(line.get_ydata())) == 1)
-    assert 0.02 in levels and 0.1 in levels
+    table = pd.DataFrame({"epoch": [0, 1], "mean": [0.02, 0.05], "min": [0.019, 0.04], "max": [0.021, 0.06],
+                          "count": [2, 2]})
+
+    def levels(fig):
+        return sorted(round(line.get_ydata()[0], 6) for line in fig.axes[0].get_lines()
+                      if len(set(line.get_ydata())) == 1)
+
+    # the declared initial ratio is drawn where the loss declares one; a measured-only loss gets none
+    assert levels(plots.gradient_ratio(table, "mse / ce", 0.02)) == [0.02]
+    assert levels(plots.gradient_ratio(table, "focal / ce")) == []
 
 
 def test_saturation_leaves_out_losses_whose_targets_cap_the_softmax():
-    fig = plots.saturation(steps_table())
+    from lossbench import why
+
+    steps = steps_table()
+    fig = plots.saturation(steps, left_out=why.capped(steps, 10))
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels == ["ce", "mse"]
 

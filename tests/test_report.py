@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 
 import pandas as pd
+import pytest
 
-from lossbench import report
+from lossbench import report, tables
+from lossbench.errors import LossbenchError
 
 NOTEBOOK = '''# %% [markdown]
 # Gradient: $p - y$, and in display:
 #
 # $$\\frac{\\partial L}{\\partial z} = \\frac{2}{C} J (p - y)$$
+#
+# Run `echo $HOME/$USER` for $5 and $6.
 
 # %% tags=["parameters"]
 title = "default"
@@ -21,13 +27,48 @@ marker = "unused"
 from lossbench import report
 display(report.heading(title))
 print("marker is", marker)
+
+# %%
+from IPython.display import Markdown
+display(Markdown("An output's formula $C^2/2$ and its `$PATH`."))
 '''
 
 
-def test_latex_becomes_mathml_and_plain_dollars_stay():
-    out = report.latex_to_mathml("cost $5 only; inline $p - y$ and $$\\frac{2}{C}$$ here")
-    assert 'display="inline"' in out and 'display="block"' in out and "<mfrac>" in out
-    assert out.startswith("cost $5 only; inline <math")
+def mathml(formula: str, display: str = "inline") -> str:
+    from latex2mathml.converter import convert
+
+    return convert(formula, display=display)
+
+
+def formulas(page: str) -> list[tuple[str, str]]:
+    """Each <math> of a page as (display, content), entities decoded (the page template re-serialises
+    the HTML: attributes in its order, characters for entities)."""
+    found = re.findall(r'<math\b([^>]*)>(.*?)</math>', page, re.S)
+    return [(re.search(r'display="(\w+)"', attrs)[1], html.unescape(body)) for attrs, body in found]
+
+
+def test_inline_and_display_math_become_mathml():
+    out = report.markdown_to_html("inline $p - y$ and\n\n$$\\frac{2}{C}$$\n\nand $\\lVert y \\rVert$ here")
+    assert mathml("p - y") in out and mathml("\\frac{2}{C}", "block") in out and mathml("\\lVert y \\rVert") in out
+    assert "$" not in out
+    two_lines = report.markdown_to_html("$$a +\nb$$")  # display math over lines, as the why page has it
+    assert mathml("a +\nb", "block") in two_lines and "$" not in two_lines
+
+
+def test_dollars_in_code_stay_verbatim():
+    out = report.markdown_to_html("Run `echo $HOME/$USER` and\n\n```bash\nx=$$ y=$HOME $z$\n```\n\n    $a$ indented\n")
+    assert "<code>echo $HOME/$USER</code>" in out and "<math" not in out and "MATH" not in out
+    assert "x=$$ y=$HOME $z$\n" in re.sub(r"<[^>]+>", "", out) and "<code>$a$ indented</code>" in out
+
+
+def test_currency_is_not_math():
+    """pandoc's rule: an opening $ has a non-space character right after it, a closing $ a non-space
+    character right before it and no digit right after it."""
+    for text in ("It cost $5 and $6 in all.", "between $5 and $ 6", "$5.00 or $10", "cost $5 only"):
+        assert report.markdown_to_html(text) == f"<p>{text}</p>\n", text
+    out = report.markdown_to_html("cost $5 only; inline $p - y$ here")
+    assert out.startswith("<p>cost $5 only; inline <math") and mathml("p - y") in out
+    assert "<math" in report.markdown_to_html("$x$") and "<math" not in report.markdown_to_html("$x$5")
 
 
 def test_render_is_offline_with_formulas_as_mathml(tmp_path):
@@ -40,6 +81,10 @@ def test_render_is_offline_with_formulas_as_mathml(tmp_path):
     assert not re.search(r"<script[^>]+src=", page), "no external scripts (CDN)"
     assert not re.search(r"""(src|href)=["']https?://""", page), "no network fetches"
     assert "<math" in page and "<mfrac>" in page and "$$" not in page
+    # a markdown cell's and a markdown output's formulas
+    display = mathml("\\frac{\\partial L}{\\partial z} = \\frac{2}{C} J (p - y)", "block")
+    assert formulas(page) == formulas(mathml("p - y") + display + mathml("C^2/2"))
+    assert "<code>echo $HOME/$USER</code> for $5 and $6." in page and "<code>$PATH</code>" in page
     assert "marker is set by papermill" in page and 'href="index.html"' in page
     assert list((tmp_path / "html").iterdir()) == [out]
 
@@ -47,7 +92,7 @@ def test_render_is_offline_with_formulas_as_mathml(tmp_path):
 def test_index_links_every_page_and_flags_divergence(tmp_path):
     summary = pd.DataFrame({"variant": ["ce", "bad"], "lr": [0.1, 1e4], "n": [2, 2], "n_diverged": [0, 2],
                             "test_accuracy_mean": [0.9, 0.1], "test_accuracy_sd": [0.01, 0.0]})
-    summary.to_csv(tmp_path / "summary.csv", index=False)
+    tables.write_gathered({"summary": summary}, tmp_path)
     pages = [{"href": "index.html", "title": "Overview"},
              {"href": "comparison.html", "title": "Comparison", "description": "x"}]
     report.write_index(tmp_path / "index.html", "T <i>", pages, tmp_path / "summary.csv")
@@ -98,3 +143,46 @@ def test_the_executed_notebook_is_kept_also_when_a_cell_fails(tmp_path):
     assert any("marker is unused" in str(c.get("outputs")) for c in kept.cells)  # cells before the failure ran
     assert "page broke here" in str(kept.cells[-1].get("outputs"))
     assert not (tmp_path / "page.html").exists()
+
+
+def test_an_index_of_a_table_gather_did_not_write_is_refused(tmp_path):
+    tables.write_gathered({"summary": pd.DataFrame({"variant": ["ce"], "lr": [0.1], "n": [2], "n_diverged": [0],
+                                                    "test_accuracy_mean": [0.9], "test_accuracy_sd": [0.01]})},
+                          tmp_path)
+    (tmp_path / "summary.csv").write_text((tmp_path / "summary.csv").read_text().replace("0.9", "0.99"))
+    with pytest.raises(tables.TableError, match=r"summary.csv is not the table gather wrote .* `snakemake -R gather`"):
+        report.write_index(tmp_path / "index.html", "T", [], tmp_path / "summary.csv")
+    assert not (tmp_path / "index.html").exists()
+
+
+PAGE_OF_A_TABLE = """# %% tags=["parameters"]
+title = "t"
+summary_csv = ""
+
+# %%
+from lossbench import tables
+tables.read_gathered(summary_csv)
+"""
+
+
+def test_a_page_given_a_table_gather_did_not_write_fails_with_that_one_error(tmp_path, capsys):
+    """The issue's example: a row of a gathered table deleted by hand; the page is not written, and the
+    one error names the file and the command that rebuilds it (no papermill traceback)."""
+    from lossbench import cli
+
+    summary = pd.DataFrame({"variant": ["a", "b"], "n": [2, 2]})
+    tables.write_gathered({"summary": summary}, tmp_path / "tables")
+    csv = tmp_path / "tables" / "summary.csv"
+    csv.write_text("".join(csv.read_text().splitlines(keepends=True)[:2]))  # a row deleted by hand
+    source = tmp_path / "page.py"
+    source.write_text(PAGE_OF_A_TABLE)
+    with pytest.raises(LossbenchError) as error:
+        report.render(source, tmp_path / "page.html", {"summary_csv": str(csv)}, "t")
+    assert str(error.value).startswith(f"{csv} is not the table gather wrote (SHA-256 expected ")
+    assert str(error.value).endswith("Rebuild it with `snakemake -R gather` (and the options you run snakemake with).")
+    assert not (tmp_path / "page.html").exists()
+    code = cli.main(["report", "--notebook", str(source), "--out", str(tmp_path / "page.html"), "--title", "t",
+                     "--parameters", json.dumps({"summary_csv": str(csv)})])
+    errors = [line.split(" ERROR lossbench: ")[-1] for line in capsys.readouterr().err.splitlines()
+              if " ERROR " in line]
+    assert code == 1 and errors == [str(error.value)]

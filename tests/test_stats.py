@@ -28,7 +28,7 @@ def test_paired_and_welch_tests_match_scipy():
     assert result["difference"] == pytest.approx(sum(mse) / 4 - sum(ce) / 4)
     assert result["paired_p"] == pytest.approx(sps.ttest_rel(mse, ce).pvalue)
     assert result["welch_p"] == pytest.approx(sps.ttest_ind(mse, ce, equal_var=False).pvalue)
-    pooled = math.sqrt((pd.Series(mse).var() + pd.Series(ce).var()) / 2)
+    pooled = math.sqrt((3 * pd.Series(mse).var() + 3 * pd.Series(ce).var()) / 6)
     assert result["cohens_d"] == pytest.approx(result["difference"] / pooled)
     assert result["test"] == "paired t" and result["p"] == result["paired_p"]
     assert result["p_holm"] == result["p"]  # one comparison: nothing to adjust
@@ -150,6 +150,83 @@ def test_each_difference_has_its_95_ci_paired_or_welch_as_scipy_gives_it():
     welch = sps.ttest_ind(mse, ce, equal_var=False).confidence_interval()
     assert (row["difference_ci95_low"], row["difference_ci95_high"]) == pytest.approx((welch.low, welch.high))
     assert not row["identical"]
+
+
+def test_the_intervals_are_the_t_intervals_computed_by_hand():
+    """scipy's confidence_interval() gives the numbers lossbench computed by hand before: the paired
+    t-interval of the differences and Welch's interval with Satterthwaite's degrees of freedom."""
+    ce, mse = [0.90, 0.91, 0.92, 0.93], [0.10, 0.15, 0.12, 0.20]
+    row = stats.compare_to_reference(runs_table({"ce": ce, "mse": mse}), "ce").iloc[0]
+    diff = pd.Series(mse) - pd.Series(ce)
+    half = sps.t.ppf(0.975, 3) * diff.std() / 2
+    assert (row["difference_ci95_low"], row["difference_ci95_high"]) == pytest.approx(
+        (diff.mean() - half, diff.mean() + half), rel=1e-12)
+    assert (row["difference_ci95_low"], row["difference_ci95_high"]) == pytest.approx((-0.826656160459744,
+                                                                                       -0.7183438395402562))
+    a, b = [0.80, 0.82, 0.81, 0.86, 0.79], [0.90, 0.91, 0.92]
+    runs = runs_table({"ce": b, "v": a})
+    runs.loc[runs["variant"] == "v", "seed"] += 10
+    row = stats.compare_to_reference(runs, "ce").iloc[0]
+    va, vb = pd.Series(a).var() / 5, pd.Series(b).var() / 3
+    df = (va + vb) ** 2 / (va**2 / 4 + vb**2 / 2)
+    half = sps.t.ppf(0.975, df) * math.sqrt(va + vb)
+    difference = np.mean(a) - np.mean(b)
+    assert (row["difference_ci95_low"], row["difference_ci95_high"]) == pytest.approx(
+        (difference - half, difference + half), rel=1e-12)
+
+
+def test_samples_with_no_spread_keep_their_branch():
+    """Differences that do not vary (paired) or two constant samples (Welch): the interval is the
+    difference itself, no test is run, and no warning is raised."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        shifted = stats.compare_to_reference(runs_table({"ref": [0.5, 0.6, 0.7], "v": [0.52, 0.62, 0.72]}),
+                                             "ref").iloc[0]
+        runs = runs_table({"ref": [0.07] * 3, "v": [0.09] * 4})
+        runs.loc[runs["variant"] == "v", "seed"] += 10
+        constant = stats.compare_to_reference(runs, "ref").iloc[0]
+        assert stats.ci95([0.5, 0.5, 0.5]) == (0.5, 0.5)
+    assert shifted["difference_ci95_low"] == shifted["difference_ci95_high"] == pytest.approx(0.02)
+    assert math.isnan(shifted["paired_p"])
+    assert constant["difference_ci95_low"] == constant["difference_ci95_high"] == pytest.approx(0.02)
+    assert constant["test"] == "" and math.isnan(constant["p"])
+
+
+def test_a_run_without_a_value_is_left_out_of_n_p_and_the_interval_alike():
+    """A NaN (a diverged run's test accuracy) made Welch's p NaN while the interval dropped it and n
+    counted it; now every number is of the runs that have a value."""
+    ref, v = [0.90, 0.91, 0.92], [0.80, math.nan, 0.82, 0.85]
+    runs = runs_table({"ce": ref, "v": v})
+    runs.loc[runs["variant"] == "v", "seed"] += 10  # no pairs: Welch
+    row = stats.compare_to_reference(runs, "ce").iloc[0]
+    measured = [0.80, 0.82, 0.85]
+    welch = sps.ttest_ind(measured, ref, equal_var=False)
+    assert row["n"] == 3 and row["test"] == "Welch t"
+    assert row["welch_p"] == pytest.approx(welch.pvalue) and row["p"] == row["welch_p"]
+    assert (row["difference_ci95_low"], row["difference_ci95_high"]) == pytest.approx(tuple(
+        welch.confidence_interval()))
+    assert row["cohens_d"] == pytest.approx((np.mean(measured) - np.mean(ref)) / stats.pooled_sd(
+        pd.Series(measured), pd.Series(ref)))
+    # paired: the seed without a value pairs with nothing
+    paired = stats.compare_to_reference(runs_table({"ce": [0.90, 0.91, 0.92, 0.93], "v": v}), "ce").iloc[0]
+    assert paired["n"] == 3 and paired["n_paired"] == 3 and paired["test"] == "paired t"
+    assert paired["p"] == pytest.approx(sps.ttest_rel(measured, [0.90, 0.92, 0.93]).pvalue)
+    # a run without a value is never shown identical to anything, even a copy missing the same seed
+    both = stats.compare_to_reference(runs_table({"ce": [0.9, math.nan], "copy": [0.9, math.nan]}), "ce").iloc[0]
+    assert not both["identical"] and both["n"] == 1
+
+
+def test_cohens_d_pools_the_variances_weighted_by_their_degrees_of_freedom():
+    """With unequal group sizes the n-weighted pooled sd differs from the root of the mean variance."""
+    ref, v = [0.90, 0.91], [0.80, 0.86, 0.82, 0.85, 0.70, 0.95]
+    row = stats.compare_to_reference(runs_table({"ce": ref, "v": v}), "ce").iloc[0]
+    s_ref, s_v = pd.Series(ref).var(), pd.Series(v).var()
+    weighted = math.sqrt((1 * s_ref + 5 * s_v) / 6)
+    assert row["cohens_d"] == pytest.approx(row["difference"] / weighted) == pytest.approx(-1.0014847818, rel=1e-9)
+    assert row["cohens_d"] != pytest.approx(row["difference"] / math.sqrt((s_ref + s_v) / 2))  # was -1.289
+    assert stats.pooled_sd(pd.Series([1.0, 3.0]), pd.Series([2.0, 6.0])) == pytest.approx(math.sqrt(5))
 
 
 def test_identical_means_every_seed_paired_and_equal():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 
 import pandas as pd
 import pytest
@@ -34,3 +36,93 @@ def test_summary_statistics_by_hand(tmp_path):
     pd.testing.assert_frame_equal(out["summary"], summary, check_dtype=False)
 
 
+
+
+# --- issue 20, point 4: a page shows only what gather made ---------------------------------------------
+
+def gathered(tmp_path, prefix=""):
+    """Tables gather wrote (two variants, two seeds) with ``prefix``; their folder."""
+    paths = [write_run_record(tmp_path / "runs", v, s, 0.9 + s / 100, [0.1, 0.5 + s / 10], config_hash=v)
+             for v in ("a", "b") for s in (0, 1)]
+    tables.write_tables(paths, tmp_path / "tables", prefix=prefix)
+    return tmp_path / "tables"
+
+
+RULES = {"": "gather", "horizon_": "gather_horizon", "lr_study_": "gather_lr_study"}
+
+
+def refused(path, rule) -> str:
+    """read_gathered's one error for ``path``, checked to name the file and the command that rebuilds it."""
+    with pytest.raises(tables.TableError) as error:
+        tables.read_gathered(path)
+    message = str(error.value)
+    assert message.startswith(str(path)) and "\n" not in message
+    assert message.endswith(f"Rebuild it with `snakemake -R {rule}` (and the options you run snakemake with).")
+    return message
+
+
+@pytest.mark.parametrize("prefix", RULES)
+def test_an_untouched_table_loads_and_a_hand_made_one_is_refused(tmp_path, prefix):
+    folder = gathered(tmp_path, prefix)
+    record = json.loads((folder / f"{prefix}gathered.json").read_text())
+    assert set(record["tables"]) == {f"{prefix}{name}.csv" for name in ("runs", "epochs", "summary")}
+    for name in ("runs", "epochs", "summary"):
+        path = folder / f"{prefix}{name}.csv"
+        pd.testing.assert_frame_equal(tables.read_gathered(path), pd.read_csv(path))
+        assert record["tables"][path.name]["rows"] == len(pd.read_csv(path))
+    runs = folder / f"{prefix}runs.csv"
+    gather_wrote = record["tables"][runs.name]["sha256"]
+    original = runs.read_text()
+
+    lines = original.splitlines(keepends=True)
+    runs.write_text("".join(lines[:2] + lines[3:]))  # one row deleted by hand (the issue's example)
+    message = refused(runs, RULES[prefix])
+    assert f"is not the table gather wrote (SHA-256 expected {gather_wrote}, found " in message
+    assert "edited by hand?" in message
+
+    runs.write_text(original.replace("0.91", "0.99", 1))  # one value edited
+    refused(runs, RULES[prefix])
+    runs.write_text(original[: len(original) // 2])  # truncated mid-line
+    refused(runs, RULES[prefix])
+    other = gathered(tmp_path / "other", prefix)  # replaced by another gather's table
+    shutil.copy(other / f"{prefix}summary.csv", runs)
+    refused(runs, RULES[prefix])
+
+    runs.write_text(original)  # put back byte for byte: it is gather's table again
+    assert len(tables.read_gathered(runs)) == 4
+
+
+def test_a_table_without_gathers_record_is_refused(tmp_path):
+    folder = gathered(tmp_path)
+    (folder / "gathered.json").unlink()
+    message = refused(folder / "summary.csv", "gather")
+    assert f"no record of the table gather wrote ({folder / 'gathered.json'} not found)" in message
+    (folder / "gathered.json").write_text("{not json")
+    assert "holds no SHA-256 for it" in refused(folder / "summary.csv", "gather")
+    (folder / "runs.csv").unlink()
+    assert "not found; expected a table written by gather" in refused(folder / "runs.csv", "gather")
+    with pytest.raises(tables.TableError, match="not a table gather writes"):
+        tables.read_gathered(folder / "notes.csv")
+
+
+def test_a_prefix_of_no_rule_is_rebuilt_with_lossbench_gather(tmp_path):
+    folder = gathered(tmp_path, "mine_")
+    (folder / "mine_runs.csv").write_text("variant\nx\n")
+    with pytest.raises(tables.TableError, match=r"Rebuild it with `lossbench gather --prefix mine_ --runs"):
+        tables.read_gathered(folder / "mine_runs.csv")
+
+
+def test_a_failing_gather_leaves_the_tables_and_their_record_as_they_were(tmp_path):
+    folder = gathered(tmp_path)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    bad = write_run_record(tmp_path / "bad", "a", 0, 0.9, [0.1, 0.5], config_hash="other")
+    with pytest.raises(tables.GatherError):
+        tables.write_tables([bad, tmp_path / "runs" / "a" / "seed-1" / "metrics.json"], folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert len(tables.read_gathered(folder / "epochs.csv")) == 8
+
+
+def test_tables_written_for_a_test_with_write_gathered_load(tmp_path):
+    frame = pd.DataFrame({"variant": ["a"], "n": [1]})
+    tables.write_gathered({"summary": frame}, tmp_path, prefix="horizon_")
+    pd.testing.assert_frame_equal(tables.read_gathered(tmp_path / "horizon_summary.csv"), frame)

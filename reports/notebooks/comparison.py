@@ -21,14 +21,14 @@ runs_csv: str = "results/mnist/tables/runs.csv"
 epochs_csv: str = "results/mnist/tables/epochs.csv"
 summary_csv: str = "results/mnist/tables/summary.csv"
 reference: str = "cross_entropy"
+classes: int = 10  # the number of classes C of the dataset: chance is 1 in C
 
 # %%
-import pandas as pd
 from IPython.display import Markdown, display
 
-from lossbench import plots, prose, report, stats
+from lossbench import captions, comparison, plots, report, stats, tables
 
-runs, epochs, summary = pd.read_csv(runs_csv), pd.read_csv(epochs_csv), pd.read_csv(summary_csv)
+runs, epochs, summary = (tables.read_gathered(path) for path in (runs_csv, epochs_csv, summary_csv))
 display(report.heading(title))
 
 # %% [markdown]
@@ -42,8 +42,8 @@ display(report.heading(title))
 # ## Conclusion
 
 # %%
-comparison = stats.compare_to_reference(runs, reference)
-display(Markdown(prose.comparison_conclusion(summary, comparison, reference, runs, epochs)))
+found = comparison.analyse(summary, runs, reference, classes, epochs)
+display(Markdown(comparison.conclusion(found)))
 
 # %% [markdown]
 # ## Summary
@@ -52,14 +52,14 @@ display(Markdown(prose.comparison_conclusion(summary, comparison, reference, run
 # dataset's target (90% on MNIST, 75% on Fashion-MNIST; "never": most runs did not).
 
 # %%
-display(Markdown(prose.summary_caption(summary, runs)))
-display(prose.summary_display(summary, stats.ablations(runs, reference)))
+display(Markdown(comparison.summary_caption(summary, classes, runs)))
+display(comparison.summary_display(summary, classes, stats.ablations(runs, reference)))
 
 # %% [markdown]
 # ## Learning curves
 
 # %%
-display(Markdown(prose.curves_caption(epochs)))
+display(Markdown(captions.curves_caption(epochs)))
 plots.learning_curves(epochs);
 
 # %% [markdown]
@@ -79,14 +79,15 @@ plots.final_accuracy(runs);
 # reference mixes the loss with the setting they change.
 
 # %%
-if comparison.empty:
-    display(Markdown(prose.no_comparison(summary, reference)))
+tests = stats.compare_to_reference(runs, reference)
+if tests.empty:
+    display(Markdown(comparison.no_comparison(found)))
 else:
-    display(prose.comparison_display(comparison, summary, stats.ablations(runs, reference)))
+    display(comparison.comparison_display(tests, summary, stats.ablations(runs, reference)))
 
 # %% [markdown]
 # ## Training time
 
 # %%
-display(Markdown(prose.timing_caption(runs)))
+display(Markdown(comparison.timing_caption(runs)))
 plots.timing(runs);

@@ -20,15 +20,17 @@ title: str = "Learning rate"
 lr_study_runs_csv: str = "results/mnist/tables/lr_study_runs.csv"
 lr_study_epochs_csv: str = "results/mnist/tables/lr_study_epochs.csv"
 lr_study_summary_csv: str = "results/mnist/tables/lr_study_summary.csv"  # per (loss, lr); the page reads runs
-reference_loss: str = "cross_entropy"  # a loss: every other is compared with it at its own best lr
+reference_loss: str = "cross_entropy"  # a loss: every other is compared with it at its own selected lr
 slow_loss: str = "mse_softmax"  # the loss the conclusion asks about first
 threshold: float = 0.5  # validation accuracy after epoch 1 that defines each loss's threshold lr
-classes: int = 10  # C, for the theory's C²/2
+classes: int = 10  # C: the declared gradient scales and caps are functions of it; chance is 1/C
 
 # %%
 from IPython.display import Markdown, display
 
 from lossbench import lrstudy, report
+from lossbench import lrstudy_figures as figures
+from lossbench import lrstudy_words as words
 
 runs, epochs = lrstudy.load(lr_study_runs_csv, lr_study_epochs_csv)
 study = lrstudy.analyse(runs, epochs, reference_loss, slow_loss, threshold, classes)
@@ -37,7 +39,7 @@ display(report.heading(title))
 # %% [markdown]
 # Is a slow loss a worse objective, or does it only need a larger step? A comparison at one shared
 # learning rate compares learning rates as much as losses; here each loss is compared at its own
-# best learning rate, chosen on validation data. The same runs test the gradient-scale reading of
+# selected learning rate, chosen on validation data. The same runs test the gradient-scale reading of
 # the *why* page ([Why MSE on softmax is slow](why-mse.html)) over the whole range. Where a loss's
 # per-sample logit gradient is a factor $s$ times cross-entropy's, one SGD step at learning rate
 # $\eta / s$ is one step of cross-entropy at $\eta$: exactly so for MSE on softmax while its outputs
@@ -46,52 +48,54 @@ display(report.heading(title))
 # points elsewhere), so the same prediction is a rougher one there.
 
 # %%
-display(Markdown(lrstudy.method(study)))
+display(Markdown(words.method(study)))
 
 # %% [markdown]
 # ## What the study says
 
 # %%
-display(Markdown(lrstudy.conclusion(study)))
+display(Markdown(words.conclusion(study)))
 
 # %% [markdown]
 # ## Accuracy against the learning rate
 
 # %%
-display(Markdown(lrstudy.lr_caption(study)))
-lrstudy.lr_figure(study);
+display(Markdown(words.lr_caption(study)))
+figures.lr_figure(study);
 
 # %% [markdown]
 # ## Against the effective learning rate
 
 # %%
-display(Markdown(lrstudy.effective_caption(study)))
-lrstudy.effective_figure(study);
+display(Markdown(words.effective_caption(study)))
+figures.effective_figure(study);
 
 # %% [markdown]
-# ## Best learning rate per loss, and the threshold learning rate
-# Best lr: highest mean validation accuracy after the final epoch among the points that did not
-# diverge; validation and test accuracy there as mean ± sd over seeds and the 95% t-interval of the
-# mean. Threshold lr: where the mean validation accuracy after epoch 1 first reaches the threshold,
-# interpolated in log lr between grid points. Its ratio to the reference's is set beside the ratio
-# the measured initial gradient scale predicts (reference's norm ÷ the loss's) and the theory's.
+# ## Selected learning rate per loss, and the threshold learning rate
+# Selected lr: highest mean validation accuracy after the final epoch among the points that did not
+# diverge (the grid's highest mean, not a tested ranking of the lrs); validation and test accuracy
+# there as mean ± sd over seeds and the 95% t-interval of the mean. Threshold lr: where the mean
+# validation accuracy after epoch 1 first reaches the threshold, interpolated in log lr between grid
+# points. Its ratio to the reference's is set beside the ratio the measured initial gradient scale
+# predicts (reference's norm ÷ the loss's) and the theory's (the quotient of the two losses'
+# declared gradient scales; none where either declares none).
 
 # %%
-lrstudy.table_display(study)
+words.table_display(study)
 
 # %% [markdown]
-# ### Each loss at its best learning rate against the reference at its own
+# ### Each loss at its selected learning rate against the reference at its own
 
 # %%
-display(Markdown(lrstudy.comparison_caption(study)))
-lrstudy.comparison_display(study)
+display(Markdown(words.comparison_caption(study)))
+words.comparison_display(study)
 
 # %% [markdown]
 # ## Saturation at large learning rates
 
 # %%
-display(Markdown(lrstudy.saturation_caption(study)))
-lrstudy.saturation_figure(study);
+display(Markdown(words.saturation_caption(study)))
+figures.saturation_figure(study);
 
 # %% [markdown]
 # ## Every point of the grid
@@ -100,4 +104,4 @@ lrstudy.saturation_figure(study);
 # the final epoch, mean over seeds (the seeds' range where they differ).
 
 # %%
-lrstudy.points_display(study)
+words.points_display(study)

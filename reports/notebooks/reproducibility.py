@@ -26,10 +26,9 @@ configfiles: list = []  # the config files given to snakemake (--configfile)
 overrides: dict = {}  # the settings given on its command line (--config)
 
 # %%
-import pandas as pd
 from IPython.display import Markdown, display
 
-from lossbench import prose, report
+from lossbench import report, reproducibility_page, tables
 
 display(report.heading(title))
 
@@ -37,16 +36,17 @@ display(report.heading(title))
 # Everything needed to reproduce these results, read from the run records themselves.
 
 # %%
-display(Markdown(prose.provenance_markdown(pd.read_csv(runs_csv), metrics_json, manifest_json, snakemake_version)))
+runs = tables.read_gathered(runs_csv)
+display(Markdown(reproducibility_page.provenance_markdown(runs, metrics_json, manifest_json, snakemake_version)))
 
 # %% [markdown]
 # ## Configuration (as resolved by the workflow)
 
 # %%
-display(report.preformatted(prose.config_yaml(config)))
+display(report.preformatted(reproducibility_page.config_yaml(config)))
 
 # %% [markdown]
 # ## How to rerun
 
 # %%
-display(Markdown(prose.rerun_markdown(config, configfiles, overrides)))
+display(Markdown(reproducibility_page.rerun_markdown(config, configfiles, overrides)))

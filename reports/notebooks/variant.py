@@ -27,9 +27,9 @@ classes: list = list("0123456789")  # label i's name
 import pandas as pd
 from IPython.display import Markdown, display
 
-from lossbench import data, plots, prose, report, stats
+from lossbench import data, plots, report, stats, tables, variant_page
 
-runs, epochs = pd.read_csv(runs_csv), pd.read_csv(epochs_csv)
+runs, epochs = tables.read_gathered(runs_csv), tables.read_gathered(epochs_csv)
 runs, epochs = runs[runs["variant"] == variant], epochs[epochs["variant"] == variant]
 display(report.heading(title))
 
@@ -38,22 +38,22 @@ display(report.heading(title))
 # accuracy the confusion matrix, example images and the confidence of its predictions.
 
 # %%
-display(Markdown(prose.variant_overview(runs)))
+display(Markdown(variant_page.overview_text(variant_page.overview(runs))))
 
 # %% [markdown]
 # ## Every seed
 
 # %%
-display(Markdown(prose.per_seed_caption(runs, epochs)))
+display(Markdown(variant_page.per_seed_caption(runs, epochs)))
 plots.per_seed_curves(epochs);
 
 # %%
-note = prose.examples_note(runs)
+note = variant_page.examples_note(runs)
 if note is None:
     run = stats.median_run(runs)
     predictions = pd.read_csv(f"{run['path']}/predictions.csv")
-    display(Markdown(prose.test_set_heading(runs, run)))
-    guessing = prose.prediction_note(predictions, classes)
+    display(Markdown(variant_page.test_set_heading(runs, run)))
+    guessing = variant_page.guessing_text(variant_page.guessing(predictions), classes)
     if guessing:
         display(Markdown(guessing))
 else:
@@ -73,7 +73,7 @@ else:
 
 # %%
 if note is None:
-    display(Markdown(prose.examples_caption(predictions)))
+    display(Markdown(variant_page.examples_caption(predictions)))
     plots.example_grid(data.load(data_pt)["test_images"], predictions, classes);
 else:
     display(Markdown("Not shown: see above."))

@@ -21,7 +21,9 @@ runs_csv: str = "results/mnist/tables/runs.csv"
 epochs_csv: str = "results/mnist/tables/epochs.csv"
 summary_csv: str = "results/mnist/tables/summary.csv"
 reference: str = "cross_entropy"  # a variant: accuracies are compared with it
-slow_loss: str = "mse_softmax"  # a loss: its initial gradient is measured against cross_entropy's
+slow_loss: str = "mse_softmax"  # a loss: the one the page explains
+reference_loss: str = ""  # a loss: slow_loss's gradient is measured against it ("": the reference variant's loss)
+classes: int = 10  # the dataset's number of classes C
 horizon_runs_csv: str = ""  # long-horizon tables (config horizon:); "" when the block is off
 horizon_epochs_csv: str = ""
 lr_study_runs_csv: str = ""  # learning-rate study tables (config lr_study:); "" when the block is off
@@ -31,12 +33,11 @@ plateau_window: int = 4  # the plateau criterion: window in epochs and gain in v
 plateau_gain: float = 0.01
 
 # %%
-import pandas as pd
 from IPython.display import Markdown, display
 
-from lossbench import plots, prose, report, stats
+from lossbench import captions, plots, report, stats, tables, why
 
-runs, epochs, summary = pd.read_csv(runs_csv), pd.read_csv(epochs_csv), pd.read_csv(summary_csv)
+runs, epochs, summary = (tables.read_gathered(path) for path in (runs_csv, epochs_csv, summary_csv))
 display(report.heading(title))
 
 # %% [markdown]
@@ -102,14 +103,13 @@ display(report.heading(title))
 # ## What the measurements say
 
 # %%
-ratios = stats.initial_gradient_ratio(runs, slow_loss, "cross_entropy")
-display(Markdown(prose.why_conclusion(summary, ratios, reference, slow_loss, stats.saturation_table(epochs),
-                                      runs=runs, epochs=epochs)))
+found = why.analyse(summary, runs, epochs, reference, reference_loss, slow_loss, classes)
+display(Markdown(why.conclusion(found)))
 
 # %%
 from lossbench import lrstudy
 
-lrstudy.why_note(lr_study_runs_csv, lr_study_epochs_csv, "cross_entropy", slow_loss, lr_study_threshold)
+lrstudy.why_note(lr_study_runs_csv, lr_study_epochs_csv, found.base, slow_loss, lr_study_threshold)
 
 # %% [markdown]
 # ## Measured: the gradient at initialisation
@@ -117,10 +117,10 @@ lrstudy.why_note(lr_study_runs_csv, lr_study_epochs_csv, "cross_entropy", slow_l
 # averaged over the training split, for the same network (same seed) under both losses.
 
 # %%
-if len(ratios):
-    display(prose.ratio_display(ratios))
+if found.ratio.measured:
+    display(why.ratio_display(found.ratio))
 else:
-    display(Markdown(prose.ratio_missing(summary, slow_loss)))
+    display(Markdown(why.ratio_missing(found.ratio)))
 
 # %% [markdown]
 # ## Measured: the gradient during training
@@ -130,7 +130,7 @@ else:
 
 # %%
 steps, order = stats.with_lr(epochs, runs), list(summary["variant"])
-display(Markdown(prose.curves_caption(steps, gradients=True, metrics=("logit_grad_norm", "step_logit",
+display(Markdown(captions.curves_caption(steps, gradients=True, metrics=("logit_grad_norm", "step_logit",
                                                                       *stats.layer_columns(steps, "step_layer")))))
 plots.gradient_steps(steps, order);
 plots.layer_steps(steps, order);
@@ -139,17 +139,16 @@ plots.layer_steps(steps, order);
 # ### The ratio of the two losses' logit gradients, per epoch
 
 # %%
-pair = stats.shared_variant(runs, slow_loss, reference), stats.shared_variant(runs, "cross_entropy", reference)
-by_epoch = stats.ratio_by_epoch(epochs, *pair) if all(pair) else pd.DataFrame()
-display(Markdown(prose.ratio_caption(by_epoch, *pair) if all(pair) else prose.ratio_missing(summary, slow_loss)))
-if len(by_epoch):
-    plots.gradient_ratio(by_epoch, f"{pair[0]} / {pair[1]}");
+by_epoch = why.by_epoch(epochs, runs, found)
+display(Markdown(why.ratio_caption(by_epoch, found)))
+if by_epoch is not None and len(by_epoch.table):
+    plots.gradient_ratio(by_epoch.table, f"{by_epoch.numerator} / {by_epoch.denominator}", by_epoch.predicted);
 
 # %% [markdown]
-# ## The direct test: cross-entropy at the same effective step
+# ## The direct test: the reference loss at the same effective step
 
 # %%
-caption, shown = prose.overlay_caption(epochs, runs, slow_loss, "cross_entropy", reference)
+caption, shown = why.overlay_caption(epochs, runs, found)
 display(Markdown(caption))
 if shown:
     plots.learning_curves(steps[steps["variant"].isin(shown)], metrics=("val_accuracy", "step_logit"),
@@ -161,14 +160,14 @@ if shown:
 # network gets wrong with more than 0.9 probability.
 
 # %%
-display(Markdown(prose.saturation_caption(epochs)))
-plots.saturation(epochs, order);
+display(Markdown(why.saturation_caption(epochs, classes)))
+plots.saturation(epochs, order, why.capped(epochs, classes));
 
 # %% [markdown]
 # ## Ablations: learning rate and output head
 
 # %%
-caption, shown = prose.ablation_caption(summary, slow_loss, runs, reference, epochs)
+caption, shown = why.ablation_caption(runs, found, epochs)
 display(Markdown(caption))
 if shown:
     plots.learning_curves(epochs[epochs["variant"].isin(shown)], variants=order);
@@ -178,22 +177,26 @@ if shown:
 # Five epochs cannot tell a loss that learns slowly from one that has stopped learning. The
 # long-horizon runs (config `horizon:`) train key variants to a longer epoch budget; seed $s$
 # starts from the same network and sees the same batches as seed $s$ of the sweep. The
-# criterion, and each variant's verdict by it, are computed from their validation curves.
+# criterion, and each variant's verdict by it, are computed from their validation curves and
+# their train losses, seed by seed.
 
 # %%
-from lossbench import horizon
+from lossbench import horizon, horizon_figures, horizon_words
 
 horizon_runs, horizon_epochs = horizon.load(horizon_runs_csv, horizon_epochs_csv)
-verdicts = horizon.verdicts(horizon_runs, horizon_epochs, plateau_window, plateau_gain)
-display(Markdown(horizon.statement(verdicts, plateau_window, plateau_gain)))
-display(Markdown(horizon.twin(horizon_runs, horizon_epochs, slow_loss, plateau_gain)))
+readings = horizon.readings(horizon_runs, horizon_epochs, plateau_window, plateau_gain)
+display(Markdown(horizon_words.statement(readings, plateau_window, plateau_gain)))
 
 # %%
-display(Markdown(horizon.caption(horizon_runs)))
-horizon.curves(horizon_epochs, verdicts, list(summary["variant"]));
+pair = horizon.twin(horizon_runs, horizon_epochs, slow_loss, horizon.loss_of(runs, reference), stats.CLASSES)
+display(Markdown(horizon_words.twin(pair)))
 
 # %%
-horizon.display(verdicts)
+display(Markdown(horizon_words.caption(readings)))
+horizon_figures.curves(horizon_epochs, readings, list(summary["variant"]));
+
+# %%
+horizon_words.display(readings)
 
 # %% [markdown]
 # ## References

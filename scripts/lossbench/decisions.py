@@ -25,10 +25,19 @@ SATURATED = 0.5  # more than half the validation images confidently wrong (max p
 NEAR_CHANCE = 2  # a best validation accuracy below twice chance (1/C): no lr of the grid trains the loss
 GUESSING = 0.5  # one class predicted for more than half the test images: guessing, not recognising
 EPS = 1e-9  # accuracies are fractions of an image set: compare gains and levels with this slack
+CONFIDENT = 0.9  # what a run records as "confidently wrong": a wrong prediction with max probability above this
+# (a loss whose declared softmax cap is at or below it cannot be confidently wrong: not read for saturation)
+WHOLE_SHIFT = 1.005  # a measured/predicted lr ratio within 0.5% of 1: the gradient scale accounts for all of it
+VANISHED = 0.1  # a last-epoch logit gradient under a tenth of the initial one has vanished
+LR_MATCH = 1e-3  # two lrs within 0.1% of each other take the same step (a config's rounded lr x scale)
 
 # How "levelled off" is read on a long run (config horizon: plateau_window / plateau_gain give W and g):
-# the train loss must have fallen by less than this share of its value over the last W epochs too, or
-# the validation curve's plateau is "not settled" (the network is still fitting its training set).
+# each seed's train loss must have settled too: over the last W epochs it moved (|change| per epoch) at
+# less than this share of its own mean fall per epoch since epoch 0, or the validation curve's plateau is
+# "not settled" (the network is still fitting its training set). A share of the loss's own pace, not of
+# its value: a cross-entropy that has levelled off still halves every few epochs near 0 (MNIST, lr 0.1:
+# -24% of its value over epochs 36-40, 0.3% of its mean pace), while MSE on softmax at lr 0.1 falls by
+# under 1% of its value over epochs 16-20 at twice its mean pace, faster at the end (horizon.py).
 TRAIN_LOSS_SETTLED = 0.05
 
 # The kinds of ``difference``, in the order they are decided.

@@ -18,15 +18,20 @@ measured by the report and said as measured, never filled in from another loss. 
 properties needs no torch (the report's kernels never train): torch is imported by the loss
 functions when they run.
 
-Add a loss: decorate one function here with ``@register_loss("name", ...)`` and put the name
-under ``losses:`` in config/config.yaml. tests/test_losses.py covers it automatically.
+Add a loss: decorate one function with ``@register_loss("name", ...)``, here or in a file of your
+own that ``load_loss_files`` imports (config ``loss_files:``), and put the name under ``losses:`` in
+config/config.yaml. tests/test_losses.py covers it automatically.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import ConfigError
@@ -78,6 +83,12 @@ class Loss:
 LOSSES: dict[str, Loss] = {}
 
 
+class DuplicateLossError(ValueError):
+    def __init__(self, name: str, where: str):
+        super().__init__(f"loss {name!r} is already registered (in {where})")
+        self.name, self.where = name, where
+
+
 def register_loss(name: str, *, head: str | None = None, same_as: str | None = None,
                   softmax_cap: Callable[[int], float] | None = None,
                   grad_scale: Callable[[int], float] | None = None) -> Callable[[LossFn], LossFn]:
@@ -89,12 +100,18 @@ def register_loss(name: str, *, head: str | None = None, same_as: str | None = N
 
     def decorator(fn: LossFn) -> LossFn:
         if name in LOSSES:
-            raise ValueError(f"loss {name!r} is already registered")
+            raise DuplicateLossError(name, _origin(LOSSES[name].fn))
         family = LOSSES[same_as].family if same_as else None
         LOSSES[name] = Loss(name, fn, head, family, softmax_cap, grad_scale)
         return fn
 
     return decorator
+
+
+def _origin(fn) -> str:
+    """The file a loss function was written in (its module's name for a callable without code)."""
+    code = getattr(fn, "__code__", None)
+    return code.co_filename if code is not None else getattr(fn, "__module__", repr(fn))
 
 
 def get_loss(name: str) -> LossFn:
@@ -113,6 +130,57 @@ def loss_info(name: str) -> Loss:
 def same_function(a: str, b: str) -> bool:
     """Whether two losses are declared to be the same function (a loss is the same as itself)."""
     return a == b or loss_info(a).family == loss_info(b).family
+
+
+class LossFileError(ConfigError):
+    """A loss file that cannot join the registry; the message names the file."""
+
+
+LOADED_FILES: dict[Path, list[str]] = {}  # a user's loss file -> the names it registered (loaded once per process)
+
+
+def load_loss_files(paths, key: str = "loss_files") -> dict[Path, list[str]]:
+    """Import each of a user's loss files, whose ``@register_loss`` functions join the registry.
+
+    A file loaded before in this process is not imported again (Snakemake, the CLI and a page may
+    each ask). A file that does not exist, does not import, registers nothing, or registers a name
+    already taken gives one ``LossFileError`` naming the file (``key`` names the setting it came
+    from), and leaves the registry as it was before that file. Returns file -> names registered.
+    """
+    out = {}
+    for given in paths:
+        path = Path(given).expanduser().resolve()
+        if path not in LOADED_FILES:
+            LOADED_FILES[path] = _load_loss_file(path, given, key)
+        out[path] = LOADED_FILES[path]
+    return out
+
+
+def _load_loss_file(path: Path, given, key: str) -> list[str]:
+    where = f"{key}: {os.fspath(given)}" + ("" if os.fspath(given) == str(path) else f" ({path})")
+    if not path.is_file():
+        found = "a folder" if path.is_dir() else "nothing"
+        raise LossFileError(f"{where}: expected a Python file of losses, found {found}")
+    before = set(LOSSES)
+    name = f"lossbench_user_losses_{len(LOADED_FILES)}_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        sys.modules[name] = module  # dataclasses and pickling look the module up by name
+        spec.loader.exec_module(module)
+    except Exception as error:  # noqa: BLE001 - any failure of the user's file is theirs: one line naming it
+        for added in set(LOSSES) - before:
+            del LOSSES[added]
+        sys.modules.pop(name, None)
+        if isinstance(error, DuplicateLossError):
+            raise LossFileError(f"{where}: registers {error.name!r}, a name already registered (in "
+                                f"{error.where}); expected a name of its own") from None
+        raise LossFileError(f"{where}: does not import: {type(error).__name__}: {error}") from error
+    added = [loss for loss in LOSSES if loss not in before]
+    if not added:
+        raise LossFileError(f"{where}: registers no loss; expected at least one function decorated with "
+                            "@register_loss(\"name\") (from lossbench.losses import register_loss)")
+    return added
 
 
 def one_hot(labels: Tensor, like: Tensor) -> Tensor:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from .stats import CAPPED_LOSSES, CLASSES, ci95, relative_loss, theoretical_ratio
+from .stats import ci95, relative_loss
 
 sns.set_theme(style="whitegrid", context="notebook")
 SHARES = {"val_accuracy", "test_accuracy", "train_accuracy", "val_mean_max_prob", "val_confident_wrong"}
@@ -171,27 +171,29 @@ def layer_steps(epochs: pd.DataFrame, variants=None) -> plt.Figure:
     return learning_curves(epochs, metrics=tuple(metrics), log_y=tuple(metrics), variants=variants, ncols=2)
 
 
-def gradient_ratio(ratios: pd.DataFrame, name: str) -> plt.Figure:
+def gradient_ratio(ratios: pd.DataFrame, name: str, predicted: float | None = None) -> plt.Figure:
     """The logit-gradient ratio of two variants per epoch (``stats.ratio_by_epoch``; min-max over
-    seeds as whiskers), with 2/C^2 (uniform output) and the 1/C bound drawn."""
+    seeds as whiskers), with the initial ratio the numerator's loss declares drawn where it declares one
+    (``why.ByEpoch.predicted``); a loss that declares none is drawn as measured only."""
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
     ax.errorbar(ratios["epoch"], ratios["mean"], yerr=[ratios["mean"] - ratios["min"], ratios["max"] - ratios["mean"]],
                 marker="o", capsize=3, label=f"measured {name} (mean; whiskers: min–max over seeds)")
-    ax.axhline(theoretical_ratio(), color="tab:green", linestyle="--", label="2/C² (output uniform)")
-    ax.axhline(1 / CLASSES, color="tab:red", linestyle=":", label="1/C (upper bound, any output)")
-    top = max(1 / CLASSES, float(ratios["max"].max()) if len(ratios) else 0.0) * 1.1
-    ax.set(xlabel="epoch", ylabel="ratio of ‖∂ℓ/∂z‖", ylim=(0, top))
+    top = float(ratios["max"].max()) if len(ratios) else 0.0
+    if predicted is not None:
+        ax.axhline(predicted, color="tab:green", linestyle="--", label=f"declared initial ratio ({predicted:.4g})")
+        top = max(top, predicted)
+    ax.set(xlabel="epoch", ylabel="ratio of ‖∂ℓ/∂z‖", ylim=(0, (top or 1.0) * 1.1))
     ax.set_xticks(sorted(ratios["epoch"].unique()))
     ax.legend()
     legend_outside(fig, ax, "")
     return fig
 
 
-def saturation(epochs: pd.DataFrame, variants=None) -> plt.Figure:
-    """How confident the network is, and how often confidently wrong, over training; variants of
-    losses whose targets cap the softmax (``stats.CAPPED_LOSSES``) are left out: for them a low
-    share is automatic, not evidence (``prose.saturation_caption`` says so)."""
-    shown = epochs[~epochs["loss"].isin(CAPPED_LOSSES)] if "loss" in epochs else epochs
+def saturation(epochs: pd.DataFrame, variants=None, left_out=()) -> plt.Figure:
+    """How confident the network is, and how often confidently wrong, over training; the variants of
+    the losses in ``left_out`` (``why.capped``: their targets cap the softmax) are not drawn: for them
+    a low share is automatic, not evidence (``why.saturation_caption`` says so)."""
+    shown = epochs[~epochs["loss"].isin(list(left_out))] if "loss" in epochs else epochs
     return learning_curves(shown if len(shown) else epochs, metrics=("val_mean_max_prob", "val_confident_wrong"),
                            variants=variants)
 

@@ -4,10 +4,12 @@ A page is a jupytext percent-format notebook (reports/notebooks/*.py):
   1. jupytext reads the source,
   2. papermill executes it with the given parameters (injected as Python literals, so a
      title with quotes or newlines stays text),
-  3. LaTeX in markdown cells becomes MathML (browsers render it natively, no network),
-  4. nbconvert writes HTML without input cells, images embedded, through the ``lossbench``
+  3. nbconvert writes HTML without input cells, images embedded, through the ``lossbench``
      template: the lab template minus every CDN script (require.js, MathJax, mermaid), plus
-     a navigation bar. The result opens from disk offline and can be e-mailed.
+     a navigation bar. Its markdown renderer (markdown cells and markdown outputs) writes each
+     formula the markdown parser finds as MathML (latex2mathml; browsers render it natively, no
+     network), so code spans and code blocks keep their ``$``. The result opens from disk
+     offline and can be e-mailed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import html
 import json
 import logging
 import os
-import re
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,38 +29,70 @@ log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).parent / "templates"
 KERNEL_START_ATTEMPTS = 3
-DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.S)
-# pandoc's rule: no space just inside the dollars, no digit right after the closing one ("$5")
-INLINE_MATH = re.compile(r"(?<![\\$])\$(?=[^\s$])([^$\n]+?)(?<=\S)\$(?!\d)")
+# pandoc's rule for $...$ (its tex_math_dollars): the opening $ has a non-space character right
+# after it, the closing $ a non-space character right before it and no digit right after it. So
+# "$5 and $6" is text (the second $ follows a space), "$p - y$" is math. nbconvert's own rule would
+# read "5 and " as a formula.
+INLINE_MATH = r"(?<![$\\])\$(?=[^\s$])(?P<math_inline_tex>[^$]*?[^\s$\\])\$(?!\d)"
 
 
-def latex_to_mathml(markdown: str) -> str:
-    """Replace $$...$$ (block) and $...$ (inline) LaTeX with MathML."""
-    formulas: dict[str, str] = {}
-    return restore_math(protect_math(markdown, formulas), formulas)
+def markdown_to_html(markdown: str) -> str:
+    """HTML of a page's markdown as nbconvert renders it, with every formula MathML (a test's view
+    of what ``to_html`` does to each markdown cell and markdown output)."""
+    return _math_markdown(_mathml_renderer()(escape=False))(markdown)
 
 
-def protect_math(markdown: str, formulas: dict[str, str]) -> str:
-    """Swap each formula for a token that markdown leaves alone, storing its MathML in ``formulas``.
+def _mathml_renderer():
+    r"""nbconvert's markdown renderer (``IPythonRenderer``), its math tokens written as MathML.
 
-    Markdown renderers mangle inline MathML, so the formulas go back in after rendering.
-    Tokens end in X, so LOSSBENCHMATH1X never matches inside LOSSBENCHMATH12X.
-    """
+    The markdown parser finds the math: ``$$...$$`` and ``\[...\]`` (display), ``$...$`` (inline,
+    ``INLINE_MATH``) and ``\begin{env}...\end{env}``, and never inside a code span or a code
+    block, whose ``$`` stay verbatim. latex2mathml writes MathML, which browsers render without
+    a script (the pages fetch nothing)."""
     from latex2mathml.converter import convert
+    from nbconvert.filters.markdown_mistune import IPythonRenderer
 
-    def keep(mathml: str) -> str:
-        token = f"LOSSBENCHMATH{len(formulas)}X"
-        formulas[token] = mathml
-        return token
+    class MathMLRenderer(IPythonRenderer):
+        def block_math(self, body: str) -> str:
+            return convert(body.strip(), display="block")
 
-    markdown = DISPLAY_MATH.sub(lambda m: "\n\n" + keep(convert(m[1].strip(), display="block")) + "\n\n", markdown)
-    return INLINE_MATH.sub(lambda m: keep(convert(m[1].strip())), markdown)
+        def inline_math(self, body: str) -> str:
+            return convert(body.strip())
+
+        def latex_environment(self, name: str, body: str) -> str:
+            return convert(f"\\begin{{{name}}}{body}\\end{{{name}}}", display="block")
+
+    return MathMLRenderer
 
 
-def restore_math(text: str, formulas: dict[str, str]) -> str:
-    for token, mathml in formulas.items():
-        text = text.replace(token, mathml)
-    return text
+def _math_markdown(renderer):
+    """nbconvert's markdown parser with math (``MarkdownWithMath``), inline ``$`` read by ``INLINE_MATH``."""
+    from nbconvert.filters.markdown_mistune import MarkdownWithMath, MathInlineParser
+
+    class InlineParser(MathInlineParser):
+        SPECIFICATION = {**MathInlineParser.SPECIFICATION, "inline_math_tex": INLINE_MATH}
+
+    return MarkdownWithMath(renderer=renderer, inline=InlineParser(hard_wrap=False)).render
+
+
+def _exporter(**options):
+    """nbconvert's HTML exporter whose markdown filter (cells and markdown outputs) writes MathML."""
+    from nbconvert import HTMLExporter
+    from nbconvert.exporters.html import contextfilter
+
+    renderer = _mathml_renderer()
+
+    class PageExporter(HTMLExporter):
+        @contextfilter
+        def markdown2html(self, context, source):  # HTMLExporter.markdown2html with the MathML renderer
+            cell = context.get("cell", {})
+            return _math_markdown(renderer(
+                escape=False, attachments=cell.get("attachments", {}), embed_images=self.embed_images,
+                path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+                anchor_link_text=self.anchor_link_text, exclude_anchor_links=self.exclude_anchor_links,
+                **self.lexer_options))(source)
+
+    return PageExporter(**options)
 
 
 def heading(title: str, level: int = 1):
@@ -138,22 +171,41 @@ def execute(source: str | os.PathLike, parameters: dict, executed: str | os.Path
         return nbformat.read(out, as_version=4)
 
 
-def to_html(notebook, title: str, nav: list[dict] | None = None) -> str:
-    """Self-contained HTML of an executed notebook, inputs hidden."""
-    from nbconvert import HTMLExporter
+def execute_page(source: str | os.PathLike, parameters: dict, executed: str | os.PathLike | None = None):
+    """``execute``, a user's mistake raised in the page (a ``LossbenchError``: a table gather did not
+    write, ...) said as that one error, not as papermill's traceback of the cell."""
+    import papermill
 
-    formulas: dict[str, str] = {}
+    try:
+        return execute(source, parameters, executed)
+    except papermill.PapermillExecutionError as exc:
+        if exc.ename in _user_errors():
+            raise LossbenchError(exc.evalue) from None
+        raise
+
+
+def _user_errors() -> set[str]:
+    """The class names of ``LossbenchError`` and its subclasses (a page's kernel raises them by name)."""
+    from . import tables  # noqa: F401  (defines TableError, the error a page raises for a table)
+
+    names, todo = set(), [LossbenchError]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return names
+
+
+def to_html(notebook, title: str, nav: list[dict] | None = None) -> str:
+    """Self-contained HTML of an executed notebook, inputs hidden, formulas MathML."""
     for cell in notebook.cells:
-        if cell.cell_type == "markdown":
-            cell.source = protect_math(cell.source, formulas)
-        else:
+        if cell.cell_type != "markdown":
             cell.outputs = [o for o in cell.get("outputs", []) if not _stderr(o)]
     notebook.metadata["title"] = title
-    exporter = HTMLExporter(template_name="lossbench", extra_template_basedirs=[str(TEMPLATES)],
-                            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-                            embed_images=True)
+    exporter = _exporter(template_name="lossbench", extra_template_basedirs=[str(TEMPLATES)], exclude_input=True,
+                         exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True)
     body, _ = exporter.from_notebook_node(notebook, resources={"lossbench_nav": nav or []})
-    return restore_math(body, formulas)
+    return body
 
 
 def _stderr(output) -> bool:
@@ -169,7 +221,7 @@ def _stderr(output) -> bool:
 def render(source: str | os.PathLike, out_html: str | os.PathLike, parameters: dict, title: str,
            nav: list[dict] | None = None, executed: str | os.PathLike | None = None) -> None:
     """Execute one notebook page and write its HTML atomically (the executed notebook to ``executed``)."""
-    notebook = execute(source, parameters, executed)
+    notebook = execute_page(source, parameters, executed)
     page = to_html(notebook, title, nav)
     with atomic_path(out_html) as tmp:
         Path(tmp).write_text(page, encoding="utf-8")
@@ -186,10 +238,13 @@ td:first-child, th:first-child { text-align: left; } li { margin: .4rem 0; } .no
 
 
 def write_index(out_html: str | os.PathLike, title: str, pages: list[dict], summary_csv: str | os.PathLike) -> None:
-    """index.html: the headline table and a link to every page (all relative, all offline)."""
+    """index.html: the headline table (``summary_csv``, as gather wrote it) and a link to every page
+    (all relative, all offline)."""
     import pandas as pd
 
-    summary = pd.read_csv(summary_csv)
+    from .tables import read_gathered
+
+    summary = read_gathered(summary_csv)
     rows = "".join(
         f"<tr><td><a href=\"variant-{html.escape(r.variant)}.html\">{html.escape(r.variant)}</a>"
         f"{' <span class=warn>diverged: ' + str(int(r.n_diverged)) + '</span>' if r.n_diverged else ''}</td>"

@@ -14,20 +14,27 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-ALPHA = 0.05
+from .decisions import ALPHA  # noqa: F401  (re-exported for the modules that still import it from here)
+
 CLASSES = 10
 
 
 def ci95(values) -> tuple[float, float]:
-    """Two-sided 95% t-interval of the mean (NaN for fewer than two values).
+    """Two-sided 95% t-interval of the mean (NaN for fewer than two values; NaN values dropped).
 
-    The one meaning of "95% CI" in lossbench: the tables, the text and the curves' bands.
+    The one meaning of "95% CI" in lossbench: the tables, the text and the curves' bands. scipy's
+    one-sample t-test gives it (``ttest_1samp(...).confidence_interval()``); values that are all
+    equal have no spread, and the interval is that value (scipy would divide zero by zero).
     """
     v = pd.Series(values, dtype=float).dropna()
     if len(v) < 2:
         return math.nan, math.nan
-    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
-    return v.mean() - half, v.mean() + half
+    if _constant(v):
+        return float(v.iloc[0]), float(v.iloc[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # precision loss on nearly equal values
+        interval = stats.ttest_1samp(v, 0.0).confidence_interval(0.95)
+    return float(interval.low), float(interval.high)
 
 
 def holm(p_values) -> np.ndarray:
@@ -46,10 +53,11 @@ def holm(p_values) -> np.ndarray:
 def compare_to_reference(runs: pd.DataFrame, reference: str, metric: str = "test_accuracy") -> pd.DataFrame:
     """Each variant against ``reference``: mean difference, paired and Welch t-tests, effect sizes.
 
-    Runs are paired by seed (seed s gives every variant the same split, init and batch order).
-    Cohen's d uses the pooled sd; d_z is the mean paired difference over its sd, the effect size
-    of the paired test. ``difference_ci95_*`` is the 95% t-interval of the difference (of the
-    paired differences where seeds pair up, else Welch's). ``p`` is the paired test's p-value
+    Runs are paired by seed (seed s gives every variant the same split, init and batch order); a run
+    without a value (NaN) is left out (``_compare``). Cohen's d uses the n-weighted pooled sd
+    (``pooled_sd``); d_z is the mean paired difference over its sd, the effect size of the paired
+    test. ``difference_ci95_*`` is the 95% t-interval of the difference (of the paired differences
+    where seeds pair up, else Welch's; scipy's ``confidence_interval()``). ``p`` is the paired test's p-value
     where seeds pair up (else Welch's), and ``p_holm`` that p adjusted with Holm's method across
     all the comparisons of the table. ``identical``: every seed of both paired and equal; then
     no test is run (``test`` empty, ``p`` NaN: not counted by Holm), as there is nothing to test.
@@ -67,45 +75,65 @@ def _constant(values: pd.Series) -> bool:
 
 
 def _difference_ci(v: pd.Series, r: pd.Series, paired: pd.DataFrame) -> tuple[float, float]:
-    """95% t-interval of the difference of means: of the mean paired difference where seeds pair
-    up (two or more), else Welch's; (0, 0) when every value of both is equal (nothing varies)."""
+    """95% t-interval of the difference of means (no NaN in ``v``, ``r``, ``paired``): of the mean
+    paired difference where seeds pair up (two or more, ``ttest_rel``), else Welch's (``ttest_ind``
+    with ``equal_var=False``), each scipy's ``confidence_interval()``. When the differences (paired)
+    or both samples (Welch) do not vary, the interval is the difference itself: no spread, and
+    scipy's would be 0/0."""
     if len(paired) >= 2:
         diff = paired["v"] - paired["r"]
-        return (diff.mean(), diff.mean()) if _constant(diff) else ci95(diff)
-    if len(v) < 2 or len(r) < 2:
+        if _constant(diff):
+            return diff.mean(), diff.mean()
+        interval = stats.ttest_rel(paired["v"], paired["r"]).confidence_interval(0.95)
+    elif len(v) < 2 or len(r) < 2:
         return math.nan, math.nan
-    a, b = v.var() / len(v), r.var() / len(r)
-    if a + b == 0:
+    elif _constant(v) and _constant(r):
         return v.mean() - r.mean(), v.mean() - r.mean()
-    df = (a + b) ** 2 / (a**2 / (len(v) - 1) + b**2 / (len(r) - 1))
-    half = stats.t.ppf(0.975, df) * math.sqrt(a + b)
-    return v.mean() - r.mean() - half, v.mean() - r.mean() + half
+    else:
+        interval = stats.ttest_ind(v, r, equal_var=False).confidence_interval(0.95)
+    return float(interval.low), float(interval.high)
+
+
+def pooled_sd(a: pd.Series, b: pd.Series) -> float:
+    """The pooled standard deviation of Cohen's d: each sample's variance weighted by its degrees of
+    freedom, sqrt(((n_a - 1) s_a^2 + (n_b - 1) s_b^2) / (n_a + n_b - 2)) (equal sizes: the root of
+    the mean variance). Both samples need two values."""
+    return math.sqrt(((len(a) - 1) * a.var() + (len(b) - 1) * b.var()) / (len(a) + len(b) - 2))
 
 
 def compare_pair(runs: pd.DataFrame, variant: str, reference: str, metric: str = "test_accuracy") -> dict:
     """One variant against another: difference of means, its 95% CI (paired where seeds pair up),
     paired and Welch t-tests, Cohen's d (pooled sd) and d_z (paired), and ``identical``: every
-    seed of both paired and equal (then there is nothing to test)."""
+    seed of both paired and equal (then there is nothing to test). NaN values: see ``_compare``."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # see compare_to_reference
         return _compare(runs[runs["variant"] == variant].set_index("seed")[metric],
                         runs[runs["variant"] == reference].set_index("seed")[metric], variant, reference)
 
 
-def _compare(values: pd.Series, ref: pd.Series, variant: str, reference: str) -> dict:
-    paired = pd.concat([values, ref], axis=1, keys=["v", "r"], join="inner").dropna()
+def _compare(runs: pd.Series, ref_runs: pd.Series, variant: str, reference: str) -> dict:
+    """One comparison. A run with no value (NaN: a diverged run has no test accuracy) is left out of
+    everything computed here, alike: ``n``, the means, Welch's p and interval, Cohen's d, and the
+    pairs (a seed pairs only where both have a value). Dropping, not refusing, keeps the measured
+    runs' statistics readable beside a verdict that says first that a run diverged
+    (``decisions.difference``), and it is what the paired test already did; refusing would throw
+    those numbers away. Before, Welch's p was NaN (scipy propagates NaN) while its interval dropped
+    the NaN and ``n`` still counted it. ``identical`` still needs every run of both, NaN included,
+    paired and equal: a run without a value is not shown equal to anything."""
+    values, ref = runs.dropna(), ref_runs.dropna()
+    paired = pd.concat([values, ref], axis=1, keys=["v", "r"], join="inner")
     diff = paired["v"] - paired["r"]
     row = {
         "variant": variant, "reference": reference, "n": len(values), "n_paired": len(paired),
         "mean": values.mean(), "reference_mean": ref.mean(), "difference": values.mean() - ref.mean(),
         "welch_p": math.nan, "paired_p": math.nan, "cohens_d": math.nan, "paired_dz": math.nan,
     }
-    row["difference_ci95_low"], row["difference_ci95_high"] = _difference_ci(values.dropna(), ref.dropna(), paired)
-    row["identical"] = bool(len(paired) and len(paired) == len(values) == len(ref) and (diff == 0).all())
+    row["difference_ci95_low"], row["difference_ci95_high"] = _difference_ci(values, ref, paired)
+    row["identical"] = bool(len(paired) and len(paired) == len(runs) == len(ref_runs) and (diff == 0).all())
     if len(values) >= 2 and len(ref) >= 2:
         if not (_constant(values) and _constant(ref)):
             row["welch_p"] = stats.ttest_ind(values, ref, equal_var=False).pvalue
-        pooled = 0.0 if _constant(values) and _constant(ref) else math.sqrt((values.var() + ref.var()) / 2)
+        pooled = 0.0 if _constant(values) and _constant(ref) else pooled_sd(values, ref)
         if pooled > 0:
             row["cohens_d"] = row["difference"] / pooled
         else:  # every run of both equal: no spread to scale by

@@ -23,11 +23,20 @@ metrics.json's ``files`` (every run ``lossbench train`` writes records them; a h
 record without ``files`` is checked for history.csv, and predictions.csv if present). The
 three tables are then written aside and put in place together: a failing gather leaves the
 previous tables as they were.
+
+Beside them gather writes ``gathered.json`` (``horizon_gathered.json``, ...: ``{prefix}gathered.json``),
+put in place with the tables: the SHA-256, rows and columns of each table it wrote. A page reads a
+table only through ``read_gathered``, which refuses one whose bytes are not the ones recorded
+(edited, truncated or replaced by hand) with one error naming the file and the command that
+rebuilds it: Snakemake does not rerun gather for an edited output, so without the check a page
+would show a hand-edited table as a result.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
 import math
 import os
@@ -319,13 +328,98 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
 def write_tables(metrics_paths: list[str | os.PathLike], out_dir: str | os.PathLike,
                  prefix: str = "") -> dict[str, pd.DataFrame]:
     """Write runs.csv, epochs.csv and summary.csv into ``out_dir`` (all computed before any is written),
-    each name after ``prefix`` (``horizon_``: horizon_runs.csv, ..., the long-horizon runs' tables)."""
+    each name after ``prefix`` (``horizon_``: horizon_runs.csv, ..., the long-horizon runs' tables),
+    and the record of what was written (``write_gathered``)."""
     runs, epochs = load_runs(metrics_paths)
     tables = {"runs": runs, "epochs": epochs, "summary": summarize(runs)}
+    write_gathered(tables, out_dir, prefix)
+    return tables
+
+
+TABLES = ("runs", "epochs", "summary")
+MANIFEST = "gathered.json"  # beside the tables, after their prefix: gathered.json, horizon_gathered.json, ...
+# The Snakemake rule that writes each prefix's tables (workflow/rules/*.smk) and the one command that
+# rebuilds them (-R: the rule runs again, and so does every page that reads its tables)
+GATHER_RULES = {"": "gather", "horizon_": "gather_horizon", "lr_study_": "gather_lr_study"}
+MEND = "Rebuild it with `snakemake -R {rule}` (and the options you run snakemake with)."
+MEND_BY_HAND = ("Rebuild it with `lossbench gather --prefix {prefix} --runs <its runs' metrics.json> "
+                "--out-dir {folder}`.")
+
+
+class TableError(LossbenchError):
+    """A table that is not the one gather wrote (edited, truncated or replaced by hand), or missing."""
+
+
+def manifest_path(out_dir: str | os.PathLike, prefix: str = "") -> Path:
+    """Where gather records the tables it wrote with ``prefix`` in ``out_dir``."""
+    return Path(out_dir) / f"{prefix}{MANIFEST}"
+
+
+def write_gathered(tables: dict[str, pd.DataFrame], out_dir: str | os.PathLike, prefix: str = "") -> None:
+    """Write each frame as ``{prefix}{name}.csv`` in ``out_dir`` and record the SHA-256, rows and
+    columns of each in ``{prefix}gathered.json``: every file written aside first, then all put in
+    place (a failure leaves the previous files as they were). gather writes its tables with it; a
+    test that builds tables by hand for a page writes them with it too."""
+    unknown = [name for name in tables if name not in TABLES]
+    if unknown:
+        raise ValueError(f"tables {unknown}: expected names among {TABLES}")
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise GatherError(f"--out-dir {out_dir}: is a file; expected a folder")
-    with ExitStack() as stack:  # every table written aside first, then each put in place
+    record = {"written_by": "lossbench gather", "tables": {}}
+    with ExitStack() as stack:  # every file written aside first, then each put in place
         for name, frame in tables.items():
-            frame.to_csv(stack.enter_context(atomic_path(out_dir / f"{prefix}{name}.csv")), index=False)
-    return tables
+            file = f"{prefix}{name}.csv"
+            tmp = stack.enter_context(atomic_path(out_dir / file))
+            frame.to_csv(tmp, index=False)
+            record["tables"][file] = {"sha256": sha256_file(tmp), "rows": len(frame), "columns": frame.shape[1]}
+        with atomic_path(manifest_path(out_dir, prefix)) as tmp:  # in place first: tables, if any, follow
+            tmp.write_text(json.dumps(record, indent=1) + "\n")
+
+
+def mend_command(path: str | os.PathLike) -> str:
+    """The sentence that says how to rebuild a gathered table: the Snakemake rule that writes it
+    (``lossbench gather`` by hand for a prefix no rule writes)."""
+    path = Path(path)
+    prefix = _prefix(path)
+    rule = GATHER_RULES.get(prefix)
+    return MEND.format(rule=rule) if rule else MEND_BY_HAND.format(prefix=prefix, folder=path.parent)
+
+
+def _prefix(path: Path) -> str:
+    for name in TABLES:
+        if path.name.endswith(f"{name}.csv"):
+            return path.name.removesuffix(f"{name}.csv")
+    raise TableError(f"{path}: not a table gather writes (expected a name ending in "
+                     f"{', '.join(f'{name}.csv' for name in TABLES)})")
+
+
+def read_gathered(path: str | os.PathLike) -> pd.DataFrame:
+    """A table gather wrote, checked against gather's record (``{prefix}gathered.json`` beside it).
+
+    Every page reads its tables with this. A table whose bytes are not the ones gather recorded
+    (edited, truncated or replaced by hand), or with no record, is refused with one ``TableError``
+    naming the file and the command that rebuilds it; it is never shown as a result. The bytes
+    checked are the bytes parsed (read once)."""
+    path = Path(path)
+    mend = mend_command(path)
+    manifest = manifest_path(path.parent, _prefix(path))
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise TableError(f"{path}: not found; expected a table written by gather. {mend}") from None
+    except OSError as exc:
+        raise TableError(f"{path}: cannot be read ({exc.strerror}). {mend}") from None
+    try:
+        expected = json.loads(manifest.read_text())["tables"][path.name]["sha256"]
+    except FileNotFoundError:
+        raise TableError(f"{path}: no record of the table gather wrote ({manifest} not found): written by hand "
+                         f"or by an older lossbench? {mend}") from None
+    except (OSError, ValueError, KeyError, TypeError):
+        raise TableError(f"{path}: {manifest} holds no SHA-256 for it (not the record gather writes): "
+                         f"edited by hand? {mend}") from None
+    found = hashlib.sha256(data).hexdigest()
+    if found != expected:
+        raise TableError(f"{path} is not the table gather wrote (SHA-256 expected {expected}, found {found}): "
+                         f"edited by hand? {mend}")
+    return pd.read_csv(io.BytesIO(data))

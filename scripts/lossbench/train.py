@@ -35,6 +35,7 @@ from torch import Tensor
 
 from . import provenance
 from .config import ConfigError, TrainConfig
+from .decisions import CONFIDENT
 from .devices import device_name, resolve_device, sync
 from .losses import get_loss
 from .model import MLP
@@ -42,7 +43,6 @@ from .runfolder import check_out_dir, predict, write_run
 
 log = logging.getLogger(__name__)
 
-CONFIDENT = 0.9  # a prediction with max probability above this counts as confident
 # What each training step adds up on the device, in this order (one slot per layer at the end)
 STEP_SLOTS = ("loss", "correct", "logit_grad_norm")
 

@@ -11,7 +11,10 @@ REPORT_PLAN = {
             title="Comparison",
             description="summary, learning curves, tests against the reference",
             inputs=get_tables(dataset),
-            parameters={"reference": config["reference"]},
+            parameters={
+                "reference": config["reference"],
+                "classes": len(DATASETS[dataset].classes),
+            },
         ),
         "why-mse": Page(
             notebook="why_mse.py",
@@ -29,6 +32,7 @@ REPORT_PLAN = {
             parameters={
                 "reference": config["reference"],
                 "slow_loss": config["slow_loss"],
+                "classes": len(DATASETS[dataset].classes),
                 "plateau_window": (HORIZON or defaults("horizon"))["plateau_window"],
                 "plateau_gain": (HORIZON or defaults("horizon"))["plateau_gain"],
                 "lr_study_threshold": (LR_STUDY or defaults("lr_study"))["threshold"],

@@ -1,0 +1,62 @@
+"""The Learning rate page's figures (lossbench.lrstudy_figures), drawn from records of constructed tables."""
+
+from __future__ import annotations
+
+import matplotlib
+import matplotlib.pyplot as plt
+import pytest
+
+import test_lrstudy as t
+from lossbench import lrstudy
+from lossbench import lrstudy_figures as figures
+
+FIGURES = (figures.lr_figure, figures.effective_figure, figures.saturation_figure)
+CASES = {"realistic": t.realistic(),
+         "one_seed": {("cross_entropy", 0.1): {"val": [0.3]}, ("cross_entropy", 1.0): {"val": [0.5]}},
+         "no_reference": {("mse_softmax", lr): {"val": v} for lr, v in t.MS.items()},
+         "all_diverged": {("cross_entropy", 0.1): {"val": [0.9, 0.9]}, ("cross_entropy", 1.0): {"val": [0.8, 0.8]},
+                          ("mse_softmax", 1.0): {"val": [0.1, 0.1], "status": ["diverged"] * 2}},
+         "one_lr_per_loss": {("cross_entropy", 0.1): {"val": [0.9, 0.91], "val1": [0.6, 0.6]},
+                             ("mse_softmax", 1.0): {"val": [0.5, 0.52], "val1": [0.6, 0.6]}}}
+
+
+@pytest.fixture(autouse=True)
+def agg():
+    matplotlib.use("Agg")
+    yield
+    plt.close("all")
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_each_figure_function_runs_on_constructed_tables(case):
+    s = t.study(CASES[case])
+    for function in FIGURES:
+        fig = function(s)
+        assert fig is None or isinstance(fig, plt.Figure)
+        if fig is not None:
+            for ax in fig.axes:
+                assert ax.get_xscale() == "log" and ax.get_ylim() == (0.0, 1.0)
+                assert ax.get_legend() is None  # legends sit outside the panels (fig.legend)
+            assert fig.legends
+    assert isinstance(figures.lr_figure(s), plt.Figure)
+
+
+def test_the_same_loss_has_the_same_colour_on_every_figure():
+    s = t.study(t.realistic())
+    colours = []
+    for function in FIGURES:
+        legend = function(s).legends[0]
+        colours.append({text.get_text(): handle.get_color() for text, handle in zip(legend.get_texts(),
+                                                                                   legend.legend_handles)
+                        if text.get_text() in s.losses})
+    assert colours[0]["mse_softmax"] == colours[1]["mse_softmax"] == colours[2]["mse_softmax"]
+    assert colours[0]["cross_entropy"] == colours[1]["cross_entropy"]
+    assert "mse_logits" not in colours[2]  # declares capped outputs: left out of the saturation figure
+
+
+def test_no_effective_figure_without_the_reference_or_without_another_loss_and_none_for_an_empty_study():
+    assert figures.effective_figure(t.study(CASES["no_reference"])) is None
+    only = {("cross_entropy", 0.1): {"val": [0.3, 0.32]}, ("cross_entropy", 1.0): {"val": [0.5, 0.52]}}
+    assert figures.effective_figure(t.study(only, epochs=1)) is None
+    empty = lrstudy.analyse(*lrstudy.load("", ""), "cross_entropy", "mse_softmax", 0.5, t.CLASSES)
+    assert all(function(empty) is None for function in FIGURES)
