@@ -1,4 +1,7 @@
-"""Config errors are caught before any job runs and name the key."""
+"""Config errors are caught before any job runs, in one line naming the key; values are read as the
+user meant them. Every row runs ``lossbench.config.resolve`` in-process, as the workflow calls it
+(common.smk): the config file's YAML, then Snakemake's own parsing of ``--config`` entries merged
+into it. tests/test_faults_input.py runs a few rows end to end through a real ``snakemake``."""
 
 from __future__ import annotations
 
@@ -6,70 +9,76 @@ import copy
 
 import pytest
 import yaml
-from snakemake.utils import validate
 
 from helpers import ROOT
 from lossbench.config import (
-    BOOLEANS,
-    HORIZON_DEFAULTS,
-    INTEGER_LISTS,
-    INTEGERS,
-    NUMBERS,
     ConfigError,
+    Sweep,
     TrainConfig,
-    check,
     check_duplicate_keys,
-    check_horizon,
     config_from_flags,
+    defaults,
     normalize,
+    resolve,
     resolve_variants,
     train_args,
 )
 from lossbench.losses import LOSSES
 
-SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
+DEFAULT = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
 
 
-@pytest.fixture
-def config() -> dict:
-    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+def resolved(text: str = "", *overrides: str, base: dict | None = None) -> Sweep:
+    """resolve() on ``base`` (the default config) with the keys the YAML ``text`` sets replaced, and
+    ``overrides`` given as ``snakemake --config`` entries (parsed and merged as Snakemake does)."""
+    from snakemake.cli import parse_config
+    from snakemake.utils import update_config
+
+    config = {**copy.deepcopy(DEFAULT if base is None else base), **(yaml.safe_load(text) or {})}
+    given = parse_config(list(overrides))
+    update_config(config, given)
+    return resolve(config, LOSSES, given)
 
 
-def validated(config: dict) -> dict:
-    config = copy.deepcopy(config)
-    validate(config, schema=SCHEMA)
-    return config
+def refused(text: str = "", *overrides: str, base: dict | None = None) -> str:
+    with pytest.raises(ConfigError) as err:
+        resolved(text, *overrides, base=base)
+    message = str(err.value)
+    assert "\n" not in message and "Traceback" not in message and "schema[" not in message, message
+    return message
 
 
-def test_default_config_is_valid_and_has_eight_variants(config):
-    variants = check(validated(config), LOSSES)
-    assert list(variants) == [
+def test_default_config_is_valid_and_has_eight_variants():
+    sweep = resolved()
+    assert list(sweep.variants) == [
         "softmax_nll", "logsoftmax_nll", "cross_entropy", "mse_softmax", "mse_softmax_lr5", "mse_logits",
         "cross_entropy_lr0p002", "mse_logits_lr0p5"]
-    assert variants["mse_softmax_lr5"]["lr"] == 5.0 and variants["mse_softmax_lr5"]["loss"] == "mse_softmax"
-    assert variants["cross_entropy"]["lr"] == 0.1 and variants["mse_logits"]["batch_size"] == 100
+    assert sweep.variants["mse_softmax_lr5"]["lr"] == 5.0 and sweep.variants["mse_softmax_lr5"]["loss"] == "mse_softmax"
+    assert sweep.variants["cross_entropy"]["lr"] == 0.1 and sweep.variants["mse_logits"]["batch_size"] == 100
+    assert sweep.horizon["variants"] == ["mse_softmax", "cross_entropy_lr0p002"]  # the slow loss and its twin
+    assert sweep.horizon["epochs"] > DEFAULT["epochs"] and len(sweep.horizon["seeds"]) >= 2  # a horizon, with a band
+    assert sweep.lr_study["epochs"] == DEFAULT["epochs"]  # null: the sweep's
 
 
-def test_default_horizon_block_names_key_variants_and_the_schema_gives_its_defaults(config):
-    settings = check_horizon(validated(config), check(validated(config), LOSSES))
-    assert settings["variants"] == ["mse_softmax", "cross_entropy_lr0p002"]  # the slow loss and its twin
-    assert settings["epochs"] > config["epochs"] and len(settings["seeds"]) >= 2  # a horizon, with a band
-    block = yaml.safe_load(open(SCHEMA))["properties"]["horizon"]
-    assert block["default"] is None  # off unless a config turns it on
-    assert {k: v["default"] for k, v in block["then"]["properties"].items() if "default" in v} == HORIZON_DEFAULTS
-    assert validated({"horizon": {"variants": ["cross_entropy"]}})["horizon"] == {
-        "variants": ["cross_entropy"], **HORIZON_DEFAULTS}
+def test_the_schema_fills_every_default_and_a_blocks_only_when_it_is_on():
+    sweep = resolve({}, LOSSES)
+    assert sweep.config == {**defaults(), "dataset": "mnist"} and sweep.config["seeds"] == [0, 1, 2, 3, 4]
+    assert sweep.horizon is None and sweep.lr_study is None  # off unless a config turns them on
+    on = resolve({"losses": ["cross_entropy"], "horizon": {"variants": ["cross_entropy"]}, "lr_study": {}}, LOSSES)
+    assert on.horizon == {"variants": ["cross_entropy"], **defaults("horizon")}
+    assert on.lr_study == {**defaults("lr_study"), "epochs": on.config["epochs"]}
+    assert resolve({"epochs": 3, "lr_study": {"epochs": 7}}, LOSSES).lr_study["epochs"] == 7
 
 
-def test_schema_fills_defaults():
-    config = validated({})
-    assert config["seeds"] == [0, 1, 2, 3, 4] and config["hidden"] == [1200, 600, 300] and config["variants"] == {}
+def test_resolve_variants_fills_what_a_config_lacks_with_the_schemas_defaults():
+    settings = resolve_variants({"losses": ["cross_entropy"], "epochs": 2})["cross_entropy"]
+    assert settings["hidden"] == defaults()["hidden"] and settings["test_every"] == 2  # null: the last epoch
 
 
-def test_train_args_round_trip_through_the_cli(config):
+def test_train_args_round_trip_through_the_cli():
     from lossbench.cli import build_parser
 
-    settings = resolve_variants(validated(config))["mse_softmax_lr5"]
+    settings = resolved().variants["mse_softmax_lr5"]
     argv = ["train", *train_args(settings).split(), "--seed", "3", "--data", "d.pt", "--out-dir", "o"]
     cfg = config_from_flags(vars(build_parser().parse_args(argv)))
     assert cfg == TrainConfig(**{**settings, "hidden": tuple(settings["hidden"]), "seed": 3})
@@ -86,102 +95,169 @@ def test_the_default_config_has_no_duplicate_keys():
     check_duplicate_keys(str(ROOT / "config" / "config.yaml"))
 
 
-def test_schema_offers_exactly_the_registered_datasets():
-    from lossbench.data import DATASETS
+# --- values no run could use: one line naming the key, what was expected and what was found ---------
 
-    schema = yaml.safe_load(open(SCHEMA))
-    assert schema["properties"]["dataset"]["enum"] == list(DATASETS)
+LONG = "a" * 65
 
 
-# --- values as users write them, and values no run could use -----------------------------------------
-
-def checked(**settings) -> dict:
-    """check() on the default config with ``settings`` replaced, after normalize and the schema."""
-    config = {**yaml.safe_load((ROOT / "config" / "config.yaml").read_text()), **settings}
-    normalize(config)
-    return check(validated(config), LOSSES)
-
-
-@pytest.mark.parametrize("settings, words", [
-    ({"epochs": 1.0}, "epochs: expected an integer, found 1.0 (float); write 1"),
-    ({"train_size": 1000.0}, "train_size: expected an integer, found 1000.0"),
-    ({"val_size": 200.0}, "val_size: expected an integer"),
-    ({"batch_size": 10.0}, "batch_size: expected an integer"),
-    ({"seeds": [0, 2.0]}, "seeds[1]: expected an integer, found 2.0"),
-    ({"hidden": [32, 16.0]}, "hidden[1]: expected an integer, found 16.0"),
-    ({"variants": {"v": {"loss": "cross_entropy", "epochs": 2.0}}}, "variants.v.epochs: expected an integer"),
-    ({"variants": {"v": {"loss": "cross_entropy", "hidden": [8.0]}}}, "variants.v.hidden[0]: expected an integer"),
-    ({"lr": float("nan")}, "lr: expected a finite number > 0, found nan"),
-    ({"lr": float("inf")}, "lr: expected a finite number > 0, found inf"),
-    ({"lr": "nan"}, "lr: expected a finite number > 0, found nan"),
-    ({"variants": {"v": {"loss": "cross_entropy", "lr": float("nan")}}}, "variants.v.lr: expected a finite number"),
-    ({"train_size": 50_000, "val_size": 10_001}, "50000 + 10001 = 60001 images, but MNIST's training set has 60,000"),
-    ({"dataset": "fashion_mnist", "train_size": 60_000}, "Fashion-MNIST's training set has 60,000"),
-    ({"losses": ["cross_entropy\n"]}, "losses[0]: a loss name must be lower-case snake_case"),
-    ({"variants": {"v\n": {"loss": "cross_entropy"}}}, "variants['v\\n']: a variant name must be"),
-    ({"device": "cuda\n"}, "device: expected auto, cpu, cuda or cuda:N, found 'cuda\\n'"),
-    ({"device": "cpu\n"}, "device: expected auto, cpu, cuda or cuda:N"),
+@pytest.mark.parametrize("text, overrides, words", [
+    # integers are ints (JSON schema's "integer" takes 1.0), wherever they are
+    ("epochs: 1.0", (), "epochs: expected an integer >= 1, found 1.0 (float); write 1"),
+    ("", ("epochs=2.0",), "epochs: expected an integer >= 1, found 2.0 (float); write 2"),
+    ("train_size: 1000.0", (), "train_size: expected an integer >= 1, found 1000.0"),
+    ("val_size: 200.0", (), "val_size: expected an integer >= 1"),
+    ("batch_size: 10.0", (), "batch_size: expected an integer >= 1"),
+    ("test_every: 0", (), "test_every: expected an integer >= 1 or null, found 0 (int)"),
+    ("seeds: [0, 2.0]", (), "seeds[1]: expected an integer from 0 to 18446744073709551615, found 2.0 (float); write 2"),
+    ("hidden: [32, 16.0]", (), "hidden[1]: expected an integer >= 1, found 16.0"),
+    ("variants: {v: {loss: cross_entropy, epochs: 2.0}}", (), "variants.v.epochs: expected an integer >= 1"),
+    ("variants: {v: {loss: cross_entropy, batch_size: 50.0}}", (),
+     "variants.v.batch_size: expected an integer >= 1, found 50.0 (float); write 50"),
+    ("variants: {v: {loss: cross_entropy, hidden: [8.0]}}", (), "variants.v.hidden[0]: expected an integer >= 1"),
+    ("horizon: {variants: [mse_softmax], epochs: 20.0}", (), "horizon.epochs: expected an integer >= 1, found 20.0"),
+    ("lr_study: {epochs: 2.0}", (), "lr_study.epochs: expected an integer >= 1 or null, found 2.0 (float); write 2"),
+    # seeds torch.manual_seed takes
+    ("seeds: [18446744073709551616]", (), "seeds[0]: expected an integer from 0 to 18446744073709551615, found "
+                                          "18446744073709551616 (int)"),
+    ("seeds: [-1]", (), "seeds[0]: expected an integer from 0 to 18446744073709551615, found -1"),
+    ("", ("seeds=[0,x]",), "seeds[1]: expected an integer from 0 to 18446744073709551615, found 'x' (str)"),
+    ("seeds: [0, 0]", (), "seeds[1]: 0 is listed twice (also seeds[0]); expected each item once"),
+    # numbers are finite
+    ("lr: .nan", (), "lr: expected a finite number > 0, found nan (float)"),
+    ("lr: .inf", (), "lr: expected a finite number > 0, found inf (float)"),
+    ("lr: nan", (), "lr: expected a finite number > 0, found nan (float)"),
+    ("variants: {fast: {loss: cross_entropy, lr: .inf}}", (), "variants.fast.lr: expected a finite number > 0, found "
+                                                              "inf"),
+    # names become folder names: whole snake_case text, at most 64 characters
+    ('losses: ["cross_entropy\\n"]', (), "losses[0]: expected a string matching ^[a-z][a-z0-9_]*$ of at most 64 "
+                                        "characters, found 'cross_entropy\\n'"),
+    (f"losses: [{LONG}]", (), "losses[0]: expected a string matching ^[a-z][a-z0-9_]*$ of at most 64 characters"),
+    ('variants: {"fast\\n": {loss: cross_entropy}}', (), "variants['fast\\n']: expected a name matching "
+                                                        "^[a-z][a-z0-9_]*$ of at most 64 characters (it becomes a "
+                                                        "folder name), found 'fast\\n'"),
+    (f"variants: {{{LONG}: {{loss: cross_entropy}}}}", (), f"variants['{LONG}']: expected a name matching"),
+    ('device: "cuda\\n"', (), "device: expected a string matching ^(auto|cpu|cuda(:[0-9]+)?)$, found 'cuda\\n'"),
+    ('device: "cpu\\n"', (), "device: expected a string matching"),
+    ("device: gpu", (), "device: expected a string matching ^(auto|cpu|cuda(:[0-9]+)?)$, found 'gpu' (str)"),
+    # keys and types
+    ("epoch: 3", (), "epoch: unknown key; expected one of dataset, data_mirror, train_size"),
+    ("variants: {v: {loss: cross_entropy, momentum: 0.9}}", (), "variants.v.momentum: unknown key; expected one of "
+                                                               "loss, lr, batch_size, epochs, hidden"),
+    ("variants: {v: {lr: 1.0}}", (), "variants.v.loss: missing; expected a string (a registered loss)"),
+    ("pack_seeds: maybe", (), "pack_seeds: expected true or false, found 'maybe' (str)"),
+    ("losses: []\nvariants: {}", (), "losses: expected at least one loss (or a variant under variants), found none"),
+    # what the schema cannot see
+    ("losses: [cross_entropy, hinge]", (), "losses[1]: expected a registered loss (cross_entropy, logsoftmax_nll, "
+                                           "mse_logits, mse_softmax, softmax_nll), found 'hinge'"),
+    ("variants: {v: {loss: hinge}}", (), "variants.v.loss: expected a registered loss"),
+    ("variants: {mse_softmax: {loss: mse_softmax, lr: 1.0}}", (), "variants.mse_softmax: expected a name not listed "
+                                                                  "under losses, found 'mse_softmax' in both"),
+    ("batch_size: 20000", (), "batch_size: expected at most train_size (10000), found 20000"),
+    ("variants: {big: {loss: cross_entropy, batch_size: 20000}}", (), "variants.big.batch_size: expected at most "
+                                                                      "train_size (10000), found 20000"),
+    ("train_size: 50000\nval_size: 10001", (), "train_size + val_size: expected at most MNIST's 60,000 training "
+                                               "images (both are drawn from them, disjoint), found 50000 + 10001 = "
+                                               "60001 images"),
+    ("dataset: fashion_mnist\ntrain_size: 60000", (), "Fashion-MNIST's 60,000 training images"),
+    ("dataset: kmnist", (), "dataset: expected one of mnist, fashion_mnist, found 'kmnist'"),
+    ("reference: hinge", (), "reference: expected a variant of this sweep (softmax_nll, logsoftmax_nll, "
+                             "cross_entropy, mse_softmax, mse_softmax_lr5, mse_logits, cross_entropy_lr0p002, "
+                             "mse_logits_lr0p5), found 'hinge'; set reference to one of them"),
+    ("slow_loss: hinge", (), "slow_loss: expected a registered loss"),
 ])
-def test_check_refuses_what_no_run_could_use(settings, words):
-    with pytest.raises(ConfigError) as err:
-        checked(**settings)
-    assert words in str(err.value)
+def test_a_value_no_run_could_use_is_one_line_naming_the_key(text, overrides, words):
+    assert words in refused(text, *overrides)
 
 
-def test_the_schema_refuses_names_too_long_and_seeds_torch_cannot_take():
-    from snakemake.exceptions import WorkflowError
-
-    for settings in ({"variants": {"v" * 65: {"loss": "cross_entropy"}}}, {"seeds": [2**64]}, {"seeds": [-1]},
-                     {"losses": ["l" * 65]}):
-        with pytest.raises(WorkflowError):
-            validated(settings)
-    assert checked(seeds=[0, 2**64 - 1], variants={"v" * 64: {"loss": "cross_entropy"}}, train_size=58_000)
+def test_the_largest_seed_and_the_longest_name_are_taken():
+    assert resolved(f"seeds: [0, 18446744073709551615]\nvariants: {{{'v' * 64}: {{loss: cross_entropy}}}}\n"
+                    "train_size: 58000\nhorizon: null")
 
 
-def test_every_integer_of_the_schema_is_checked_as_one():
-    """JSON schema's 'integer' accepts 1.0, so check() must see every integer setting."""
-    schema = yaml.safe_load(open(SCHEMA))["properties"]
-    variant = schema["variants"]["additionalProperties"]["properties"]
-    integers = {k for k, v in schema.items() if v.get("type") in ("integer", ["integer", "null"])}
-    lists = {k for k, v in schema.items() if v.get("type") == "array" and v["items"].get("type") == "integer"}
-    assert integers == set(INTEGERS) and lists == set(INTEGER_LISTS)
-    assert {k for k, v in variant.items() if v.get("type") in ("integer", "array")} <= set(INTEGERS) | {"hidden"}
-    assert {k for k, v in schema.items() if v.get("type") == "number"} == set(NUMBERS)
-    assert {k for k, v in schema.items() if v.get("type") == "boolean"} == set(BOOLEANS)
+# --- a sweep narrowed under losses: a study block says how to mend it ----------------------------------
+
+def test_a_horizon_naming_a_variant_the_sweep_no_longer_defines_says_how_to_mend_it():
+    # a user who trains cross_entropy and their own loss only: the default horizon names mse_softmax
+    message = refused("losses: [cross_entropy]\nvariants: {cross_entropy_lr0p002: {loss: cross_entropy, lr: 0.002}}")
+    assert message == ("horizon.variants[0]: expected variants of this sweep (cross_entropy, cross_entropy_lr0p002), "
+                       "found mse_softmax; drop it from horizon.variants, or set horizon: null (off)")
+    message = refused("losses: [cross_entropy]\nvariants: {}")
+    assert message == ("horizon.variants: expected variants of this sweep (cross_entropy), found mse_softmax, "
+                       "cross_entropy_lr0p002; name one of cross_entropy in horizon.variants instead, or set "
+                       "horizon: null (off)")
+    two = refused("losses: [cross_entropy, mse_logits]\nvariants: {}\n"
+                  "horizon: {variants: [cross_entropy, mse_softmax, mse_softmax_lr5]}")
+    assert two.startswith("horizon.variants: expected") and "found mse_softmax, mse_softmax_lr5; drop them from " \
+                                                             "horizon.variants, or set horizon: null (off)" in two
+    # mended either way, it runs
+    assert resolved("losses: [cross_entropy]\nvariants: {}\nhorizon: null").horizon is None
+    assert resolved("losses: [cross_entropy]\nvariants: {}", "horizon={variants: [cross_entropy]}").horizon
 
 
-@pytest.mark.parametrize("text, value", [("1e-3", 0.001), ("5E+0", 5.0), ("1.5e2", 150.0), (" 0.1 ", 0.1), (".5", 0.5)])
-def test_lr_written_as_yaml_1_1_leaves_it_is_read_as_the_number(text, value):
-    config = {"lr": text, "variants": {"v": {"loss": "cross_entropy", "lr": text}}}
-    normalize(config)
-    assert config["lr"] == value and config["variants"]["v"]["lr"] == value
-    assert yaml.safe_load(f"lr: {text}")["lr"] in (text, text.strip(), value)  # what PyYAML gives
+def test_a_study_naming_a_loss_that_is_not_registered_says_how_to_mend_it():
+    assert refused("lr_study: {losses: [cross_entropy, hinge]}") == (
+        "lr_study.losses[1]: expected registered losses (cross_entropy, logsoftmax_nll, mse_logits, mse_softmax, "
+        "softmax_nll), found hinge; drop it from lr_study.losses, or set lr_study: null (off)")
+    assert refused("lr_study: {losses: [mse_softmax]}") == (
+        "lr_study.reference: expected one of lr_study.losses (mse_softmax), found 'cross_entropy'; set "
+        "lr_study.reference to one of them, or set lr_study: null (off)")
+
+
+# --- values as users write them --------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, overrides, key, value", [
+    # --config reads null, yes/no, true/false as the YAML file does
+    ("", ("test_every=null",), "test_every", None),
+    ("", ("test_every=~",), "test_every", None),
+    ("", ("pack_seeds=yes",), "pack_seeds", True),
+    ("pack_seeds: yes", (), "pack_seeds", True),
+    ("", ("pack_seeds=true",), "pack_seeds", True),
+    ("", ("deterministic=False",), "deterministic", False),
+    ("", ("deterministic=no",), "deterministic", False),
+    ("", ("cuda_graph=off",), "cuda_graph", False),
+    ("", ("data_mirror=null",), "data_mirror", None),
+    ("", ("report_title=null",), "report_title", None),
+    ("", ("epochs=3",), "epochs", 3),
+    ("", ("seeds=[0,1]",), "seeds", [0, 1]),
+    ("", ("seeds=3",), "seeds", [3]),  # one seed: a list of one
+    ("seeds: 3", (), "seeds", [3]),
+    ("", ("hidden=[64, 32]",), "hidden", [64, 32]),
+    ("", ("losses=cross_entropy", "horizon=null"), "losses", ["cross_entropy"]),
+    # a number literal YAML 1.1 leaves as text is the number, where the schema expects a number
+    ("lr: 1e-3", (), "lr", 0.001),
+    ("lr: 5E+0", (), "lr", 5.0),
+    ("lr: 1.5e2", (), "lr", 150.0),
+    ('lr: " 0.1 "', (), "lr", 0.1),
+    ("lr: .5", (), "lr", 0.5),
+    ("", ("lr=1e-3",), "lr", 0.001),
+    ("", ("variants={v: {loss: cross_entropy, lr: 1e-2, epochs: 2, hidden: [8]}}",), "variants",
+     {**DEFAULT["variants"], "v": {"loss": "cross_entropy", "lr": 0.01, "epochs": 2, "hidden": [8]}}),
+    ("", ("horizon=null", "lr_study=null"), "horizon", None),
+    ("", ("horizon={epochs: 40, seeds: [0, 3], plateau_gain: 2e-2}",), "horizon",
+     {**DEFAULT["horizon"], "epochs": 40, "seeds": [0, 3], "plateau_gain": 0.02}),
+    ("lr_study: {lrs: [1e-3, 0.1, 3], threshold: 5e-1}", (), "lr_study",
+     {**DEFAULT["lr_study"], "lrs": [0.001, 0.1, 3], "threshold": 0.5}),
+    ("", ("lr_study={lrs: [0.1, 1], seeds: [0, 3], epochs: 4}",), "lr_study",
+     {**DEFAULT["lr_study"], "lrs": [0.1, 1], "seeds": [0, 3], "epochs": 4}),
+    ("", ("lr_study={lrs: 0.3}",), "lr_study", {**DEFAULT["lr_study"], "lrs": [0.3]}),
+])
+def test_values_are_read_as_the_user_meant_them(text, overrides, key, value):
+    assert resolved(text, *overrides).config[key] == value
+
+
+def test_the_config_file_and_the_command_line_read_the_same_text_the_same_way():
+    for text in ("null", "~", "yes", "no", "true", "False", "3", "0.5", "1e-3", "[0, 1]", "x"):
+        from_file = {"k": yaml.safe_load(f"k: {text}")["k"]}
+        from lossbench.config import _yaml_value  # the reading the command line's text gets
+
+        assert _yaml_value(text if not text.startswith("[") else ["0", "1"]) == from_file["k"], text
 
 
 def test_text_that_is_no_number_is_left_for_the_schema():
     config = {"lr": "fast", "epochs": "2", "seeds": ["0"]}
-    normalize(config)  # from a config file: only lr is read as a number, and only a number literal
+    normalize(config)  # from a config file: only where the schema expects a number, and only a number literal
     assert config == {"lr": "fast", "epochs": "2", "seeds": ["0"]}
-
-
-def test_command_line_values_are_read_by_their_key_type():
-    """snakemake --config passes the items of a list or mapping as text (YAML's BaseLoader)."""
-    from snakemake.cli import parse_config
-
-    given = parse_config(["seeds=[0,1]", "hidden=[64, 32]", "pack_seeds=true", "deterministic=False",
-                          "variants={v: {loss: cross_entropy, lr: 1e-2, epochs: 2, hidden: [8]}}", "epochs=3"])
-    assert given["seeds"] == ["0", "1"]  # what Snakemake hands over
-    config = copy.deepcopy(given)
-    normalize(config, given)
-    assert config == {"seeds": [0, 1], "hidden": [64, 32], "pack_seeds": True, "deterministic": False,
-                      "variants": {"v": {"loss": "cross_entropy", "lr": 0.01, "epochs": 2, "hidden": [8]}},
-                      "epochs": 3}
-    one = {"seeds": 3}
-    normalize(one, one)
-    assert one == {"seeds": [3]}
-    refused = {"seeds": ["0", "x"]}
-    normalize(refused, refused)
-    assert refused == {"seeds": [0, "x"]}  # the schema then names seeds[1]
+    assert refused('epochs: "2"') == "epochs: expected an integer >= 1, found '2' (str)"
 
 
 def test_a_yaml_merge_key_is_no_duplicate_but_a_key_twice_beside_it_is(tmp_path):

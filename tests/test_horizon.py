@@ -16,7 +16,7 @@ import pytest
 
 from golden import assert_golden
 from lossbench import horizon, horizon_figures, horizon_words
-from lossbench.config import ConfigError, TrainConfig, check, check_horizon, horizon_run_settings, normalize
+from lossbench.config import ConfigError, TrainConfig, defaults, horizon_run_settings, resolve
 from lossbench.decisions import TRACK
 from lossbench.losses import LOSSES, register_loss
 
@@ -295,38 +295,35 @@ def test_no_built_in_loss_name_is_written_into_the_horizon_modules():
 # --- the config block -------------------------------------------------------------------------------
 
 CONFIG = {"dataset": "mnist", "train_size": 1000, "val_size": 200, "hidden": [32], "lr": 0.1, "batch_size": 20,
-          "epochs": 1, "seeds": [0], "losses": ["cross_entropy", "mse_softmax"],
+          "epochs": 1, "seeds": [0], "losses": ["cross_entropy", "mse_softmax"], "reference": "cross_entropy",
           "variants": {"cross_entropy_lr0p002": {"loss": "cross_entropy", "lr": 0.002}}}
 
 
 def horizon_of(**block):
-    config = {**CONFIG, "horizon": block}
-    return check_horizon(config, check(config, LOSSES))
+    return resolve({**CONFIG, "horizon": block}, LOSSES).horizon
 
 
 def test_the_block_is_filled_with_its_defaults_and_off_when_null():
     settings = horizon_of(variants=["mse_softmax", "cross_entropy_lr0p002"])
-    assert settings == {"variants": ["mse_softmax", "cross_entropy_lr0p002"], "epochs": 20, "seeds": [0, 1],
-                        "test_every": 20, "plateau_window": 4, "plateau_gain": 0.01}
-    assert check_horizon({**CONFIG, "horizon": None}, check(CONFIG, LOSSES)) is None
-    assert check_horizon(CONFIG, check(CONFIG, LOSSES)) is None
+    assert settings == {"variants": ["mse_softmax", "cross_entropy_lr0p002"], **defaults("horizon")}
+    assert resolve({**CONFIG, "horizon": None}, LOSSES).horizon is None and resolve(CONFIG, LOSSES).horizon is None
 
 
-@pytest.mark.parametrize("block, words", [
-    ({"variants": ["mse_softmax", "hinge_lr3"]}, "horizon.variants[1]: unknown variant 'hinge_lr3'; expected one "
-                                                  "defined by losses or variants: cross_entropy, mse_softmax, "
-                                                  "cross_entropy_lr0p002"),
-    ({"variants": []}, "horizon.variants: expected a non-empty list of variant names, found [] (list)"),
-    ({"epochs": 20}, "horizon.variants: expected a non-empty list of variant names, found nothing"),
+@pytest.mark.parametrize("block, words", [  # each one line naming the key, what was expected and what was found
+    ({"variants": ["mse_softmax", "hinge_lr3"]}, "horizon.variants[1]: expected variants of this sweep (cross_entropy, "
+                                                  "mse_softmax, cross_entropy_lr0p002), found hinge_lr3; drop it from "
+                                                  "horizon.variants, or set horizon: null (off)"),
+    ({"variants": []}, "horizon.variants: expected a non-empty list of distinct items, each a string, found [] (list)"),
+    ({"epochs": 20}, "horizon.variants: missing; expected a non-empty list of distinct items, each a string"),
     ({"variants": ["mse_softmax", "mse_softmax"]}, "horizon.variants[1]: 'mse_softmax' is listed twice"),
-    ({"variants": ["mse_softmax"], "epochs": 20.0}, "horizon.epochs: expected an integer, found 20.0 (float)"),
-    ({"variants": ["mse_softmax"], "seeds": [0, 0]}, "horizon.seeds[1]: seed 0 is listed twice"),
-    ({"variants": ["mse_softmax"], "seeds": [-1]}, "horizon.seeds[0]: expected an integer 0 .. "),
-    ({"variants": ["mse_softmax"], "test_every": 0}, "horizon.test_every: expected an integer 1 or more, found 0"),
+    ({"variants": ["mse_softmax"], "epochs": 20.0}, "horizon.epochs: expected an integer >= 1, found 20.0 (float)"),
+    ({"variants": ["mse_softmax"], "seeds": [0, 0]}, "horizon.seeds[1]: 0 is listed twice (also horizon.seeds[0])"),
+    ({"variants": ["mse_softmax"], "seeds": [-1]}, "horizon.seeds[0]: expected an integer from 0 to "),
+    ({"variants": ["mse_softmax"], "test_every": 0}, "horizon.test_every: expected an integer >= 1, found 0"),
     ({"variants": ["mse_softmax"], "plateau_window": 21}, "horizon.plateau_window: expected at most horizon.epochs "
                                                           "(20: the window must fit in the budget), found 21"),
-    ({"variants": ["mse_softmax"], "plateau_gain": 1.5}, "horizon.plateau_gain: expected a validation-accuracy gain "
-                                                         "between 0 and 1 (0.01 = 1 point), found 1.5 (float)"),
+    ({"variants": ["mse_softmax"], "plateau_gain": 1.5}, "horizon.plateau_gain: expected a finite number between 0 "
+                                                         "and 1 (exclusive), found 1.5 (float)"),
     ({"variants": ["mse_softmax"], "lr": 0.5}, "horizon.lr: unknown key"),
 ])
 def test_a_bad_block_is_refused_naming_the_key(block, words):
@@ -335,18 +332,8 @@ def test_a_bad_block_is_refused_naming_the_key(block, words):
     assert words in str(err.value)
 
 
-def test_command_line_values_are_read_by_their_key_type():
-    config = {**CONFIG, "horizon": {"variants": ["mse_softmax"], "epochs": "40", "seeds": ["0", "3"],
-                                    "plateau_gain": "2e-2"}}
-    normalize(config, {"horizon": {"epochs": "40", "seeds": ["0", "3"], "plateau_gain": "2e-2"}})
-    assert config["horizon"] == {"variants": ["mse_softmax"], "epochs": 40, "seeds": [0, 3], "plateau_gain": 0.02}
-    off = {**CONFIG, "horizon": "null"}
-    normalize(off, {"horizon": "null"})
-    assert off["horizon"] is None
-
-
 def test_a_horizon_run_is_its_variant_with_the_budget_and_interval():
-    variants = check(CONFIG, LOSSES)
+    variants = resolve(dict(CONFIG), LOSSES).variants
     settings = horizon_run_settings(variants["cross_entropy_lr0p002"], horizon_of(variants=["mse_softmax"]))
     assert (settings["lr"], settings["epochs"], settings["test_every"]) == (0.002, 20, 20)
     cfg = TrainConfig(**{**settings, "hidden": tuple(settings["hidden"]), "seed": 0})

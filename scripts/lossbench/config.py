@@ -1,67 +1,56 @@
 """From config/config.yaml to one frozen ``TrainConfig`` per run (no torch import here).
 
-The schema (workflow/schemas/config.schema.yaml) checks types and ranges; ``check`` adds the
-rules a schema cannot express: loss names must be registered, variant names unique and whole
-snake_case names, integers really integers (JSON schema's "integer" accepts 1.0), numbers
-finite, a batch no larger than the training split, train + validation no larger than the
-dataset. ``normalize`` runs before the schema and reads values as the user meant them
-(``lr: 1e-3``, a string to YAML 1.1; ``--config 'seeds=[0,1]'``, whose items Snakemake
-passes as text). All of them run before Snakemake builds any job.
+``resolve(config, losses, command_line)`` is the one way in, used by the workflow (common.smk)
+and the tests alike; every step reads the schema (workflow/schemas/config.schema.yaml), the one
+place where each setting's type, range and default is written:
+
+1. ``normalize``: values given with ``snakemake --config`` are read as the config file reads them
+   (YAML: ``null``, ``yes``/``no``, ``true``/``false``, numbers), and wherever the schema expects a
+   number, a number literal YAML 1.1 leaves as text (``lr: 1e-3``) is that number; a single item
+   where the schema expects a list (``--config seeds=3``) is a list of one.
+2. ``validate``: the schema, with its defaults filled in (a block's only when it is on). Its
+   integers are ints (JSON schema's "integer" accepts 1.0), its numbers finite, its patterns whole
+   strings.
+3. ``check``, ``check_horizon``, ``check_lr_study``: what a schema cannot see (registered losses,
+   one name per variant, a batch that fits the split, a study block naming what the sweep defines).
+
+Every error is one ``ConfigError`` line naming the key, what was expected and what was found.
+Nothing here runs a job; the workflow stops with that line before Snakemake builds any.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import json
 import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 from .errors import LossbenchError
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 # not part of the experiment's config hash
 # (test_every: how often a run is tested, not what it trains: the weights are the same)
 RUNTIME_FIELDS = ("seed", "device", "threads", "cuda_graph", "deterministic", "test_every")
-OVERRIDABLE = ("lr", "batch_size", "epochs", "hidden")  # what a variant may change
 
-# Names of losses and variants become folder names (results/<dataset>/runs/<variant>/).
-NAME = re.compile(r"[a-z][a-z0-9_]*")
-NAME_MAX = 64
-DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
-SEED_MAX = 2**64 - 1  # torch.manual_seed takes 0 .. 2**64 - 1 (a negative seed wraps onto one of those)
-
-# The kind of every typed setting, top level and in a variant (the schema's types).
-INTEGERS = ("train_size", "val_size", "batch_size", "epochs", "test_every")
-INTEGER_LISTS = ("seeds", "hidden")
-NUMBERS = ("lr",)
-BOOLEANS = ("cuda_graph", "pack_seeds", "deterministic")
 # a number as YAML 1.2 / JSON / Python write it (YAML 1.1, PyYAML's, reads 1e-3 as a string)
 NUMBER_LITERAL = re.compile(r"[-+]?(\d[\d_]*(\.\d*)?|\.\d+)([eE][-+]?\d+)?|[-+]?(\.?inf|\.?nan)", re.IGNORECASE)
-INTEGER_LITERAL = re.compile(r"[-+]?\d+")
 
+# The files of every run folder (lossbench.runfolder writes them; the workflow's training rules
+# list them as outputs). Here, not in runfolder (which imports torch): reading the workflow must not.
+RUN_FILES = ("metrics.json", "history.csv", "model.pt", "predictions.csv")
 
-# The long-horizon block's settings but its variants (config `horizon:`; the schema's defaults).
-# 4 epochs within 1 point: the plateau criterion of lossbench.horizon (its docstring states it).
-HORIZON_DEFAULTS = {"epochs": 20, "seeds": [0, 1], "test_every": 20, "plateau_window": 4, "plateau_gain": 0.01}
-HORIZON_INTEGERS = ("epochs", "test_every", "plateau_window")
-OFF = ("", "null", "none", "~")  # --config horizon=null (Snakemake passes the text)
-
-# The learning-rate study's settings (config `lr_study:`; the schema's defaults). epochs None: the
-# sweep's. Grid: ~x3 steps from where every default loss is still rising after epoch 1 to where
-# cross_entropy diverges, each default loss's best lr strictly inside; two seeds, so that the default
-# pipeline stays within 10 minutes on a 2-core CPU (README, "Learning rate": measured, and the full grid).
-LR_STUDY_DEFAULTS = {
-    "losses": ["cross_entropy", "mse_softmax", "mse_logits"],
-    "lrs": [0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0],
-    "seeds": [0, 1], "epochs": None, "reference": "cross_entropy", "threshold": 0.5,
-}
 # What makes a study point the same run as a sweep's (then it is read from the sweep, not retrained)
 SAME_RUN_KEYS = ("loss", "lr", "dataset", "train_size", "val_size", "hidden", "batch_size", "epochs")
 
 
 class ConfigError(LossbenchError):
-    """An inconsistent config; the message names the key."""
+    """An inconsistent config; the message (one line) names the key, what was expected and what was found."""
 
 
 @dataclass(frozen=True)
@@ -126,92 +115,129 @@ def check_duplicate_keys(path: str) -> None:
         yaml.load(fh, Loader=StrictLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
-def resolve_variants(config: dict) -> dict[str, dict]:
-    """Variant name -> its training settings (every TrainConfig field but seed and threads).
+# --- the schema: every setting's type, range and default, once ------------------------------------
 
-    Each name under ``losses`` is a variant of itself with the shared settings; each entry
-    under ``variants`` is a loss plus overrides.
-    """
-    shared = shared_settings(config)
-    resolved = {name: {**shared, "variant": name, "loss": name} for name in config.get("losses", [])}
-    for name, spec in (config.get("variants") or {}).items():
-        if name in resolved:
-            raise ConfigError(f"variants.{name}: duplicate variant name (also listed under 'losses')")
-        resolved[name] = {**shared, **spec, "variant": name}
-    for settings in resolved.values():  # test_every null or absent (the default): the test set at the last epoch only
-        if settings.get("test_every") is None:
-            settings["test_every"] = settings.get("epochs", TrainConfig.epochs)
-    return resolved
+@functools.cache
+def _schema() -> dict:
+    import yaml
 
+    with open(SCHEMA_PATH) as fh:
+        return yaml.safe_load(fh)
+
+
+def _keys(node: Mapping) -> Mapping:
+    """A node's own keys and, for a block that is checked only when on (``if: {type: object}``), its ``then``."""
+    return {**node, **node.get("then", {})}
+
+
+def defaults(block: str | None = None) -> dict:
+    """The schema's defaults: of every top-level setting, or of the keys of ``block`` (``horizon``, ``lr_study``)."""
+    properties = _schema()["properties"]
+    if block is not None:
+        properties = _keys(properties[block])["properties"]
+    return {key: copy.deepcopy(node["default"]) for key, node in properties.items() if "default" in node}
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A resolved config: the config itself (normalised, defaults filled in), each variant's
+    training settings by name, and the study blocks with their defaults (None when off)."""
+
+    config: dict
+    variants: dict
+    horizon: dict | None
+    lr_study: dict | None
+
+
+def resolve(config: dict, known_losses: Iterable[str], command_line: Mapping | None = None) -> Sweep:
+    """Normalise ``config`` in place (``command_line``: Snakemake's parsed ``--config`` entries),
+    validate it against the schema (filling in its defaults, in place) and check it; raise one-line
+    ConfigErrors."""
+    known = list(known_losses)
+    normalize(config, command_line)
+    validate(config)
+    variants = check(config, known)
+    return Sweep(config, variants, check_horizon(config, variants), check_lr_study(config, known))
+
+
+# --- 1. values as the user meant them ----------------------------------------------------------------
 
 def normalize(config: dict, command_line: Mapping | None = None) -> None:
     """Read values as the user meant them, in place, before the schema sees them.
 
-    ``lr`` (shared or a variant's) written as a number literal YAML 1.1 leaves a string
-    (``1e-3``, ``5E+0``) becomes that number, wherever it was written. Values given with
-    ``snakemake --config`` (``command_line``: Snakemake's parsed ``--config`` entries) arrive
-    as text inside lists and mappings (``seeds=[0,1]`` gives ``['0', '1']``): those are read
-    by the type their key has (integers, numbers, true/false), and a single seed or width
-    (``seeds=3``) becomes a list of one. Anything else is left for the schema to refuse.
+    ``command_line`` (Snakemake's parsed ``--config`` entries: it hands over text where the file's
+    YAML gives values, ``test_every=null`` as 'null', ``pack_seeds=yes`` as 'yes', the items of
+    ``seeds=[0,1]`` as '0', '1') is read as the config file reads the same text. Then, for every
+    setting: a number literal left as text where the schema expects a number becomes that number
+    (``lr: 1e-3``), and a single item where it expects a list becomes a list of one (``seeds=3``).
+    Anything else is left for the schema to refuse.
     """
-    for key in NUMBERS:
-        if key in config:
-            config[key] = _number(config[key])
-    for spec in (config.get("variants") or {}).values():
-        if isinstance(spec, dict) and "lr" in spec:
-            spec["lr"] = _number(spec["lr"])
-    _normalize_lr_study(config, (command_line or {}).get("lr_study"))
-    if not command_line:
-        return
-    for key in command_line:
-        if key in config:
-            config[key] = _from_text(key, config[key])
-    _normalize_horizon(config, command_line.get("horizon"))
-    given = command_line.get("variants")
-    if isinstance(given, Mapping) and isinstance(config.get("variants"), dict):
-        for name in given:
-            spec = config["variants"].get(name)
-            if isinstance(spec, dict):
-                for key in spec:
-                    spec[key] = _from_text(key, spec[key])
+    if command_line:
+        _read_as_yaml(config, command_line)
+    _read_as_schema(config, _schema())
 
 
-def _normalize_horizon(config: dict, given) -> None:
-    """``--config horizon=null`` turns the block off; ``--config 'horizon={epochs: 40}'`` (merged
-    into the config file's block, as text) is read by each key's type."""
-    if isinstance(given, str) and given.strip().lower() in OFF:
-        config["horizon"] = None
-    block = config.get("horizon")
-    if isinstance(given, Mapping) and isinstance(block, dict):
-        for key in given:
-            if key in HORIZON_INTEGERS and key in block:
-                block[key] = _integer(block[key])
-            elif key == "seeds" and key in block:
-                block[key] = _from_text("seeds", block[key])
-            elif key == "plateau_gain" and key in block:
-                block[key] = _number(block[key])
+def _read_as_yaml(config: dict, given: Mapping) -> None:
+    """The values of ``given`` (merged into ``config`` by Snakemake) read as YAML reads them in a file."""
+    for key, value in given.items():
+        if key not in config:
+            continue
+        if isinstance(value, Mapping) and isinstance(config[key], dict):
+            _read_as_yaml(config[key], value)
+        else:
+            config[key] = _yaml_value(config[key])
 
 
-def _normalize_lr_study(config: dict, given) -> None:
-    """``lr_study: {lrs: [1e-3, ...]}`` (a string to YAML 1.1) and ``--config 'lr_study={lrs: [0.1, 1]}'``
-    (text to Snakemake) read as numbers; ``--config lr_study=null`` turns the study off."""
-    if isinstance(given, str) and given.strip().lower() in OFF:
-        config["lr_study"] = None
-    block = config.get("lr_study")
-    if not isinstance(block, dict):
-        return
-    if isinstance(block.get("lrs"), list):
-        block["lrs"] = [_number(v) for v in block["lrs"]]
-    elif isinstance(block.get("lrs"), str):  # --config 'lr_study={lrs: 0.1}': one lr
-        block["lrs"] = [_number(block["lrs"])]
-    if "threshold" in block:
-        block["threshold"] = _number(block["threshold"])
-    if isinstance(given, Mapping):
-        if "epochs" in given and "epochs" in block:
-            epochs = block["epochs"]
-            block["epochs"] = None if isinstance(epochs, str) and epochs.strip().lower() in OFF else _integer(epochs)
-        if "seeds" in given and "seeds" in block:
-            block["seeds"] = _from_text("seeds", block["seeds"])
+def _yaml_value(value):
+    if isinstance(value, str):
+        return _yaml_scalar(value)
+    if isinstance(value, list):
+        return [_yaml_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _yaml_value(v) for k, v in value.items()}
+    return value
+
+
+def _yaml_scalar(text: str):
+    """``text`` as a plain scalar in the config file reads (PyYAML, YAML 1.1): null, ~, yes, no, true, 3, 0.5, ...;
+    text it reads as a string stays as it is."""
+    import yaml
+
+    loader = yaml.SafeLoader("")
+    try:
+        tag = loader.resolve(yaml.ScalarNode, text, (True, False))
+        return loader.construct_object(yaml.ScalarNode(tag, text))
+    except yaml.YAMLError:
+        return text
+    finally:
+        loader.dispose()
+
+
+def _read_as_schema(value, node: Mapping):
+    """``value`` with number literals read as numbers and single items as lists where ``node`` expects them."""
+    node = _keys(node)
+    types = _types(node)
+    if isinstance(value, str) and "number" in types:
+        return _number(value)
+    if "array" in types and isinstance(node.get("items"), Mapping):
+        items = node["items"]
+        if isinstance(value, list):
+            return [_read_as_schema(v, items) for v in value]
+        if value is not None and not isinstance(value, (dict, bool)) and set(_types(items)) & {
+                "integer", "number", "string"}:
+            return [_read_as_schema(value, items)]
+    if isinstance(value, dict):
+        properties, other = node.get("properties", {}), node.get("additionalProperties")
+        for key in value:
+            sub = properties.get(key, other if isinstance(other, Mapping) else None)
+            if sub is not None:
+                value[key] = _read_as_schema(value[key], sub)
+    return value
+
+
+def _types(node: Mapping) -> list[str]:
+    kind = node.get("type", [])
+    return [kind] if isinstance(kind, str) else list(kind)
 
 
 def _number(value):
@@ -221,26 +247,54 @@ def _number(value):
     return value
 
 
-def _integer(value):
-    if isinstance(value, str) and INTEGER_LITERAL.fullmatch(value.strip()):
-        return int(value)
-    return value
+# --- 2. the schema --------------------------------------------------------------------------------
+
+def validate(config: dict) -> None:
+    """Check ``config`` against the schema and fill in its defaults, in place (a block's keys only when
+    the block is on); raise the first error as one ConfigError line.
+
+    Stricter than JSON schema where a run needs it: an "integer" is an int (not 1.0, not true), a
+    "number" finite, and a "pattern" matches the whole text ('cuda\\n' is no device)."""
+    from jsonschema.exceptions import best_match
+
+    error = best_match(_validator().iter_errors(config))
+    if error is not None:
+        raise ConfigError(_schema_error(error))
 
 
-def _from_text(key: str, value):
-    """One --config value read by its key's type (text that is not one stays, for the schema to refuse)."""
-    if key in INTEGERS:
-        return _integer(value)
-    if key in NUMBERS:
-        return _number(value)
-    if key in BOOLEANS and isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    if key in INTEGER_LISTS:
-        if isinstance(value, list):
-            return [_integer(v) for v in value]
-        if isinstance(_integer(value), int) and not isinstance(value, bool):  # seeds=3: one seed
-            return [_integer(value)]
-    return value
+@functools.cache
+def _validator():
+    """The schema's validator: JSON schema 2020-12 that fills in defaults, with the stricter types and patterns."""
+    from jsonschema import Draft202012Validator, ValidationError, validators
+
+    base = Draft202012Validator
+    properties = base.VALIDATORS["properties"]
+
+    def fill_defaults(validator, props, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in props.items():
+                if "default" in sub:
+                    instance.setdefault(key, copy.deepcopy(sub["default"]))
+        yield from properties(validator, props, instance, schema)
+
+    def whole_pattern(validator, pattern, instance, schema):
+        if isinstance(instance, str) and not re.fullmatch(pattern, instance):
+            yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+    checker = base.TYPE_CHECKER.redefine_many({
+        "integer": lambda _, v: isinstance(v, int) and not isinstance(v, bool),
+        "number": lambda _, v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+    })
+    strict = validators.extend(base, {"properties": fill_defaults, "pattern": whole_pattern}, type_checker=checker)
+    return strict(_schema())
+
+
+def _where(path) -> str:
+    """A key's path as the config writes it: horizon.seeds[1], variants.fast.lr."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
 
 
 def _kind(value) -> str:
@@ -248,147 +302,157 @@ def _kind(value) -> str:
     return f"{value!r} ({type(value).__name__})"
 
 
-def _check_integer(where: str, value, minimum: int = 1, maximum: int | None = None) -> None:
-    """JSON schema's "integer" accepts 1.0; a setting used as a count or a seed must be an int."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        hint = f"; write {int(value)}" if isinstance(value, float) and value.is_integer() else ""
-        raise ConfigError(f"{where}: expected an integer, found {_kind(value)}{hint}")
-    if value < minimum or (maximum is not None and value > maximum):
-        upper = f" .. {maximum}" if maximum is not None else " or more"
-        raise ConfigError(f"{where}: expected an integer {minimum}{upper}, found {value}")
+TYPE_WORDS = {"integer": "an integer", "number": "a finite number", "string": "a string", "boolean": "true or false",
+              "array": "a list", "object": "a mapping"}
 
 
-def _check_number(where: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{where}: expected a finite number > 0, found {_kind(value)}")
+def _expected(node: Mapping, noun: str | None = None) -> str:
+    """What a schema node takes, in words: 'an integer >= 1 or null', 'an integer from 0 to 9', 'one of a, b',
+    'a non-empty list of distinct items, each a finite number > 0'."""
+    node = _keys(node)
+    if "enum" in node:
+        return "one of " + ", ".join(map(str, node["enum"]))
+    types = _types(node)
+    words = noun or " or ".join(TYPE_WORDS.get(t, t) for t in types if t != "null") or "a string"
+    low = [(k, node[k]) for k in ("minimum", "exclusiveMinimum") if k in node]
+    high = [(k, node[k]) for k in ("maximum", "exclusiveMaximum") if k in node]
+    if low and high and (low[0][0], high[0][0]) == ("minimum", "maximum"):
+        words += f" from {low[0][1]} to {high[0][1]}"
+    elif low and high and (low[0][0], high[0][0]) == ("exclusiveMinimum", "exclusiveMaximum"):
+        words += f" between {low[0][1]} and {high[0][1]} (exclusive)"
+    else:
+        ops = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
+        words += "".join(f" {'and ' if i else ''}{ops[k]} {v}" for i, (k, v) in enumerate(low + high))
+    if "pattern" in node:
+        words += f" matching {node['pattern']}"
+    if "maxLength" in node:
+        words += f" of at most {node['maxLength']} characters"
+    if "array" in types:
+        if node.get("minItems") == 1:
+            words = words.replace("a list", "a non-empty list", 1)
+        if isinstance(node.get("items"), Mapping):
+            distinct = "distinct " if node.get("uniqueItems") else ""
+            words = words.replace("list", f"list of {distinct}items, each {_expected(node['items'])},", 1).rstrip(",")
+    if "null" in types:
+        words += " or null"
+    return words
 
 
-def _check_name(where: str, name, what: str) -> None:
-    """A whole-string match: the schema's ``^...$`` also passes 'name\\n' (``$`` matches before a final newline)."""
-    if not isinstance(name, str) or not NAME.fullmatch(name) or len(name) > NAME_MAX:
-        raise ConfigError(
-            f"{where}: a {what} name must be lower-case snake_case (a letter, then letters, digits or _; "
-            f"at most {NAME_MAX} characters; it becomes a folder name), found {name!r}"
-            + (f" ({len(name)} characters)" if isinstance(name, str) and len(name) > NAME_MAX else "")
-        )
+def _schema_error(error) -> str:
+    """One line for a schema error: the key, what was expected, what was found."""
+    path, found, rule, value = list(error.absolute_path), error.instance, error.validator, error.validator_value
+    where = _where(path)
+    if "propertyNames" in error.relative_schema_path:  # a name under variants:
+        return (f"{where}[{found!r}]: expected {_expected(error.schema, 'a name')} (it becomes a folder name), "
+                f"found {found!r}" + (f" ({len(found)} characters)" if isinstance(found, str) else ""))
+    if rule == "additionalProperties":
+        known = list(error.schema.get("properties", {}))
+        unknown = sorted(set(found) - set(known))[0]
+        return f"{_where([*path, unknown])}: unknown key; expected one of {', '.join(known)}"
+    if rule == "required":
+        missing = next(key for key in value if key not in found)
+        node = error.schema["properties"][missing]
+        about = f" ({node['description']})" if len(node.get("description", "")) <= 60 else ""
+        return f"{_where([*path, missing])}: missing; expected {_expected(node)}{about}"
+    if rule == "uniqueItems":
+        i, j = next((i, j) for j in range(len(found)) for i in range(j) if found[i] == found[j])
+        return f"{where}[{j}]: {found[j]!r} is listed twice (also {where}[{i}]); expected each item once"
+    hint = ""
+    if rule == "type" and isinstance(found, float) and found.is_integer() and "integer" in _types(error.schema):
+        hint = f"; write {int(found)}"
+    return f"{where}: expected {_expected(error.schema)}, found {_kind(found)}{hint}"
 
 
-def _block(config: Mapping, key: str, keys: list[str], example: str) -> Mapping | None:
-    """A config block (``horizon:``, ``lr_study:``): None when off, else a mapping of known keys only."""
-    block = config.get(key)
-    if block is not None and not isinstance(block, Mapping):
-        raise ConfigError(f"{key}: expected a mapping ({example}) or null (off), found {_kind(block)}")
-    unknown = sorted(set(block or {}) - set(keys))
-    if unknown:
-        raise ConfigError(f"{key}.{unknown[0]}: unknown key; expected {', '.join(keys)}")
-    return block
+# --- 3. what the schema cannot see ------------------------------------------------------------------
 
+def resolve_variants(config: dict) -> dict[str, dict]:
+    """Variant name -> its training settings (every TrainConfig field but seed and threads).
 
-def _check_seeds(where: str, seeds) -> None:
-    """A block's seeds: a non-empty list of distinct integers torch.manual_seed takes."""
-    if not isinstance(seeds, list) or not seeds:
-        raise ConfigError(f"{where}: expected a non-empty list of seeds, found {_kind(seeds)}")
-    for i, seed in enumerate(seeds):
-        _check_integer(f"{where}[{i}]", seed, minimum=0, maximum=SEED_MAX)
-        if seed in seeds[:i]:
-            raise ConfigError(f"{where}[{i}]: seed {seed} is listed twice")
-
-
-def _check_settings(where: str, settings: Mapping) -> None:
-    """Integers, numbers and lists of integers among ``settings`` (top level or a variant's overrides)."""
-    prefix = f"{where}." if where else ""
-    for key in INTEGERS:
-        if key in settings and not (key == "test_every" and settings[key] is None):  # null: the last epoch
-            _check_integer(prefix + key, settings[key])
-    for key in NUMBERS:
-        if key in settings:
-            _check_number(prefix + key, settings[key])
-    if "hidden" in settings:
-        for i, width in enumerate(settings["hidden"]):
-            _check_integer(f"{prefix}hidden[{i}]", width)
+    Each name under ``losses`` is a variant of itself with the shared settings; each entry
+    under ``variants`` is a loss plus overrides. A setting ``config`` lacks is the schema's default.
+    """
+    config = {**defaults(), **config}
+    shared = shared_settings(config)
+    resolved = {name: {**shared, "variant": name, "loss": name} for name in config["losses"]}
+    for name, spec in (config["variants"] or {}).items():
+        if name in resolved:
+            raise ConfigError(f"variants.{name}: expected a name not listed under losses, found {name!r} in both "
+                              "(one folder per variant)")
+        resolved[name] = {**shared, **spec, "variant": name}
+    for settings in resolved.values():  # test_every null (the default): the test set at the last epoch only
+        if settings.get("test_every") is None:
+            settings["test_every"] = settings["epochs"]
+    return resolved
 
 
 def check(config: dict, known_losses: Iterable[str]) -> dict[str, dict]:
-    """Raise ConfigError naming the key for what the schema cannot see; return the variants."""
+    """What the schema cannot see in the sweep (``config`` validated); return the variants by name."""
     from .data import DATASETS
 
+    if config["dataset"] not in DATASETS:
+        raise ConfigError(f"dataset: expected one of {', '.join(DATASETS)}, found {config['dataset']!r}")
     known = set(known_losses)
-    _check_settings("", config)
-    for i, seed in enumerate(config.get("seeds", [])):
-        _check_integer(f"seeds[{i}]", seed, minimum=0, maximum=SEED_MAX)
-    device = config.get("device", "auto")
-    if not isinstance(device, str) or not DEVICE.fullmatch(device):
-        raise ConfigError(f"device: expected auto, cpu, cuda or cuda:N, found {device!r}")
-    for i, name in enumerate(config.get("losses", [])):
-        _check_name(f"losses[{i}]", name, "loss")
+    registered = ", ".join(sorted(known))
+    for i, name in enumerate(config["losses"]):
         if name not in known:
-            raise ConfigError(f"losses[{i}]: unknown loss {name!r}; registered: {', '.join(sorted(known))}")
-    for name, spec in (config.get("variants") or {}).items():
-        _check_name(f"variants.{name}" if isinstance(name, str) and name.isprintable() else f"variants[{name!r}]",
-                    name, "variant")
-        _check_settings(f"variants.{name}", spec)
+            raise ConfigError(f"losses[{i}]: expected a registered loss ({registered}), found {name!r}")
     variants = resolve_variants(config)
     if not variants:
-        raise ConfigError("losses/variants: nothing to train; list at least one loss")
+        raise ConfigError("losses: expected at least one loss (or a variant under variants), found none")
     for name, settings in variants.items():
         if settings["loss"] not in known:
-            raise ConfigError(f"variants.{name}.loss: unknown loss {settings['loss']!r}; "
-                              f"registered: {', '.join(sorted(known))}")
+            raise ConfigError(f"variants.{name}.loss: expected a registered loss ({registered}), "
+                              f"found {settings['loss']!r}")
         if settings["batch_size"] > settings["train_size"]:
-            where = "batch_size" if name in config.get("losses", []) else f"variants.{name}"
-            raise ConfigError(
-                f"{where}: batch_size {settings['batch_size']} is larger than train_size {settings['train_size']}"
-            )
-    spec = DATASETS.get(config.get("dataset", "mnist"))
-    train_size = config.get("train_size", TrainConfig.train_size)
-    val_size = config.get("val_size", TrainConfig.val_size)
-    if spec is not None and train_size + val_size > spec.n_train:
+            where = "batch_size" if name in config["losses"] else f"variants.{name}.batch_size"
+            raise ConfigError(f"{where}: expected at most train_size ({settings['train_size']}), "
+                              f"found {settings['batch_size']}")
+    spec = DATASETS[config["dataset"]]
+    train_size, val_size = config["train_size"], config["val_size"]
+    if train_size + val_size > spec.n_train:
         raise ConfigError(
-            f"train_size + val_size: {train_size} + {val_size} = {train_size + val_size} images, but "
-            f"{spec.title}'s training set has {spec.n_train:,}; both are drawn from it, disjoint"
+            f"train_size + val_size: expected at most {spec.title}'s {spec.n_train:,} training images (both are "
+            f"drawn from them, disjoint), found {train_size} + {val_size} = {train_size + val_size} images"
         )
-    reference = config.get("reference")
-    if reference is not None and reference not in variants:
-        raise ConfigError(f"reference: {reference!r} is not a variant; choose one of {', '.join(variants)}")
-    slow = config.get("slow_loss")
-    if slow is not None and slow not in known:
-        raise ConfigError(f"slow_loss: unknown loss {slow!r}; registered: {', '.join(sorted(known))}")
+    if config["reference"] not in variants:
+        raise ConfigError(f"reference: expected a variant of this sweep ({', '.join(variants)}), "
+                          f"found {config['reference']!r}; set reference to one of them")
+    if config["slow_loss"] not in known:
+        raise ConfigError(f"slow_loss: expected a registered loss ({registered}), found {config['slow_loss']!r}")
     return variants
 
 
+def _names_defined(block: str, key: str, names: list, defined: Iterable[str], what: str) -> None:
+    """``block.key`` names only what ``defined`` holds (a sweep narrowed under ``losses:`` may no longer
+    define what a study block names); else one error that says how to mend it."""
+    defined = list(defined)
+    missing = [name for name in names if name not in defined]
+    if not missing:
+        return
+    where = f"{block}.{key}" + (f"[{names.index(missing[0])}]" if len(missing) == 1 else "")
+    if len(missing) == len(names):
+        mend = f"name one of {', '.join(defined)} in {block}.{key} instead"
+    else:
+        mend = f"drop {'it' if len(missing) == 1 else 'them'} from {block}.{key}"
+    raise ConfigError(f"{where}: expected {what} ({', '.join(defined)}), found {', '.join(map(str, missing))}; "
+                      f"{mend}, or set {block}: null (off)")
+
+
 def check_horizon(config: dict, variants: Mapping[str, dict]) -> dict | None:
-    """The long-horizon block (``horizon:``) with its defaults filled in, or None when it is off.
+    """The long-horizon block (``horizon:``, ``config`` validated) with its defaults, or None when it is off.
 
     It names variants defined by ``losses``/``variants`` (``variants``, the result of ``check``);
     each is trained for ``epochs`` over ``seeds``, tested every ``test_every``-th epoch;
-    ``plateau_window`` and ``plateau_gain`` are the page's plateau criterion. Raise ConfigError
-    naming the key, what was expected and what was found.
+    ``plateau_window`` and ``plateau_gain`` are the page's plateau criterion.
     """
-    block = _block(config, "horizon", ["variants", *HORIZON_DEFAULTS], "{variants: [...], epochs: N, ...}")
+    block = config.get("horizon")
     if block is None:
         return None
-    settings = {**HORIZON_DEFAULTS, **block}
-    names = settings.get("variants")
-    if not isinstance(names, list) or not names:
-        raise ConfigError(f"horizon.variants: expected a non-empty list of variant names, found "
-                          f"{_kind(names) if 'variants' in block else 'nothing'}")
-    for i, name in enumerate(names):
-        if name not in variants:
-            raise ConfigError(f"horizon.variants[{i}]: unknown variant {name!r}; expected one defined by "
-                              f"losses or variants: {', '.join(variants)}")
-        if name in names[:i]:
-            raise ConfigError(f"horizon.variants[{i}]: {name!r} is listed twice")
-    for key in HORIZON_INTEGERS:
-        _check_integer(f"horizon.{key}", settings[key])
-    _check_seeds("horizon.seeds", settings["seeds"])
-    gain = settings["plateau_gain"]
-    if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not 0 < gain < 1:
-        raise ConfigError(f"horizon.plateau_gain: expected a validation-accuracy gain between 0 and 1 "
-                          f"(0.01 = 1 point), found {_kind(gain)}")
-    if settings["plateau_window"] > settings["epochs"]:
-        raise ConfigError(f"horizon.plateau_window: expected at most horizon.epochs ({settings['epochs']}: the "
-                          f"window must fit in the budget), found {settings['plateau_window']}")
-    return settings
+    _names_defined("horizon", "variants", block["variants"], variants, "variants of this sweep")
+    if block["plateau_window"] > block["epochs"]:
+        raise ConfigError(f"horizon.plateau_window: expected at most horizon.epochs ({block['epochs']}: the "
+                          f"window must fit in the budget), found {block['plateau_window']}")
+    return dict(block)
 
 
 def horizon_run_settings(variant: Mapping, horizon: Mapping) -> dict:
@@ -410,55 +474,30 @@ def lr_study_variant(loss: str, lr: float) -> str:
 
 
 def check_lr_study(config: dict, known_losses: Iterable[str]) -> dict | None:
-    """The learning-rate study block (``lr_study:``) with its defaults filled in, or None when it is off.
+    """The learning-rate study block (``lr_study:``, ``config`` validated) with its defaults, or None when off.
 
     Each of ``losses`` (registered losses, a user's own included) is trained at every lr of ``lrs``
     over ``seeds``, for ``epochs`` (null: the sweep's), with the sweep's other settings;
     ``reference`` (one of the losses) is what the others are compared with and scaled by, and
     ``threshold`` the validation accuracy after epoch 1 that defines each loss's threshold lr.
-    Raise ConfigError naming the key, what was expected and what was found.
     """
-    block = _block(config, "lr_study", list(LR_STUDY_DEFAULTS), "{losses: [...], lrs: [...], ...}")
+    block = config.get("lr_study")
     if block is None:
         return None
-    settings = {**LR_STUDY_DEFAULTS, **block}
-    known = set(known_losses)
-    losses = settings["losses"]
-    if not isinstance(losses, list) or not losses:
-        raise ConfigError(f"lr_study.losses: expected a non-empty list of registered losses, found {_kind(losses)}")
-    for i, name in enumerate(losses):
-        if name not in known:
-            raise ConfigError(f"lr_study.losses[{i}]: unknown loss {name!r}; registered: {', '.join(sorted(known))}")
-        if name in losses[:i]:
-            raise ConfigError(f"lr_study.losses[{i}]: {name!r} is listed twice")
-    lrs = settings["lrs"]
-    if not isinstance(lrs, list) or not lrs:
-        raise ConfigError(f"lr_study.lrs: expected a non-empty list of learning rates (numbers > 0), "
-                          f"found {_kind(lrs)}")
-    for i, lr in enumerate(lrs):
-        _check_number(f"lr_study.lrs[{i}]", lr)
-        twin = next((j for j in range(i) if lrs[j] == lr), None)
-        if twin is not None:
-            raise ConfigError(f"lr_study.lrs[{i}]: {lr!r} is listed twice (also lr_study.lrs[{twin}]); "
-                              "expected distinct learning rates")
-    _check_seeds("lr_study.seeds", settings["seeds"])
-    if settings["epochs"] is not None:
-        _check_integer("lr_study.epochs", settings["epochs"])
-    if settings["reference"] not in losses:
-        raise ConfigError(f"lr_study.reference: {settings['reference']!r} is not one of lr_study.losses "
-                          f"({', '.join(map(str, losses))}); expected the loss the others are compared with")
-    threshold = settings["threshold"]
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
-        raise ConfigError(f"lr_study.threshold: expected a validation accuracy between 0 and 1 (0.5 = half "
-                          f"the images right), found {_kind(threshold)}")
-    return {**settings, "lrs": [float(lr) for lr in lrs],
-            "epochs": settings["epochs"] or config.get("epochs", TrainConfig.epochs)}
+    _names_defined("lr_study", "losses", block["losses"], sorted(known_losses), "registered losses")
+    if block["reference"] not in block["losses"]:
+        raise ConfigError(f"lr_study.reference: expected one of lr_study.losses ({', '.join(block['losses'])}), "
+                          f"found {block['reference']!r}; set lr_study.reference to one of them, or set "
+                          "lr_study: null (off)")
+    return {**block, "lrs": [float(lr) for lr in block["lrs"]], "epochs": block["epochs"] or config["epochs"]}
 
 
 def shared_settings(config: Mapping) -> dict:
-    """The training settings every variant starts from (top-level keys of TrainConfig's fields)."""
+    """The training settings every variant starts from (top-level keys of TrainConfig's fields; a setting
+    ``config`` lacks is the schema's default)."""
+    config = {**defaults(), **config}
     shared = {f.name: config[f.name] for f in fields(TrainConfig) if f.name in config}
-    shared["hidden"] = list(shared.get("hidden", TrainConfig.hidden))
+    shared["hidden"] = list(shared["hidden"])
     return shared
 
 

@@ -1,8 +1,7 @@
 # Helpers only: config validation, wildcard constraints and get_* functions (no rules).
 import json
+import sys
 from typing import NamedTuple
-
-from snakemake.utils import validate
 
 from lossbench.cluster import (
     SUBMITTING_EXECUTOR,
@@ -13,35 +12,52 @@ from lossbench.cluster import (
     under_slurm,
 )
 from lossbench.config import (
-    check,
+    RUN_FILES,
+    ConfigError,
     check_duplicate_keys,
-    check_horizon,
-    check_lr_study,
+    defaults,
     horizon_run_settings,
     lr_study_run_settings,
     lr_text,
-    normalize,
+    resolve,
     sweep_twin,
     train_args,
 )
 from lossbench.data import DATASETS, export_mirror
 from lossbench.losses import LOSSES
 
-for configfile_path in workflow.configfiles:
-    check_duplicate_keys(configfile_path)
-normalize(config, workflow.config_settings.config)  # lr: 1e-3, --config 'seeds=[0,1]'
-validate(config, schema="../schemas/config.schema.yaml")
-# name -> settings of every variant; raises ConfigError naming the key before any job runs
-VARIANTS = check(config, LOSSES)
+# The config, resolved once (lossbench.config.resolve): --config values read as the YAML file reads
+# them, the schema's defaults filled in, everything checked before any job. A mistake stops here
+# with one line naming the key, what was expected and what was found (no traceback).
+try:
+    for configfile_path in workflow.configfiles:
+        check_duplicate_keys(configfile_path)
+    SWEEP = resolve(config, LOSSES, workflow.config_settings.config)
+except ConfigError as error:
+    sys.exit(f"ConfigError: {error}")
+# name -> settings of every variant
+VARIANTS = SWEEP.variants
 # the long-horizon block (horizon:, "Slow or stuck?"), defaults filled in; None when it is off
-HORIZON = check_horizon(config, VARIANTS)
+HORIZON = SWEEP.horizon
 # the learning-rate study block (lr_study:, the "Learning rate" page), defaults filled in; None when off
-LR_STUDY = check_lr_study(config, LOSSES)
+LR_STUDY = SWEEP.lr_study
 # each lr of the study's grid by the text that names its folder (lr-0.03)
 LR_BY_TEXT = {lr_text(lr): lr for lr in LR_STUDY["lrs"]} if LR_STUDY else {}
+# the grid the packed study rule's outputs spell out: the study's, or with the study off the
+# schema's default (the rule stays defined and matches nothing)
+LR_GRID = LR_STUDY or defaults("lr_study")
+LR_GRID_TEXTS = [lr_text(lr) for lr in LR_GRID["lrs"]]
 # Every output of a sweep lives under its dataset's folders (results/<dataset>/,
 # reports/html/<dataset>/, logs/<dataset>/), so sweeps on two datasets never mix.
 DATASET = config["dataset"]
+# A wildcard constraint no value matches: the rules of a block that is off (or of the training shape
+# pack_seeds does not use) stay defined, so their names never change with the config (snakemake -R).
+NO_VALUE = "(?!)"
+
+
+def get_constraint(names):
+    """A wildcard constraint matching exactly ``names`` (none: NO_VALUE)."""
+    return "|".join(re.escape(str(name)) for name in names) or NO_VALUE
 
 
 wildcard_constraints:
@@ -92,6 +108,18 @@ def check_cluster_jobs():
             )
 
 
+def get_run_outputs(folder, **values):
+    """A training rule's outputs: every file of the run folder ``folder`` (a pattern), by kind
+    (metrics, history, model, predictions: lossbench.config.RUN_FILES, the one list); with
+    ``values`` (e.g. seed=[0, 1]), each kind over every folder they expand to."""
+    return {
+        name.split(".")[0]: (
+            expand(f"{folder}/{name}", **values) if values else f"{folder}/{name}"
+        )
+        for name in RUN_FILES
+    }
+
+
 def get_run_files(dataset, name="metrics.json", variants=None):
     """One file of every run (variant x seed) of a dataset's sweep."""
     return expand(
@@ -103,21 +131,9 @@ def get_run_files(dataset, name="metrics.json", variants=None):
     )
 
 
-def get_run_metrics(wildcards):
-    return get_run_files(wildcards.dataset)
-
-
 def get_run_files_by_kind(dataset, run_files=get_run_files):
     """Every file of every run of a dataset's sweep (or of its long-horizon runs), by kind."""
-    return {
-        kind: run_files(dataset, name)
-        for kind, name in [
-            ("metrics", "metrics.json"),
-            ("history", "history.csv"),
-            ("model", "model.pt"),
-            ("predictions", "predictions.csv"),
-        ]
-    }
+    return {name.split(".")[0]: run_files(dataset, name) for name in RUN_FILES}
 
 
 def get_all_run_files(wildcards):

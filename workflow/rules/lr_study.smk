@@ -3,88 +3,82 @@
 # provenance) under results/<dataset>/lr-study/<loss>/lr-<lr>/seed-<s>/, gathered into
 # tables/lr_study_{runs,epochs,summary}.csv for the "Learning rate" page. A point the sweep
 # already trains is read from the sweep (get_lr_study_run_folder). Diverging runs are results
-# (status diverged), not failures. No rules when off.
-if LR_STUDY is not None:
+# (status diverged), not failures. One job per run (train_lr_study), or with pack_seeds one job per
+# loss (train_lr_study_grid). Every rule stays defined whatever the config (snakemake -R names them
+# all); those the config does not use match nothing.
 
-    if config["pack_seeds"]:
 
-        # One job per loss: its whole lr x seed grid stacked in one process, each run with its
-        # own lr (lossbench train-seeds --lrs); a changed grid retrains that loss's grid.
-        rule train_lr_study_grid:
-            input:
-                data=get_data,
-            output:
-                **{
-                    kind: expand(
-                        "results/{{dataset}}/lr-study/{{loss}}/lr-{lr}/seed-{seed}/{name}",
-                        lr=LR_BY_TEXT,
-                        seed=LR_STUDY["seeds"],
-                        name=name,
-                    )
-                    for kind, name in [
-                        ("metrics", "metrics.json"),
-                        ("history", "history.csv"),
-                        ("model", "model.pt"),
-                        ("predictions", "predictions.csv"),
-                    ]
-                },
-            log:
-                "logs/{dataset}/lr-study/{loss}/grid.log",
-            benchmark:
-                "benchmarks/{dataset}/lr-study/{loss}/grid.tsv"
-            wildcard_constraints:
-                loss="|".join(LR_STUDY["losses"]),
-            threads: 2
-            resources:
-                mem_mb=4000,
-            params:
-                args=get_lr_study_grid_args,
-                lrs=list(LR_BY_TEXT),
-                seeds=[str(seed) for seed in LR_STUDY["seeds"]],
-                out_dir="results/{dataset}/lr-study/{loss}",
-            shell:
-                "lossbench train-seeds {params.args:q} --lrs {params.lrs:q} --seeds {params.seeds:q} "
-                "--threads {threads} --data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+rule train_lr_study:
+    input:
+        data=get_data,
+    output:
+        **get_run_outputs("results/{dataset}/lr-study/{loss}/lr-{lr}/seed-{seed}"),
+    log:
+        "logs/{dataset}/lr-study/{loss}/lr-{lr}/seed-{seed}.log",
+    benchmark:
+        "benchmarks/{dataset}/lr-study/{loss}/lr-{lr}/seed-{seed}.tsv"
+    wildcard_constraints:
+        loss=get_constraint(
+            LR_STUDY["losses"] if LR_STUDY and not config["pack_seeds"] else []
+        ),
+        lr=get_constraint(LR_BY_TEXT),
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        args=get_lr_study_train_args,
+        out_dir=subpath(output.metrics, parent=True),
+    shell:
+        "lossbench train {params.args:q} --seed {wildcards.seed:q} --threads {threads} "
+        "--data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
-    else:
 
-        rule train_lr_study:
-            input:
-                data=get_data,
-            output:
-                metrics="results/{dataset}/lr-study/{loss}/lr-{lr}/seed-{seed}/metrics.json",
-                history="results/{dataset}/lr-study/{loss}/lr-{lr}/seed-{seed}/history.csv",
-                model="results/{dataset}/lr-study/{loss}/lr-{lr}/seed-{seed}/model.pt",
-                predictions="results/{dataset}/lr-study/{loss}/lr-{lr}/seed-{seed}/predictions.csv",
-            log:
-                "logs/{dataset}/lr-study/{loss}/lr-{lr}/seed-{seed}.log",
-            benchmark:
-                "benchmarks/{dataset}/lr-study/{loss}/lr-{lr}/seed-{seed}.tsv"
-            wildcard_constraints:
-                loss="|".join(LR_STUDY["losses"]),
-                lr="|".join(re.escape(text) for text in LR_BY_TEXT),
-            threads: 1
-            resources:
-                mem_mb=2000,
-            params:
-                args=get_lr_study_train_args,
-                out_dir=subpath(output.metrics, parent=True),
-            shell:
-                "lossbench train {params.args:q} --seed {wildcards.seed:q} --threads {threads} "
-                "--data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+# One job per loss: its whole lr x seed grid stacked in one process, each run with its own lr
+# (lossbench train-seeds --lrs); a changed grid retrains that loss's grid.
+rule train_lr_study_grid:
+    input:
+        data=get_data,
+    output:
+        **get_run_outputs(
+            "results/{{dataset}}/lr-study/{{loss}}/lr-{lr}/seed-{seed}",
+            lr=LR_GRID_TEXTS,
+            seed=LR_GRID["seeds"],
+        ),
+    log:
+        "logs/{dataset}/lr-study/{loss}/grid.log",
+    benchmark:
+        "benchmarks/{dataset}/lr-study/{loss}/grid.tsv"
+    wildcard_constraints:
+        loss=get_constraint(
+            LR_STUDY["losses"] if LR_STUDY and config["pack_seeds"] else []
+        ),
+    threads: 2
+    resources:
+        mem_mb=4000,
+    params:
+        args=get_lr_study_grid_args,
+        lrs=LR_GRID_TEXTS,
+        seeds=[str(seed) for seed in LR_GRID["seeds"]],
+        out_dir="results/{dataset}/lr-study/{loss}",
+    shell:
+        "lossbench train-seeds {params.args:q} --lrs {params.lrs:q} --seeds {params.seeds:q} "
+        "--threads {threads} --data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
-    rule gather_lr_study:
-        input:
-            unpack(get_all_lr_study_run_files),
-        output:
-            runs="results/{dataset}/tables/lr_study_runs.csv",
-            epochs="results/{dataset}/tables/lr_study_epochs.csv",
-            summary="results/{dataset}/tables/lr_study_summary.csv",
-        log:
-            "logs/{dataset}/gather_lr_study.log",
-        localrule: True
-        params:
-            out_dir=subpath(output.summary, parent=True),
-        shell:
-            "lossbench gather --prefix lr_study_ --runs {input.metrics:q} "
-            "--out-dir {params.out_dir:q} > {log:q} 2>&1"
+
+rule gather_lr_study:
+    input:
+        unpack(get_all_lr_study_run_files),
+    output:
+        runs="results/{dataset}/tables/lr_study_runs.csv",
+        epochs="results/{dataset}/tables/lr_study_epochs.csv",
+        summary="results/{dataset}/tables/lr_study_summary.csv",
+    log:
+        "logs/{dataset}/gather_lr_study.log",
+    wildcard_constraints:
+        dataset=get_constraint(DATASETS if LR_STUDY else []),
+    localrule: True
+    params:
+        out_dir=subpath(output.summary, parent=True),
+    shell:
+        "lossbench gather --prefix lr_study_ --runs {input.metrics:q} "
+        "--out-dir {params.out_dir:q} > {log:q} 2>&1"

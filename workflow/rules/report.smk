@@ -11,7 +11,10 @@ REPORT_PLAN = {
             title="Comparison",
             description="summary, learning curves, tests against the reference",
             inputs=get_tables(dataset),
-            parameters={"reference": config["reference"]},
+            parameters={
+                "reference": config["reference"],
+                "classes": len(DATASETS[dataset].classes),
+            },
         ),
         "why-mse": Page(
             notebook="why_mse.py",
@@ -24,19 +27,15 @@ REPORT_PLAN = {
                 **get_horizon_tables(dataset),
                 **get_lr_study_tables(dataset, ("runs", "epochs")),
             },
+            # every value resolved here (a block that is off: the schema's defaults), so the
+            # notebook's own parameter defaults are never what a page shows
             parameters={
                 "reference": config["reference"],
                 "slow_loss": config["slow_loss"],
-                **{
-                    key: HORIZON[key]
-                    for key in ("plateau_window", "plateau_gain")
-                    if HORIZON is not None
-                },
-                **(
-                    {"lr_study_threshold": LR_STUDY["threshold"]}
-                    if LR_STUDY is not None
-                    else {}
-                ),
+                "classes": len(DATASETS[dataset].classes),
+                "plateau_window": (HORIZON or defaults("horizon"))["plateau_window"],
+                "plateau_gain": (HORIZON or defaults("horizon"))["plateau_gain"],
+                "lr_study_threshold": (LR_STUDY or defaults("lr_study"))["threshold"],
             },
         ),
         **(
