@@ -103,8 +103,8 @@ def test_index_links_every_page_and_flags_divergence(tmp_path):
     assert "learning rate</b>" not in page  # no study, no word of it
     report.write_index(tmp_path / "index.html", "T", [*pages, {"href": "learning-rate.html", "title": "Learning rate"}],
                        tmp_path / "summary.csv")
-    assert "<b>learning rate</b> compares the losses each at its own best learning rate." in \
-        (tmp_path / "index.html").read_text()
+    assert ("<b>learning rate</b> compares the losses each at its selected learning rate (the highest mean "
+            "validation accuracy of its grid).") in (tmp_path / "index.html").read_text()
 
 
 def test_a_kernel_that_dies_at_start_is_started_again(tmp_path, monkeypatch):

@@ -29,6 +29,7 @@ horizon_epochs_csv: str = ""
 lr_study_runs_csv: str = ""  # learning-rate study tables (config lr_study:); "" when the block is off
 lr_study_epochs_csv: str = ""
 lr_study_threshold: float = 0.5  # the study's threshold (validation accuracy after epoch 1), as on its page
+lr_study_reference: str = ""  # the study's reference loss (config lr_study.reference); "" when the block is off
 plateau_window: int = 4  # the plateau criterion: window in epochs and gain in validation accuracy
 plateau_gain: float = 0.01
 
@@ -107,9 +108,10 @@ found = why.analyse(summary, runs, epochs, reference, reference_loss, slow_loss,
 display(Markdown(why.conclusion(found)))
 
 # %%
-from lossbench import lrstudy
+from lossbench import lrstudy, lrstudy_words
 
-lrstudy.why_note(lr_study_runs_csv, lr_study_epochs_csv, found.base, slow_loss, lr_study_threshold)
+lrstudy_words.why_note(lrstudy.why_record(lr_study_runs_csv, lr_study_epochs_csv, lr_study_reference, slow_loss,
+                                          lr_study_threshold, classes))
 
 # %% [markdown]
 # ## Measured: the gradient at initialisation

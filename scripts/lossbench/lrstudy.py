@@ -545,11 +545,3 @@ def why_record(runs_csv: str, epochs_csv: str, reference: str, slow_loss: str, t
         return None
     return analyse(runs, epochs, reference, slow_loss, threshold, classes)
 
-
-def why_note(runs_csv: str, epochs_csv: str, reference: str, slow_loss: str, threshold: float,
-             classes: int = stats.CLASSES):
-    """Transitional: the *why* notebook's present call (record and words in one). Remove once that notebook
-    calls ``lrstudy_words.why_note(lrstudy.why_record(...))`` with the study's reference."""
-    from .lrstudy_words import why_note as words
-
-    return words(why_record(runs_csv, epochs_csv, reference, slow_loss, threshold, classes))

@@ -266,7 +266,8 @@ def write_index(out_html: str | os.PathLike, title: str, pages: list[dict], summ
         "<p>The same MLP trained with each loss variant over several seeds. The <b>comparison</b> page "
         "tests every variant against the reference; <b>why MSE is slow</b> derives and measures the "
         "gradient that makes MSE on softmax outputs crawl"
-        + ("; <b>learning rate</b> compares the losses each at its own best learning rate"
+        + ("; <b>learning rate</b> compares the losses each at its selected learning rate (the highest mean "
+           "validation accuracy of its grid)"
            if any(p["href"] == "learning-rate.html" for p in pages) else "")
         + ".</p>"
         "<table><tr><th>variant</th><th>lr</th><th>n</th><th>test accuracy (mean)</th><th>sd</th></tr>"

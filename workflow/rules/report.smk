@@ -36,6 +36,7 @@ REPORT_PLAN = {
                 "plateau_window": (HORIZON or defaults("horizon"))["plateau_window"],
                 "plateau_gain": (HORIZON or defaults("horizon"))["plateau_gain"],
                 "lr_study_threshold": (LR_STUDY or defaults("lr_study"))["threshold"],
+                "lr_study_reference": LR_STUDY["reference"] if LR_STUDY else "",
             },
         ),
         **(
@@ -43,7 +44,7 @@ REPORT_PLAN = {
                 "learning-rate": Page(
                     notebook="learning_rate.py",
                     title="Learning rate",
-                    description="each loss at its own best lr; the 2/C² prediction across the lr range",
+                    description="each loss at its selected lr; the gradient-scale prediction across the lr range",
                     inputs=get_lr_study_tables(dataset),
                     parameters={
                         "reference_loss": LR_STUDY["reference"],
