@@ -126,3 +126,23 @@ def test_tables_written_for_a_test_with_write_gathered_load(tmp_path):
     frame = pd.DataFrame({"variant": ["a"], "n": [1]})
     tables.write_gathered({"summary": frame}, tmp_path, prefix="horizon_")
     pd.testing.assert_frame_equal(tables.read_gathered(tmp_path / "horizon_summary.csv"), frame)
+
+
+def test_the_workflows_check_refuses_an_edited_table_unless_this_run_regathers_it(tmp_path):
+    """tables.check_gathered, what the workflow runs before any job: every table beside its record is
+    checked; a missing table or record is left to Snakemake, which regathers it."""
+    frame = pd.DataFrame({"variant": ["a", "b"], "test_accuracy": [0.9, 0.8]})
+    tables.write_gathered({"runs": frame, "summary": frame}, tmp_path)
+    tables.write_gathered({"runs": frame}, tmp_path, prefix="horizon_")
+    tables.check_gathered(tmp_path)
+    (tmp_path / "horizon_runs.csv").write_text("variant,test_accuracy\na,0.9\n")
+    with pytest.raises(tables.TableError, match=r"horizon_runs.csv is not the table gather wrote .*snakemake -R "
+                                                r"gather_horizon"):
+        tables.check_gathered(tmp_path)
+    tables.check_gathered(tmp_path, regathered={"gather_horizon"})  # -R gather_horizon: rewritten by this run
+    (tmp_path / "horizon_runs.csv").unlink()  # a missing table: Snakemake regathers it
+    (tmp_path / "summary.csv").unlink()
+    tables.check_gathered(tmp_path)
+    (tmp_path / "gathered.json").unlink()  # no record: refused (Snakemake would not regather for it)
+    with pytest.raises(tables.TableError, match=r"runs.csv: no record of the table gather wrote .*-R gather`"):
+        tables.check_gathered(tmp_path)

@@ -206,6 +206,33 @@ def test_a_missing_run_file_makes_snakemake_train_that_run_again(tiny_run, name)
 
 
 @pytest.mark.slow
+def test_a_table_edited_by_hand_stops_the_workflow_before_any_job_until_it_is_regathered(tiny_run):
+    """One row deleted from runs.csv by hand: snakemake refuses in one line naming the table and the
+    command that mends it, and runs nothing; with that command (-R gather) it is accepted and regathers
+    it."""
+    workdir, config = tiny_run
+    tables = workdir / "results" / "mnist" / "tables"
+    runs = tables / "runs.csv"
+    page = workdir / "reports" / "html" / "mnist" / "comparison.html"
+    original, times, shown = runs.read_bytes(), (runs.stat().st_atime_ns, runs.stat().st_mtime_ns), page.read_bytes()
+    runs.write_bytes(b"".join(original.splitlines(keepends=True)[:-1]))
+    try:
+        out = snakemake(workdir, config=config, check=False)
+        output = out.stdout + out.stderr
+        lines = [line for line in output.splitlines() if line.strip()]
+        assert out.returncode != 0 and "Finished job" not in output and page.read_bytes() == shown, output
+        assert sum("Error" in line for line in lines) == 1, output  # the plan, then one error; no traceback
+        assert lines[-1].startswith("TableError: results/mnist/tables/runs.csv is not the table gather wrote (SHA-256 ")
+        assert lines[-1].endswith("edited by hand? Rebuild it with `snakemake -R gather` (and the options you run "
+                                 "snakemake with).")
+        regather = plan(workdir, "-R", "gather", config=config)
+        assert regather.counts["gather"] == 1 and "train" not in regather.counts
+    finally:
+        runs.write_bytes(original)
+        os.utime(runs, ns=times)
+
+
+@pytest.mark.slow
 def test_the_workflow_runs_from_folders_with_spaces_and_non_ascii_letters(tiny_run, tmp_path):
     """A clone and a working directory whose paths have spaces and non-ASCII letters: every job,
     from training to the report pages (which read their notebooks from the clone), runs."""

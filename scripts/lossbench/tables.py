@@ -35,7 +35,6 @@ would show a hand-edited table as a result.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import math
@@ -49,6 +48,16 @@ import pandas as pd
 from .atomic import atomic_path, sha256_file
 from .data import DATASETS
 from .errors import LossbenchError
+from .gathered import (  # noqa: F401  (the record's names, re-exported for callers of tables)
+    GATHER_RULES,
+    MANIFEST,
+    TABLES,
+    TableError,
+    check_gathered,
+    manifest_path,
+    mend_command,
+    verified_bytes,
+)
 from .stats import ci95
 
 
@@ -336,25 +345,6 @@ def write_tables(metrics_paths: list[str | os.PathLike], out_dir: str | os.PathL
     return tables
 
 
-TABLES = ("runs", "epochs", "summary")
-MANIFEST = "gathered.json"  # beside the tables, after their prefix: gathered.json, horizon_gathered.json, ...
-# The Snakemake rule that writes each prefix's tables (workflow/rules/*.smk) and the one command that
-# rebuilds them (-R: the rule runs again, and so does every page that reads its tables)
-GATHER_RULES = {"": "gather", "horizon_": "gather_horizon", "lr_study_": "gather_lr_study"}
-MEND = "Rebuild it with `snakemake -R {rule}` (and the options you run snakemake with)."
-MEND_BY_HAND = ("Rebuild it with `lossbench gather --prefix {prefix} --runs <its runs' metrics.json> "
-                "--out-dir {folder}`.")
-
-
-class TableError(LossbenchError):
-    """A table that is not the one gather wrote (edited, truncated or replaced by hand), or missing."""
-
-
-def manifest_path(out_dir: str | os.PathLike, prefix: str = "") -> Path:
-    """Where gather records the tables it wrote with ``prefix`` in ``out_dir``."""
-    return Path(out_dir) / f"{prefix}{MANIFEST}"
-
-
 def write_gathered(tables: dict[str, pd.DataFrame], out_dir: str | os.PathLike, prefix: str = "") -> None:
     """Write each frame as ``{prefix}{name}.csv`` in ``out_dir`` and record the SHA-256, rows and
     columns of each in ``{prefix}gathered.json``: every file written aside first, then all put in
@@ -377,23 +367,6 @@ def write_gathered(tables: dict[str, pd.DataFrame], out_dir: str | os.PathLike, 
             tmp.write_text(json.dumps(record, indent=1) + "\n")
 
 
-def mend_command(path: str | os.PathLike) -> str:
-    """The sentence that says how to rebuild a gathered table: the Snakemake rule that writes it
-    (``lossbench gather`` by hand for a prefix no rule writes)."""
-    path = Path(path)
-    prefix = _prefix(path)
-    rule = GATHER_RULES.get(prefix)
-    return MEND.format(rule=rule) if rule else MEND_BY_HAND.format(prefix=prefix, folder=path.parent)
-
-
-def _prefix(path: Path) -> str:
-    for name in TABLES:
-        if path.name.endswith(f"{name}.csv"):
-            return path.name.removesuffix(f"{name}.csv")
-    raise TableError(f"{path}: not a table gather writes (expected a name ending in "
-                     f"{', '.join(f'{name}.csv' for name in TABLES)})")
-
-
 def read_gathered(path: str | os.PathLike) -> pd.DataFrame:
     """A table gather wrote, checked against gather's record (``{prefix}gathered.json`` beside it).
 
@@ -401,25 +374,4 @@ def read_gathered(path: str | os.PathLike) -> pd.DataFrame:
     (edited, truncated or replaced by hand), or with no record, is refused with one ``TableError``
     naming the file and the command that rebuilds it; it is never shown as a result. The bytes
     checked are the bytes parsed (read once)."""
-    path = Path(path)
-    mend = mend_command(path)
-    manifest = manifest_path(path.parent, _prefix(path))
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise TableError(f"{path}: not found; expected a table written by gather. {mend}") from None
-    except OSError as exc:
-        raise TableError(f"{path}: cannot be read ({exc.strerror}). {mend}") from None
-    try:
-        expected = json.loads(manifest.read_text())["tables"][path.name]["sha256"]
-    except FileNotFoundError:
-        raise TableError(f"{path}: no record of the table gather wrote ({manifest} not found): written by hand "
-                         f"or by an older lossbench? {mend}") from None
-    except (OSError, ValueError, KeyError, TypeError):
-        raise TableError(f"{path}: {manifest} holds no SHA-256 for it (not the record gather writes): "
-                         f"edited by hand? {mend}") from None
-    found = hashlib.sha256(data).hexdigest()
-    if found != expected:
-        raise TableError(f"{path} is not the table gather wrote (SHA-256 expected {expected}, found {found}): "
-                         f"edited by hand? {mend}")
-    return pd.read_csv(io.BytesIO(data))
+    return pd.read_csv(io.BytesIO(verified_bytes(Path(path))))

@@ -25,6 +25,7 @@ from lossbench.config import (
 )
 from lossbench.data import DATASETS, export_mirror
 from lossbench.losses import LOSSES
+from lossbench.gathered import TableError, check_gathered, gathered_record
 
 # The config, resolved once (lossbench.config.resolve): --config values read as the YAML file reads
 # them, the schema's defaults filled in, everything checked before any job. A mistake stops here
@@ -91,6 +92,17 @@ def get_train_device():
     inside a SLURM job, so a job without a GPU fails instead of training on CPU."""
     slurm = under_slurm(executor_name(workflow), workflow.remote_exec, os.environ)
     return train_device(config["device"], slurm)
+
+
+def check_gathered_tables():
+    """Before any job: a gathered table edited, truncated or replaced by hand is never shown on a page.
+    Unless this run regathers it anyway (its gather job runs: -R, a new run, a missing record), it
+    stops the run with one line naming the table and the command that rebuilds it."""
+    regathered = {job.rule.name for job in workflow.dag.needrun_jobs()}
+    try:
+        check_gathered(f"results/{DATASET}/tables", regathered)
+    except TableError as error:
+        sys.exit(f"TableError: {error}")
 
 
 def check_cluster_jobs():
@@ -298,11 +310,19 @@ def get_report_pages(dataset):
 
 
 def get_page_inputs(wildcards):
+    """A page's notebook, the files it reads, and beside each gathered table gather's record of it
+    (a page checks the table against it; a missing record regathers, then the page reruns).
+    """
     page = REPORT_PLAN[wildcards.dataset][wildcards.page]
     notebook = os.path.join(
         workflow.basedir, "..", "reports", "notebooks", page.notebook
     )
-    return {"notebook": notebook, **page.inputs, "also_reads": page.also_reads}
+    records = sorted({gathered_record(path) for path in page.inputs.values()} - {None})
+    return {
+        "notebook": notebook,
+        **page.inputs,
+        "also_reads": [*page.also_reads, *records],
+    }
 
 
 def get_page_parameters(wildcards):

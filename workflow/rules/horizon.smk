@@ -37,6 +37,8 @@ rule gather_horizon:
         runs="results/{dataset}/tables/horizon_runs.csv",
         epochs="results/{dataset}/tables/horizon_epochs.csv",
         summary="results/{dataset}/tables/horizon_summary.csv",
+        # what gather wrote (SHA-256 per table): pages refuse a table that differs from it
+        gathered="results/{dataset}/tables/horizon_gathered.json",
     log:
         "logs/{dataset}/gather_horizon.log",
     wildcard_constraints:

@@ -72,6 +72,8 @@ rule gather_lr_study:
         runs="results/{dataset}/tables/lr_study_runs.csv",
         epochs="results/{dataset}/tables/lr_study_epochs.csv",
         summary="results/{dataset}/tables/lr_study_summary.csv",
+        # what gather wrote (SHA-256 per table): pages refuse a table that differs from it
+        gathered="results/{dataset}/tables/lr_study_gathered.json",
     log:
         "logs/{dataset}/gather_lr_study.log",
     wildcard_constraints:

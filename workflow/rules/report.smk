@@ -129,6 +129,7 @@ rule render_index:
     input:
         pages=get_other_pages,
         summary="results/{dataset}/tables/summary.csv",
+        gathered="results/{dataset}/tables/gathered.json",
     output:
         "reports/html/{dataset}/index.html",
     log:

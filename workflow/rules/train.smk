@@ -58,6 +58,8 @@ rule gather:
         runs="results/{dataset}/tables/runs.csv",
         epochs="results/{dataset}/tables/epochs.csv",
         summary="results/{dataset}/tables/summary.csv",
+        # what gather wrote (SHA-256 per table): pages refuse a table that differs from it
+        gathered="results/{dataset}/tables/gathered.json",
     log:
         "logs/{dataset}/gather.log",
     localrule: True
