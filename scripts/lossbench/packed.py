@@ -205,7 +205,7 @@ def train_seeds(configs: list[TrainConfig], data: dict, out_dir: str | os.PathLi
     startup_seconds = time.time() - provenance.process_start_time()
     run_epochs(members, step, sums, lambda s: stacked.load_seed(s, scratch), loss_fn, device, stacked=True)
 
-    record = {**provenance.collect(dev_name), "data_sha256": data_checksums}
+    record = {**provenance.collect(dev_name, device), "data_sha256": data_checksums}
     results = [{**run_metrics(member, startup_seconds, start_time, record), "packed_seeds": len(configs)}
                for member in members]
     if out_dir is None:

@@ -106,10 +106,10 @@ def stage_run(out_dir: str | os.PathLike, model: nn.Module, metrics: dict, histo
             writer = csv.DictWriter(fh, fieldnames=list(history[0]))
             writer.writeheader()
             writer.writerows(history)
-        torch.save(model.state_dict(), tmp / "model.pt")
+        state = cpu_state_dict(model)
+        torch.save(state, tmp / "model.pt")
         saved = load_state_dict(tmp / "model.pt")
-        state = model.state_dict()
-        same = saved.keys() == state.keys() and all(torch.equal(saved[k].cpu(), state[k].cpu()) for k in saved)
+        same = saved.keys() == state.keys() and all(torch.equal(saved[k], state[k]) for k in saved)
         if predictions is None or not same:
             reloaded = copy.deepcopy(model)  # same architecture, weights replaced by the saved ones
             reloaded.load_state_dict(saved)
@@ -129,6 +129,12 @@ def stage_run(out_dir: str | os.PathLike, model: nn.Module, metrics: dict, histo
         remove_empty(created)
         raise
     return tmp, written
+
+
+def cpu_state_dict(model: nn.Module) -> dict[str, Tensor]:
+    """The weights as CPU tensors: a model.pt loads on a machine without a GPU (no map_location needed)
+    and its bytes, so its checksum, do not depend on the device that trained it."""
+    return {name: value.detach().to("cpu", copy=True).contiguous() for name, value in model.state_dict().items()}
 
 
 def install_run(staged: Path, out_dir: str | os.PathLike) -> None:

@@ -188,7 +188,14 @@ def capture_cuda_graph(step, model: torch.nn.Module, optimizer) -> torch.cuda.CU
     As the CUDA-graph docs require, it first runs a few warm-up steps on a side stream; those
     change the weights, so the weights are restored before returning. Gradients must be None
     at capture time: the graph then owns static gradient tensors that each replay overwrites.
+    Streams and capture are made on the device the weights live on (``cuda:N``, not the current
+    device): a capture on another device's stream records nothing of the step.
     """
+    with torch.cuda.device(next(model.parameters()).device):
+        return _capture(step, model, optimizer)
+
+
+def _capture(step, model: torch.nn.Module, optimizer) -> torch.cuda.CUDAGraph:
     saved = [p.detach().clone() for p in model.parameters()]
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
@@ -255,7 +262,7 @@ def as_step(sgd_step, model: torch.nn.Module, optimizer, sums: Tensor, full_batc
         return eager
 
     graph = capture_cuda_graph(lambda: sgd_step(full_batch), model, optimizer)
-    sums.zero_()  # the warm-up steps added to it
+    probe_graph(graph, model, sums)
 
     def replay(idx: Tensor) -> None:
         if idx.shape != full_batch.shape:  # a last, smaller batch: eager, keeping the graph's grad tensors
@@ -268,6 +275,37 @@ def as_step(sgd_step, model: torch.nn.Module, optimizer, sums: Tensor, full_batc
     return replay
 
 
+def check_step_sums(totals: list[list[float]], labels: list[str], where: str) -> None:
+    """Refuse steps that did nothing: a run whose step sums (``step_sums``: loss, correct count, gradient
+    norms) are every one exactly 0 took no step at all, whatever its loss (a step that ran has a non-zero
+    loss or gradient or a correct image). ``totals`` one row per run, ``labels`` naming each. Non-finite
+    sums (a diverged run) are not nothing."""
+    empty = [label for label, row in zip(labels, totals) if row and all(v == 0.0 for v in row)]
+    if empty:
+        raise RuntimeError(
+            f"{where}: the training steps of {', '.join(empty)} did nothing (loss, correct count and gradient "
+            "norms all exactly 0), so the run would 'train' with a loss of 0. On CUDA this is an empty CUDA "
+            "graph: the step captured on another device's stream than its tensors', or a step with no kernels. "
+            "Set cuda_graph: false to train eagerly, and report it with this run's log")
+
+
+def probe_graph(graph: torch.cuda.CUDAGraph, model: torch.nn.Module, sums: Tensor) -> None:
+    """Replay a freshly captured step once (on the static index buffer's batch) and refuse it, through
+    ``check_step_sums``, if it added nothing; the weights and sums are put back as they were."""
+    saved = [p.detach().clone() for p in model.parameters()]
+    sums.zero_()  # the warm-up steps added to it
+    graph.replay()
+    totals = sums.reshape(-1, sums.shape[-1]).tolist()  # one host read, once per run
+    check_step_sums(totals, [f"run {i}" for i in range(len(totals))], "the captured CUDA graph's first replay")
+    with torch.no_grad():
+        for p, value in zip(model.parameters(), saved):
+            p.copy_(value)
+    sums.zero_()
+
+
+MATMUL_PRECISION = "highest"  # float32 matmuls in float32 (no TF32): a site default cannot change results
+
+
 def start_run(cfg: TrainConfig) -> tuple[str, torch.device]:
     """Process-wide settings of a run (determinism, threads); its start time and device."""
     start_time = datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -276,7 +314,13 @@ def start_run(cfg: TrainConfig) -> tuple[str, torch.device]:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
     torch.set_num_threads(cfg.threads)
-    return start_time, resolve_device(cfg.device)
+    # pinned, not inherited: TORCH_ALLOW_TF32_CUBLAS_OVERRIDE or a site's sitecustomize would otherwise switch
+    # float32 matmuls to TF32 on Ampere and newer, changing results without a trace
+    torch.set_float32_matmul_precision(getattr(cfg, "matmul_precision", None) or MATMUL_PRECISION)
+    device = resolve_device(cfg.device)
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)  # cuda:N: streams, graphs and allocations default to it from here
+    return start_time, device
 
 
 def run_epochs(members: list[Member], step: Callable[[Tensor], None], sums: Tensor, model_of: Callable[[int], MLP],
@@ -305,6 +349,9 @@ def run_epochs(members: list[Member], step: Callable[[Tensor], None], sums: Tens
             seconds = (time.perf_counter() - t0) / len(members)
             cpu_seconds = (time.process_time() - cpu0) / len(members)
             totals = sums.reshape(len(members), -1).tolist()
+            check_step_sums([t for t, m in zip(totals, members) if m.status != "diverged"],
+                            [f"{m.cfg.variant} seed {m.cfg.seed}" for m in members if m.status != "diverged"],
+                            f"epoch {epoch}")
         for s, member in enumerate(members):
             if member.status == "diverged":
                 continue
@@ -357,7 +404,7 @@ def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None
     startup_seconds = time.time() - provenance.process_start_time()
     run_epochs([member], step, sums, lambda s: model, loss_fn, device)
 
-    record = {**provenance.collect(dev_name), "data_sha256": data_checksums}
+    record = {**provenance.collect(dev_name, device), "data_sha256": data_checksums}
     metrics = run_metrics(member, startup_seconds, start_time, record)
     if out_dir is not None:  # what metrics.json holds: the metrics plus its files' checksums
         metrics = write_run(out_dir, model, metrics, member.history, member.split.x_test, member.split.y_test,
