@@ -46,12 +46,15 @@ def test_each_packed_seed_trains_like_its_single_run(tiny_data, loss):
 
 
 def test_packed_seeds_keep_one_copy_of_the_data(tiny_data):
-    """Each seed's split is the one train() draws, but its training images are a view of the
-    stacked tensor the packed step reads and the test set is shared: with 100 seeds on a GPU,
-    per-seed copies would take about 6 GB more device memory than the stacked training set."""
+    """Each seed's split is the one train() draws, but its training and validation images are views of
+    the stacked tensors the packed step and the all-runs evaluation read and the test set is shared: with
+    100 seeds on a GPU, per-seed copies would take about 6 GB more device memory than the stacked set."""
     configs = [tiny(seed=s) for s in (0, 4, 7)]
-    generators, splits, x_train, y_train, rows = packed_splits(tiny_data, configs, torch.device("cpu"))
+    packed = packed_splits(tiny_data, configs, torch.device("cpu"))
+    generators, splits, x_train, y_train, rows = (packed.generators, packed.splits, packed.x_train, packed.y_train,
+                                                  packed.rows)
     assert x_train.shape == (3, 200, 784) and y_train.shape == (3, 200) and rows.tolist() == [0, 1, 2]
+    assert packed.x_val.shape == (3, 50, 784) and packed.y_val.shape == (3, 50)
     for s, (c, split) in enumerate(zip(configs, splits)):
         generator = torch.Generator().manual_seed(c.seed)
         alone = make_split(tiny_data, c, generator, torch.device("cpu"))
@@ -59,9 +62,8 @@ def test_packed_seeds_keep_one_copy_of_the_data(tiny_data):
             assert torch.equal(getattr(split, name), getattr(alone, name)), name
         assert split.x_train.data_ptr() == x_train[s].data_ptr() and split.y_train.data_ptr() == y_train[s].data_ptr()
         assert split.x_test.data_ptr() == splits[0].x_test.data_ptr()
-        for name in ("x_val", "y_val"):  # no view keeping the seed's whole train+val tensor alive
-            tensor = getattr(split, name)
-            assert tensor.untyped_storage().nbytes() == tensor.nbytes, name
+        for name in ("x_val", "y_val"):  # a view of the stack, not of the seed's whole train+val tensor
+            assert getattr(split, name).data_ptr() == getattr(packed, name)[s].data_ptr(), name
         # the generator is left where train()'s is after its split: the batch orders match too
         assert torch.equal(torch.randperm(200, generator=generators[s]), torch.randperm(200, generator=generator))
 
@@ -184,7 +186,8 @@ def test_each_run_of_a_packed_lr_grid_trains_like_its_single_run_and_a_diverging
 
 def test_a_packed_grid_shares_one_split_per_seed_and_each_run_draws_its_seeds_batches(tiny_data):
     configs = grid_configs(tiny(), [0.1, 1.0], [3, 5])  # (0.1, 3), (0.1, 5), (1.0, 3), (1.0, 5)
-    generators, splits, x_train, y_train, rows = packed_splits(tiny_data, configs, torch.device("cpu"))
+    packed = packed_splits(tiny_data, configs, torch.device("cpu"))
+    generators, splits, x_train, rows = packed.generators, packed.splits, packed.x_train, packed.rows
     assert x_train.shape == (2, 200, 784) and rows.tolist() == [0, 1, 0, 1]
     assert splits[0].x_train.data_ptr() == splits[2].x_train.data_ptr() == x_train[0].data_ptr()
     for c, g in zip(configs, generators):
@@ -241,3 +244,33 @@ def test_one_run_packed_alone_trains_like_its_single_run(tiny_data, tmp_path):
             "--train-size", "200", "--val-size", "50", "--hidden", "32", "--epochs", "1", "--batch-size", "25",
             "--data", str(tmp_path / "data.pt"), "--out-dir", str(tmp_path / "v")]
     assert cli.main(argv) == 0 and (tmp_path / "v" / "lr-0.5" / "seed-0" / "metrics.json").is_file()
+
+
+def test_all_runs_evaluated_at_once_give_each_runs_own_evaluation(tiny_data, monkeypatch):
+    """A packed job evaluates every run in one stacked pass per chunk of runs (finding 7 of issue #21):
+    the validation statistics and test predictions of each run are its own network's, as train.evaluate
+    and runfolder.predict give them one run at a time (up to float noise: counts here are exact), also
+    when the runs are cut into chunks."""
+    from lossbench import packed as packed_module
+    from lossbench.runfolder import predict
+    from lossbench.train import evaluate
+
+    configs = grid_configs(tiny(), [0.1, 1.0], [3, 5])
+    data = packed_splits(tiny_data, configs, torch.device("cpu"))
+    torch.manual_seed(0)
+    models = [MLP(784, (32, 16)) for _ in configs]
+    stacked = StackedMLP(models)
+    for chunk_elements in (packed_module.EVAL_ELEMENTS, 50 * 32):  # every run at once; one run per chunk
+        monkeypatch.setattr(packed_module, "EVAL_ELEMENTS", chunk_elements)
+        val = packed_module.evaluate_stacked(stacked, data.x_val, data.y_val, data.rows, [0, 2, 3])
+        test = packed_module.evaluate_stacked(stacked, data.splits[0].x_test, data.splits[0].y_test, None, [1, 3],
+                                              predictions=True)
+        assert sorted(val) == [0, 2, 3] and sorted(test) == [1, 3]
+        for s in (0, 2, 3):
+            alone = evaluate(models[s], data.splits[s].x_val, data.splits[s].y_val)
+            assert val[s][0]["accuracy"] == alone["accuracy"] and val[s][1] is None
+            assert val[s][0]["mean_max_prob"] == pytest.approx(alone["mean_max_prob"], rel=1e-5)
+        for s in (1, 3):
+            alone = predict(models[s], data.splits[s].x_test, data.splits[s].y_test)
+            assert [r[:2] for r in test[s][1]] == [r[:2] for r in alone]
+            assert [r[2] for r in test[s][1]] == pytest.approx([r[2] for r in alone], rel=1e-5)

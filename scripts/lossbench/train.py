@@ -324,13 +324,15 @@ def start_run(cfg: TrainConfig) -> tuple[str, torch.device]:
 
 
 def run_epochs(members: list[Member], step: Callable[[Tensor], None], sums: Tensor, model_of: Callable[[int], MLP],
-               loss_fn, device: torch.device, stacked: bool = False) -> None:
+               loss_fn, device: torch.device, stacked: bool = False, evaluate_runs: Callable | None = None) -> None:
     """The epoch loop, for one network or several stacked; fills each member's history and status.
 
     Epoch 0 evaluates the untrained networks. Each later epoch draws every member's batch order
     from its own generator, runs ``step`` on each batch of indices (``[B]`` for one network,
     ``[S, B]`` for ``stacked`` ones, one member included), reads the step sums once, and evaluates
-    every member's network (``model_of(s)``). A member whose train loss is not finite is marked diverged and no longer
+    every member's network (``model_of(s)``; or, given ``evaluate_runs(alive, tested)``, every member at once:
+    it returns ``{s: (validation dict as evaluate's, predict's rows or None)}``, the predictions for the members in
+    ``tested``). A member whose train loss is not finite is marked diverged and no longer
     evaluated (its weights are NaN; the others go on); the loop ends when all have diverged.
     Epoch seconds are each member's share of the epoch (the epoch's time / number of members).
     """
@@ -352,21 +354,28 @@ def run_epochs(members: list[Member], step: Callable[[Tensor], None], sums: Tens
             check_step_sums([t for t, m in zip(totals, members) if m.status != "diverged"],
                             [f"{m.cfg.variant} seed {m.cfg.seed}" for m in members if m.status != "diverged"],
                             f"epoch {epoch}")
-        for s, member in enumerate(members):
-            if member.status == "diverged":
-                continue
-            model = model_of(s)
+        alive = [s for s, m in enumerate(members) if m.status != "diverged"]
+        rows = {}
+        for s in alive:
             if epoch == 0:
-                row = initial_row(model, loss_fn, member.split, cfg.batch_size)
+                rows[s] = initial_row(model_of(s), loss_fn, members[s].split, cfg.batch_size)
             else:
-                row = step_row(totals[s], n, n_batches, seconds, cpu_seconds)
+                rows[s] = step_row(totals[s], n, n_batches, seconds, cpu_seconds)
+        # the test set every test_every-th epoch (epoch 0 only when that is every epoch) and always at a
+        # run's last (budget or divergence): 5x the validation set, it is most of an epoch's evaluation
+        tests = {s: (epoch % cfg.test_every == 0 and (epoch > 0 or cfg.test_every == 1)) or epoch == cfg.epochs
+                 or not math.isfinite(rows[s]["train_loss"]) for s in alive}
+        evaluated, shared = {}, 0.0
+        if evaluate_runs is not None and alive:  # every run at once: one pass per chunk of runs, one host read
             t_eval = time.perf_counter()
-            # the test set every test_every-th epoch (epoch 0 only when that is every epoch) and always at a
-            # run's last (budget or divergence): 5x the validation set, it is most of an epoch's evaluation
-            test = (epoch % cfg.test_every == 0 and (epoch > 0 or cfg.test_every == 1)) or epoch == cfg.epochs \
-                or not math.isfinite(row["train_loss"])
-            row = evaluated_row(epoch, row, model, member, test=test)
-            member.eval_seconds += time.perf_counter() - t_eval
+            evaluated = evaluate_runs(alive, [s for s in alive if tests[s]])
+            shared = (time.perf_counter() - t_eval) / len(alive)
+        for s in alive:
+            member = members[s]
+            t_eval = time.perf_counter()
+            row = evaluated_row(epoch, rows[s], model_of(s) if evaluate_runs is None else None, member,
+                                test=tests[s], evaluated=evaluated.get(s))
+            member.eval_seconds += time.perf_counter() - t_eval + shared
             member.history.append(row)
             log_row(member.cfg, row)
             if epoch > 0 and not math.isfinite(row["train_loss"]):
@@ -412,16 +421,19 @@ def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None
     return metrics
 
 
-def evaluated_row(epoch: int, row: dict, model: MLP, member: Member, test: bool = True) -> dict:
+def evaluated_row(epoch: int, row: dict, model: MLP | None, member: Member, test: bool = True,
+                  evaluated: tuple[dict, list | None] | None = None) -> dict:
     """The history row of an epoch: its training statistics plus validation and (``test``) test results.
 
     A test keeps its per-image predictions in ``member.predictions``: the last test's are the run's
-    predictions.csv (``runfolder.stage_run`` checks the saved weights are the ones that made them)."""
+    predictions.csv (``runfolder.stage_run`` checks the saved weights are the ones that made them).
+    ``evaluated``: the validation dict and test predictions already computed (a packed job evaluates
+    every run at once); else ``model`` is evaluated here."""
     split = member.split
-    val = evaluate(model, split.x_val, split.y_val)
+    val, predictions = evaluated if evaluated is not None else (evaluate(model, split.x_val, split.y_val), None)
     test_accuracy = math.nan
     if test:
-        member.predictions = predict(model, split.x_test, split.y_test)
+        member.predictions = predictions if predictions is not None else predict(model, split.x_test, split.y_test)
         test_accuracy = sum(label == predicted for label, predicted, _, _ in member.predictions) / len(split.y_test)
     return {
         "epoch": epoch, **row,
