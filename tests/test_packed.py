@@ -274,3 +274,25 @@ def test_all_runs_evaluated_at_once_give_each_runs_own_evaluation(tiny_data, mon
             alone = predict(models[s], data.splits[s].x_test, data.splits[s].y_test)
             assert [r[:2] for r in test[s][1]] == [r[:2] for r in alone]
             assert [r[2] for r in test[s][1]] == pytest.approx([r[2] for r in alone], rel=1e-5)
+
+
+def test_packed_run_folders_written_in_bulk_hold_each_runs_own_weights_only(tiny_data, tmp_path, monkeypatch):
+    """The folders of a packed job are written in bulk (weights to the host per chunk of runs, a pool of
+    threads): each model.pt holds its run's weights alone, byte for byte what saving that network on its
+    own writes (not a view of the stacked tensor, which torch.save would write whole), in chunks too."""
+    from lossbench import packed as packed_module
+    from lossbench.atomic import sha256_file
+    from lossbench.runfolder import cpu_state_dict
+
+    monkeypatch.setattr(packed_module, "WRITE_CHUNK", 2)  # 3 runs: chunks of 2 and 1
+    results = train_seeds(seeds_of(tiny(epochs=1), [0, 1, 2]), tiny_data, out_dir=tmp_path / "v")
+    for seed, metrics in zip([0, 1, 2], results):
+        run = tmp_path / "v" / f"seed-{seed}"
+        state = load_state_dict(run / "model.pt")
+        model = MLP(784, (32, 16))
+        model.load_state_dict(state)
+        (tmp_path / "alone" / str(seed)).mkdir(parents=True)
+        torch.save(cpu_state_dict(model), tmp_path / "alone" / str(seed) / "model.pt")
+        assert sha256_file(run / "model.pt") == sha256_file(tmp_path / "alone" / str(seed) / "model.pt")
+        assert metrics["files"]["model.pt"]["sha256"] == sha256_file(run / "model.pt")
+        assert json.loads((run / "metrics.json").read_text()) == metrics

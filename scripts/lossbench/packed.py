@@ -27,6 +27,7 @@ import math
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from torch import Tensor, nn
 
 from . import provenance
 from .config import ConfigError, TrainConfig, lr_study_variant, lr_text
-from .devices import device_name
+from .devices import device_name, job_cores
 from .losses import get_loss
 from .model import MLP
 from .runfolder import check_out_dir, install_run, remove_empty, stage_run
@@ -225,6 +226,49 @@ def evaluate_stacked(model: StackedMLP, x: Tensor, y: Tensor, rows: Tensor | Non
     return found
 
 
+WRITE_CHUNK = 64  # runs whose weights are on the host at once while their folders are written
+
+
+def stage_all(stacked: StackedMLP, scratch: MLP, members: list[Member], results: list[dict], folder_of,
+              staged: list) -> None:
+    """Write every run's folder aside (``runfolder.stage_run``), in bulk: the weights of a chunk of runs
+    come to the host in one copy per layer, and the runs' folders are written by a pool of threads (saving,
+    hashing and file writes release the GIL). Each staged (temporary folder, run folder) is appended to
+    ``staged`` as soon as it is written, so the caller can remove them all (and the parent folders it made)
+    if any fails; ``results[s]``
+    becomes run s's metrics as written. The first failure is raised once every write has ended."""
+    keys = list(scratch.state_dict())  # net.0.weight, net.0.bias, net.2.weight, ...: layer by layer
+    for member in members:  # parents made here, once: no thread removes a parent another is writing in
+        folder_of(member.cfg).parent.mkdir(parents=True, exist_ok=True)
+    workers = max(1, min(8, job_cores()))
+    with ThreadPoolExecutor(workers) as pool:
+        for start in range(0, len(members), WRITE_CHUNK):
+            part = range(start, min(len(members), start + WRITE_CHUNK))
+            weights = [w[part.start : part.stop].detach().cpu() for w in stacked.weights]
+            biases = [b[part.start : part.stop].detach().cpu() for b in stacked.biases]
+
+            def write(s: int, i: int, weights: list[Tensor], biases: list[Tensor]) -> tuple[Path, Path, dict]:
+                member, state = members[s], {}
+                for layer, (w, b) in enumerate(zip(weights, biases)):  # own storage each: torch.save saves it all
+                    state[keys[2 * layer]] = w[i].t().clone(memory_format=torch.contiguous_format)
+                    state[keys[2 * layer + 1]] = b[i].clone()
+                folder = folder_of(member.cfg)
+                tmp, written = stage_run(folder, scratch, results[s], member.history, member.split.x_test,
+                                         member.split.y_test, member.predictions, state=state)
+                return tmp, folder, written
+
+            futures = {pool.submit(write, s, s - part.start, weights, biases): s for s in part}
+            error = None
+            for future in futures:  # every write ends before anything is raised: no folder left behind
+                try:
+                    tmp, folder, results[futures[future]] = future.result()
+                    staged.append((tmp, folder))
+                except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others
+                    error = error or exc
+            if error is not None:
+                raise error
+
+
 def run_dir(out_dir: str | os.PathLike, cfg: TrainConfig, grid: bool) -> Path:
     """A packed run's folder: ``out_dir/seed-<s>``, or ``out_dir/lr-<lr>/seed-<s>`` in an lr grid."""
     return Path(out_dir) / (f"lr-{lr_text(cfg.lr)}" if grid else "") / f"seed-{cfg.seed}"
@@ -302,11 +346,7 @@ def train_seeds(configs: list[TrainConfig], data: dict, out_dir: str | os.PathLi
                   if d != out_dir and not d.exists()]
     staged = []  # (temporary folder, run folder): every run written aside, then all put in place
     try:
-        for s, member in enumerate(members):
-            folder = run_dir(out_dir, member.cfg, grid)
-            tmp, results[s] = stage_run(folder, stacked.load_seed(s, scratch), results[s], member.history,
-                                        member.split.x_test, member.split.y_test, member.predictions)
-            staged.append((tmp, folder))
+        stage_all(stacked, scratch, members, results, lambda c: run_dir(out_dir, c, grid), staged)
         for tmp, folder in staged:
             install_run(tmp, folder)
     except BaseException:
