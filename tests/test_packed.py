@@ -42,7 +42,15 @@ def test_each_packed_seed_trains_like_its_single_run(tiny_data, loss):
         # same start: the untrained network's gradient is computed by the same code on the same weights
         assert got["initial_logit_grad_norm"] == alone["initial_logit_grad_norm"]
         assert got["train_loss"] == pytest.approx(alone["train_loss"], rel=1e-4)
-        assert got["test_accuracy"] == pytest.approx(alone["test_accuracy"], abs=0.011)
+        assert got["test_accuracy"] == pytest.approx(alone["test_accuracy"], abs=flipped(got, 100))
+
+
+def flipped(metrics: dict, images: int) -> float:
+    """How far a packed run's share of ``images`` may be from its single run's: one image on CPU, where the
+    stacked products round as the single ones nearly always; helpers.FLIPPED_IMAGES on CUDA (finding 5)."""
+    from helpers import FLIPPED_IMAGES
+
+    return ((1 if metrics["provenance"]["cuda_runtime"] is None else FLIPPED_IMAGES) + 0.1) / images
 
 
 def test_packed_seeds_keep_one_copy_of_the_data(tiny_data):
@@ -176,12 +184,31 @@ def test_each_run_of_a_packed_lr_grid_trains_like_its_single_run_and_a_diverging
             continue
         assert got["status"] == "ok"
         assert got["train_loss"] == pytest.approx(alone["train_loss"], rel=1e-4)
-        assert got["val_accuracy"] == pytest.approx(alone["val_accuracy"], abs=0.021)
-        assert got["test_accuracy"] == pytest.approx(alone["test_accuracy"], abs=0.011)
+        assert got["val_accuracy"] == pytest.approx(alone["val_accuracy"], abs=flipped(got, 50))
+        assert got["test_accuracy"] == pytest.approx(alone["test_accuracy"], abs=flipped(got, 100))
     # the finite runs are what they are without the diverging lr in the stack: nothing leaks across runs
     without = train_seeds(configs[:4], tiny_data)
+    assert_same_stacked_runs(without, packed[:4], images=50)
+
+
+def assert_same_stacked_runs(got: list[dict], expected: list[dict], images: int) -> None:
+    """Runs trained in stacks of different sizes (a 4-run and a 6-run stack) are the same runs. On CPU bit
+    for bit: the same products run on every slice of the stack. On CUDA up to float noise only, and that is
+    no bug: cuBLAS picks its batched-GEMM algorithm by the batch count, so a 4-run and a 6-run stack may
+    round differently (issue #21, finding 5); compared with tests/helpers.py's
+    assert_same_training_up_to_float_noise (shares of ``images`` within 2 images, the rest 1e-4 relative)."""
+    import pandas as pd
+
+    from helpers import assert_same_training_up_to_float_noise
+
     strip = lambda m: {k: v for k, v in m.items() if k not in (*TIMINGS, "packed_seeds")}  # noqa: E731
-    assert [strip(m) for m in without] == [strip(m) for m in packed[:4]]
+    if all(m["provenance"]["cuda_runtime"] is None for m in (*got, *expected)):  # trained on CPU
+        assert [strip(m) for m in got] == [strip(m) for m in expected]
+        return
+    text = lambda m: {k: v for k, v in strip(m).items() if not isinstance(v, float | int) or isinstance(v, bool)}  # noqa: E731
+    assert [text(m) for m in got] == [text(m) for m in expected]
+    numbers = lambda ms: pd.DataFrame([{k: v for k, v in strip(m).items() if k not in text(m)} for m in ms])  # noqa: E731
+    assert_same_training_up_to_float_noise(numbers(got).astype(float), numbers(expected).astype(float), images)
 
 
 def test_a_packed_grid_shares_one_split_per_seed_and_each_run_draws_its_seeds_batches(tiny_data):
@@ -296,3 +323,20 @@ def test_packed_run_folders_written_in_bulk_hold_each_runs_own_weights_only(tiny
         assert sha256_file(run / "model.pt") == sha256_file(tmp_path / "alone" / str(seed) / "model.pt")
         assert metrics["files"]["model.pt"]["sha256"] == sha256_file(run / "model.pt")
         assert json.loads((run / "metrics.json").read_text()) == metrics
+
+
+def test_stacks_of_different_sizes_compare_exactly_on_cpu_and_within_float_noise_on_cuda():
+    """The comparison above, on constructed records: exact for CPU runs; for CUDA runs a loss 1e-7 off and
+    one validation image of 50 flipped pass, a loss 1% off or three images flipped fail."""
+    def run(loss: float, val: float, cuda: str | None) -> dict:
+        return {"variant": "v", "seed": 0, "status": "ok", "train_loss": loss, "val_accuracy": val,
+                "test_accuracy": 0.5, "epochs_run": 3, "config": {"lr": 0.1},
+                "provenance": {"cuda_runtime": cuda}, "packed_seeds": 4, "train_seconds": 1.0}
+
+    assert_same_stacked_runs([run(0.3, 0.5, None)], [run(0.3, 0.5, None)], images=50)
+    with pytest.raises(AssertionError):
+        assert_same_stacked_runs([run(0.3 * (1 + 1e-7), 0.5, None)], [run(0.3, 0.5, None)], images=50)
+    assert_same_stacked_runs([run(0.3 * (1 + 1e-7), 0.52, "13.0")], [run(0.3, 0.5, "13.0")], images=50)
+    for loss, val in ((0.3 * 1.01, 0.5), (0.3, 0.56)):
+        with pytest.raises(AssertionError):
+            assert_same_stacked_runs([run(loss, val, "13.0")], [run(0.3, 0.5, "13.0")], images=50)
