@@ -280,14 +280,14 @@ def grid_configs(cfg: TrainConfig, lrs: list[float], seeds: list[int]) -> list[T
 
 
 def train_seeds(configs: list[TrainConfig], data: dict, out_dir: str | os.PathLike | None = None,
-                data_checksums: dict | None = None, by_lr: bool | None = None) -> list[dict]:
+                data_checksums: dict | None = None, by_lr: bool | None = None, history: bool = False) -> list[dict]:
     """Train the runs ``configs`` together; return each run's metrics.
 
     The runs are the seeds of one variant, or a grid of one loss over lrs and seeds: they may differ
     only in seed, lr and variant name, and no two in both lr and seed. Writes each run's folder
     (``run_dir``: ``out_dir/seed-<s>/``, or ``out_dir/lr-<lr>/seed-<s>/`` with ``by_lr``, by default when
     the lrs differ) if ``out_dir`` is given: every run's folder is written aside first and put in place only when all
-    are, so a failure leaves none.
+    are, so a failure leaves none. ``history``: each run's metrics also hold its history rows (as train's).
     """
     seeds = [c.seed for c in configs]
     points = [(c.lr, c.seed) for c in configs]
@@ -339,7 +339,7 @@ def train_seeds(configs: list[TrainConfig], data: dict, out_dir: str | os.PathLi
     results = [{**run_metrics(member, startup_seconds, start_time, record), "packed_seeds": len(configs)}
                for member in members]
     if out_dir is None:
-        return results
+        return [{**m, "history": member.history} for m, member in zip(results, members)] if history else results
     out_dir = Path(out_dir)
     created = [p for p in (out_dir, *out_dir.parents) if not p.exists()]  # removed again on failure
     created_lr = [d for d in dict.fromkeys(run_dir(out_dir, c, grid).parent for c in configs)
@@ -356,4 +356,4 @@ def train_seeds(configs: list[TrainConfig], data: dict, out_dir: str | os.PathLi
             remove_empty([folder])
         remove_empty(created)
         raise
-    return results
+    return [{**m, "history": member.history} for m, member in zip(results, members)] if history else results

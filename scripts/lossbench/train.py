@@ -387,12 +387,13 @@ def run_epochs(members: list[Member], step: Callable[[Tensor], None], sums: Tens
 
 
 def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None,
-          data_checksums: dict | None = None) -> dict:
+          data_checksums: dict | None = None, history: bool = False) -> dict:
     """Train one run and return its metrics; write its run folder into ``out_dir`` if given.
 
     ``data_checksums`` (from the data manifest) goes into the run's provenance. The run folder
     appears whole at the end or not at all (``runfolder.write_run``); a folder that could not be
-    written is refused before training starts.
+    written is refused before training starts. ``history``: the returned metrics also hold the run's
+    history rows under "history" (tests/gpu/check.py compares them; metrics.json never holds them).
     """
     if out_dir is not None:
         check_out_dir(out_dir)
@@ -418,7 +419,7 @@ def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None
     if out_dir is not None:  # what metrics.json holds: the metrics plus its files' checksums
         metrics = write_run(out_dir, model, metrics, member.history, member.split.x_test, member.split.y_test,
                             member.predictions)
-    return metrics
+    return {**metrics, "history": member.history} if history else metrics
 
 
 def evaluated_row(epoch: int, row: dict, model: MLP | None, member: Member, test: bool = True,
