@@ -203,9 +203,9 @@ class Checker:
                 f"test accuracy {here['test_accuracy']} / {cpu['test_accuracy']} not above {floor}")
 
     def check_bench(self, figures: dict) -> None:
-        result = bench.run(self.args.data, repeats=self.mode["repeats"], epochs=self.mode["epochs"], threads=self.threads,
-                           device=self.device, startup=True, packed=self.mode["packed"],
-                           sizes={k: v for k, v in self.mode["sizes"].items()})
+        result = bench.run(self.args.data, repeats=self.mode["repeats"], epochs=self.mode["epochs"],
+                           threads=self.threads, device=self.device, startup=True, packed=self.mode["packed"],
+                           sizes=dict(self.mode["sizes"]))
         (self.out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
         accuracy = result["test_accuracy_mean"]
         figures.update(median_seconds=result["median_seconds"], test_accuracy=accuracy,
