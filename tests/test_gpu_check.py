@@ -81,7 +81,8 @@ def test_the_gpu_check_walks_every_assertion_on_cpu_and_prints_one_json_and_one_
 
 
 def test_a_failing_check_is_named_on_one_line_and_the_others_still_run(tmp_path, real_mirror, monkeypatch):
-    """check.py's own failure paths, driven in-process: an alert in a log and a check that raises."""
+    """check.py's own failure paths, driven in-process: a check that fails (after warning that the CUDA graph
+    is empty, as torch does): named with its reason, the alert found in the logs, the exit status 1."""
     sys.path.insert(0, str(ROOT / "tests" / "gpu"))
     try:
         import check
@@ -90,20 +91,21 @@ def test_a_failing_check_is_named_on_one_line_and_the_others_still_run(tmp_path,
     subprocess.run([sys.executable, "-m", "lossbench.cli", "data", "--dataset", "mnist", "--out",
                     str(tmp_path / "mnist"), "--mirror", str(real_mirror)], check=True, capture_output=True,
                    env={k: v for k, v in os.environ.items() if k != data.MIRROR_ENV})
-    monkeypatch.setattr(check, "CHECK_ORDER", ["check_model_pt", "check_gpu_vs_cpu", "check_logs"])
-    monkeypatch.setattr(check.Checker, "check_gpu_vs_cpu",
-                        lambda self, figures: check.require(False, "epoch 0 val_accuracy: 0.1 on cuda, 0.2 on CPU"))
-    real_finish = check.Checker.finish
+    monkeypatch.setattr(check, "CHECK_ORDER", ["check_lr_grid", "check_gpu_vs_cpu", "check_logs"])
 
-    def finish(self, name, process):
-        real_finish(self, name, process)
-        self.logs.append((name, "UserWarning: The CUDA Graph is empty. This usually means ..."))
+    def failing(self, figures):
+        import warnings
 
-    monkeypatch.setattr(check.Checker, "finish", finish)
+        warnings.warn("The CUDA Graph is empty. This usually means that the graph was attempted to be captured "
+                      "on wrong device or stream.", UserWarning, stacklevel=2)
+        check.require(False, "epoch 0 val_accuracy: 0.1 on cuda, 0.2 on CPU")
+
+    monkeypatch.setattr(check.Checker, "check_gpu_vs_cpu", failing)
     assert check.main(["--cpu", "--data", str(tmp_path / "mnist" / "data.pt"), "--out", str(tmp_path / "out")]) == 1
     report = json.loads((tmp_path / "out" / "check.json").read_text())
     assert [name for name, c in report["checks"].items() if not c["ok"]] == ["gpu_vs_cpu", "logs"]
-    assert report["checks"]["model_pt"]["ok"]  # it ran, and passed, before and beside the failures
+    assert report["checks"]["lr_grid"]["ok"]  # it ran, and passed, before and beside the failures
+    assert report["checks"]["gpu_vs_cpu"]["why"] == "epoch 0 val_accuracy: 0.1 on cuda, 0.2 on CPU"
     assert "CUDA Graph is empty" in report["checks"]["logs"]["why"]
 
 

@@ -299,17 +299,22 @@ class Checker:
             device = "cuda:1" if count >= 2 else "cuda:0"
             figures.update(gpus=count, device=device)
         cfg = self.cfg(variant="index", device=device, cuda_graph=True, epochs=1)
-        single = train(cfg, self.data, history=True)
-        packed = train_seeds([replace(cfg, seed=s) for s in self.mode["seeds"][:2]], self.data, history=True)
+        before = torch.cuda.current_device() if self.cuda else None
+        try:
+            single = train(cfg, self.data, history=True)
+            packed = train_seeds([replace(cfg, seed=s) for s in self.mode["seeds"][:2]], self.data, history=True)
+            current = torch.cuda.current_device() if self.cuda else None
+        finally:
+            if self.cuda:
+                torch.cuda.set_device(before)  # the later checks' "cuda" is the device they began with
         for m in (single, *packed):
             require(m["status"] == "ok" and m["history"][-1]["train_loss"] < m["history"][0]["train_loss"],
                     f"{device} seed {m['seed']}: did not train ({m['status']})")
         if self.cuda:
             index = torch.device(device).index
-            figures["current_device"] = torch.cuda.current_device()
+            figures["current_device"] = current
             figures["max_memory_allocated"] = torch.cuda.max_memory_allocated(index)
-            require(torch.cuda.current_device() == index, f"current device {torch.cuda.current_device()}, "
-                    f"expected {index}")
+            require(current == index, f"current device during the runs {current}, expected {index}")
             require(torch.cuda.max_memory_allocated(index) > 0, f"nothing was allocated on {device}")
             require(single["provenance"]["device_name"] == torch.cuda.get_device_name(index), "device name")
 
@@ -340,7 +345,7 @@ class Checker:
                 f"model.pt gives {loaded['accuracy']} on CPU, the run {metrics['test_accuracy']}")
 
     def check_peak_memory(self, figures: dict) -> None:
-        cfg = self.cfg(variant="memory", epochs=1, cuda_graph=True)
+        cfg = self.cfg(variant="memory", epochs=2, cuda_graph=True)  # 2: the test set once, at the end
         seeds = list(range(self.mode["memory_seeds"]))
         jobs = {"packed seeds": [replace(cfg, seed=s) for s in seeds],
                 "lr grid": grid_configs(cfg, self.mode["memory_lrs"], seeds)}
