@@ -343,7 +343,7 @@ def test_start_run_pins_matmul_precision_and_sets_the_cuda_device_index(monkeypa
 
     torch.set_float32_matmul_precision("medium")  # a site's TF32 default
     try:
-        _, device = train_module.start_run(tiny())
+        _, device = train_module.start_run(tiny(device="cpu"))
         assert device.type == "cpu" and torch.get_float32_matmul_precision() == "highest"
         chosen = []
         monkeypatch.setattr(train_module, "resolve_device", lambda name: torch.device(name))
@@ -357,7 +357,7 @@ def test_start_run_pins_matmul_precision_and_sets_the_cuda_device_index(monkeypa
 
 
 def test_provenance_records_what_decides_the_arithmetic_null_where_cuda_is_not_used(tiny_data):
-    metrics = train(tiny(epochs=1), tiny_data)
+    metrics = train(tiny(epochs=1, device="cpu"), tiny_data)  # CPU also on a GPU machine (tests/gpu/check.sh)
     prov = metrics["provenance"]
     for key in ("cuda_runtime", "cuda_driver", "cublas", "compute_capability", "cublas_workspace_config"):
         assert key in prov and prov[key] is None, key
