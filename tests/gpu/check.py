@@ -117,11 +117,20 @@ class Checker:
         return TrainConfig(**{**settings, **overrides})
 
     def cli(self, *argv: str, env: dict | None = None) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "lossbench.cli", *argv], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+        """Start ``lossbench ARGV``; its output goes to a file (processes run side by side: no pipe fills up)."""
+        logs = self.out / "logs"
+        logs.mkdir(exist_ok=True)
+        log = open(logs / f"{len(list(logs.iterdir()))}.log", "w+")  # noqa: SIM115 - closed by finish()
+        process = subprocess.Popen([sys.executable, "-m", "lossbench.cli", *argv], stdout=log,
+                                   stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})
+        process.log = log
+        return process
 
     def finish(self, name: str, process: subprocess.Popen) -> None:
-        out, err = process.communicate(timeout=600)
+        process.wait(timeout=600)
+        process.log.seek(0)
+        err = process.log.read()
+        process.log.close()
         self.logs.append((name, err))
         require(process.returncode == 0, f"{name} exited {process.returncode}: {err.strip().splitlines()[-1:]}")
 
