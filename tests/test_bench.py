@@ -59,3 +59,35 @@ def test_bench_times_a_packed_learning_rate_grid(tiny_data, tmp_path, monkeypatc
 def test_bench_refuses_a_packed_grid_it_cannot_run(tmp_path, capsys, extra, words):
     assert cli.main(["bench", "--data", str(tmp_path / "none.pt"), "--device", "cpu", *extra]) == 1
     assert words in capsys.readouterr().err
+
+
+def test_startup_compares_like_for_like_on_the_bench_device(monkeypatch, tmp_path):
+    """Finding 10 of issue #21: on CUDA the bare process also starts the device (context, allocator, cuBLAS)
+    as lossbench train does before its first step; the train is run on the same device."""
+    calls = []
+
+    def fake_run(argv, **kwargs):
+        calls.append(argv)
+        if "train" in argv:
+            out = argv[argv.index("--out-dir") + 1]
+            (tmp_path / "m.json").write_text(json.dumps({"startup_seconds": 2.0}))
+            import shutil
+
+            shutil.copy(tmp_path / "m.json", f"{out}/metrics.json")
+
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    result = bench.time_startup(1, "data.pt", "cuda:1")
+    bare, train = calls
+    assert bare == bench.bare_startup_command("cuda:1") and "cuda" in bench.BARE_START and bare[-1] == "cuda:1"
+    assert train[train.index("--device") + 1] == "cuda:1"
+    assert result["device"] == "cuda:1" and "start CUDA" in result["bare"] and result["train_startup_seconds"] == 2.0
+    assert "start CUDA" not in bench.time_startup(1, "data.pt", "cpu")["bare"]
+
+
+def test_the_bare_start_runs_on_cpu():
+    import subprocess
+    import sys
+
+    out = subprocess.run(bench.bare_startup_command("cpu"), capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert bench.bare_startup_command("cpu")[0] == sys.executable

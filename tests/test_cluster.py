@@ -149,3 +149,62 @@ def test_the_profile_names_its_jobs_retries_and_asks_for_no_groups():
     assert "groups" not in settings and "group-components" not in settings
     assert "cpus_per_task" not in settings["default-resources"]
     assert "# groups:" not in PROFILE.read_text()  # the advice that summed 5 GPUs into one job is gone
+
+
+def test_a_comma_separated_partition_list_is_accepted_when_every_partition_has_gpus():
+    """SLURM's --partition takes a list (the job starts where there is room first): finding 9 of issue #21."""
+    partitions = {**PARTITIONS, "gpu2": "gpu:h100:4"}
+    check_training_job("train", {"slurm_partition": "gpu,gpu2", "gpu": 1}, 2, "cuda", partitions)
+    check_training_job("train", {"slurm_partition": " gpu , gpu2 ", "gpu": 1}, 2, "cuda", partitions)
+    check_training_job("train", {"slurm_partition": "cpu,debug"}, 2, "cpu", partitions)
+    with pytest.raises(ClusterConfigError, match=r"'gpu,cpu' names 'cpu', whose nodes have no GPUs"):
+        check_training_job("train", {"slurm_partition": "gpu,cpu", "gpu": 1}, 2, "cuda", partitions)
+    with pytest.raises(ClusterConfigError, match=r"names 'gpu3', 'gpu4', which are not partitions of this cluster"):
+        check_training_job("train", {"slurm_partition": "gpu,gpu3,gpu4", "gpu": 1}, 2, "cuda", partitions)
+
+
+def test_the_cpu_device_name_counts_the_jobs_cores_not_the_nodes(monkeypatch):
+    """A SLURM job of 4 cores on a 128-core node is "cpu (4 cores, ...)": finding 9 of issue #21."""
+    import os
+
+    import torch
+
+    from lossbench.devices import device_name
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 5, 9, 12}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 128)
+    assert device_name(torch.device("cpu")).startswith("cpu (4 cores, ")
+
+
+DRIVER_MESSAGE = dict(host="node7", cuda_visible_devices=None, slurm_job=None, slurm_partition=None,
+                      torch_version="2.14.1+cu130", torch_cuda="13.0")
+
+
+def test_cuda_unavailable_names_the_driver_and_the_torch_build_and_blames_an_old_driver():
+    """Finding 1 of issue #21: the CUDA 13.0 build of torch on a 570 driver sees no GPU; the error says so."""
+    from lossbench.devices import unavailable_message
+
+    old = unavailable_message("cuda", 0, driver="570.124.06", **DRIVER_MESSAGE)
+    for word in ("no CUDA GPU is visible", "torch 2.14.1+cu130, built for CUDA 13.0", "NVIDIA driver 570.124.06",
+                 "the NVIDIA driver is the cause", "driver 580 or newer", "whl/cu126"):
+        assert word in old, (word, old)
+    new = unavailable_message("cuda", 0, driver="580.65.06", **DRIVER_MESSAGE)
+    assert "NVIDIA driver 580.65.06" in new and "cause" not in new and "run where a GPU is visible" in new
+    none = unavailable_message("cuda", 0, driver=None, **{**DRIVER_MESSAGE, "slurm_job": "42", "slurm_partition": "g"})
+    assert "no NVIDIA driver found" in none and "SLURM job 42, partition g" in none and "give the job a GPU" in none
+    cpu_build = unavailable_message("cuda", 0, driver="580.65.06", **{**DRIVER_MESSAGE, "torch_cuda": None})
+    assert "built without CUDA" in cpu_build and "CPU-only build" in cpu_build
+    cu12 = unavailable_message("cuda", 0, driver="535.104.05", **{**DRIVER_MESSAGE, "torch_cuda": "12.6"})
+    assert "cause" not in cu12  # a 12.x build runs on 525 and newer
+    two = unavailable_message("cuda:2", 2, driver=None, **DRIVER_MESSAGE)
+    assert "only 2 CUDA GPU(s) are visible" in two and "driver" not in two
+
+
+def test_the_driver_version_is_read_from_proc_when_nvidia_smi_is_missing():
+    from lossbench.devices import parse_proc_driver_version
+
+    assert parse_proc_driver_version(
+        "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.129.03  Thu Oct 19 18:56:32 UTC 2023\n") == "535.129.03"
+    assert parse_proc_driver_version(
+        "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.65.06  Release Build\n") == "580.65.06"
+    assert parse_proc_driver_version("garbage") is None

@@ -42,16 +42,27 @@ def test_each_packed_seed_trains_like_its_single_run(tiny_data, loss):
         # same start: the untrained network's gradient is computed by the same code on the same weights
         assert got["initial_logit_grad_norm"] == alone["initial_logit_grad_norm"]
         assert got["train_loss"] == pytest.approx(alone["train_loss"], rel=1e-4)
-        assert got["test_accuracy"] == pytest.approx(alone["test_accuracy"], abs=0.011)
+        assert got["test_accuracy"] == pytest.approx(alone["test_accuracy"], abs=flipped(got, 100))
+
+
+def flipped(metrics: dict, images: int) -> float:
+    """How far a packed run's share of ``images`` may be from its single run's: one image on CPU, where the
+    stacked products round as the single ones nearly always; helpers.FLIPPED_IMAGES on CUDA (finding 5)."""
+    from helpers import FLIPPED_IMAGES
+
+    return ((1 if metrics["provenance"]["cuda_runtime"] is None else FLIPPED_IMAGES) + 0.1) / images
 
 
 def test_packed_seeds_keep_one_copy_of_the_data(tiny_data):
-    """Each seed's split is the one train() draws, but its training images are a view of the
-    stacked tensor the packed step reads and the test set is shared: with 100 seeds on a GPU,
-    per-seed copies would take about 6 GB more device memory than the stacked training set."""
+    """Each seed's split is the one train() draws, but its training and validation images are views of
+    the stacked tensors the packed step and the all-runs evaluation read and the test set is shared: with
+    100 seeds on a GPU, per-seed copies would take about 6 GB more device memory than the stacked set."""
     configs = [tiny(seed=s) for s in (0, 4, 7)]
-    generators, splits, x_train, y_train, rows = packed_splits(tiny_data, configs, torch.device("cpu"))
+    packed = packed_splits(tiny_data, configs, torch.device("cpu"))
+    generators, splits, x_train, y_train, rows = (packed.generators, packed.splits, packed.x_train, packed.y_train,
+                                                  packed.rows)
     assert x_train.shape == (3, 200, 784) and y_train.shape == (3, 200) and rows.tolist() == [0, 1, 2]
+    assert packed.x_val.shape == (3, 50, 784) and packed.y_val.shape == (3, 50)
     for s, (c, split) in enumerate(zip(configs, splits)):
         generator = torch.Generator().manual_seed(c.seed)
         alone = make_split(tiny_data, c, generator, torch.device("cpu"))
@@ -59,9 +70,8 @@ def test_packed_seeds_keep_one_copy_of_the_data(tiny_data):
             assert torch.equal(getattr(split, name), getattr(alone, name)), name
         assert split.x_train.data_ptr() == x_train[s].data_ptr() and split.y_train.data_ptr() == y_train[s].data_ptr()
         assert split.x_test.data_ptr() == splits[0].x_test.data_ptr()
-        for name in ("x_val", "y_val"):  # no view keeping the seed's whole train+val tensor alive
-            tensor = getattr(split, name)
-            assert tensor.untyped_storage().nbytes() == tensor.nbytes, name
+        for name in ("x_val", "y_val"):  # a view of the stack, not of the seed's whole train+val tensor
+            assert getattr(split, name).data_ptr() == getattr(packed, name)[s].data_ptr(), name
         # the generator is left where train()'s is after its split: the batch orders match too
         assert torch.equal(torch.randperm(200, generator=generators[s]), torch.randperm(200, generator=generator))
 
@@ -82,14 +92,21 @@ def test_packed_outputs_are_a_single_runs_files_per_seed(tiny_data, tmp_path):
         assert set(weights) == set(single)
         assert all(torch.allclose(weights[k], single[k], atol=1e-5) for k in weights)
         assert metrics["epochs_run"] == alone["epochs_run"] == 3
-        # epoch 0 (the untrained network, its logit and per-layer weight gradients) goes through the same
-        # code on the same weights: equal to the single run's, measured layer norms included
+        # epoch 0's training columns (the untrained network, its logit and per-layer weight gradients) go
+        # through the same code on the same weights: equal to the single run's, measured layer norms included.
+        # Its validation (and test) columns come from the all-runs evaluation (stacked products): the same bit
+        # for bit on CPU, within float noise on CUDA, where cuBLAS's batched and single GEMMs may round apart
         first = [(run / "history.csv").read_text().splitlines()[i].split(",") for i in (0, 1)]
         single_first = (tmp_path / f"alone-{seed}" / "history.csv").read_text().splitlines()[1].split(",")
-        same = [c for c in first[0] if c not in TIMINGS]
-        assert {"grad_norm_layer1", "grad_norm_layer3"} <= set(same)
+        columns = [c for c in first[0] if c not in TIMINGS]
+        evaluated = [c for c in columns if c.startswith(("val_", "test_"))]
+        same = [c for c in columns if c not in evaluated or metrics["provenance"]["cuda_runtime"] is None]
+        assert {"grad_norm_layer1", "grad_norm_layer3", "train_loss", "logit_grad_norm"} <= set(same)
         assert [v for c, v in zip(first[0], first[1]) if c in same] == \
             [v for c, v in zip(first[0], single_first) if c in same]
+        for c in set(evaluated) - set(same):
+            got, alone = float(first[1][first[0].index(c)]), float(single_first[first[0].index(c)])
+            assert got == pytest.approx(alone, rel=1e-5, abs=flipped(metrics, 50)) or (got != got and alone != alone)
         assert float(first[1][first[0].index("grad_norm_layer1")]) > 0
 
 
@@ -174,17 +191,37 @@ def test_each_run_of_a_packed_lr_grid_trains_like_its_single_run_and_a_diverging
             continue
         assert got["status"] == "ok"
         assert got["train_loss"] == pytest.approx(alone["train_loss"], rel=1e-4)
-        assert got["val_accuracy"] == pytest.approx(alone["val_accuracy"], abs=0.021)
-        assert got["test_accuracy"] == pytest.approx(alone["test_accuracy"], abs=0.011)
+        assert got["val_accuracy"] == pytest.approx(alone["val_accuracy"], abs=flipped(got, 50))
+        assert got["test_accuracy"] == pytest.approx(alone["test_accuracy"], abs=flipped(got, 100))
     # the finite runs are what they are without the diverging lr in the stack: nothing leaks across runs
     without = train_seeds(configs[:4], tiny_data)
+    assert_same_stacked_runs(without, packed[:4], images=50)
+
+
+def assert_same_stacked_runs(got: list[dict], expected: list[dict], images: int) -> None:
+    """Runs trained in stacks of different sizes (a 4-run and a 6-run stack) are the same runs. On CPU bit
+    for bit: the same products run on every slice of the stack. On CUDA up to float noise only, and that is
+    no bug: cuBLAS picks its batched-GEMM algorithm by the batch count, so a 4-run and a 6-run stack may
+    round differently (issue #21, finding 5); compared with tests/helpers.py's
+    assert_same_training_up_to_float_noise (shares of ``images`` within 2 images, the rest 1e-4 relative)."""
+    import pandas as pd
+
+    from helpers import assert_same_training_up_to_float_noise
+
     strip = lambda m: {k: v for k, v in m.items() if k not in (*TIMINGS, "packed_seeds")}  # noqa: E731
-    assert [strip(m) for m in without] == [strip(m) for m in packed[:4]]
+    if all(m["provenance"]["cuda_runtime"] is None for m in (*got, *expected)):  # trained on CPU
+        assert [strip(m) for m in got] == [strip(m) for m in expected]
+        return
+    text = lambda m: {k: v for k, v in strip(m).items() if not isinstance(v, float | int) or isinstance(v, bool)}  # noqa: E731
+    assert [text(m) for m in got] == [text(m) for m in expected]
+    numbers = lambda ms: pd.DataFrame([{k: v for k, v in strip(m).items() if k not in text(m)} for m in ms])  # noqa: E731
+    assert_same_training_up_to_float_noise(numbers(got).astype(float), numbers(expected).astype(float), images)
 
 
 def test_a_packed_grid_shares_one_split_per_seed_and_each_run_draws_its_seeds_batches(tiny_data):
     configs = grid_configs(tiny(), [0.1, 1.0], [3, 5])  # (0.1, 3), (0.1, 5), (1.0, 3), (1.0, 5)
-    generators, splits, x_train, y_train, rows = packed_splits(tiny_data, configs, torch.device("cpu"))
+    packed = packed_splits(tiny_data, configs, torch.device("cpu"))
+    generators, splits, x_train, rows = packed.generators, packed.splits, packed.x_train, packed.rows
     assert x_train.shape == (2, 200, 784) and rows.tolist() == [0, 1, 0, 1]
     assert splits[0].x_train.data_ptr() == splits[2].x_train.data_ptr() == x_train[0].data_ptr()
     for c, g in zip(configs, generators):
@@ -241,3 +278,72 @@ def test_one_run_packed_alone_trains_like_its_single_run(tiny_data, tmp_path):
             "--train-size", "200", "--val-size", "50", "--hidden", "32", "--epochs", "1", "--batch-size", "25",
             "--data", str(tmp_path / "data.pt"), "--out-dir", str(tmp_path / "v")]
     assert cli.main(argv) == 0 and (tmp_path / "v" / "lr-0.5" / "seed-0" / "metrics.json").is_file()
+
+
+def test_all_runs_evaluated_at_once_give_each_runs_own_evaluation(tiny_data, monkeypatch):
+    """A packed job evaluates every run in one stacked pass per chunk of runs (finding 7 of issue #21):
+    the validation statistics and test predictions of each run are its own network's, as train.evaluate
+    and runfolder.predict give them one run at a time (up to float noise: counts here are exact), also
+    when the runs are cut into chunks."""
+    from lossbench import packed as packed_module
+    from lossbench.runfolder import predict
+    from lossbench.train import evaluate
+
+    configs = grid_configs(tiny(), [0.1, 1.0], [3, 5])
+    data = packed_splits(tiny_data, configs, torch.device("cpu"))
+    torch.manual_seed(0)
+    models = [MLP(784, (32, 16)) for _ in configs]
+    stacked = StackedMLP(models)
+    for chunk_elements in (packed_module.EVAL_ELEMENTS, 50 * 32):  # every run at once; one run per chunk
+        monkeypatch.setattr(packed_module, "EVAL_ELEMENTS", chunk_elements)
+        val = packed_module.evaluate_stacked(stacked, data.x_val, data.y_val, data.rows, [0, 2, 3])
+        test = packed_module.evaluate_stacked(stacked, data.splits[0].x_test, data.splits[0].y_test, None, [1, 3],
+                                              predictions=True)
+        assert sorted(val) == [0, 2, 3] and sorted(test) == [1, 3]
+        for s in (0, 2, 3):
+            alone = evaluate(models[s], data.splits[s].x_val, data.splits[s].y_val)
+            assert val[s][0]["accuracy"] == alone["accuracy"] and val[s][1] is None
+            assert val[s][0]["mean_max_prob"] == pytest.approx(alone["mean_max_prob"], rel=1e-5)
+        for s in (1, 3):
+            alone = predict(models[s], data.splits[s].x_test, data.splits[s].y_test)
+            assert [r[:2] for r in test[s][1]] == [r[:2] for r in alone]
+            assert [r[2] for r in test[s][1]] == pytest.approx([r[2] for r in alone], rel=1e-5)
+
+
+def test_packed_run_folders_written_in_bulk_hold_each_runs_own_weights_only(tiny_data, tmp_path, monkeypatch):
+    """The folders of a packed job are written in bulk (weights to the host per chunk of runs, a pool of
+    threads): each model.pt holds its run's weights alone, byte for byte what saving that network on its
+    own writes (not a view of the stacked tensor, which torch.save would write whole), in chunks too."""
+    from lossbench import packed as packed_module
+    from lossbench.atomic import sha256_file
+    from lossbench.runfolder import cpu_state_dict
+
+    monkeypatch.setattr(packed_module, "WRITE_CHUNK", 2)  # 3 runs: chunks of 2 and 1
+    results = train_seeds(seeds_of(tiny(epochs=1), [0, 1, 2]), tiny_data, out_dir=tmp_path / "v")
+    for seed, metrics in zip([0, 1, 2], results):
+        run = tmp_path / "v" / f"seed-{seed}"
+        state = load_state_dict(run / "model.pt")
+        model = MLP(784, (32, 16))
+        model.load_state_dict(state)
+        (tmp_path / "alone" / str(seed)).mkdir(parents=True)
+        torch.save(cpu_state_dict(model), tmp_path / "alone" / str(seed) / "model.pt")
+        assert sha256_file(run / "model.pt") == sha256_file(tmp_path / "alone" / str(seed) / "model.pt")
+        assert metrics["files"]["model.pt"]["sha256"] == sha256_file(run / "model.pt")
+        assert json.loads((run / "metrics.json").read_text()) == metrics
+
+
+def test_stacks_of_different_sizes_compare_exactly_on_cpu_and_within_float_noise_on_cuda():
+    """The comparison above, on constructed records: exact for CPU runs; for CUDA runs a loss 1e-7 off and
+    one validation image of 50 flipped pass, a loss 1% off or three images flipped fail."""
+    def run(loss: float, val: float, cuda: str | None) -> dict:
+        return {"variant": "v", "seed": 0, "status": "ok", "train_loss": loss, "val_accuracy": val,
+                "test_accuracy": 0.5, "epochs_run": 3, "config": {"lr": 0.1},
+                "provenance": {"cuda_runtime": cuda}, "packed_seeds": 4, "train_seconds": 1.0}
+
+    assert_same_stacked_runs([run(0.3, 0.5, None)], [run(0.3, 0.5, None)], images=50)
+    with pytest.raises(AssertionError):
+        assert_same_stacked_runs([run(0.3 * (1 + 1e-7), 0.5, None)], [run(0.3, 0.5, None)], images=50)
+    assert_same_stacked_runs([run(0.3 * (1 + 1e-7), 0.52, "13.0")], [run(0.3, 0.5, "13.0")], images=50)
+    for loss, val in ((0.3 * 1.01, 0.5), (0.3, 0.56)):
+        with pytest.raises(AssertionError):
+            assert_same_stacked_runs([run(loss, val, "13.0")], [run(0.3, 0.5, "13.0")], images=50)

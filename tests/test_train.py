@@ -251,3 +251,136 @@ def test_the_runs_last_test_predictions_are_written_when_the_saved_weights_are_b
     with pytest.raises(RuntimeError, match="reloaded weights give test accuracy"):
         train(cfg, tiny_data, out_dir=tmp_path / "perturbed")
     assert not (tmp_path / "perturbed").exists()
+
+
+# --- the GPU path's failure modes, exercised on CPU (issue #21, findings 2, 3, 8) ---------------------
+
+
+def test_steps_that_add_nothing_are_refused_by_name():
+    """A run whose step sums are all exactly 0 took no step (an empty CUDA graph replays nothing): refused,
+    not trained with a loss of 0. A diverged run's NaN sums and an ordinary run's are let through."""
+    from lossbench.train import check_step_sums
+
+    check_step_sums([[2.0, 3.0, 0.5, 0.1], [float("nan")] * 4], ["a", "b"], "epoch 1")
+    check_step_sums([[0.0, 7.0, 0.0, 0.0]], ["a"], "epoch 1")  # a correct image is something
+    with pytest.raises(RuntimeError, match=r"epoch 2: the training steps of v seed 1 did nothing .*cuda_graph: false"):
+        check_step_sums([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]], ["v seed 0", "v seed 1"], "epoch 2")
+
+
+def test_an_epoch_whose_steps_do_nothing_fails_the_run(tiny_data):
+    """The epoch loop itself refuses it: a step function that never adds to the sums (as replays of an
+    empty graph) stops the run at epoch 1 instead of recording a loss of 0."""
+    from lossbench.train import Member, make_split, run_epochs
+
+    cfg = tiny(epochs=2)
+    generator = torch.Generator().manual_seed(0)
+    member = Member(cfg, make_split(tiny_data, cfg, generator, torch.device("cpu")), generator)
+    model = MLP(784, cfg.hidden)
+    sums = torch.zeros(len(STEP_SLOTS) + 3)
+    with pytest.raises(RuntimeError, match="epoch 1: the training steps of ce seed 0 did nothing"):
+        run_epochs([member], lambda idx: None, sums, lambda s: model, get_loss("cross_entropy"), torch.device("cpu"))
+    assert [row["epoch"] for row in member.history] == [0]
+
+
+class FakeGraph:
+    """Stands in for a torch.cuda.CUDAGraph: replay() runs ``step`` (or nothing, as an empty graph)."""
+
+    def __init__(self, step=None):
+        self.step = step
+
+    def replay(self):
+        if self.step:
+            self.step()
+
+
+def test_a_captured_graph_is_probed_once_and_an_empty_one_refused():
+    from lossbench.train import probe_graph
+
+    torch.manual_seed(0)
+    model = MLP(784, (32, 16))
+    before = [p.detach().clone() for p in model.parameters()]
+    sums = torch.full((len(STEP_SLOTS) + 3,), 5.0)  # what the warm-up steps left
+    with pytest.raises(RuntimeError, match="the captured CUDA graph's first replay: the training steps of run 0"):
+        probe_graph(FakeGraph(), model, sums)
+
+    def step():
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(1.0)
+            sums.add_(1.0)
+
+    probe_graph(FakeGraph(step), model, sums)
+    assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before))  # the probe step undone
+    assert not sums.any()
+
+
+def test_the_capture_is_made_on_the_weights_device_not_the_current_one(monkeypatch):
+    """cuda:N with N > 0: side stream and capture stream must be cuda:N's. CPU stand-in: the capture runs
+    inside torch.cuda.device(<the weights' device>)."""
+    from lossbench import train as train_module
+
+    entered = []
+
+    class Recorder:
+        def __init__(self, device):
+            self.device = device
+
+        def __enter__(self):
+            entered.append(self.device)
+
+        def __exit__(self, *exc):
+            entered.append("exit")
+
+    monkeypatch.setattr(torch.cuda, "device", Recorder)
+    monkeypatch.setattr(train_module, "_capture", lambda step, model, optimizer: (entered.append("capture"), "g")[1])
+    model = MLP(784, (32, 16))
+    assert train_module.capture_cuda_graph(lambda: None, model, None) == "g"
+    assert entered == [torch.device("cpu"), "capture", "exit"]
+
+
+def test_start_run_pins_matmul_precision_and_sets_the_cuda_device_index(monkeypatch):
+    from lossbench import train as train_module
+
+    torch.set_float32_matmul_precision("medium")  # a site's TF32 default
+    try:
+        _, device = train_module.start_run(tiny(device="cpu"))
+        assert device.type == "cpu" and torch.get_float32_matmul_precision() == "highest"
+        chosen = []
+        monkeypatch.setattr(train_module, "resolve_device", lambda name: torch.device(name))
+        monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+        train_module.start_run(tiny(device="cuda:1"))
+        assert chosen == [torch.device("cuda:1")]
+        train_module.start_run(tiny(device="cuda"))  # no index: the current device, nothing to set
+        assert chosen == [torch.device("cuda:1")]
+    finally:
+        torch.set_float32_matmul_precision("highest")
+
+
+def test_provenance_records_what_decides_the_arithmetic_null_where_cuda_is_not_used(tiny_data):
+    metrics = train(tiny(epochs=1, device="cpu"), tiny_data)  # CPU also on a GPU machine (tests/gpu/check.sh)
+    prov = metrics["provenance"]
+    for key in ("cuda_runtime", "cuda_driver", "cublas", "compute_capability", "cublas_workspace_config"):
+        assert key in prov and prov[key] is None, key
+    assert prov["deterministic"] is False and prov["matmul_precision"] == "highest"
+    assert prov["device_name"].startswith("cpu (")
+
+
+def test_model_pt_holds_cpu_tensors_that_load_without_map_location(tiny_data, tmp_path):
+    """Finding 3: a model.pt from a GPU run must load on a CPU-only login node as README says
+    (torch.load(path, weights_only=True), no map_location), and its checksum must not depend on the
+    device: the state dict is moved to CPU before saving."""
+    from lossbench.atomic import sha256_file
+    from lossbench.runfolder import cpu_state_dict
+
+    train(tiny(epochs=1), tiny_data, out_dir=tmp_path / "run")
+    state = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
+    assert all(v.device.type == "cpu" and v.is_contiguous() for v in state.values())
+    model = MLP(784, (32, 16))
+    model.load_state_dict(state)
+    saved = cpu_state_dict(model)
+    assert all(v.device.type == "cpu" for v in saved.values())
+    assert all(v.untyped_storage().data_ptr() != p.untyped_storage().data_ptr()
+               for v, p in zip(saved.values(), model.state_dict().values()))  # copies: saving holds no views
+    (tmp_path / "again").mkdir()
+    torch.save(saved, tmp_path / "again" / "model.pt")  # torch.save names the archive after the file
+    assert sha256_file(tmp_path / "again" / "model.pt") == sha256_file(tmp_path / "run" / "model.pt")

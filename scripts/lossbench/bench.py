@@ -10,8 +10,9 @@ In one process on the current device, over ``--repeats`` runs each, it times
              and replayed, nothing else (CUDA only): what the hardware allows.
 Each runs the same data (5 epochs of 10,000 images by default). It prints medians and
 ratios to the notebook loop; ``--json PATH`` writes them with device and versions.
-``--startup`` also times process start-up: a bare ``python -c "import torch"`` against
-``lossbench train`` from process start to its first step. ``--packed N`` also trains seeds
+``--startup`` also times process start-up, like for like on the bench's device: a bare process that
+imports torch and, on CUDA, starts the device (context, allocator, cuBLAS: what a first step needs)
+against ``lossbench train`` from process start to its first step. ``--packed N`` also trains seeds
 0..N-1 together (``lossbench train-seeds``; CUDA graph on CUDA) once and reports its
 training seconds, its wall time (evaluation and set-up included) and the per-seed share
 against the project path's median; with ``--packed-lrs LR ...`` it packs the grid LRS x seeds
@@ -98,21 +99,40 @@ def graph_floor(data: dict, cfg: TrainConfig, device: torch.device) -> tuple[flo
     return time.perf_counter() - t0, evaluate(model, split.x_test, split.y_test)["accuracy"]
 
 
-def time_startup(repeats: int, data_path: str) -> dict:
-    """Seconds from process start to ready: bare `import torch` vs `lossbench train`."""
+# What a bare process does before it could train: import torch and, on CUDA, start the device (its context
+# and cuBLAS, as a first step does), so that it compares like for like with lossbench train's start-up.
+BARE_START = """
+import sys, time, torch
+if sys.argv[1].startswith("cuda"):
+    device = torch.device(sys.argv[1])
+    a = torch.ones(64, 64, device=device)
+    (a @ a).sum().item()  # the context, the allocator and cuBLAS's handle, as a first training step needs
+"""
+
+
+def bare_startup_command(device: str) -> list[str]:
+    """The bare process ``time_startup`` times against ``lossbench train``'s start-up on ``device``."""
+    return [sys.executable, "-c", BARE_START, device]
+
+
+def time_startup(repeats: int, data_path: str, device: str = "cpu") -> dict:
+    """Seconds from process start to ready, like for like on ``device``: a bare process that imports torch
+    and (on CUDA) starts the device, against ``lossbench train --device device`` up to its first step."""
     bare, train_startup = [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import torch"], check=True)
+        subprocess.run(bare_startup_command(device), check=True)
         bare.append(time.perf_counter() - t0)
     for seed in range(repeats):
         with tempfile.TemporaryDirectory() as tmp:  # `python -m`: works without the console script too
             subprocess.run([sys.executable, "-m", "lossbench.cli", "train", "--variant", "startup",
-                            "--loss", "cross_entropy", "--seed", str(seed),
+                            "--loss", "cross_entropy", "--seed", str(seed), "--device", device,
                             "--epochs", "1", "--train-size", "200", "--val-size", "100", "--data", data_path,
                             "--out-dir", tmp], check=True, capture_output=True)
             train_startup.append(json.loads((Path(tmp) / "metrics.json").read_text())["startup_seconds"])
     return {
+        "device": device,
+        "bare": "import torch" + (" and start CUDA (context, allocator, cuBLAS)" if device.startswith("cuda") else ""),
         "import_torch_seconds": statistics.median(bare),
         "train_startup_seconds": statistics.median(train_startup),
         "startup_ratio": statistics.median(train_startup) / statistics.median(bare),
@@ -121,7 +141,9 @@ def time_startup(repeats: int, data_path: str) -> dict:
 
 def run(data_path: str, loss: str = "cross_entropy", repeats: int = 3, epochs: int = 5, device: str = "auto",
         threads: int | None = None, startup: bool = False, packed: int = 0,
-        packed_lrs: list[float] | None = None) -> dict:
+        packed_lrs: list[float] | None = None, sizes: dict | None = None) -> dict:
+    """The benchmark's figures. ``sizes``: TrainConfig fields (train_size, val_size, hidden, batch_size)
+    in place of the defaults (tests/gpu/check.py's --cpu mode trains tiny networks)."""
     from .data import load
 
     for name, value, low in (("repeats", repeats, 1), ("epochs", epochs, 1), ("packed", packed, 0)):
@@ -134,7 +156,7 @@ def run(data_path: str, loss: str = "cross_entropy", repeats: int = 3, epochs: i
     if threads:
         torch.set_num_threads(threads)
     cfg = TrainConfig(variant="bench", loss=loss, seed=0, epochs=epochs, device=str(dev),
-                      threads=torch.get_num_threads())
+                      threads=torch.get_num_threads(), **(sizes or {}))
     methods = {
         "notebook": lambda c: notebook_loop(data, c, dev),
         "project": lambda c: _project(data, replace(c, cuda_graph=False)),
@@ -170,7 +192,7 @@ def run(data_path: str, loss: str = "cross_entropy", repeats: int = 3, epochs: i
         result["packed"] = time_packed(data, replace(cfg, cuda_graph=dev.type == "cuda"), packed, medians[best],
                                        packed_lrs)
     if startup:
-        result["startup"] = time_startup(repeats, data_path)
+        result["startup"] = time_startup(repeats, data_path, str(dev))
     return result
 
 
@@ -231,8 +253,9 @@ def format_table(result: dict) -> str:
                 f"{lr}: {'diverged' if acc is None else f'{acc:.4f}'}" for lr, acc in p["test_accuracy_by_lr"].items()))
     if "startup" in result:
         s = result["startup"]
-        lines.append(f"start-up: import torch {s['import_torch_seconds']:.2f} s, lossbench train to first step "
-                     f"{s['train_startup_seconds']:.2f} s, ratio {s['startup_ratio']:.2f}")
+        lines.append(f"start-up on {s['device']}: {s['bare']} {s['import_torch_seconds']:.2f} s, "
+                     f"lossbench train to first step {s['train_startup_seconds']:.2f} s, "
+                     f"ratio {s['startup_ratio']:.2f}")
     return "\n".join(lines)
 
 

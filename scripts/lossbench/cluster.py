@@ -102,9 +102,15 @@ def check_training_job(rule: str, resources: Mapping, threads: int, device: str,
             f"{where} slurm_partition is {found}; expected the partition of this cluster's GPU nodes "
             f"(partitions with GPUs, from sinfo: {gpu_partitions}). Without it SLURM sends GPU jobs to "
             "its default partition, on most clusters a CPU one where they are refused or wait forever")
-    if partition and partition not in partitions:
+    # SLURM takes a comma-separated list (the job starts in whichever has room first): each must exist and,
+    # for a GPU job, have GPUs, since the job may land in any of them
+    listed = [p.strip() for p in str(partition or "").split(",") if p.strip()]
+    unknown = [p for p in listed if p not in partitions]
+    if unknown:
+        which = (f"{unknown[0]!r}, which is not a partition" if len(unknown) == 1
+                 else f"{', '.join(map(repr, unknown))}, which are not partitions")
         raise ClusterConfigError(
-            f"{where} slurm_partition is {partition!r}, which is not a partition of this cluster "
+            f"{where} slurm_partition {partition!r} names {which} of this cluster "
             f"(sinfo lists: {', '.join(sorted(partitions)) or 'none'}); partitions with GPUs: {gpu_partitions}")
     if device == "cpu":
         return  # a CPU-only cluster (device: cpu in the config): any partition, no GPU needed
@@ -113,7 +119,10 @@ def check_training_job(rule: str, resources: Mapping, threads: int, device: str,
             f"{where} asks for no GPU (neither gpu: 1 nor gres: gpu:...), but the job trains with device "
             f"{device}; expected gpu: 1 (or gres: \"gpu:<type>:1\"), or device: cpu in the config for a "
             "cluster without GPUs")
-    if not has_gpus(partitions[partition]):
+    without = [p for p in listed if not has_gpus(partitions[p])]
+    if without:
+        gres = ", ".join(f"{p}: {partitions[p]}" for p in without)
         raise ClusterConfigError(
-            f"{where} slurm_partition is {partition!r}, whose nodes have no GPUs (sinfo GRES: "
-            f"{partitions[partition]}); expected a partition with GPUs: {gpu_partitions}")
+            f"{where} slurm_partition {partition!r} names {', '.join(map(repr, without))}, whose nodes have no "
+            f"GPUs (sinfo GRES: {gres}); expected a partition with GPUs: {gpu_partitions} (each one of a list: "
+            "the job may start in any of them)")

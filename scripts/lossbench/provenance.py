@@ -52,8 +52,51 @@ def _version(package: str) -> str | None:
         return None
 
 
-def collect(device_name: str) -> dict:
-    """Provenance record for one run; importing torchvision is avoided (metadata only)."""
+def cublas_version() -> str | None:
+    """The cuBLAS this process loaded (asked of the library itself, found in /proc/self/maps), else the
+    version of the nvidia-cublas wheel installed; None when neither is known (no CUDA here)."""
+    import ctypes
+
+    try:
+        maps = Path("/proc/self/maps").read_text()
+        path = next(line.split()[-1] for line in maps.splitlines() if "/libcublas.so" in line)
+        lib = ctypes.CDLL(path)
+        parts = []
+        for prop in range(3):  # MAJOR_VERSION, MINOR_VERSION, PATCH_LEVEL
+            value = ctypes.c_int()
+            if lib.cublasGetProperty(prop, ctypes.byref(value)) != 0:
+                raise OSError("cublasGetProperty failed")
+            parts.append(str(value.value))
+        return ".".join(parts)
+    except (OSError, StopIteration, AttributeError):
+        pass
+    return next((v for v in map(_version, ("nvidia-cublas", "nvidia-cublas-cu13", "nvidia-cublas-cu12")) if v), None)
+
+
+def numerics(device) -> dict:
+    """What decides a run's arithmetic besides the code and the versions above (README: bit-identity holds
+    on the same device, driver, CUDA, cuBLAS, determinism and matmul precision). The CUDA fields are null on
+    CPU; deterministic mode and float32 matmul precision are recorded on every device."""
+    import torch
+
+    from .devices import driver_version
+
+    cuda = getattr(device, "type", None) == "cuda"
+    capability = torch.cuda.get_device_capability(device) if cuda else None
+    return {
+        "cuda_runtime": torch.version.cuda if cuda else None,
+        "cuda_driver": driver_version() if cuda else None,
+        "cublas": cublas_version() if cuda else None,
+        "compute_capability": f"{capability[0]}.{capability[1]}" if capability else None,
+        "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG") if cuda else None,
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
+        "matmul_precision": torch.get_float32_matmul_precision(),
+    }
+
+
+def collect(device_name: str, device=None) -> dict:
+    """Provenance record for one run; importing torchvision is avoided (metadata only). With ``device``
+    (a torch.device), also ``numerics(device)``."""
     status = _git("status", "--porcelain", "--untracked-files=no")
     return {
         "git_commit": _git("rev-parse", "HEAD"),
@@ -68,4 +111,5 @@ def collect(device_name: str) -> dict:
         "pid": os.getpid(),
         "platform": platform.platform(),
         "argv": sys.argv,
+        **(numerics(device) if device is not None else {}),
     }

@@ -89,14 +89,17 @@ def _temp_sibling(out_dir: Path) -> Path:
 
 
 def stage_run(out_dir: str | os.PathLike, model: nn.Module, metrics: dict, history: list[dict],
-              x_test: Tensor, y_test: Tensor, predictions: list | None = None) -> tuple[Path, dict]:
+              x_test: Tensor, y_test: Tensor, predictions: list | None = None,
+              state: dict[str, Tensor] | None = None) -> tuple[Path, dict]:
     """Write a run's four files into a temporary sibling of ``out_dir``; return it and the metrics
     as written (with ``files``). Raise if the reloaded weights disagree; nothing stays on failure.
 
     ``predictions`` (``predict``'s rows, made by the run from ``model`` at its last test): written
     as they are when the reloaded weights equal ``model``'s bit for bit (then they are the saved
     network's predictions: one pass over the test set fewer); else, or when None, the test set is
-    predicted from the reloaded weights."""
+    predicted from the reloaded weights. ``state``: ``model``'s weights already as ``cpu_state_dict`` gives
+    them (a packed job copies all its runs' weights to the host at once); ``model`` then only gives the
+    architecture."""
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
     created = _make_parents(out_dir)
@@ -106,10 +109,10 @@ def stage_run(out_dir: str | os.PathLike, model: nn.Module, metrics: dict, histo
             writer = csv.DictWriter(fh, fieldnames=list(history[0]))
             writer.writeheader()
             writer.writerows(history)
-        torch.save(model.state_dict(), tmp / "model.pt")
+        state = cpu_state_dict(model) if state is None else state
+        torch.save(state, tmp / "model.pt")
         saved = load_state_dict(tmp / "model.pt")
-        state = model.state_dict()
-        same = saved.keys() == state.keys() and all(torch.equal(saved[k].cpu(), state[k].cpu()) for k in saved)
+        same = saved.keys() == state.keys() and all(torch.equal(saved[k], state[k]) for k in saved)
         if predictions is None or not same:
             reloaded = copy.deepcopy(model)  # same architecture, weights replaced by the saved ones
             reloaded.load_state_dict(saved)
@@ -129,6 +132,12 @@ def stage_run(out_dir: str | os.PathLike, model: nn.Module, metrics: dict, histo
         remove_empty(created)
         raise
     return tmp, written
+
+
+def cpu_state_dict(model: nn.Module) -> dict[str, Tensor]:
+    """The weights as CPU tensors: a model.pt loads on a machine without a GPU (no map_location needed)
+    and its bytes, so its checksum, do not depend on the device that trained it."""
+    return {name: value.detach().to("cpu", copy=True).contiguous() for name, value in model.state_dict().items()}
 
 
 def install_run(staged: Path, out_dir: str | os.PathLike) -> None:
@@ -171,11 +180,11 @@ def predict(model: nn.Module, x: Tensor, y: Tensor) -> list[tuple[int, int, floa
 
 
 def write_predictions(path: Path, predictions: list[tuple[int, int, float, float]]) -> None:
+    """predictions.csv, byte for byte what csv.writer wrote (its \\r\\n line ends), one format per row."""
+    row = "%d,%d,%d,%.6g,%.6g\r\n".__mod__
     with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["index", "label", "predicted", "confidence", "p_true"])
-        writer.writerows([i, label, pred, f"{conf:.6g}", f"{true:.6g}"]
-                         for i, (label, pred, conf, true) in enumerate(predictions))
+        fh.write("index,label,predicted,confidence,p_true\r\n")
+        fh.write("".join(map(row, ((i, *p) for i, p in enumerate(predictions)))))
 
 
 def load_state_dict(path: str | os.PathLike) -> dict:

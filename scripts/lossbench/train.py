@@ -188,7 +188,14 @@ def capture_cuda_graph(step, model: torch.nn.Module, optimizer) -> torch.cuda.CU
     As the CUDA-graph docs require, it first runs a few warm-up steps on a side stream; those
     change the weights, so the weights are restored before returning. Gradients must be None
     at capture time: the graph then owns static gradient tensors that each replay overwrites.
+    Streams and capture are made on the device the weights live on (``cuda:N``, not the current
+    device): a capture on another device's stream records nothing of the step.
     """
+    with torch.cuda.device(next(model.parameters()).device):
+        return _capture(step, model, optimizer)
+
+
+def _capture(step, model: torch.nn.Module, optimizer) -> torch.cuda.CUDAGraph:
     saved = [p.detach().clone() for p in model.parameters()]
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
@@ -255,7 +262,7 @@ def as_step(sgd_step, model: torch.nn.Module, optimizer, sums: Tensor, full_batc
         return eager
 
     graph = capture_cuda_graph(lambda: sgd_step(full_batch), model, optimizer)
-    sums.zero_()  # the warm-up steps added to it
+    probe_graph(graph, model, sums)
 
     def replay(idx: Tensor) -> None:
         if idx.shape != full_batch.shape:  # a last, smaller batch: eager, keeping the graph's grad tensors
@@ -268,6 +275,37 @@ def as_step(sgd_step, model: torch.nn.Module, optimizer, sums: Tensor, full_batc
     return replay
 
 
+def check_step_sums(totals: list[list[float]], labels: list[str], where: str) -> None:
+    """Refuse steps that did nothing: a run whose step sums (``step_sums``: loss, correct count, gradient
+    norms) are every one exactly 0 took no step at all, whatever its loss (a step that ran has a non-zero
+    loss or gradient or a correct image). ``totals`` one row per run, ``labels`` naming each. Non-finite
+    sums (a diverged run) are not nothing."""
+    empty = [label for label, row in zip(labels, totals) if row and all(v == 0.0 for v in row)]
+    if empty:
+        raise RuntimeError(
+            f"{where}: the training steps of {', '.join(empty)} did nothing (loss, correct count and gradient "
+            "norms all exactly 0), so the run would 'train' with a loss of 0. On CUDA this is an empty CUDA "
+            "graph: the step captured on another device's stream than its tensors', or a step with no kernels. "
+            "Set cuda_graph: false to train eagerly, and report it with this run's log")
+
+
+def probe_graph(graph: torch.cuda.CUDAGraph, model: torch.nn.Module, sums: Tensor) -> None:
+    """Replay a freshly captured step once (on the static index buffer's batch) and refuse it, through
+    ``check_step_sums``, if it added nothing; the weights and sums are put back as they were."""
+    saved = [p.detach().clone() for p in model.parameters()]
+    sums.zero_()  # the warm-up steps added to it
+    graph.replay()
+    totals = sums.reshape(-1, sums.shape[-1]).tolist()  # one host read, once per run
+    check_step_sums(totals, [f"run {i}" for i in range(len(totals))], "the captured CUDA graph's first replay")
+    with torch.no_grad():
+        for p, value in zip(model.parameters(), saved):
+            p.copy_(value)
+    sums.zero_()
+
+
+MATMUL_PRECISION = "highest"  # float32 matmuls in float32 (no TF32): a site default cannot change results
+
+
 def start_run(cfg: TrainConfig) -> tuple[str, torch.device]:
     """Process-wide settings of a run (determinism, threads); its start time and device."""
     start_time = datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -276,17 +314,25 @@ def start_run(cfg: TrainConfig) -> tuple[str, torch.device]:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
     torch.set_num_threads(cfg.threads)
-    return start_time, resolve_device(cfg.device)
+    # pinned, not inherited: TORCH_ALLOW_TF32_CUBLAS_OVERRIDE or a site's sitecustomize would otherwise switch
+    # float32 matmuls to TF32 on Ampere and newer, changing results without a trace
+    torch.set_float32_matmul_precision(getattr(cfg, "matmul_precision", None) or MATMUL_PRECISION)
+    device = resolve_device(cfg.device)
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)  # cuda:N: streams, graphs and allocations default to it from here
+    return start_time, device
 
 
 def run_epochs(members: list[Member], step: Callable[[Tensor], None], sums: Tensor, model_of: Callable[[int], MLP],
-               loss_fn, device: torch.device, stacked: bool = False) -> None:
+               loss_fn, device: torch.device, stacked: bool = False, evaluate_runs: Callable | None = None) -> None:
     """The epoch loop, for one network or several stacked; fills each member's history and status.
 
     Epoch 0 evaluates the untrained networks. Each later epoch draws every member's batch order
     from its own generator, runs ``step`` on each batch of indices (``[B]`` for one network,
     ``[S, B]`` for ``stacked`` ones, one member included), reads the step sums once, and evaluates
-    every member's network (``model_of(s)``). A member whose train loss is not finite is marked diverged and no longer
+    every member's network (``model_of(s)``; or, given ``evaluate_runs(alive, tested)``, every member at once:
+    it returns ``{s: (validation dict as evaluate's, predict's rows or None)}``, the predictions for the members in
+    ``tested``). A member whose train loss is not finite is marked diverged and no longer
     evaluated (its weights are NaN; the others go on); the loop ends when all have diverged.
     Epoch seconds are each member's share of the epoch (the epoch's time / number of members).
     """
@@ -305,21 +351,31 @@ def run_epochs(members: list[Member], step: Callable[[Tensor], None], sums: Tens
             seconds = (time.perf_counter() - t0) / len(members)
             cpu_seconds = (time.process_time() - cpu0) / len(members)
             totals = sums.reshape(len(members), -1).tolist()
-        for s, member in enumerate(members):
-            if member.status == "diverged":
-                continue
-            model = model_of(s)
+            check_step_sums([t for t, m in zip(totals, members) if m.status != "diverged"],
+                            [f"{m.cfg.variant} seed {m.cfg.seed}" for m in members if m.status != "diverged"],
+                            f"epoch {epoch}")
+        alive = [s for s, m in enumerate(members) if m.status != "diverged"]
+        rows = {}
+        for s in alive:
             if epoch == 0:
-                row = initial_row(model, loss_fn, member.split, cfg.batch_size)
+                rows[s] = initial_row(model_of(s), loss_fn, members[s].split, cfg.batch_size)
             else:
-                row = step_row(totals[s], n, n_batches, seconds, cpu_seconds)
+                rows[s] = step_row(totals[s], n, n_batches, seconds, cpu_seconds)
+        # the test set every test_every-th epoch (epoch 0 only when that is every epoch) and always at a
+        # run's last (budget or divergence): 5x the validation set, it is most of an epoch's evaluation
+        tests = {s: (epoch % cfg.test_every == 0 and (epoch > 0 or cfg.test_every == 1)) or epoch == cfg.epochs
+                 or not math.isfinite(rows[s]["train_loss"]) for s in alive}
+        evaluated, shared = {}, 0.0
+        if evaluate_runs is not None and alive:  # every run at once: one pass per chunk of runs, one host read
             t_eval = time.perf_counter()
-            # the test set every test_every-th epoch (epoch 0 only when that is every epoch) and always at a
-            # run's last (budget or divergence): 5x the validation set, it is most of an epoch's evaluation
-            test = (epoch % cfg.test_every == 0 and (epoch > 0 or cfg.test_every == 1)) or epoch == cfg.epochs \
-                or not math.isfinite(row["train_loss"])
-            row = evaluated_row(epoch, row, model, member, test=test)
-            member.eval_seconds += time.perf_counter() - t_eval
+            evaluated = evaluate_runs(alive, [s for s in alive if tests[s]])
+            shared = (time.perf_counter() - t_eval) / len(alive)
+        for s in alive:
+            member = members[s]
+            t_eval = time.perf_counter()
+            row = evaluated_row(epoch, rows[s], model_of(s) if evaluate_runs is None else None, member,
+                                test=tests[s], evaluated=evaluated.get(s))
+            member.eval_seconds += time.perf_counter() - t_eval + shared
             member.history.append(row)
             log_row(member.cfg, row)
             if epoch > 0 and not math.isfinite(row["train_loss"]):
@@ -331,12 +387,13 @@ def run_epochs(members: list[Member], step: Callable[[Tensor], None], sums: Tens
 
 
 def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None,
-          data_checksums: dict | None = None) -> dict:
+          data_checksums: dict | None = None, history: bool = False) -> dict:
     """Train one run and return its metrics; write its run folder into ``out_dir`` if given.
 
     ``data_checksums`` (from the data manifest) goes into the run's provenance. The run folder
     appears whole at the end or not at all (``runfolder.write_run``); a folder that could not be
-    written is refused before training starts.
+    written is refused before training starts. ``history``: the returned metrics also hold the run's
+    history rows under "history" (tests/gpu/check.py compares them; metrics.json never holds them).
     """
     if out_dir is not None:
         check_out_dir(out_dir)
@@ -357,24 +414,27 @@ def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None
     startup_seconds = time.time() - provenance.process_start_time()
     run_epochs([member], step, sums, lambda s: model, loss_fn, device)
 
-    record = {**provenance.collect(dev_name), "data_sha256": data_checksums}
+    record = {**provenance.collect(dev_name, device), "data_sha256": data_checksums}
     metrics = run_metrics(member, startup_seconds, start_time, record)
     if out_dir is not None:  # what metrics.json holds: the metrics plus its files' checksums
         metrics = write_run(out_dir, model, metrics, member.history, member.split.x_test, member.split.y_test,
                             member.predictions)
-    return metrics
+    return {**metrics, "history": member.history} if history else metrics
 
 
-def evaluated_row(epoch: int, row: dict, model: MLP, member: Member, test: bool = True) -> dict:
+def evaluated_row(epoch: int, row: dict, model: MLP | None, member: Member, test: bool = True,
+                  evaluated: tuple[dict, list | None] | None = None) -> dict:
     """The history row of an epoch: its training statistics plus validation and (``test``) test results.
 
     A test keeps its per-image predictions in ``member.predictions``: the last test's are the run's
-    predictions.csv (``runfolder.stage_run`` checks the saved weights are the ones that made them)."""
+    predictions.csv (``runfolder.stage_run`` checks the saved weights are the ones that made them).
+    ``evaluated``: the validation dict and test predictions already computed (a packed job evaluates
+    every run at once); else ``model`` is evaluated here."""
     split = member.split
-    val = evaluate(model, split.x_val, split.y_val)
+    val, predictions = evaluated if evaluated is not None else (evaluate(model, split.x_val, split.y_val), None)
     test_accuracy = math.nan
     if test:
-        member.predictions = predict(model, split.x_test, split.y_test)
+        member.predictions = predictions if predictions is not None else predict(model, split.x_test, split.y_test)
         test_accuracy = sum(label == predicted for label, predicted, _, _ in member.predictions) / len(split.y_test)
     return {
         "epoch": epoch, **row,
