@@ -73,6 +73,41 @@ def assert_same_training_up_to_float_noise(got, expected, images: int, obj: str 
         assert same.all(), f"{obj}: {column} differs by more than {tolerance:g}: {a[~same]} against {b[~same]}"
 
 
+# --- the config, resolved in-process as the workflow resolves it ------------------------------------
+
+def resolved(text: str = "", *overrides: str, base: dict | None = None):
+    """lossbench.config.resolve() on ``base`` (default: config/config.yaml) with the keys the YAML ``text``
+    sets replaced, and ``overrides`` given as ``snakemake --config`` entries (parsed and merged as Snakemake
+    does): what the workflow decides, without starting Snakemake."""
+    import copy
+
+    import yaml
+    from snakemake.cli import parse_config
+    from snakemake.utils import update_config
+
+    from lossbench.config import resolve
+    from lossbench.losses import LOSSES
+
+    default = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config = {**copy.deepcopy(default if base is None else base), **(yaml.safe_load(text) or {})}
+    given = parse_config(list(overrides))
+    update_config(config, given)
+    return resolve(config, LOSSES, given)
+
+
+def refused(text: str = "", *overrides: str, base: dict | None = None) -> str:
+    """The one-line ConfigError ``resolved`` raises (it must raise one: no newline, no traceback, no schema)."""
+    from lossbench.config import ConfigError
+
+    try:
+        resolved(text, *overrides, base=base)
+    except ConfigError as error:
+        message = str(error)
+        assert "\n" not in message and "Traceback" not in message and "schema[" not in message, message
+        return message
+    raise AssertionError(f"accepted: {text!r} {overrides}")
+
+
 # --- running the workflow -------------------------------------------------------------------------
 
 def mirror_path() -> Path:

@@ -5,15 +5,12 @@ into it. tests/test_faults_input.py runs a few rows end to end through a real ``
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import yaml
 
-from helpers import ROOT
+from helpers import ROOT, refused, resolved
 from lossbench.config import (
     ConfigError,
-    Sweep,
     TrainConfig,
     check_duplicate_keys,
     config_from_flags,
@@ -26,26 +23,6 @@ from lossbench.config import (
 from lossbench.losses import LOSSES
 
 DEFAULT = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-
-
-def resolved(text: str = "", *overrides: str, base: dict | None = None) -> Sweep:
-    """resolve() on ``base`` (the default config) with the keys the YAML ``text`` sets replaced, and
-    ``overrides`` given as ``snakemake --config`` entries (parsed and merged as Snakemake does)."""
-    from snakemake.cli import parse_config
-    from snakemake.utils import update_config
-
-    config = {**copy.deepcopy(DEFAULT if base is None else base), **(yaml.safe_load(text) or {})}
-    given = parse_config(list(overrides))
-    update_config(config, given)
-    return resolve(config, LOSSES, given)
-
-
-def refused(text: str = "", *overrides: str, base: dict | None = None) -> str:
-    with pytest.raises(ConfigError) as err:
-        resolved(text, *overrides, base=base)
-    message = str(err.value)
-    assert "\n" not in message and "Traceback" not in message and "schema[" not in message, message
-    return message
 
 
 def test_default_config_is_valid_and_has_eight_variants():
