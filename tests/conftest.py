@@ -21,10 +21,17 @@ from lossbench import data
 def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true",
                      help="rewrite the golden pages under tests/golden/ from the current text (then review the diff)")
+    parser.addoption("--loss-file", action="append", default=[], metavar="PATH",
+                     help="a file of your own losses: its losses join the registry the tests are parametrized over "
+                          "(pytest tests/test_losses.py --loss-file my_losses.py)")
 
 
 def pytest_configure(config):
     golden.UPDATE = config.getoption("--update-golden")
+    if config.getoption("--loss-file"):  # before collection: test_losses.py parametrizes over the registry
+        from lossbench.losses import load_loss_files
+
+        load_loss_files(config.getoption("--loss-file"), key="--loss-file")
 
 
 @pytest.fixture
@@ -75,3 +82,14 @@ def real_mirror() -> Path:
             pytest.fail(f"CI needs the MNIST mirror, not found at {mirror}")
         pytest.skip(f"no MNIST mirror at {mirror}")
     return mirror
+
+
+@pytest.fixture
+def clean_registry():
+    """The loss registry and the record of loaded loss files as they were before the test, after it."""
+    from lossbench import losses
+
+    before, loaded = dict(losses.LOSSES), dict(losses.LOADED_FILES)
+    yield
+    losses.LOSSES.clear(), losses.LOSSES.update(before)
+    losses.LOADED_FILES.clear(), losses.LOADED_FILES.update(loaded)

@@ -237,17 +237,6 @@ def ten_times_ce(logits, labels):
 '''
 
 
-@pytest.fixture
-def clean_registry():
-    """The registry and the loaded-files record as they were, after the test."""
-    from lossbench import losses
-
-    before, loaded = dict(losses.LOSSES), dict(losses.LOADED_FILES)
-    yield
-    losses.LOSSES.clear(), losses.LOSSES.update(before)
-    losses.LOADED_FILES.clear(), losses.LOADED_FILES.update(loaded)
-
-
 def test_a_loss_file_joins_the_registry_with_its_properties_once(tmp_path, clean_registry):
     path = tmp_path / "my_losses.py"
     path.write_text(USER_FILE.format(name="ten_x"))

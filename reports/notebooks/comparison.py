@@ -22,11 +22,14 @@ epochs_csv: str = "results/mnist/tables/epochs.csv"
 summary_csv: str = "results/mnist/tables/summary.csv"
 reference: str = "cross_entropy"
 classes: int = 10  # the number of classes C of the dataset: chance is 1 in C
+loss_files: list = []  # your own loss files (config loss_files): what they declare about their losses
 
 # %%
 from IPython.display import Markdown, display
 
-from lossbench import captions, comparison, plots, report, stats, tables
+from lossbench import captions, comparison, losses, plots, report, stats, tables
+
+losses.load_loss_files(loss_files)
 
 runs, epochs, summary = (tables.read_gathered(path) for path in (runs_csv, epochs_csv, summary_csv))
 display(report.heading(title))

@@ -24,13 +24,16 @@ reference_loss: str = "cross_entropy"  # a loss: every other is compared with it
 slow_loss: str = "mse_softmax"  # the loss the conclusion asks about first
 threshold: float = 0.5  # validation accuracy after epoch 1 that defines each loss's threshold lr
 classes: int = 10  # C: the declared gradient scales and caps are functions of it; chance is 1/C
+loss_files: list = []  # your own loss files (config loss_files): what they declare about their losses
 
 # %%
 from IPython.display import Markdown, display
 
-from lossbench import lrstudy, report
+from lossbench import losses, lrstudy, report
 from lossbench import lrstudy_figures as figures
 from lossbench import lrstudy_words as words
+
+losses.load_loss_files(loss_files)
 
 runs, epochs = lrstudy.load(lr_study_runs_csv, lr_study_epochs_csv)
 study = lrstudy.analyse(runs, epochs, reference_loss, slow_loss, threshold, classes)

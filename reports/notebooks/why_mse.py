@@ -24,6 +24,7 @@ reference: str = "cross_entropy"  # a variant: accuracies are compared with it
 slow_loss: str = "mse_softmax"  # a loss: the one the page explains
 reference_loss: str = ""  # a loss: slow_loss's gradient is measured against it ("": the reference variant's loss)
 classes: int = 10  # the dataset's number of classes C
+loss_files: list = []  # your own loss files (config loss_files): what they declare about their losses
 horizon_runs_csv: str = ""  # long-horizon tables (config horizon:); "" when the block is off
 horizon_epochs_csv: str = ""
 lr_study_runs_csv: str = ""  # learning-rate study tables (config lr_study:); "" when the block is off
@@ -36,7 +37,9 @@ plateau_gain: float = 0.01
 # %%
 from IPython.display import Markdown, display
 
-from lossbench import captions, plots, report, stats, tables, why
+from lossbench import captions, losses, plots, report, stats, tables, why
+
+losses.load_loss_files(loss_files)
 
 runs, epochs, summary = (tables.read_gathered(path) for path in (runs_csv, epochs_csv, summary_csv))
 display(report.heading(title))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -192,10 +193,35 @@ def json_links(text: str, flag: str, required: tuple[str, ...] = ("href", "title
     return value
 
 
+def _load_loss_files(args: argparse.Namespace) -> None:
+    """Import the user's loss files (--loss-file), each checked against its --loss-file-sha256 when
+    given (the workflow gives it: a file edited after snakemake planned the job is refused)."""
+    from .losses import load_loss_files
+
+    hashes = args.loss_file_sha256 or []
+    if hashes and len(hashes) != len(args.loss_file):
+        raise ArgumentError(f"--loss-file-sha256: expected one per --loss-file ({len(args.loss_file)}), "
+                            f"found {len(hashes)}")
+    for path, expected in zip(args.loss_file, hashes):
+        found = hashlib.sha256(Path(path).read_bytes()).hexdigest() if Path(path).is_file() else "no file"
+        if found != expected:
+            raise ArgumentError(f"--loss-file {path}: SHA-256 {found}, expected {expected} (the file snakemake "
+                                "planned this job with); it changed since: run snakemake again")
+    load_loss_files(args.loss_file, key="--loss-file")
+
+
+def _add_loss_file_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--loss-file", action="append", default=[], metavar="PATH",
+                        help="a Python file of your own losses (@register_loss), imported first; repeatable")
+    parser.add_argument("--loss-file-sha256", action="append", default=None, metavar="HEX",
+                        help="the SHA-256 each --loss-file must have (the workflow passes it)")
+
+
 def _check_training(args: argparse.Namespace) -> None:
     """What one flag alone cannot say: the batch fits the split, the loss and device exist."""
     from .losses import get_loss
 
+    _load_loss_files(args)
     if args.batch_size > args.train_size:
         raise ArgumentError(f"--batch-size {args.batch_size}: larger than --train-size {args.train_size}; "
                             "expected at most the training split")
@@ -303,6 +329,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from . import bench
     from .losses import get_loss
 
+    _load_loss_files(args)
     get_loss(args.loss)
     if args.packed_lrs is not None and not args.packed:
         raise ArgumentError("--packed-lrs: expected with --packed N (the seeds of the grid), found no --packed")
@@ -332,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train one (variant, seed) run")
     _add_train_flags(p)
+    _add_loss_file_flags(p)
     p.add_argument("--data", required=True, help="data.pt written by 'lossbench data'")
     p.add_argument("--out-dir", required=True, type=output_dir,
                    help="run folder for metrics.json, history.csv, model.pt, predictions.csv "
@@ -340,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train-seeds", help="train several seeds of one variant together (one process, stacked)")
     _add_train_flags(p, skip=("seed",))
+    _add_loss_file_flags(p)
     p.add_argument("--seeds", type=seed_int, nargs="+", required=True, help="seeds to train, e.g. 0 1 2 3 4")
     p.add_argument("--lrs", type=positive_float, nargs="+", default=None,
                    help="train the grid LRS x SEEDS of the loss, each run with its own lr, into "
@@ -388,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --packed N: pack the grid LR... x seeds 0..N-1 instead (a learning-rate study of "
                         "--loss in one process, each run with its own lr)")
     p.add_argument("--json", default=None, type=output_file, help="write the figures, device and versions here")
+    _add_loss_file_flags(p)
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("compare", help="check two run folders are bit-identical (but for wall-clock timings)")

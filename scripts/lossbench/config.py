@@ -153,11 +153,21 @@ def resolve(config: dict, known_losses: Iterable[str], command_line: Mapping | N
     """Normalise ``config`` in place (``command_line``: Snakemake's parsed ``--config`` entries),
     validate it against the schema (filling in its defaults, in place) and check it; raise one-line
     ConfigErrors."""
-    known = list(known_losses)
     normalize(config, command_line)
     validate(config)
+    load_user_losses(config)
+    known = list(known_losses)  # after the user's loss files joined the registry (known_losses: the registry)
     variants = check(config, known)
     return Sweep(config, variants, check_horizon(config, variants), check_lr_study(config, known))
+
+
+def load_user_losses(config: dict) -> None:
+    """``loss_files``: made absolute (from the working directory, once, as the workflow reads them) and
+    imported, so their losses join the registry before the config's names are checked. A file that does
+    not exist, does not import, registers nothing or a taken name: one ConfigError naming it."""
+    from .losses import load_loss_files
+
+    config["loss_files"] = [str(path) for path in load_loss_files(config.get("loss_files") or [], key="loss_files")]
 
 
 # --- 1. values as the user meant them ----------------------------------------------------------------
@@ -521,6 +531,18 @@ def sweep_twin(settings: Mapping, variants: Mapping[str, dict]) -> str | None:
     """The sweep variant that trains exactly ``settings`` (a study point), if any: its runs are the
     study's for the seeds both have."""
     return next((name for name, v in variants.items() if same_run(v, settings)), None)
+
+
+def loss_file_args(loss: str) -> list[str]:
+    """``lossbench train`` flags that import the user's file defining ``loss`` (none for a built-in
+    loss), with the file's SHA-256: an edited loss file changes the job's flags, so its runs train
+    again, and a file edited after the job was planned is refused by the job."""
+    from .losses import loss_file_of
+
+    path = loss_file_of(loss)
+    if path is None:
+        return []
+    return ["--loss-file", str(path), "--loss-file-sha256", hashlib.sha256(path.read_bytes()).hexdigest()]
 
 
 def train_args(settings: dict) -> str:

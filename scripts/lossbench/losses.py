@@ -156,6 +156,11 @@ def load_loss_files(paths, key: str = "loss_files") -> dict[Path, list[str]]:
     return out
 
 
+def loss_file_of(name: str) -> Path | None:
+    """The user's loss file that registered ``name`` in this process, or None (a built-in loss)."""
+    return next((path for path, names in LOADED_FILES.items() if name in names), None)
+
+
 def _load_loss_file(path: Path, given, key: str) -> list[str]:
     where = f"{key}: {os.fspath(given)}" + ("" if os.fspath(given) == str(path) else f" ({path})")
     if not path.is_file():

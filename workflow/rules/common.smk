@@ -17,6 +17,7 @@ from lossbench.config import (
     check_duplicate_keys,
     defaults,
     horizon_run_settings,
+    loss_file_args,
     lr_study_run_settings,
     lr_text,
     resolve,
@@ -38,6 +39,8 @@ except ConfigError as error:
     sys.exit(f"ConfigError: {error}")
 # name -> settings of every variant
 VARIANTS = SWEEP.variants
+# the user's loss files (absolute paths, imported by resolve): the training jobs and the pages import them too
+LOSS_FILES = SWEEP.config["loss_files"]
 # the long-horizon block (horizon:, "Slow or stuck?"), defaults filled in; None when it is off
 HORIZON = SWEEP.horizon
 # the learning-rate study block (lr_study:, the "Learning rate" page), defaults filled in; None when off
@@ -81,10 +84,12 @@ def get_train_args(wildcards):
 
 
 def job_train_args(settings, dataset):
-    """``lossbench train`` flags of one training job: its settings, dataset and device."""
+    """``lossbench train`` flags of one training job: its settings, dataset and device, and the
+    user's loss file that defines its loss (with its SHA-256: editing it retrains its runs).
+    """
     return train_args(
         {**settings, "dataset": dataset, "device": get_train_device()}
-    ).split()
+    ).split() + loss_file_args(settings["loss"])
 
 
 def get_train_device():

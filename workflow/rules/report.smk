@@ -14,6 +14,7 @@ REPORT_PLAN = {
             parameters={
                 "reference": config["reference"],
                 "classes": len(DATASETS[dataset].classes),
+                "loss_files": LOSS_FILES,
             },
         ),
         "why-mse": Page(
@@ -33,6 +34,7 @@ REPORT_PLAN = {
                 "reference": config["reference"],
                 "slow_loss": config["slow_loss"],
                 "classes": len(DATASETS[dataset].classes),
+                "loss_files": LOSS_FILES,
                 "plateau_window": (HORIZON or defaults("horizon"))["plateau_window"],
                 "plateau_gain": (HORIZON or defaults("horizon"))["plateau_gain"],
                 "lr_study_threshold": (LR_STUDY or defaults("lr_study"))["threshold"],
@@ -51,6 +53,7 @@ REPORT_PLAN = {
                         "slow_loss": config["slow_loss"],
                         "threshold": LR_STUDY["threshold"],
                         "classes": len(DATASETS[dataset].classes),
+                        "loss_files": LOSS_FILES,
                     },
                 )
             }
