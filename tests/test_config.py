@@ -117,7 +117,7 @@ LONG = "a" * 65
     ('device: "cpu\\n"', (), "device: expected a string matching"),
     ("device: gpu", (), "device: expected a string matching ^(auto|cpu|cuda(:[0-9]+)?)$, found 'gpu' (str)"),
     # keys and types
-    ("epoch: 3", (), "epoch: unknown key; expected one of dataset, data_mirror, train_size"),
+    ("epoch: 3", (), "epoch: unknown key; expected one of dataset, data_mirror, loss_files, train_size"),
     ("variants: {v: {loss: cross_entropy, momentum: 0.9}}", (), "variants.v.momentum: unknown key; expected one of "
                                                                "loss, lr, batch_size, epochs, hidden"),
     ("variants: {v: {lr: 1.0}}", (), "variants.v.loss: missing; expected a string (a registered loss)"),

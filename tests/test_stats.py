@@ -315,3 +315,9 @@ def test_predicted_shares_and_relative_loss():
                            "train_loss": [2.0, 1.0, 0.1, np.inf]})
     assert stats.relative_loss(epochs)["train_loss_relative"].tolist()[:3] == [1.0, 0.5, 1.0]
     assert np.isnan(stats.relative_loss(epochs)["train_loss_relative"].iloc[3])  # a diverged run's inf
+
+
+def test_the_initial_gradient_ratio_of_a_loss_with_itself_is_one():
+    runs = runs_table({"a": [0.9, 0.9]}, loss={"a": "mse_softmax"}, grad={"a": 0.019})
+    ratios = stats.initial_gradient_ratio(runs, "mse_softmax", "mse_softmax")
+    assert list(ratios.columns) == ["seed", "mse_softmax", "ratio"] and ratios["ratio"].tolist() == [1.0, 1.0]

@@ -411,3 +411,13 @@ def test_the_why_page_for_slow_loss_focal_reads_true():
         text = why_page(s)
     for claim in ("2/C²", "Jacobian", "over-compensates", "declared initial ratio", "smaller gradient than"):
         assert claim not in text.split("## Measured")[0].replace("`mse_softmax` starts", ""), claim
+
+
+def test_a_reference_variant_of_the_slow_loss_measures_against_a_loss_of_cross_entropys_declared_scale():
+    """``reference: mse_softmax`` (issue 12): the slow loss is not measured against itself but against the
+    first other loss that declares cross-entropy's own scale, else the first other loss."""
+    runs = pd.DataFrame({"variant": ["mse_logits", "cross_entropy", "mse_softmax"],
+                         "loss": ["mse_logits", "cross_entropy", "mse_softmax"]})
+    assert why.base_loss(runs, "mse_softmax", "mse_softmax") == "cross_entropy"
+    assert why.base_loss(runs.iloc[[0, 2]], "mse_softmax", "mse_softmax") == "mse_logits"
+    assert why.base_loss(runs, "mse_logits", "mse_softmax") == "mse_logits"

@@ -175,9 +175,11 @@ def initial_gradient_ratio(runs: pd.DataFrame, numerator_loss: str, denominator_
         return runs[runs["loss"] == loss].groupby("seed")["initial_logit_grad_norm"].first()
 
     num, den = first_per_seed(numerator_loss), first_per_seed(denominator_loss)
-    both = pd.concat([num, den], axis=1, keys=[numerator_loss, denominator_loss], join="inner")
-    both["ratio"] = both[numerator_loss] / both[denominator_loss]
-    return both.reset_index()
+    both = pd.concat([num, den], axis=1, keys=["numerator", "denominator"], join="inner")
+    both["ratio"] = both["numerator"] / both["denominator"]
+    if numerator_loss == denominator_loss:  # a loss against itself: one column, ratio 1
+        both = both.drop(columns="denominator")
+    return both.reset_index().rename(columns={"numerator": numerator_loss, "denominator": denominator_loss})
 
 
 def variants_of(runs: pd.DataFrame, loss: str) -> list[str]:

@@ -381,7 +381,7 @@ def analyse(summary: pd.DataFrame, runs: pd.DataFrame, epochs: pd.DataFrame, ref
     """The why page's records. ``reference`` is a variant (accuracies are set beside it);
     ``reference_loss`` and ``slow_loss`` are losses (gradients are slow over reference loss on the
     same networks); "" for ``reference_loss``: the reference variant's loss."""
-    base = reference_loss or base_loss(runs, reference)
+    base = reference_loss or base_loss(runs, reference, slow_loss, classes)
     ratio = gradient_ratio(runs, slow_loss, base, classes)
     sat = saturation(summary, runs, reference, slow_loss, stats.saturation_table(epochs))
     scale = ratio.mean if ratio.measured else ratio.predicted
@@ -402,10 +402,18 @@ def _confident_cap(loss: str, classes: int) -> float | None:
     return cap if never_confident(cap) else None
 
 
-def base_loss(runs: pd.DataFrame, reference: str) -> str:
-    """The reference variant's loss ("" when it has no runs)."""
+def base_loss(runs: pd.DataFrame, reference: str, slow: str = "", classes: int = 10) -> str:
+    """The loss the slow loss's gradient is measured against: the reference variant's loss ("" when it
+    has no runs), unless that is the slow loss's own function (``reference: mse_softmax``): then the
+    first other loss of the sweep that declares cross-entropy's own scale (grad_scale 1: the scale
+    every declared one is relative to), else the first other loss of the sweep."""
     found = runs.loc[runs["variant"] == reference, "loss"]
-    return str(found.iloc[0]) if len(found) else ""
+    base = str(found.iloc[0]) if len(found) else ""
+    if not base or not slow or not same_function(base, slow):
+        return base
+    others = [loss for loss in dict.fromkeys(runs["loss"]) if not same_function(loss, slow)]
+    unit = [loss for loss in others if loss_info(loss).predicted_scale(classes) == 1.0]
+    return (unit or others or [base])[0]
 
 
 # --- wording ----------------------------------------------------------------------------------------
