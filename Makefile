@@ -10,7 +10,7 @@ CORES ?= 8
 # Rules call the `lossbench` command: it must be on PATH for Snakemake's jobs.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup lock run test test-slurm dry-run lint clean determinism
+.PHONY: setup lock run test test-slurm dry-run lint clean determinism figure
 
 setup: $(STAMP)
 
@@ -46,6 +46,10 @@ run: setup
 
 test: setup
 	pytest --durations=15    # the slowest tests, to keep CI inside its time budget
+
+# README's key figure, drawn from the default run's tables (after `make run`; DATASET=... for another).
+figure: setup
+	lossbench figure --tables results/$(DATASET)/tables --out docs/key-figure.png
 
 dry-run: setup
 	snakemake -n --cores $(CORES)

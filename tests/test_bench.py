@@ -57,7 +57,7 @@ def test_bench_times_a_packed_learning_rate_grid(tiny_data, tmp_path, monkeypatc
     (["--packed", "2", "--packed-lrs", "0.1", "0.1"], "--packed-lrs: expected distinct learning rates"),
 ])
 def test_bench_refuses_a_packed_grid_it_cannot_run(tmp_path, capsys, extra, words):
-    assert cli.main(["bench", "--data", str(tmp_path / "none.pt"), "--device", "cpu", *extra]) == 1
+    assert cli.main(["bench", "--data", str(tmp_path / "none.pt"), "--device", "cpu", *extra]) == cli.USAGE
     assert words in capsys.readouterr().err
 
 

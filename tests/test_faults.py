@@ -403,15 +403,15 @@ def test_gather_given_runs_of_two_configs_for_one_variant(tmp_path, capsys):
         tables.write_tables([paths[0], paths[0]], tmp_path / "tables")
 
 
-# --- the table in README -------------------------------------------------------------------------
+# --- the table in docs/faults.md -----------------------------------------------------------------
 
 def test_readme_lists_every_kind_of_fault():
-    """README's table is the user's contract: each family of rows above has a line there."""
-    section = (ROOT / "README.md").read_text().split("## What happens when things go wrong")[1].split("\n## ")[0]
+    """docs/faults.md's table is the user's contract: each family of rows above has a line there."""
+    section = (ROOT / "docs" / "faults.md").read_text().split("# What happens when things go wrong")[1]
     for words in ("missing, truncated, not gzip", "wrong checksum", "mirror folder does not exist",
                   "another dataset", "config key is unknown", "diverges", "killed", "fails with an exception",
                   "malicious pickle", "quotes, newlines", "older config", "--keep-going",
                   "Directory cannot be locked", "is deleted", "a page's (`reference`", "spaces or non-ASCII",
                   "learning-rate study run diverges", "`lr_study` grid no study could use"):
-        assert words in section, f"README's fault table lacks {words!r}"
+        assert words in section, f"docs/faults.md's fault table lacks {words!r}"
     assert re.search(r"tests/test_faults\.py", section)

@@ -2,7 +2,8 @@
 
 Each row calls ``lossbench`` (``cli.main``, or a real process where the process matters) with one
 thing wrong and checks the promise: one ERROR line naming the argument or file and what was
-expected, exit status 1, no traceback, and nothing started, written or lost (no run folder, no
+expected, exit status 2 for a bad argument (a usage error, argparse's convention; ``cli.USAGE``) and
+1 for a bad file or folder, no traceback, and nothing started, written or lost (no run folder, no
 temporary folder, the previous tables byte for byte). ``pytest tests/test_faults_cli.py -v``
 lists the rows; README's "What happens when things go wrong" sums them up.
 """
@@ -90,7 +91,7 @@ def test_train_refuses_a_bad_argument_before_training(data_pt, tmp_path, capsys,
     (tmp_path / "a-file").write_text("not a folder")
     extra = [arg.replace("{tmp}", str(tmp_path)) for arg in extra]
     argv = ["train", *TRAIN_FLAGS, "--data", str(data_pt), "--out-dir", str(tmp_path / "run"), *extra]
-    assert cli.main(argv) == 1
+    assert cli.main(argv) == cli.USAGE
     one_error_line(capsys, *words)  # one line: no epoch was logged, training never started
     assert not (tmp_path / "run").exists() and leftovers(tmp_path) == []
     assert (tmp_path / "a-file").read_text() == "not a folder"
@@ -98,7 +99,7 @@ def test_train_refuses_a_bad_argument_before_training(data_pt, tmp_path, capsys,
 
 def test_train_refuses_a_missing_required_flag(data_pt, capsys):
     assert cli.main(["train", "--variant", "ce", "--loss", "cross_entropy", "--data", str(data_pt),
-                     "--out-dir", "run"]) == 1
+                     "--out-dir", "run"]) == cli.USAGE
     one_error_line(capsys, "the following arguments are required: --seed")
 
 
@@ -111,15 +112,17 @@ def test_train_on_cuda_without_a_gpu_is_refused_at_the_start(data_pt, tmp_path, 
 
 
 BAD_SEEDS_ARGUMENTS = {
-    "seeds repeated": (["--seeds", "1", "1"], ["--seeds: expected distinct seeds, found 1 1"]),
-    "seed negative": (["--seeds", "0", "-2"], ["argument --seeds: expected an integer from 0 to", "found '-2'"]),
-    "a seed folder is a file": (["--seeds", "0", "1"], ["--out-dir", "run/seed-1: is a file; expected a folder"]),
-    "out-dir is a file": (["--seeds", "0", "--out-dir", A_FILE], ["argument --out-dir", "is a file"]),
+    "seeds repeated": (["--seeds", "1", "1"], ["--seeds: expected distinct seeds, found 1 1"], cli.USAGE),
+    "seed negative": (["--seeds", "0", "-2"], ["argument --seeds: expected an integer from 0 to", "found '-2'"],
+                      cli.USAGE),
+    "a seed folder is a file": (["--seeds", "0", "1"], ["--out-dir", "run/seed-1: is a file; expected a folder"], 1),
+    "out-dir is a file": (["--seeds", "0", "--out-dir", A_FILE], ["argument --out-dir", "is a file"], cli.USAGE),
 }
 
 
-@pytest.mark.parametrize("extra, words", BAD_SEEDS_ARGUMENTS.values(), ids=BAD_SEEDS_ARGUMENTS.keys())
-def test_train_seeds_refuses_a_bad_argument_before_training(data_pt, tmp_path, capsys, monkeypatch, extra, words):
+@pytest.mark.parametrize("extra, words, status", BAD_SEEDS_ARGUMENTS.values(), ids=BAD_SEEDS_ARGUMENTS.keys())
+def test_train_seeds_refuses_a_bad_argument_before_training(data_pt, tmp_path, capsys, monkeypatch, extra, words,
+                                                            status):
     (tmp_path / "a-file").write_text("not a folder")
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "seed-1").write_text("in the way")
@@ -128,7 +131,7 @@ def test_train_seeds_refuses_a_bad_argument_before_training(data_pt, tmp_path, c
     flags = [f for f in TRAIN_FLAGS if f not in ("--seed", "0")]
     extra = [arg.replace("{tmp}", str(tmp_path)) for arg in extra]
     argv = ["train-seeds", *flags, "--data", str(data_pt), "--out-dir", str(tmp_path / "run"), *extra]
-    assert cli.main(argv) == 1
+    assert cli.main(argv) == status
     one_error_line(capsys, *words)
     assert started == [] and sorted(p.name for p in (tmp_path / "run").iterdir()) == ["seed-1"]
 
@@ -148,12 +151,12 @@ def test_the_python_api_refuses_the_same_before_any_work(tiny_data, tmp_path):
             bench.run(str(tmp_path / "no-data.pt"), **bad)
 
 
-def test_a_bad_argument_in_a_real_process_is_one_line_and_exit_1(data_pt, tmp_path):
-    """As a user or Snakemake sees it: stderr is one ERROR line, the exit status 1, not argparse's 2."""
+def test_a_bad_argument_in_a_real_process_is_one_line_and_exit_2(data_pt, tmp_path):
+    """As a user or Snakemake sees it: stderr is one ERROR line (no usage dump), the exit status argparse's 2."""
     (tmp_path / "a-file").write_text("")
     out = subprocess.run([sys.executable, "-m", "lossbench.cli", "train", *TRAIN_FLAGS, "--data", str(data_pt),
                           "--out-dir", str(tmp_path / "a-file")], capture_output=True, text=True)
-    assert out.returncode == 1 and out.stderr.count("\n") == 1 and "ERROR" in out.stderr, out.stderr
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "ERROR" in out.stderr, out.stderr
     assert "argument --out-dir" in out.stderr and "is a file" in out.stderr
 
 
@@ -175,7 +178,7 @@ def test_bench_refuses_a_bad_argument_before_timing(data_pt, tmp_path, capsys, m
     started = []
     monkeypatch.setattr(bench, "run", lambda *a, **k: started.append(1))
     argv = ["bench", "--data", str(data_pt), *[arg.replace("{tmp}", str(tmp_path)) for arg in extra]]
-    assert cli.main(argv) == 1
+    assert cli.main(argv) == cli.USAGE
     one_error_line(capsys, *words)
     assert started == []
 
@@ -221,7 +224,7 @@ def test_report_and_index_refuse_a_bad_argument_before_rendering(tmp_path, capsy
     (tmp_path / "summary.csv").write_text("variant\n")
     command, *given = argv
     flags = {**PAGE_DEFAULTS[command], **dict(zip(given[::2], given[1::2]))}
-    assert cli.main([command, *(x.replace("{tmp}", str(tmp_path)) for kv in flags.items() for x in kv)]) == 1
+    assert cli.main([command, *(x.replace("{tmp}", str(tmp_path)) for kv in flags.items() for x in kv)]) == cli.USAGE
     one_error_line(capsys, *words)
     assert rendered == [] and not list(tmp_path.glob("*.html"))
 
@@ -328,7 +331,7 @@ def test_gather_refuses_a_run_whose_files_disagree_and_keeps_the_previous_tables
 def test_gather_refuses_an_out_dir_that_is_a_file_and_no_runs(good_runs, tmp_path, capsys):
     (tmp_path / "tables").write_text("")
     assert cli.main(["gather", "--runs", str(good_runs / "ce" / "seed-0" / "metrics.json"),
-                     "--out-dir", str(tmp_path / "tables")]) == 1
+                     "--out-dir", str(tmp_path / "tables")]) == cli.USAGE
     one_error_line(capsys, "argument --out-dir", "is a file; expected a folder")
     with pytest.raises(tables.GatherError, match="no metrics.json given"):
         tables.write_tables([], tmp_path / "out")

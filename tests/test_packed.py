@@ -264,7 +264,7 @@ def test_the_train_seeds_command_refuses_a_bad_grid(tiny_data, tmp_path, capsys,
             "--val-size", "50", "--data", str(tmp_path / "data.pt"), "--out-dir", str(tmp_path / "v")]
     if "--lrs" not in extra:
         extra = [*extra, "--lrs", "1"]
-    assert cli.main(argv + extra) == 1
+    assert cli.main(argv + extra) == cli.USAGE
     assert words in capsys.readouterr().err and not (tmp_path / "v").exists()
 
 

@@ -253,8 +253,8 @@ def test_the_workflow_runs_from_folders_with_spaces_and_non_ascii_letters(tiny_r
     assert "Holm" in (work / "reports" / "html" / "mnist" / "comparison.html").read_text()
 
 
-# README's command that retrains every run (after changing how data.py builds data.pt)
-RETRAIN = re.search(r"`snakemake -R ([\w ]+)`", (ROOT / "README.md").read_text())[1].split()
+# docs/setup.md's command that retrains every run (after changing how data.py builds data.pt)
+RETRAIN = re.search(r"`snakemake -R ([\w ]+)`", (ROOT / "docs" / "setup.md").read_text())[1].split()
 
 
 def test_default_config_plans_40_train_jobs_4_horizon_runs_36_study_runs_the_gathers_and_the_report(tmp_path):

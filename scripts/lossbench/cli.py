@@ -9,15 +9,17 @@
     lossbench index  --out reports/html/mnist/index.html --title T --pages JSON \
                      --summary results/mnist/tables/summary.csv
     lossbench compare RUN_A RUN_B      (exit 0 when bit-identical but for wall-clock timings)
+    lossbench figure --tables results/mnist/tables --out docs/key-figure.png
 
-Subcommands import their modules lazily, so ``lossbench train`` loads torch and nothing
-else heavy (no pandas, seaborn, papermill, snakemake): start-up matters per job.
-Logs go to stderr. A user's mistake (``LossbenchError``: bad input, config, data or run folder)
-ends with one error line and exit status 1; any other exception is a bug and shows its traceback.
-Arguments are checked before any work starts: argparse's own complaints (a missing or unknown
-flag) and the checks below (a count that must be >= 1, an lr that must be a positive number, an
-output folder that is a file, a JSON argument of the wrong shape, ...) are such one-line errors
-naming the argument, what was expected and what was found.
+``python -m lossbench`` is the same command. Every help text ends with an example that runs as
+written (tests/test_cli.py runs them). Subcommands import their modules lazily, so ``lossbench
+train`` loads torch and nothing else heavy (no pandas, seaborn, papermill, snakemake): start-up
+matters per job. Logs go to stderr. A user's mistake ends with one error line and no traceback:
+a usage error (``ArgumentError``: argparse's own complaints, a missing or unknown flag, and the
+checks below: a count that must be >= 1, an lr that must be a positive number, an output folder
+that is a file, a JSON argument of the wrong shape, ...) exits with status 2, as argparse's
+users expect; any other ``LossbenchError`` (a bad input file, config, data or run folder) with 1.
+Any other exception is a bug and shows its traceback. Arguments are checked before any work starts.
 """
 
 from __future__ import annotations
@@ -35,13 +37,17 @@ from pathlib import Path
 
 from .errors import LossbenchError
 
+USAGE = 2  # exit status of a usage error, argparse's convention; other user mistakes exit 1
+
 
 class ArgumentError(LossbenchError):
-    """A command-line argument that is not what was expected; the message names it."""
+    """A command-line argument that is not what was expected; the message names it (exit status 2)."""
+
+    exit_status = USAGE
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with its usage errors raised as one-line ``ArgumentError``s (exit 1, no usage dump)."""
+    """argparse, with its usage errors raised as one-line ``ArgumentError``s (exit 2, no usage dump)."""
 
     def error(self, message: str):
         raise ArgumentError(f"{self.prog}: {message} (`{self.prog} --help` lists the arguments)")
@@ -157,7 +163,20 @@ TRAIN_FLAG_TYPES = {
 def _json_arg(text: str, flag: str):
     from .report import parse_json_arg
 
-    return parse_json_arg(text, flag)
+    try:
+        return parse_json_arg(text, flag)
+    except LossbenchError as exc:  # the argument itself is wrong: a usage error
+        raise ArgumentError(str(exc)) from None
+
+
+def _check_loss(name: str) -> None:
+    """A loss the registry does not hold is a usage error naming --loss (exit 2)."""
+    from .losses import get_loss
+
+    try:
+        get_loss(name)
+    except LossbenchError as exc:
+        raise ArgumentError(f"--loss: {exc}") from None
 
 
 def _kind(value) -> str:
@@ -196,7 +215,7 @@ def json_links(text: str, flag: str, required: tuple[str, ...] = ("href", "title
 def _load_loss_files(args: argparse.Namespace) -> None:
     """Import the user's loss files (--loss-file), each checked against its --loss-file-sha256 when
     given (the workflow gives it: a file edited after snakemake planned the job is refused)."""
-    from .losses import load_loss_files
+    from .losses import LossFileError, load_loss_files
 
     hashes = args.loss_file_sha256 or []
     if hashes and len(hashes) != len(args.loss_file):
@@ -205,7 +224,7 @@ def _load_loss_files(args: argparse.Namespace) -> None:
     for path, expected in zip(args.loss_file, hashes):
         found = hashlib.sha256(Path(path).read_bytes()).hexdigest() if Path(path).is_file() else "no file"
         if found != expected:
-            raise ArgumentError(f"--loss-file {path}: SHA-256 {found}, expected {expected} (the file snakemake "
+            raise LossFileError(f"--loss-file {path}: SHA-256 {found}, expected {expected} (the file snakemake "
                                 "planned this job with); it changed since: run snakemake again")
     load_loss_files(args.loss_file, key="--loss-file")
 
@@ -219,13 +238,11 @@ def _add_loss_file_flags(parser: argparse.ArgumentParser) -> None:
 
 def _check_training(args: argparse.Namespace) -> None:
     """What one flag alone cannot say: the batch fits the split, the loss and device exist."""
-    from .losses import get_loss
-
     _load_loss_files(args)
     if args.batch_size > args.train_size:
         raise ArgumentError(f"--batch-size {args.batch_size}: larger than --train-size {args.train_size}; "
                             "expected at most the training split")
-    get_loss(args.loss)
+    _check_loss(args.loss)
     _check_device(args.device)
 
 
@@ -327,10 +344,9 @@ def cmd_index(args: argparse.Namespace) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> None:
     from . import bench
-    from .losses import get_loss
 
     _load_loss_files(args)
-    get_loss(args.loss)
+    _check_loss(args.loss)
     if args.packed_lrs is not None and not args.packed:
         raise ArgumentError("--packed-lrs: expected with --packed N (the seeds of the grid), found no --packed")
     if args.packed_lrs is not None and len(set(args.packed_lrs)) != len(args.packed_lrs):
@@ -346,18 +362,65 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return compare.main(args.run_a, args.run_b)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="lossbench", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+# Each help text ends with one of these; they run as written, in this order, from the repository
+# root (tests/test_cli.py runs them on tiny synthetic data). /tmp/lb holds the example's files.
+DATA = "resources/data/mnist/data.pt"
+EXAMPLES = {
+    "lossbench": ["make run    # the whole pipeline; or one piece by hand:",
+                  f"lossbench train --variant cross_entropy --loss cross_entropy --seed 0 --epochs 1 --data {DATA} "
+                  "--out-dir /tmp/lb/runs/cross_entropy/seed-0"],
+    "data": ["lossbench data --dataset mnist --out resources/data/mnist    # --mirror DIR offline"],
+    "train": [f"lossbench train --variant cross_entropy --loss cross_entropy --seed 0 --epochs 1 --data {DATA} "
+              "--out-dir /tmp/lb/runs/cross_entropy/seed-0"],
+    "train-seeds": [f"lossbench train-seeds --variant mse_softmax --loss mse_softmax --seeds 0 1 --epochs 1 "
+                    f"--data {DATA} --out-dir /tmp/lb/runs/mse_softmax"],
+    "gather": ["lossbench gather --runs /tmp/lb/runs/*/seed-*/metrics.json --out-dir /tmp/lb/tables"],
+    "report": ["lossbench report --notebook reports/notebooks/comparison.py --out /tmp/lb/comparison.html "
+               "--title 'Losses on MNIST' --parameters '{\"runs_csv\": \"/tmp/lb/tables/runs.csv\", "
+               "\"epochs_csv\": \"/tmp/lb/tables/epochs.csv\", \"summary_csv\": \"/tmp/lb/tables/summary.csv\", "
+               "\"reference\": \"cross_entropy\"}'"],
+    "index": ["lossbench index --out /tmp/lb/index.html --title 'Losses on MNIST' "
+              "--pages '[{\"href\": \"comparison.html\", \"title\": \"Comparison\"}]' "
+              "--summary /tmp/lb/tables/summary.csv"],
+    "bench": [f"lossbench bench --data {DATA} --repeats 1 --epochs 1"],
+    "compare": [f"lossbench train --variant cross_entropy --loss cross_entropy --seed 0 --epochs 1 --data {DATA} "
+                "--out-dir /tmp/lb/again",
+                "lossbench compare /tmp/lb/runs/cross_entropy/seed-0 /tmp/lb/again    # exit 0: bit-identical"],
+    "figure": ["lossbench figure --tables /tmp/lb/tables --out /tmp/lb/key-figure.png"],
+}
 
-    p = sub.add_parser("data", help="verify a dataset and write data.pt + manifest.json")
-    p.add_argument("--dataset", default="mnist")
+
+def _epilog(command: str) -> str:
+    return "Example:\n" + "\n".join(f"  {line}" for line in EXAMPLES[command])
+
+
+def _add(sub, command: str, help: str) -> argparse.ArgumentParser:
+    return sub.add_parser(command, help=help, description=help[0].upper() + help[1:] + ".", epilog=_epilog(command),
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def cmd_figure(args: argparse.Namespace) -> None:
+    from . import keyfigure
+
+    keyfigure.write(args.tables, args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="lossbench", description="Train one MLP with several classification losses and report how "
+                    "they compare and why MSE on softmax is slow. Each Snakemake rule calls one subcommand; "
+                    "`make run` runs them all. `lossbench COMMAND --help` says what each takes.",
+                    epilog=_epilog("lossbench"),
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = _add(sub, "data", "verify a dataset and write data.pt + manifest.json")
+    p.add_argument("--dataset", default="mnist", type=dataset)
     p.add_argument("--out", required=True, help="output folder, e.g. resources/data/mnist")
     p.add_argument("--mirror", default=None, help="folder holding the original .gz files "
                    "($LOSSBENCH_DATA_MIRROR overrides); omitted: torchvision downloads them")
     p.set_defaults(func=cmd_data)
 
-    p = sub.add_parser("train", help="train one (variant, seed) run")
+    p = _add(sub, "train", "train one (variant, seed) run")
     _add_train_flags(p)
     _add_loss_file_flags(p)
     p.add_argument("--data", required=True, help="data.pt written by 'lossbench data'")
@@ -366,7 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(appears whole at the end)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("train-seeds", help="train several seeds of one variant together (one process, stacked)")
+    p = _add(sub, "train-seeds", "train several seeds of one variant together (one process, stacked)")
     _add_train_flags(p, skip=("seed",))
     _add_loss_file_flags(p)
     p.add_argument("--seeds", type=seed_int, nargs="+", required=True, help="seeds to train, e.g. 0 1 2 3 4")
@@ -379,14 +442,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="variant folder: each seed writes OUT_DIR/seed-<s>/ (with --lrs: OUT_DIR/lr-<lr>/seed-<s>/)")
     p.set_defaults(func=cmd_train_seeds)
 
-    p = sub.add_parser("gather", help="collect runs into runs.csv, epochs.csv, summary.csv")
+    p = _add(sub, "gather", "collect runs into runs.csv, epochs.csv, summary.csv")
     p.add_argument("--runs", nargs="+", required=True,
                    help="metrics.json files (history.csv, predictions.csv, model.pt beside each; all checked)")
     p.add_argument("--out-dir", required=True, type=output_dir)
     p.add_argument("--prefix", default="", type=table_prefix,
                    help="put before each table's name, e.g. horizon_ writes horizon_runs.csv, ... (default: none)")
     p.set_defaults(func=cmd_gather)
-    p = sub.add_parser("report", help="execute one notebook page (papermill) and write it as HTML")
+    p = _add(sub, "report", "execute one notebook page (papermill) and write it as HTML")
     p.add_argument("--notebook", required=True, type=input_file,
                    help="jupytext .py source, e.g. reports/notebooks/comparison.py")
     p.add_argument("--out", required=True, type=output_file, help="HTML file to write")
@@ -397,13 +460,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep papermill's executed notebook here (written also when a cell fails)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("index", help="write index.html linking every page")
+    p = _add(sub, "index", "write index.html linking every page")
     p.add_argument("--out", required=True, type=output_file)
     p.add_argument("--title", required=True, type=title)
     p.add_argument("--pages", required=True, help='JSON list of {"href", "title", "description"}')
     p.add_argument("--summary", required=True, type=input_file, help="summary.csv for the headline table")
     p.set_defaults(func=cmd_index)
-    p = sub.add_parser("bench", help="time training against the notebook's DataLoader loop (and the CUDA-graph floor)")
+    p = _add(sub, "bench", "time training against the notebook's DataLoader loop (and the CUDA-graph floor)")
     p.add_argument("--data", default="resources/data/mnist/data.pt", help="data.pt written by 'lossbench data'")
     p.add_argument("--loss", default="cross_entropy", type=name)
     p.add_argument("--repeats", type=positive_int, default=3, help="timed runs per method (after one warm-up run)")
@@ -420,10 +483,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_loss_file_flags(p)
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("compare", help="check two run folders are bit-identical (but for wall-clock timings)")
+    p = _add(sub, "compare", "check two run folders are bit-identical (but for wall-clock timings)")
     p.add_argument("run_a", help="run folder (metrics.json, history.csv, predictions.csv, model.pt)")
     p.add_argument("run_b")
     p.set_defaults(func=cmd_compare)
+
+    p = _add(sub, "figure", "draw the README's key figure from a run's gathered tables (validation accuracy and "
+             "train loss per epoch, every variant)")
+    p.add_argument("--tables", default="results/mnist/tables", help="folder of gather's tables (epochs.csv)")
+    p.add_argument("--out", required=True, type=output_file, help="PNG file to write, e.g. docs/key-figure.png")
+    p.set_defaults(func=cmd_figure)
     return parser
 
 
@@ -438,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args) or 0
     except LossbenchError as exc:  # a user's mistake: one line; anything else is a bug and keeps its traceback
         logging.getLogger("lossbench").error("%s", " ".join(str(exc).split("\n")))
-        return 1
+        return getattr(exc, "exit_status", 1)
 
 
 if __name__ == "__main__":
