@@ -1,4 +1,4 @@
-"""The report pages work with papermill's own command line, as README's "Running a page by hand
+"""The report pages work with papermill's own command line, as docs/by-hand.md's "Running a page by hand
 with papermill" shows: jupytext converts a page, `papermill --help-notebook` lists its parameters
 and `papermill` runs it with -p values and no -k/--language (the kernel and language come from the
 page's jupytext header)."""
@@ -33,7 +33,7 @@ def run(*cmd: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def to_ipynb(source: Path, tmp_path: Path) -> Path:
-    """`jupytext --to ipynb`, as in README."""
+    """`jupytext --to ipynb`, as in docs/by-hand.md."""
     target = tmp_path / f"{source.stem}.ipynb"
     run("jupytext", "--to", "ipynb", str(source), "-o", str(target), cwd=tmp_path)
     return target

@@ -99,7 +99,7 @@ def driver_cause(driver: str | None, torch_cuda: str | None, torch_version: str)
     """Why CUDA is unavailable when the cause is the driver or the torch build, else None (then the GPU is
     not given to the process: CUDA_VISIBLE_DEVICES, the job's GPU request). Says what to do."""
     if not torch_cuda:
-        return (f"torch {torch_version} is a CPU-only build: install a CUDA build of torch (README, "
+        return (f"torch {torch_version} is a CPU-only build: install a CUDA build of torch (docs/slurm.md, "
                 "'GPU: driver and torch build')")
     if driver is None:
         return None  # no driver here: a node without GPUs, or a job not given one; the caller's advice says so
@@ -114,7 +114,7 @@ def driver_cause(driver: str | None, torch_cuda: str | None, torch_version: str)
     return (f"the NVIDIA driver is the cause: torch {torch_version} is built for CUDA {torch_cuda}, which needs "
             f"driver {floor} or newer, and this node has {driver}. Install a torch build for an older CUDA "
             "(e.g. pip install torch --index-url https://download.pytorch.org/whl/cu126 for a driver >= 525; "
-            "README, 'GPU: driver and torch build') or run on nodes with a newer driver")
+            "docs/slurm.md, 'GPU: driver and torch build') or run on nodes with a newer driver")
 
 
 def job_cores() -> int:

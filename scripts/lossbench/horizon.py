@@ -28,7 +28,7 @@ evaluated epoch at or before it):
   W epochs either: it rose and fell back late; or its train loss still moves; or its seeds disagree).
 
 A variant with a diverged run, or a budget shorter than W, gets no verdict. "Levelled off" holds
-within the budget only: a flat stretch can be a stall that a longer budget shows ending (README).
+within the budget only: a flat stretch can be a stall that a longer budget shows ending (docs/studies.md).
 
 ``twin`` follows the page's slow loss at lr η against the reference's family at lr η·s, where s is
 the slow loss's declared initial logit-gradient scale over the reference's

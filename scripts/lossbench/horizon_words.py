@@ -50,7 +50,7 @@ def criterion(window: int, gain: float) -> str:
             f"disagree over the last {window} epochs (one seed's validation accuracy {points} or more higher, "
             f"another's not; or one {points} or more lower, another's not) leave a curve **not settled** too. "
             f"Levelled off holds within the budget only: a flat stretch can be a stall that a longer budget shows "
-            f"ending (`--config 'horizon={{epochs: 40}}'`; README, \"Slow or stuck?\").")
+            f"ending (`--config 'horizon={{epochs: 40}}'`; docs/studies.md, \"Slow or stuck?\").")
 
 
 def _share(value: float, missing: str) -> str:

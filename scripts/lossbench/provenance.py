@@ -74,7 +74,7 @@ def cublas_version() -> str | None:
 
 
 def numerics(device) -> dict:
-    """What decides a run's arithmetic besides the code and the versions above (README: bit-identity holds
+    """What decides a run's arithmetic besides the code and the versions above (docs/determinism.md: bit-identity holds
     on the same device, driver, CUDA, cuBLAS, determinism and matmul precision). The CUDA fields are null on
     CPU; deterministic mode and float32 matmul precision are recorded on every device."""
     import torch

@@ -61,7 +61,7 @@ def rerun_markdown(config: dict, configfiles=(), overrides: dict | None = None) 
         "to skip the download; every file is verified against the SHA-256 values listed above either way. "
         "On CPU the same config, seed and thread count reproduce every metric and weight bit for bit. "
         "On GPU, runs are bit-identical only with `deterministic: true` on the same GPU model and "
-        "software versions (see README, Determinism); otherwise metrics can differ in the last digits."
+        "software versions (see docs/determinism.md); otherwise metrics can differ in the last digits."
     )
 
 

@@ -213,7 +213,7 @@ def _capture(step, model: torch.nn.Module, optimizer) -> torch.cuda.CUDAGraph:
         raise RuntimeError(
             "could not capture the training step in a CUDA graph: something in it, most likely the loss, reads "
             "a value back to the host (.item(), .tolist(), `if tensor:`, a boolean mask, nonzero). Make the "
-            "loss host-free (README, 'Add a loss'; tests/test_losses.py checks every registered loss on CPU) "
+            "loss host-free (docs/losses.md; tests/test_losses.py checks every registered loss on CPU) "
             f"or set cuda_graph: false to train it eagerly. CUDA said: {error}"
         ) from error
     with torch.no_grad():
