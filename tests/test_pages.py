@@ -11,34 +11,23 @@ from pathlib import Path
 
 import pytest
 
-from lossbench import report, tables
-from lossbench.config import TrainConfig
-from lossbench.train import train
+from lossbench import report
+from scenarios import gathered, scenario
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "reports" / "notebooks"
-VARIANTS = {"cross_entropy": ("cross_entropy", 0.5), "mse_softmax": ("mse_softmax", 0.5),
-            "mse_softmax_lr5": ("mse_softmax", 5.0)}
 
 
 @pytest.fixture(scope="module")
 def tiny_tables(tmp_path_factory):
+    """The default scenario's runs (tests/scenarios.py) gathered as gather writes them, and its data."""
     import torch
 
     from helpers import synthetic_data
 
     root = tmp_path_factory.mktemp("pages")
-    data = synthetic_data()
-    torch.save(data, root / "data.pt")
-    paths = []
-    for variant, (loss, lr) in VARIANTS.items():
-        for seed in (0, 1):
-            out = root / "runs" / variant / f"seed-{seed}"
-            train(TrainConfig(variant=variant, loss=loss, seed=seed, train_size=200, val_size=50, hidden=(32, 16),
-                              lr=lr, batch_size=25, epochs=1), data, out_dir=out)
-            paths.append(out / "metrics.json")
-    tables.write_tables(paths, root / "tables")
-    return {**{f"{name}_csv": str(root / "tables" / f"{name}.csv") for name in ("runs", "epochs", "summary")},
-            "root": root}
+    torch.save(synthetic_data(), root / "data.pt")
+    s = scenario("default")
+    return {**gathered(s, root / "tables"), "root": root, "runs": Path(s.metrics[""][0]).parents[2]}
 
 
 def text_of(html: str) -> str:
@@ -53,12 +42,14 @@ def render(notebook: str, out: Path, parameters: dict) -> str:
 
 
 def test_why_page_renders_its_measurements(tiny_tables, tmp_path):
-    tables_ = {k: v for k, v in tiny_tables.items() if k.endswith("_csv")}
+    tables_ = {k: v for k, v in tiny_tables.items() if k.endswith("_csv") and not k.endswith("_summary_csv")}
     page = render("why_mse.py", tmp_path / "why.html", {**tables_, "title": "Why", "reference": "cross_entropy",
-                                                         "reference_loss": "", "slow_loss": "mse_softmax"})
+                                                         "reference_loss": "", "slow_loss": "mse_softmax",
+                                                         "lr_study_reference": "cross_entropy", "plateau_window": 2})
     assert re.search(r"ratio of the losses mse_softmax / cross_entropy is 0\.0[12]\d\d", page), page[:3000]
     assert "declared in the registry" in page and "Every layer's weight gradient at initialisation (epoch 0" in page
-    assert re.search(r"mse_softmax_lr5 \(\s?mse_softmax at lr 5 instead of 0\.5\): at lr 5 ", page)
+    assert re.search(r"mse_softmax_lr5 \(\s?mse_softmax at lr 5 instead of 0\.1\): at lr 5 ", page)
+    assert "Slow or stuck" in page and "Learning rate" in page  # the horizon's and the study's sections
     assert "beats" not in page and "what slows it here" not in page
 
 
@@ -66,7 +57,7 @@ def test_variant_page_renders_the_median_seed(tiny_tables, tmp_path):
     page = render("variant.py", tmp_path / "variant.html", {
         "title": "cross_entropy", "variant": "cross_entropy", "runs_csv": tiny_tables["runs_csv"],
         "epochs_csv": tiny_tables["epochs_csv"], "data_pt": str(tiny_tables["root"] / "data.pt")})
-    assert "lr 0.5, batch 25, 1 epochs, 2 seeds: test accuracy" in page and "Test set of seed" in page
+    assert "lr 0.1, batch 25, 3 epochs, 3 seeds: test accuracy" in page and "Test set of seed" in page
 
 
 def test_reproducibility_page_renders_the_provenance(tiny_tables, tmp_path):
@@ -76,6 +67,6 @@ def test_reproducibility_page_renders_the_provenance(tiny_tables, tmp_path):
                                     "files_sha256": {"data.pt": "0" * 64}}))
     page = render("reproducibility.py", tmp_path / "repro.html", {
         "title": "Reproducibility", "runs_csv": tiny_tables["runs_csv"], "manifest_json": str(manifest),
-        "metrics_json": str(root / "runs" / "cross_entropy" / "seed-0" / "metrics.json"),
+        "metrics_json": str(tiny_tables["runs"] / "cross_entropy" / "seed-0" / "metrics.json"),
         "config": {"dataset": "mnist"}, "snakemake_version": "9"})
     assert "git commit(s):" in page and "snakemake --cores 8" in page
