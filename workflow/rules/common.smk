@@ -8,7 +8,10 @@ from lossbench.cluster import (
     check_training_job,
     cluster_partitions,
     executor_name,
+    nvidia_gpu_visible,
+    profile_gives_training_a_gpu,
     train_device,
+    trains_on_cuda,
     under_slurm,
 )
 from lossbench.config import (
@@ -19,6 +22,7 @@ from lossbench.config import (
     horizon_run_settings,
     lr_study_run_settings,
     lr_text,
+    packs_seeds,
     resolve,
     sweep_twin,
     train_args,
@@ -48,6 +52,18 @@ LR_BY_TEXT = {lr_text(lr): lr for lr in LR_STUDY["lrs"]} if LR_STUDY else {}
 # schema's default (the rule stays defined and matches nothing)
 LR_GRID = LR_STUDY or defaults("lr_study")
 LR_GRID_TEXTS = [lr_text(lr) for lr in LR_GRID["lrs"]]
+# Whether training runs on CUDA, decided while the workflow is read, without importing torch
+# (lossbench.cluster.trains_on_cuda): device cuda/cuda:N; device auto with an NVIDIA GPU visible here,
+# inside a SLURM job, or under the SLURM profile (its set-resources give training a GPU; the executor
+# is named only after the workflow is read).
+TRAIN_ON_CUDA = trains_on_cuda(
+    config["device"],
+    under_slurm(None, workflow.remote_exec, os.environ)
+    or profile_gives_training_a_gpu(workflow.resource_settings.overwrite_resources),
+    nvidia_gpu_visible(os.environ),
+)
+# pack_seeds resolved (auto: packed on CUDA, one job per run on CPU): the training rules' shape
+PACK_SEEDS = packs_seeds(config["pack_seeds"], TRAIN_ON_CUDA)
 # Every output of a sweep lives under its dataset's folders (results/<dataset>/,
 # reports/html/<dataset>/, logs/<dataset>/), so sweeps on two datasets never mix.
 DATASET = config["dataset"]
@@ -92,6 +108,16 @@ def get_train_device():
     inside a SLURM job, so a job without a GPU fails instead of training on CPU."""
     slurm = under_slurm(executor_name(workflow), workflow.remote_exec, os.environ)
     return train_device(config["device"], slurm)
+
+
+def get_train_gpus(wildcards):
+    """A training job's GPUs (resource gpu): 1 when it trains on CUDA, so a local run never starts more
+    training processes on the GPU than the profile's `resources: gpu:` allows (workflow/profiles/default);
+    0 on CPU. Submitting to SLURM, 0: the profile's set-resources ask for the GPU (gpu: or gres:, never
+    both)."""
+    if executor_name(workflow) == SUBMITTING_EXECUTOR:
+        return 0
+    return 1 if TRAIN_ON_CUDA else 0
 
 
 def check_gathered_tables():
@@ -221,7 +247,7 @@ def get_lr_study_run_folder(dataset, loss, lr, seed):
     twice, unless pack_seeds packs each loss's whole grid into one job (where it costs nothing).
     """
     twin = sweep_twin(get_lr_study_settings(loss, lr), VARIANTS)
-    if twin is not None and seed in config["seeds"] and not config["pack_seeds"]:
+    if twin is not None and seed in config["seeds"] and not PACK_SEEDS:
         return f"results/{dataset}/runs/{twin}/seed-{seed}"
     return f"results/{dataset}/lr-study/{loss}/lr-{lr_text(lr)}/seed-{seed}"
 

@@ -18,13 +18,12 @@ rule train_lr_study:
     benchmark:
         "benchmarks/{dataset}/lr-study/{loss}/lr-{lr}/seed-{seed}.tsv"
     wildcard_constraints:
-        loss=get_constraint(
-            LR_STUDY["losses"] if LR_STUDY and not config["pack_seeds"] else []
-        ),
+        loss=get_constraint(LR_STUDY["losses"] if LR_STUDY and not PACK_SEEDS else []),
         lr=get_constraint(LR_BY_TEXT),
     threads: 1
     resources:
         mem_mb=2000,
+        gpu=get_train_gpus,
     params:
         args=get_lr_study_train_args,
         out_dir=subpath(output.metrics, parent=True),
@@ -49,12 +48,11 @@ rule train_lr_study_grid:
     benchmark:
         "benchmarks/{dataset}/lr-study/{loss}/grid.tsv"
     wildcard_constraints:
-        loss=get_constraint(
-            LR_STUDY["losses"] if LR_STUDY and config["pack_seeds"] else []
-        ),
+        loss=get_constraint(LR_STUDY["losses"] if LR_STUDY and PACK_SEEDS else []),
     threads: 2
     resources:
         mem_mb=4000,
+        gpu=get_train_gpus,
     params:
         args=get_lr_study_grid_args,
         lrs=LR_GRID_TEXTS,
