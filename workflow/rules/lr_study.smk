@@ -38,11 +38,8 @@ rule train_lr_study_grid:
     input:
         data=get_data,
     output:
-        **get_run_outputs(
-            "results/{{dataset}}/lr-study/{{loss}}/lr-{lr}/seed-{seed}",
-            lr=LR_GRID_TEXTS,
-            seed=LR_GRID["seeds"],
-        ),
+        # one file per job, not every run file it writes (PACKED_DONE, common.smk)
+        done=f"results/{{dataset}}/lr-study/{{loss}}/{PACKED_DONE}",
     log:
         "logs/{dataset}/lr-study/{loss}/grid.log",
     benchmark:
@@ -60,7 +57,8 @@ rule train_lr_study_grid:
         out_dir="results/{dataset}/lr-study/{loss}",
     shell:
         "lossbench train-seeds {params.args:q} --lrs {params.lrs:q} --seeds {params.seeds:q} "
-        "--threads {threads} --data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "--threads {threads} --data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1 "
+        "&& touch {output.done:q}"
 
 
 rule gather_lr_study:
@@ -78,7 +76,8 @@ rule gather_lr_study:
         dataset=get_constraint(DATASETS if LR_STUDY else []),
     localrule: True
     params:
+        metrics=get_gathered_lr_study_metrics,
         out_dir=subpath(output.summary, parent=True),
     shell:
-        "lossbench gather --prefix lr_study_ --runs {input.metrics:q} "
+        "lossbench gather --prefix lr_study_ --runs {params.metrics:q} "
         "--out-dir {params.out_dir:q} > {log:q} 2>&1"

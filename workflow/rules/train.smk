@@ -32,9 +32,8 @@ rule train_seeds:
     input:
         data=get_data,
     output:
-        **get_run_outputs(
-            "results/{{dataset}}/runs/{{variant}}/seed-{seed}", seed=config["seeds"]
-        ),
+        # one file per job, not every run file it writes (PACKED_DONE, common.smk)
+        done=f"results/{{dataset}}/runs/{{variant}}/{PACKED_DONE}",
     log:
         "logs/{dataset}/train/{variant}/seeds.log",
     benchmark:
@@ -51,7 +50,7 @@ rule train_seeds:
         out_dir="results/{dataset}/runs/{variant}",
     shell:
         "lossbench train-seeds {params.args:q} --seeds {params.seeds:q} --threads {threads} "
-        "--data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "--data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1 && touch {output.done:q}"
 
 
 rule gather:
@@ -67,6 +66,7 @@ rule gather:
         "logs/{dataset}/gather.log",
     localrule: True
     params:
+        metrics=get_gathered_metrics,
         out_dir=subpath(output.summary, parent=True),
     shell:
-        "lossbench gather --runs {input.metrics:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "lossbench gather --runs {params.metrics:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
