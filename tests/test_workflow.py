@@ -334,6 +334,22 @@ def test_under_a_profile_that_gives_training_a_gpu_device_auto_packs_and_asks_fo
     assert training_jobs(out) == {rule: {1} for rule in PACKED}, out.stdout
 
 
+def test_a_packed_job_has_one_output_so_planning_stays_linear_in_runs(tmp_path):
+    """A packed job lists one file (packed.done beside its run folders), not every run file: Snakemake tries each
+    file it looks for against every output of every rule, so 4 x runs outputs made planning quadratic in runs,
+    packed or not (issue #21, finding 11: 1,000 seeds took 95 s packed, 170 s not; now 1.4 s and 19 s). Gather
+    depends on the jobs and gets every run's metrics.json as a parameter."""
+    config = write_config(tmp_path, tiny_config(seeds=list(range(50)), pack_seeds=True))
+    result = snakemake(tmp_path, "-n", "-p", config=config)
+    out = result.stdout + result.stderr
+    outputs = re.findall(r"^rule (train_seeds|train_lr_study_grid):\n(?:.*\n)*?    output: (.*)$", out, re.M)
+    assert sorted(outputs) == [("train_lr_study_grid", "results/mnist/lr-study/cross_entropy/packed.done"),
+                               ("train_seeds", "results/mnist/runs/cross_entropy/packed.done"),
+                               ("train_seeds", "results/mnist/runs/mse_softmax_lr5/packed.done")], outputs
+    gather = re.search(r"lossbench gather --runs (.*?) --out-dir results/mnist/tables ", out)[1].split()
+    assert len(gather) == 100 and gather[0] == "results/mnist/runs/cross_entropy/seed-0/metrics.json", gather[:3]
+
+
 def test_the_default_profile_lets_one_training_job_use_the_gpu_at_a_time():
     profile = yaml.safe_load((ROOT / "workflow" / "profiles" / "default" / "config.yaml").read_text())
     assert profile["resources"] == {"gpu": 1}
