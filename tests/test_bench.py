@@ -91,3 +91,69 @@ def test_the_bare_start_runs_on_cpu():
     out = subprocess.run(bench.bare_startup_command("cpu"), capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert bench.bare_startup_command("cpu")[0] == sys.executable
+
+
+# --- bench --floor: a finished pipeline's time against its training-step floor ------------------------------
+
+def write_tables(results, prefix, runs, epochs_per_run, epoch_cpu=2.0, threads=1, cpus=2, train_seconds=3.0,
+                 from_sweep=()):
+    """Gathered tables of ``runs`` (variant, seed) with ``epochs_per_run`` training epochs each; those in
+    ``from_sweep`` are the sweep's run folders (a study point the sweep trains)."""
+    import pandas as pd
+
+    tables = results / "tables"
+    tables.mkdir(parents=True, exist_ok=True)
+    rows, epochs = [], []
+    for variant, seed in runs:
+        key = {"variant": variant, "seed": seed, "config_hash": "h"}
+        rows.append({**key, "epochs_run": epochs_per_run, "train_seconds": train_seconds, "eval_seconds": 0.5,
+                     "cpus": cpus, "device_name": f"cpu ({cpus} cores, {threads} threads)",
+                     "path": f"{results}/{'runs' if (variant, seed) in from_sweep else prefix}/{variant}/seed-{seed}"})
+        epochs += [{**key, "epoch": e, "epoch_seconds": 9.0 if e else 0.0, "epoch_cpu_seconds": epoch_cpu if e else 0.0}
+                   for e in range(epochs_per_run + 1)]
+    pd.DataFrame(rows).to_csv(tables / f"{prefix}runs.csv", index=False)
+    pd.DataFrame(epochs).to_csv(tables / f"{prefix}epochs.csv", index=False)
+
+
+def test_the_floor_is_the_runs_epochs_at_one_threads_epoch_time_over_the_cores(tmp_path, capsys):
+    results = tmp_path / "results" / "mnist"
+    sweep = [("a", 0), ("a", 1), ("b", 0), ("b", 1)]
+    write_tables(results, "", sweep, epochs_per_run=5, from_sweep=sweep)
+    write_tables(results, "horizon_", [("a", 0)], epochs_per_run=20)
+    # the study's runs: one read from the sweep (the same run folder: counted once), one trained for it
+    write_tables(results, "lr_study_", [("a", 0), ("a_lr1", 0)], epochs_per_run=5, from_sweep=[("a", 0)])
+    for i in range(6):  # Snakemake's benchmark of each training job: 10 s of process wall each
+        bench_file = tmp_path / "benchmarks" / "mnist" / "train" / f"job{i}.tsv"
+        bench_file.parent.mkdir(parents=True, exist_ok=True)
+        bench_file.write_text("s\th:m:s\tmax_rss\n10.0\t0:00:10\t100\n")
+    log = tmp_path / ".snakemake" / "log" / "2026-12-05T220409.000000.snakemake.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("Building DAG of jobs...\n[Sat Dec  5 22:04:10 2026]\nlocalrule prepare_data:\n"
+                   "[Sat Dec  5 22:05:00 2026]\nrule train:\n[Sat Dec  5 22:05:10 2026]\nFinished job 0.\n")
+    r = bench.step_floor(results)
+    assert r["runs"] == 6 and r["runs_by_table"] == {"sweep": 4, "horizon": 1, "lr_study": 1}
+    assert r["epochs"] == 4 * 5 + 20 + 5 and r["epoch_step_seconds"] == 2.0  # CPU seconds, epoch 0 left out
+    assert r["floor_seconds"] == 45 * 2.0 / 2 and r["cores"] == 2
+    assert r["pipeline_seconds"] == 60 and r["pipeline_over_floor"] == 60 / 45
+    assert r["training_jobs"] == 6 and r["training_job_seconds"] == 60 and r["step_seconds"] == 18
+    assert r["outside_steps_per_run"] == (60 - 18) / 6
+    assert cli.main(["bench", "--floor", str(results), "--json", str(tmp_path / "floor.json")]) == 0
+    out = capsys.readouterr().out
+    assert "floor: 45 epochs x 2.000 s per epoch at one thread (median epoch_cpu_seconds) / 2 cores = 45.0 s" in out
+    assert "pipeline: 60 s, first to last job" in out and "= 1.33x the floor" in out
+    assert json.loads((tmp_path / "floor.json").read_text())["floor_seconds"] == 45.0
+
+
+def test_the_floor_reads_one_thread_runs_only_and_says_when_no_log_is_there(tmp_path, capsys):
+    results = tmp_path / "results" / "mnist"
+    write_tables(results, "", [("a", 0)], epochs_per_run=4, epoch_cpu=1.0)
+    write_tables(results, "horizon_", [("packed", 0)], epochs_per_run=4, epoch_cpu=8.0, threads=2)
+    r = bench.step_floor(results)
+    assert r["epoch_step_seconds"] == 1.0 and r["floor_seconds"] == 8 * 1.0 / 2  # the 2-thread run's epochs counted
+    assert r["pipeline_seconds"] is None and r["training_jobs"] == 0
+    assert "pipeline: no Snakemake log" in bench.format_floor(r)
+
+
+def test_the_floor_of_a_folder_without_tables_is_one_line(tmp_path, capsys):
+    assert cli.main(["bench", "--floor", str(tmp_path / "results" / "mnist")]) != 0
+    assert "tables/runs.csv: not found; expected the results folder of a finished pipeline" in capsys.readouterr().err

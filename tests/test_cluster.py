@@ -13,11 +13,15 @@ import yaml
 from helpers import ROOT
 from lossbench.cluster import (
     GPU_PARTITION_PLACEHOLDER,
+    TRAINING_RULES,
     ClusterConfigError,
     check_training_job,
     has_gpus,
+    nvidia_gpu_visible,
     parse_sinfo,
+    profile_gives_training_a_gpu,
     train_device,
+    trains_on_cuda,
     under_slurm,
 )
 from lossbench.config import ConfigError
@@ -140,6 +144,46 @@ def test_only_training_rules_go_to_the_cluster_and_each_has_gpu_resources():
         assert "cpus_per_task" not in resources, "CPUs come from set-threads alone"
         for key in ("runtime", "mem_mb"):  # a retry gets more time and memory
             assert re.fullmatch(r"\d+ \* attempt", str(resources[key])), (rule, key, resources[key])
+
+
+def test_the_training_rules_are_the_ones_the_profile_submits_and_it_gives_them_a_gpu():
+    """The workflow tells, while it is read, that the SLURM profile trains on GPUs (pack_seeds auto then
+    packs) from the profile's set-resources: as the profile writes them, and as Snakemake parses them."""
+    from snakemake.resources import Resources
+
+    assert set(TRAINING_RULES) == {rule for rule, local in workflow_rules().items() if not local}
+    resources = profile()["set-resources"]
+    assert profile_gives_training_a_gpu(resources)
+    parsed = {rule: Resources.from_mapping({k: v for k, v in values.items() if k not in ("runtime", "mem_mb")})
+              for rule, values in resources.items()}
+    assert profile_gives_training_a_gpu(parsed)
+    assert profile_gives_training_a_gpu({"train": {"gres": "gpu:a100:1"}})
+    assert profile_gives_training_a_gpu({"train": Resources.from_mapping({"gres": "gpu:a100:1"})})
+    assert not profile_gives_training_a_gpu({})
+    assert not profile_gives_training_a_gpu({"train": {"gpu": 0, "mem_mb": 100}, "render_page": {"gpu": 1}})
+
+
+def test_an_nvidia_gpu_is_visible_from_its_device_files_unless_cuda_visible_devices_hides_it(tmp_path):
+    assert not nvidia_gpu_visible({}, str(tmp_path))
+    (tmp_path / "nvidiactl").touch()  # the driver's control file alone: no GPU
+    assert not nvidia_gpu_visible({}, str(tmp_path))
+    (tmp_path / "nvidia0").touch()
+    assert nvidia_gpu_visible({}, str(tmp_path))
+    assert nvidia_gpu_visible({"CUDA_VISIBLE_DEVICES": "0,1"}, str(tmp_path))
+    for hidden in ("", " ", "-1", "-1,0"):
+        assert not nvidia_gpu_visible({"CUDA_VISIBLE_DEVICES": hidden}, str(tmp_path)), hidden
+    assert not nvidia_gpu_visible({}, str(tmp_path / "missing"))
+
+
+@pytest.mark.parametrize("device, on_slurm, gpu_visible, expected", [
+    ("cuda", False, False, True), ("cuda:1", False, False, True),  # as named (the run checks it is there)
+    ("cpu", True, True, False),  # never CUDA
+    ("auto", True, False, True),  # SLURM: auto means cuda
+    ("auto", False, True, True), ("auto", False, False, False),  # locally: an NVIDIA GPU visible or not
+])
+def test_training_runs_on_cuda_as_the_device_says_and_auto_where_a_gpu_is(device, on_slurm, gpu_visible,
+                                                                           expected):
+    assert trains_on_cuda(device, on_slurm, gpu_visible) is expected
 
 
 def test_the_profile_names_its_jobs_retries_and_asks_for_no_groups():

@@ -389,6 +389,20 @@ def test_timing_caption_says_how_many_runs_shared_how_many_cpus():
     assert "ratio" not in comparison.timing_caption(runs)  # no CPU seconds recorded: nothing said about them
 
 
+def test_timing_caption_says_the_ratio_means_nothing_about_waiting_on_a_gpu():
+    runs = pd.DataFrame({"host": "h", "cpus": 2, "train_seconds": [2.0, 4.0], "train_cpu_seconds": 2.0,
+                         "device_name": ["cpu (2 cores)", "cpu (2 cores)"]})
+    on_cpu = comparison.timing_caption(runs)
+    assert "with one thread per run, a ratio above 1 is time the run waited, for a CPU" in on_cpu
+    assert "spins" not in on_cpu
+    for devices in (["NVIDIA H100 80GB HBM3"] * 2, ["cpu (2 cores)", "NVIDIA H100 80GB HBM3"]):
+        text = comparison.timing_caption(runs.assign(device_name=devices))
+        assert ("with one thread per run on CPU, a ratio above 1 is time the run waited for a CPU (taken by any "
+                "program, including ones outside this sweep); on a GPU the process spins while it waits for the "
+                "device, so CPU seconds about equal wall seconds and the ratio says nothing about waiting.") in text
+        assert "or for the GPU" not in text
+
+
 def epochs_table(seeds: dict[str, list[int]], losses: dict[str, str], diverged=(), accuracy=None):
     accuracy = accuracy or {}
     return pd.DataFrame([{"variant": v, "loss": losses[v], "seed": s, "epoch": e,

@@ -16,6 +16,7 @@ from lossbench.config import (
     config_from_flags,
     defaults,
     normalize,
+    packs_seeds,
     resolve,
     resolve_variants,
     train_args,
@@ -121,7 +122,7 @@ LONG = "a" * 65
     ("variants: {v: {loss: cross_entropy, momentum: 0.9}}", (), "variants.v.momentum: unknown key; expected one of "
                                                                "loss, lr, batch_size, epochs, hidden"),
     ("variants: {v: {lr: 1.0}}", (), "variants.v.loss: missing; expected a string (a registered loss)"),
-    ("pack_seeds: maybe", (), "pack_seeds: expected true or false, found 'maybe' (str)"),
+    ("pack_seeds: maybe", (), "pack_seeds: expected one of auto, true, false, found 'maybe' (str)"),
     ("losses: []\nvariants: {}", (), "losses: expected at least one loss (or a variant under variants), found none"),
     # what the schema cannot see
     ("losses: [cross_entropy, hinge]", (), "losses[1]: expected a registered loss (cross_entropy, logsoftmax_nll, "
@@ -273,3 +274,20 @@ def test_device_cuda_without_a_visible_gpu_names_the_host_and_cuda_visible_devic
     with pytest.raises(ConfigError, match=r"only 2 CUDA GPU\(s\) are visible \(cuda:0 .. cuda:1\)"):
         check_visible("cuda:2")
     assert resolve_device("cpu").type == "cpu" and resolve_device("auto").type == "cuda"
+
+
+# --- pack_seeds: auto packs where training runs on CUDA ----------------------------------------------
+
+def test_pack_seeds_is_auto_by_default_and_auto_from_the_command_line():
+    assert resolved().config["pack_seeds"] == "auto"  # config/config.yaml
+    assert resolved(base={}).config["pack_seeds"] == "auto"  # the schema's default
+    assert resolved("", "pack_seeds=auto").config["pack_seeds"] == "auto"
+    assert resolved("pack_seeds: false").config["pack_seeds"] is False
+
+
+@pytest.mark.parametrize("setting, on_cuda, packed", [
+    ("auto", True, True), ("auto", False, False),  # CUDA: start-up dwarfs the steps; CPU: packing is slower
+    (True, False, True), (True, True, True), (False, True, False), (False, False, False),
+])
+def test_pack_seeds_auto_packs_on_cuda_only_and_true_or_false_as_given(setting, on_cuda, packed):
+    assert packs_seeds(setting, on_cuda) is packed

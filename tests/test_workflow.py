@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from helpers import BIN, ROOT, SUMMARY, plan, snakemake, snakemake_command, tiny_config, write_config
 from lossbench import data
@@ -259,7 +260,8 @@ RETRAIN = re.search(r"`snakemake -R ([\w ]+)`", (ROOT / "docs" / "setup.md").rea
 
 def test_default_config_plans_40_train_jobs_4_horizon_runs_36_study_runs_the_gathers_and_the_report(tmp_path):
     shutil.copytree(ROOT / "config", tmp_path / "config")
-    default = plan(tmp_path, "--cores", "8", "-R", *RETRAIN)  # README's retrain command names rules that exist
+    # README's retrain command names rules that exist; no GPU visible (pack_seeds auto: one job per run)
+    default = plan(tmp_path, "--cores", "8", "-R", *RETRAIN, env={"CUDA_VISIBLE_DEVICES": ""})
     assert {rule for rule in default.counts if rule.startswith("train")} <= set(RETRAIN)
     assert default.counts == {"prepare_data": 1, "train": 40, "train_horizon": 4, "train_lr_study": 36, "gather": 1,
                               "gather_horizon": 1, "gather_lr_study": 1, "render_page": 12, "render_index": 1,
@@ -291,6 +293,66 @@ def test_the_readme_retrain_command_names_every_training_rule_in_every_config(tm
     assert training <= set(RETRAIN), (training, RETRAIN)
     expected = {"train_seeds", "train_horizon", "train_lr_study_grid"} if pack_seeds else {"train"}
     assert training == expected, jobs.counts
+
+
+def training_jobs(out) -> dict[str, set[int]]:
+    """A dry run's (`snakemake -n`) training rules, each with the gpu resource values of its jobs."""
+    jobs: dict[str, set[int]] = {}
+    for block in re.split(r"^(?=rule \w+:$)", out.stdout + out.stderr, flags=re.M):
+        rule = re.match(r"rule (train\w*):$", block, re.M)
+        if rule:
+            gpu = re.search(r"^ +resources: .*\bgpu=(\d+)", block, re.M)
+            jobs.setdefault(rule[1], set()).add(int(gpu[1]) if gpu else None)
+    return jobs
+
+
+SINGLE = {"train", "train_horizon", "train_lr_study"}
+PACKED = {"train_seeds", "train_horizon", "train_lr_study_grid"}
+
+
+@pytest.mark.parametrize("device, pack_seeds, rules, gpu", [
+    ("cpu", "auto", SINGLE, 0), ("cpu", "true", PACKED, 0), ("cpu", "false", SINGLE, 0),
+    ("cuda", "auto", PACKED, 1), ("cuda:0", "true", PACKED, 1), ("cuda", "false", SINGLE, 1),
+    ("auto", "auto", SINGLE, 0),  # this machine: no NVIDIA GPU (tests/test_cluster.py: one visible)
+])
+def test_training_on_cuda_asks_for_a_gpu_and_pack_seeds_auto_packs_there_only(tmp_path, device, pack_seeds,
+                                                                               rules, gpu):
+    """pack_seeds auto packs where training runs on CUDA, and each training job on CUDA asks for gpu=1, so the
+    default profile's `resources: gpu: 1` keeps a local run from starting more than one on the GPU."""
+    config = write_config(tmp_path, tiny_config())
+    out = snakemake(tmp_path, "-n", "--config", f"device={device}", f"pack_seeds={pack_seeds}", config=config,
+                    env={"CUDA_VISIBLE_DEVICES": ""})
+    assert training_jobs(out) == {rule: {gpu} for rule in rules}, out.stdout
+
+
+def test_under_a_profile_that_gives_training_a_gpu_device_auto_packs_and_asks_for_it(tmp_path):
+    """The SLURM profile's set-resources give every training rule a GPU: read before the executor is known,
+    that says device auto trains on CUDA there (pack_seeds auto packs)."""
+    config = write_config(tmp_path, tiny_config())
+    out = snakemake(tmp_path, "-n", "--set-resources", "train_seeds:gpu=1", config=config,
+                    env={"CUDA_VISIBLE_DEVICES": ""})
+    assert training_jobs(out) == {rule: {1} for rule in PACKED}, out.stdout
+
+
+def test_a_packed_job_has_one_output_so_planning_stays_linear_in_runs(tmp_path):
+    """A packed job lists one file (packed.done beside its run folders), not every run file: Snakemake tries each
+    file it looks for against every output of every rule, so 4 x runs outputs made planning quadratic in runs,
+    packed or not (issue #21, finding 11: 1,000 seeds took 95 s packed, 170 s not; now 1.4 s and 19 s). Gather
+    depends on the jobs and gets every run's metrics.json as a parameter."""
+    config = write_config(tmp_path, tiny_config(seeds=list(range(50)), pack_seeds=True))
+    result = snakemake(tmp_path, "-n", "-p", config=config)
+    out = result.stdout + result.stderr
+    outputs = re.findall(r"^rule (train_seeds|train_lr_study_grid):\n(?:.*\n)*?    output: (.*)$", out, re.M)
+    assert sorted(outputs) == [("train_lr_study_grid", "results/mnist/lr-study/cross_entropy/packed.done"),
+                               ("train_seeds", "results/mnist/runs/cross_entropy/packed.done"),
+                               ("train_seeds", "results/mnist/runs/mse_softmax_lr5/packed.done")], outputs
+    gather = re.search(r"lossbench gather --runs (.*?) --out-dir results/mnist/tables ", out)[1].split()
+    assert len(gather) == 100 and gather[0] == "results/mnist/runs/cross_entropy/seed-0/metrics.json", gather[:3]
+
+
+def test_the_default_profile_lets_one_training_job_use_the_gpu_at_a_time():
+    profile = yaml.safe_load((ROOT / "workflow" / "profiles" / "default" / "config.yaml").read_text())
+    assert profile["resources"] == {"gpu": 1}
 
 
 # The rules have no conda: directive on purpose (README, "With conda instead of make": the

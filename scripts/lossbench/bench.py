@@ -18,12 +18,17 @@ training seconds, its wall time (evaluation and set-up included) and the per-see
 against the project path's median; with ``--packed-lrs LR ...`` it packs the grid LRS x seeds
 0..N-1 instead (the learning-rate study of one loss in one job, each run with its own lr), and
 reports how many runs diverged and the mean test accuracy per lr.
+
+``--floor RESULTS`` times nothing: from a finished pipeline's results folder (results/mnist) it
+reads the gathered tables, Snakemake's benchmarks/ and its newest log, and says where the time
+went against the training-step floor (every run's epochs at one thread's epoch time, over the cores).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import statistics
 import subprocess
 import sys
@@ -33,12 +38,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset, random_split
 
 from . import provenance
 from .config import ConfigError, TrainConfig
-from .devices import device_name, resolve_device, sync
+from .devices import device_name, job_cores, resolve_device, sync
+from .errors import LossbenchError
 from .losses import get_loss
 from .model import MLP
 from .train import SGD, capture_cuda_graph, evaluate, make_split, train
@@ -260,9 +267,105 @@ def format_table(result: dict) -> str:
 
 
 def main(args) -> None:
+    if getattr(args, "floor", None):
+        result = step_floor(args.floor)
+        print(format_floor(result))
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        return
     result = run(args.data, args.loss, args.repeats, args.epochs, args.device, args.threads, args.startup,
                  args.packed, args.packed_lrs)
     print(format_table(result))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+
+
+# --- lossbench bench --floor: where a finished pipeline's time went against its training-step floor ------------
+
+# The gathered run tables of a dataset's results (sweep, long-horizon runs, learning-rate study), by prefix.
+RUN_TABLES = ("", "horizon_", "lr_study_")
+# A Snakemake log's job timestamp: [Sat Dec  5 22:04:10 2026]
+LOG_TIME = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$", re.M)
+
+
+class FloorError(LossbenchError):
+    """A results folder the floor cannot be computed from (no gathered tables)."""
+
+
+def pipeline_seconds(log_text: str) -> float | None:
+    """Seconds from a Snakemake log's first job timestamp to its last (None with fewer than two)."""
+    times = [datetime.strptime(" ".join(t.split()), "%a %b %d %H:%M:%S %Y") for t in LOG_TIME.findall(log_text)]
+    return (max(times) - min(times)).total_seconds() if len(times) > 1 else None
+
+
+def step_floor(results: str | Path, log: str | Path | None = None) -> dict:
+    """Where a finished pipeline's time went, against its training-step floor, from what it wrote.
+
+    ``results`` is a dataset's results folder (results/mnist): its gathered tables (tables/runs.csv and
+    epochs.csv, and the horizon_ and lr_study_ ones where present) and, two levels up in the workflow's
+    folder, Snakemake's benchmarks/<dataset>/ (each training job's seconds) and .snakemake/log/ (the newest
+    log, or ``log``: the pipeline's first and last job). The floor: every run's epochs times one epoch's
+    step time at one thread (the median process-CPU seconds of a training epoch of the runs that trained
+    with one thread; wall seconds where CPU seconds are not recorded), over the job's cores.
+    """
+    results = Path(results)
+    workdir, dataset = results.parent.parent, results.name
+    runs, epochs = [], []
+    for prefix in RUN_TABLES:
+        path = results / "tables" / f"{prefix}runs.csv"
+        if path.exists():
+            runs.append(pd.read_csv(path).assign(table=prefix.rstrip("_") or "sweep"))
+            epochs.append(pd.read_csv(results / "tables" / f"{prefix}epochs.csv"))
+    if not runs:
+        raise FloorError(f"{results}/tables/runs.csv: not found; expected the results folder of a finished "
+                         "pipeline (e.g. results/mnist, after snakemake)")
+    # a study point the sweep trains is read from the sweep's run folder: one run, in two tables
+    runs = pd.concat(runs, ignore_index=True).drop_duplicates("path")
+    keys = ["variant", "seed", "config_hash"]
+    epochs = pd.concat(epochs, ignore_index=True).drop_duplicates([*keys, "epoch"])
+    trained = epochs[epochs["epoch"] >= 1]  # epoch 0 is the evaluation before any step
+    one_thread = runs["device_name"].astype(str).str.contains(r"\b1 threads?\)", regex=True)
+    single = trained.merge(runs.loc[one_thread, keys].drop_duplicates(), on=keys) if one_thread.any() else trained
+    column = "epoch_cpu_seconds" if single.get("epoch_cpu_seconds", pd.Series(dtype=float)).notna().any() \
+        else "epoch_seconds"
+    epoch_seconds = float(single[column].median())
+    cores = int(runs["cpus"].median()) if runs.get("cpus", pd.Series(dtype=float)).notna().any() else job_cores()
+    total_epochs = int(runs["epochs_run"].sum())
+    floor = total_epochs * epoch_seconds / cores
+    benchmarks = sorted((workdir / "benchmarks" / dataset).rglob("*.tsv"))
+    job_seconds = sum(float(pd.read_csv(path, sep="\t")["s"].iloc[-1]) for path in benchmarks)
+    logs = [Path(log)] if log else sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))
+    wall = pipeline_seconds(logs[-1].read_text()) if logs else None
+    steps = float(runs["train_seconds"].sum())
+    return {
+        "results": str(results), "runs": len(runs), "runs_by_table": runs["table"].value_counts().to_dict(),
+        "epochs": total_epochs, "epoch_step_seconds": epoch_seconds, "epoch_seconds_from": column,
+        "cores": cores, "floor_seconds": floor,
+        "pipeline_seconds": wall, "pipeline_log": str(logs[-1]) if logs else None,
+        "pipeline_over_floor": wall / floor if wall and floor else None,
+        "training_jobs": len(benchmarks), "training_job_seconds": job_seconds,
+        "step_seconds": steps, "eval_seconds": float(runs["eval_seconds"].sum()),
+        "outside_steps_per_run": (job_seconds - steps) / len(runs) if benchmarks else None,
+    }
+
+
+def format_floor(r: dict) -> str:
+    """The floor's figures as lines a reader can check."""
+    lines = [f"{r['runs']} runs ({', '.join(f'{k} {v}' for k, v in r['runs_by_table'].items())}), "
+             f"{r['epochs']} training epochs",
+             f"floor: {r['epochs']} epochs x {r['epoch_step_seconds']:.3f} s per epoch at one thread (median "
+             f"{r['epoch_seconds_from']}) / {r['cores']} cores = {r['floor_seconds']:.1f} s"]
+    if r["pipeline_seconds"] is not None:
+        lines.append(f"pipeline: {r['pipeline_seconds']:.0f} s, first to last job ({r['pipeline_log']}) = "
+                     f"{r['pipeline_over_floor']:.2f}x the floor")
+    else:
+        lines.append("pipeline: no Snakemake log with job times found (.snakemake/log/)")
+    if r["training_jobs"]:
+        lines.append(f"training jobs: {r['training_jobs']}, {r['training_job_seconds']:.1f} s of process wall in all "
+                     f"(benchmarks/), of which training steps {r['step_seconds']:.1f} s "
+                     f"({r['step_seconds'] / r['training_job_seconds']:.0%}) and evaluation {r['eval_seconds']:.1f} s;"
+                     f" {r['outside_steps_per_run']:.1f} s per run outside the steps (start-up, epoch 0, "
+                     "evaluation, writing)")
+    return "\n".join(lines)

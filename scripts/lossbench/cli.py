@@ -479,6 +479,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--packed-lrs", type=positive_float, nargs="+", default=None, metavar="LR",
                    help="with --packed N: pack the grid LR... x seeds 0..N-1 instead (a learning-rate study of "
                         "--loss in one process, each run with its own lr)")
+    p.add_argument("--floor", default=None, metavar="RESULTS",
+                   help="time nothing: from a finished pipeline's results folder (e.g. results/mnist: its tables, "
+                        "benchmarks/ and .snakemake/log/), its time against its training-step floor")
     p.add_argument("--json", default=None, type=output_file, help="write the figures, device and versions here")
     _add_loss_file_flags(p)
     p.set_defaults(func=cmd_bench)

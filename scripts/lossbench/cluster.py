@@ -11,6 +11,8 @@ that disagrees with the job's torch threads are refused with one message naming 
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 from collections.abc import Mapping
 from functools import cache
@@ -49,6 +51,45 @@ def under_slurm(executor: str | None, remote: bool, environ: Mapping[str, str]) 
 def train_device(device: str, on_slurm: bool) -> str:
     """The device a training job is told to use: ``auto`` becomes ``cuda`` on SLURM."""
     return "cuda" if device == "auto" and on_slurm else device
+
+
+# The training rules: each declares the GPU it uses (resource gpu) when training runs on CUDA.
+TRAINING_RULES = ("train", "train_seeds", "train_horizon", "train_lr_study", "train_lr_study_grid")
+
+
+def nvidia_gpu_visible(environ: Mapping[str, str], dev: str = "/dev") -> bool:
+    """Whether a process started here would see an NVIDIA GPU, told without importing torch (seconds, and a
+    CUDA context): the driver's device files (``/dev/nvidia0``, ...) exist and CUDA_VISIBLE_DEVICES does not
+    hide them all (empty, or starting with -1). torch may still find no GPU (a driver older than its build
+    needs): then the run's own check says so, naming the driver."""
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and (not visible.strip() or visible.strip().startswith("-1")):
+        return False
+    try:
+        return any(re.fullmatch(r"nvidia\d+", name) for name in os.listdir(dev))
+    except OSError:
+        return False
+
+
+def profile_gives_training_a_gpu(overwrite_resources: Mapping) -> bool:
+    """Whether the profile's ``set-resources`` give a training rule a GPU (``gpu:`` or ``gres: gpu...``): the
+    SLURM profile does. While the workflow is read, this is how the submitting Snakemake knows its training
+    jobs will run on GPU nodes (the executor is named only later)."""
+    def raw(resources, key):  # a plain mapping's value, or a snakemake Resource's as written
+        value = resources.get(key)
+        return getattr(value, "raw", value)
+
+    for rule in TRAINING_RULES:
+        resources = overwrite_resources.get(rule) or {}
+        if raw(resources, "gpu") or raw(resources, "gpus") or "gpu" in str(raw(resources, "gres") or ""):
+            return True
+    return False
+
+
+def trains_on_cuda(device: str, on_slurm: bool, gpu_visible: bool) -> bool:
+    """Whether training jobs run on CUDA, decided without importing torch: ``cuda``/``cuda:N``; ``auto`` on
+    SLURM (``train_device``) or where an NVIDIA GPU is visible (``nvidia_gpu_visible``); never ``cpu``."""
+    return train_device(device, on_slurm).startswith("cuda") or (device == "auto" and gpu_visible)
 
 
 def parse_sinfo(text: str) -> dict[str, str]:

@@ -524,6 +524,14 @@ def timing_caption(runs: pd.DataFrame) -> str:
         ratio = (runs["train_seconds"] / runs["train_cpu_seconds"]).replace([np.inf, -np.inf], np.nan).dropna()
         if len(ratio):
             text += (f" Median wall / process-CPU ratio of a run: {ratio.median():.2f} (range {ratio.min():.2f}–"
-                     f"{ratio.max():.2f}); with one thread per run, a ratio above 1 is time the run waited, for a CPU "
-                     "(taken by any program, including ones outside this sweep) or for the GPU.")
+                     f"{ratio.max():.2f}); ")
+            devices = runs["device_name"].dropna().astype(str) if "device_name" in runs else pd.Series(dtype=str)
+            if (~devices.str.startswith("cpu")).any():  # a GPU's process spins while it waits: CPU ~ wall seconds
+                text += ("with one thread per run on CPU, a ratio above 1 is time the run waited for a CPU (taken by "
+                         "any program, including ones outside this sweep); on a GPU the process spins while it waits "
+                         "for the device, so CPU seconds about equal wall seconds and the ratio says nothing about "
+                         "waiting.")
+            else:
+                text += ("with one thread per run, a ratio above 1 is time the run waited, for a CPU (taken by any "
+                         "program, including ones outside this sweep) or for the GPU.")
     return text

@@ -8,7 +8,10 @@ from lossbench.cluster import (
     check_training_job,
     cluster_partitions,
     executor_name,
+    nvidia_gpu_visible,
+    profile_gives_training_a_gpu,
     train_device,
+    trains_on_cuda,
     under_slurm,
 )
 from lossbench.config import (
@@ -20,6 +23,7 @@ from lossbench.config import (
     loss_file_args,
     lr_study_run_settings,
     lr_text,
+    packs_seeds,
     resolve,
     sweep_twin,
     train_args,
@@ -47,10 +51,28 @@ HORIZON = SWEEP.horizon
 LR_STUDY = SWEEP.lr_study
 # each lr of the study's grid by the text that names its folder (lr-0.03)
 LR_BY_TEXT = {lr_text(lr): lr for lr in LR_STUDY["lrs"]} if LR_STUDY else {}
-# the grid the packed study rule's outputs spell out: the study's, or with the study off the
-# schema's default (the rule stays defined and matches nothing)
+# the grid train_lr_study_grid trains (the study's; with the study off, the schema's default),
+# so that it stays defined and matches nothing
 LR_GRID = LR_STUDY or defaults("lr_study")
 LR_GRID_TEXTS = [lr_text(lr) for lr in LR_GRID["lrs"]]
+# Whether training runs on CUDA, decided while the workflow is read, without importing torch
+# (lossbench.cluster.trains_on_cuda): device cuda/cuda:N; device auto with an NVIDIA GPU visible here,
+# inside a SLURM job, or under the SLURM profile (its set-resources give training a GPU; the executor
+# is named only after the workflow is read).
+TRAIN_ON_CUDA = trains_on_cuda(
+    config["device"],
+    under_slurm(None, workflow.remote_exec, os.environ)
+    or profile_gives_training_a_gpu(workflow.resource_settings.overwrite_resources),
+    nvidia_gpu_visible(os.environ),
+)
+# pack_seeds resolved (auto: packed on CUDA, one job per run on CPU): the training rules' shape
+PACK_SEEDS = packs_seeds(config["pack_seeds"], TRAIN_ON_CUDA)
+# A packed job's one output, beside the run folders it writes (touched when they are all written).
+# The packed training rules list this file, not every run file. Snakemake tries each
+# file it looks for against every output of every rule, so 4 x runs outputs made planning quadratic
+# in runs, packed or not (issue #21, finding 11). What reads packed runs depends on the job's file
+# (get_run_dependencies) and is given the run files' paths as a parameter.
+PACKED_DONE = "packed.done"
 # Every output of a sweep lives under its dataset's folders (results/<dataset>/,
 # reports/html/<dataset>/, logs/<dataset>/), so sweeps on two datasets never mix.
 DATASET = config["dataset"]
@@ -97,6 +119,16 @@ def get_train_device():
     inside a SLURM job, so a job without a GPU fails instead of training on CPU."""
     slurm = under_slurm(executor_name(workflow), workflow.remote_exec, os.environ)
     return train_device(config["device"], slurm)
+
+
+def get_train_gpus(wildcards):
+    """A training job's GPUs (resource gpu): 1 when it trains on CUDA, so a local run never starts more
+    training processes on the GPU than the profile's `resources: gpu:` allows (workflow/profiles/default);
+    0 on CPU. Submitting to SLURM, 0: the profile's set-resources ask for the GPU (gpu: or gres:, never
+    both)."""
+    if executor_name(workflow) == SUBMITTING_EXECUTOR:
+        return 0
+    return 1 if TRAIN_ON_CUDA else 0
 
 
 def check_gathered_tables():
@@ -153,9 +185,36 @@ def get_run_files_by_kind(dataset, run_files=get_run_files):
     return {name.split(".")[0]: run_files(dataset, name) for name in RUN_FILES}
 
 
+def get_packed_jobs(dataset, variants=None):
+    """The one output of each packed job (train_seeds) that trains ``variants`` (default: all)."""
+    return [f"results/{dataset}/runs/{v}/{PACKED_DONE}" for v in variants or VARIANTS]
+
+
+def get_run_dependencies(dataset, name="metrics.json", variants=None, seeds=None):
+    """What a reader of the sweep's runs depends on: file ``name`` of each run (variant x seed), or packed,
+    the job that writes them (its run files are no rule's outputs: PACKED_DONE)."""
+    if PACK_SEEDS:
+        return get_packed_jobs(dataset, variants)
+    return expand(
+        "results/{dataset}/runs/{variant}/seed-{seed}/{name}",
+        dataset=dataset,
+        variant=variants or VARIANTS,
+        seed=config["seeds"] if seeds is None else seeds,
+        name=name,
+    )
+
+
 def get_all_run_files(wildcards):
-    """gather's inputs: it checks every run file against the run's metrics.json."""
+    """gather's inputs: every run file (it checks each against the run's metrics.json), or packed,
+    each variant's job."""
+    if PACK_SEEDS:
+        return {"packed": get_packed_jobs(wildcards.dataset)}
     return get_run_files_by_kind(wildcards.dataset)
+
+
+def get_gathered_metrics(wildcards):
+    """The metrics.json of every run of the sweep, for lossbench gather --runs."""
+    return get_run_files(wildcards.dataset)
 
 
 def get_tables(dataset):
@@ -226,7 +285,7 @@ def get_lr_study_run_folder(dataset, loss, lr, seed):
     twice, unless pack_seeds packs each loss's whole grid into one job (where it costs nothing).
     """
     twin = sweep_twin(get_lr_study_settings(loss, lr), VARIANTS)
-    if twin is not None and seed in config["seeds"] and not config["pack_seeds"]:
+    if twin is not None and seed in config["seeds"] and not PACK_SEEDS:
         return f"results/{dataset}/runs/{twin}/seed-{seed}"
     return f"results/{dataset}/lr-study/{loss}/lr-{lr_text(lr)}/seed-{seed}"
 
@@ -243,9 +302,26 @@ def get_lr_study_run_files(dataset, name="metrics.json"):
     ]
 
 
+def get_lr_study_packed_jobs(dataset):
+    """The one output of each packed study job (train_lr_study_grid); none when the study is off."""
+    if LR_STUDY is None:
+        return []
+    return [
+        f"results/{dataset}/lr-study/{loss}/{PACKED_DONE}"
+        for loss in LR_STUDY["losses"]
+    ]
+
+
 def get_all_lr_study_run_files(wildcards):
-    """gather_lr_study's inputs: every file of every study run, by kind."""
+    """gather_lr_study's inputs: every file of every study run, by kind, or packed, each loss's job."""
+    if PACK_SEEDS:
+        return {"packed": get_lr_study_packed_jobs(wildcards.dataset)}
     return get_run_files_by_kind(wildcards.dataset, get_lr_study_run_files)
+
+
+def get_gathered_lr_study_metrics(wildcards):
+    """The metrics.json of every study run, for lossbench gather --runs."""
+    return get_lr_study_run_files(wildcards.dataset)
 
 
 def get_lr_study_tables(dataset, names=("runs", "epochs", "summary")):
@@ -264,7 +340,11 @@ def get_final_output():
     report pages, the index and the bundle; with horizon: or lr_study: on, their runs and tables too
     """
     return [
-        *(f for files in get_run_files_by_kind(DATASET).values() for f in files),
+        *(
+            get_packed_jobs(DATASET)
+            if PACK_SEEDS
+            else (f for files in get_run_files_by_kind(DATASET).values() for f in files)
+        ),
         get_tables(DATASET)["summary_csv"],
         *(
             f
@@ -273,9 +353,15 @@ def get_final_output():
         ),
         *get_horizon_tables(DATASET).values(),
         *(
-            f
-            for files in get_run_files_by_kind(DATASET, get_lr_study_run_files).values()
-            for f in files
+            get_lr_study_packed_jobs(DATASET)
+            if PACK_SEEDS
+            else (
+                f
+                for files in get_run_files_by_kind(
+                    DATASET, get_lr_study_run_files
+                ).values()
+                for f in files
+            )
         ),
         *get_lr_study_tables(DATASET).values(),
         *(f"reports/html/{DATASET}/{page}.html" for page in REPORT_PLAN[DATASET]),

@@ -22,6 +22,7 @@ rule train_horizon:
     threads: 1
     resources:
         mem_mb=2000,
+        gpu=get_train_gpus,
     params:
         args=get_horizon_train_args,
         out_dir=subpath(output.metrics, parent=True),

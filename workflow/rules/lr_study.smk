@@ -18,13 +18,12 @@ rule train_lr_study:
     benchmark:
         "benchmarks/{dataset}/lr-study/{loss}/lr-{lr}/seed-{seed}.tsv"
     wildcard_constraints:
-        loss=get_constraint(
-            LR_STUDY["losses"] if LR_STUDY and not config["pack_seeds"] else []
-        ),
+        loss=get_constraint(LR_STUDY["losses"] if LR_STUDY and not PACK_SEEDS else []),
         lr=get_constraint(LR_BY_TEXT),
     threads: 1
     resources:
         mem_mb=2000,
+        gpu=get_train_gpus,
     params:
         args=get_lr_study_train_args,
         out_dir=subpath(output.metrics, parent=True),
@@ -39,22 +38,18 @@ rule train_lr_study_grid:
     input:
         data=get_data,
     output:
-        **get_run_outputs(
-            "results/{{dataset}}/lr-study/{{loss}}/lr-{lr}/seed-{seed}",
-            lr=LR_GRID_TEXTS,
-            seed=LR_GRID["seeds"],
-        ),
+        # one file per job, not every run file it writes (PACKED_DONE, common.smk)
+        done=f"results/{{dataset}}/lr-study/{{loss}}/{PACKED_DONE}",
     log:
         "logs/{dataset}/lr-study/{loss}/grid.log",
     benchmark:
         "benchmarks/{dataset}/lr-study/{loss}/grid.tsv"
     wildcard_constraints:
-        loss=get_constraint(
-            LR_STUDY["losses"] if LR_STUDY and config["pack_seeds"] else []
-        ),
+        loss=get_constraint(LR_STUDY["losses"] if LR_STUDY and PACK_SEEDS else []),
     threads: 2
     resources:
         mem_mb=4000,
+        gpu=get_train_gpus,
     params:
         args=get_lr_study_grid_args,
         lrs=LR_GRID_TEXTS,
@@ -62,7 +57,8 @@ rule train_lr_study_grid:
         out_dir="results/{dataset}/lr-study/{loss}",
     shell:
         "lossbench train-seeds {params.args:q} --lrs {params.lrs:q} --seeds {params.seeds:q} "
-        "--threads {threads} --data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "--threads {threads} --data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1 "
+        "&& touch {output.done:q}"
 
 
 rule gather_lr_study:
@@ -80,7 +76,8 @@ rule gather_lr_study:
         dataset=get_constraint(DATASETS if LR_STUDY else []),
     localrule: True
     params:
+        metrics=get_gathered_lr_study_metrics,
         out_dir=subpath(output.summary, parent=True),
     shell:
-        "lossbench gather --prefix lr_study_ --runs {input.metrics:q} "
+        "lossbench gather --prefix lr_study_ --runs {params.metrics:q} "
         "--out-dir {params.out_dir:q} > {log:q} 2>&1"

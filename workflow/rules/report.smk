@@ -74,7 +74,7 @@ REPORT_PLAN = {
                     "variant": variant,
                     "classes": list(DATASETS[dataset].classes),
                 },
-                also_reads=get_run_files(dataset, "predictions.csv", [variant]),
+                also_reads=get_run_dependencies(dataset, "predictions.csv", [variant]),
             )
             for variant in VARIANTS
         },
@@ -85,9 +85,13 @@ REPORT_PLAN = {
             inputs={
                 "runs_csv": get_tables(dataset)["runs_csv"],
                 "manifest_json": f"resources/data/{dataset}/manifest.json",
-                "metrics_json": get_run_files(dataset)[0],
             },
+            # the first run's metrics.json: a parameter, and a dependency on it (or packed, on its job)
+            also_reads=get_run_dependencies(
+                dataset, variants=list(VARIANTS)[:1], seeds=config["seeds"][:1]
+            ),
             parameters={
+                "metrics_json": get_run_files(dataset)[0],
                 "config": {**config, "dataset": dataset},
                 "snakemake_version": snakemake.__version__,
                 # the invocation, for "How to rerun": --configfile files, --config overrides

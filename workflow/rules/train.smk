@@ -1,7 +1,8 @@
-# Training the sweep: one job per run (rule train), or with pack_seeds one job per variant, all its
-# seeds stacked in one process (rule train_seeds, lossbench train-seeds). Both rules are always
-# defined, so `snakemake -R train train_seeds ...` means the same in every config; the shape
-# pack_seeds does not use matches no variant.
+# Training the sweep: one job per run (rule train), or packed (pack_seeds true, or auto on CUDA) one
+# job per variant, all its seeds stacked in one process (rule train_seeds, lossbench train-seeds).
+# Both rules are always defined, so `snakemake -R train train_seeds ...` means the same in every
+# config; the shape the resolved pack_seeds does not use matches no variant. Training on CUDA, each
+# job asks for one gpu (get_train_gpus; the default profile's `resources: gpu:` is the limit).
 
 
 rule train:
@@ -14,10 +15,11 @@ rule train:
     benchmark:
         "benchmarks/{dataset}/train/{variant}/seed-{seed}.tsv"
     wildcard_constraints:
-        variant=get_constraint([] if config["pack_seeds"] else VARIANTS),
+        variant=get_constraint([] if PACK_SEEDS else VARIANTS),
     threads: 1
     resources:
         mem_mb=2000,
+        gpu=get_train_gpus,
     params:
         args=get_train_args,
         out_dir=subpath(output.metrics, parent=True),
@@ -30,25 +32,25 @@ rule train_seeds:
     input:
         data=get_data,
     output:
-        **get_run_outputs(
-            "results/{{dataset}}/runs/{{variant}}/seed-{seed}", seed=config["seeds"]
-        ),
+        # one file per job, not every run file it writes (PACKED_DONE, common.smk)
+        done=f"results/{{dataset}}/runs/{{variant}}/{PACKED_DONE}",
     log:
         "logs/{dataset}/train/{variant}/seeds.log",
     benchmark:
         "benchmarks/{dataset}/train/{variant}/seeds.tsv"
     wildcard_constraints:
-        variant=get_constraint(VARIANTS if config["pack_seeds"] else []),
+        variant=get_constraint(VARIANTS if PACK_SEEDS else []),
     threads: 2
     resources:
         mem_mb=4000,
+        gpu=get_train_gpus,
     params:
         args=get_train_args,
         seeds=[str(seed) for seed in config["seeds"]],
         out_dir="results/{dataset}/runs/{variant}",
     shell:
         "lossbench train-seeds {params.args:q} --seeds {params.seeds:q} --threads {threads} "
-        "--data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "--data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1 && touch {output.done:q}"
 
 
 rule gather:
@@ -64,6 +66,7 @@ rule gather:
         "logs/{dataset}/gather.log",
     localrule: True
     params:
+        metrics=get_gathered_metrics,
         out_dir=subpath(output.summary, parent=True),
     shell:
-        "lossbench gather --runs {input.metrics:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "lossbench gather --runs {params.metrics:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
