@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from golden import assert_golden
-from lossbench import comparison, decisions, stats
+from lossbench import comparison, comparison_words, decisions, stats
 from lossbench.captions import curves_caption
 from scenarios import SCENARIOS, scenario, user_losses
 
@@ -64,7 +64,7 @@ def analyse(summary, runs, reference, epochs=None):
 
 
 def conclude(summary, runs, reference, epochs=None) -> str:
-    return comparison.conclusion(analyse(summary, runs, reference, epochs))
+    return comparison_words.conclusion(analyse(summary, runs, reference, epochs))
 
 
 def verdicts(found) -> dict:
@@ -83,7 +83,7 @@ def test_a_detected_difference_is_higher_and_a_diverged_variant_is_not_judged():
     assert v["same"].difference.kind == decisions.DIVERGED and v["same"].diverged == (("same", 1, 3),)
     assert found.best.variants == ("good",) and found.best.ranked and found.best.left_out == ("same",)
     assert found.tested == 2
-    text = comparison.conclusion(found)
+    text = comparison_words.conclusion(found)
     good = stats.compare_to_reference(runs, "ce").set_index("variant").loc["good"]
     assert "**Best mean test accuracy:** `good` with 0.9550" in text
     assert "at the shared settings (lr 0.1, batch 100, 5 epochs; one lr for every loss, not tuned per loss" in text
@@ -103,7 +103,7 @@ def test_negligibility_is_read_before_significance():
     found = analyse(summary_of(runs), runs, "ref")
     tiny = verdicts(found)["tiny"]
     assert tiny.p < decisions.ALPHA and tiny.difference.kind == decisions.NEGLIGIBLE_KIND
-    text = comparison.conclusion(found)
+    text = comparison_words.conclusion(found)
     assert "`tiny` vs `ref`: negligible:" in text and "the whole interval lies within ±0.5 points" in text
     assert "higher" not in text.split("`tiny` vs `ref`")[1]
 
@@ -114,7 +114,7 @@ def test_two_seeds_never_rank_nor_say_best():
     good = verdicts(found)["good"]
     assert good.difference.kind == decisions.TOO_FEW_SEEDS and not good.difference.detected
     assert not found.best.ranked and found.best.seeds == 2
-    text = comparison.conclusion(found)
+    text = comparison_words.conclusion(found)
     assert "**Highest mean test accuracy:** `good`" in text and "with 2 seeds per variant this is no ranking" in text
     assert "best" not in text.lower() and "higher**" not in text and "detected" not in text
     assert "`good` vs `ce`: not ranked: " in text and "a ranking needs 3 or more" in text
@@ -126,14 +126,14 @@ def test_best_never_singles_out_one_form_of_a_function():
                  losses={"ce": "cross_entropy", "snll": "softmax_nll", "mse": "mse_softmax"})
     found = analyse(summary_of(runs), runs, "ce")
     assert found.best.variants == ("ce", "snll") and found.best.family == "cross_entropy" and not found.best.tied
-    first = comparison.conclusion(found).splitlines()[0]
+    first = comparison_words.conclusion(found).splitlines()[0]
     assert first.startswith("- **Best mean test accuracy:** `ce`, `snll` (one function, registered as 2 forms: "
                             "`cross_entropy`'s family) with 0.9140–0.9142")
     # two different functions at one mean share it, as a tie
     tie = sweep({"a": [0.9, 0.9, 0.9], "b": [0.9, 0.9, 0.9]})
     found = analyse(summary_table([row("a", mean=0.9), row("b", mean=0.9)]), tie, "a")
     assert found.best.variants == ("a", "b") and found.best.tied and found.best.family is None
-    text = comparison.conclusion(found)
+    text = comparison_words.conclusion(found)
     assert "`a`, `b` with 0.9000 (tied)" in text
     assert verdicts(found)["b"].difference.kind == decisions.IDENTICAL
     assert "`b` vs `a`: the same test accuracy on every one of the 3 seeds (difference 0 on each)" in text
@@ -147,10 +147,10 @@ def test_the_holm_adjusted_p_decides_not_the_raw_one():
     found = analyse(summary_of(runs), runs, "ref")
     edge = verdicts(found)["edge"]
     assert edge.p < 0.05 <= edge.difference.p_holm and edge.difference.kind == decisions.UNCLEAR
-    text = comparison.conclusion(found)
+    text = comparison_words.conclusion(found)
     assert "`edge` vs `ref`: no detectable difference" in text and f"raw p = {edge.p:.2g}" in text
     assert "too wide to call the difference negligible" in text.split("`edge` vs `ref`")[1].splitlines()[0]
-    shown = comparison.comparison_display(stats.compare_to_reference(runs, "ref"))
+    shown = comparison_words.comparison_display(stats.compare_to_reference(runs, "ref"))
     assert {"paired p", "Welch p", "test used", "Holm-adjusted p"} <= set(shown.columns)
 
 
@@ -160,8 +160,8 @@ def test_no_spread_is_said_only_when_every_run_of_each_side_gives_one_accuracy()
     b = verdicts(found)["b"]
     assert b.difference.kind == decisions.UNTESTED and b.no_spread
     assert ("`b` vs `a`: not tested: every run of `b` gives one accuracy and every run of `a` another, so there is no "
-            "spread to test; -10.00 points apart") in comparison.conclusion(found)
-    shown = comparison.comparison_display(stats.compare_to_reference(runs, "a"))
+            "spread to test; -10.00 points apart") in comparison_words.conclusion(found)
+    shown = comparison_words.comparison_display(stats.compare_to_reference(runs, "a"))
     assert shown.iloc[0]["Cohen's d"] == "−∞" and "inf" not in shown.to_string()
     # a row deleted by hand (the seeds differ): the runs that are there have a spread, so no such sentence
     cut = sweep({"a": [0.90, 0.91, 0.92, 0.93, 0.94], "b": [0.90, 0.91, 0.92, 0.93, 0.94]})
@@ -186,7 +186,7 @@ def test_every_variant_diverged_gives_no_best():
     summary = summary_table([row("a", n=2, diverged=2, mean=0.1), row("b", n=2, diverged=1, mean=0.1)])
     found = analyse(summary, runs, "a")
     assert found.best.variants == ()
-    text = comparison.conclusion(found)
+    text = comparison_words.conclusion(found)
     assert "**No best variant:** every variant has diverged runs" in text and "Best mean" not in text
     assert "`b` vs `a`: not judged: `b` diverged in 1 of 2 runs and `a` diverged in 2 of 2 runs" in text
     # the variants at the shared settings all diverged: an ablation that did not is still not ranked
@@ -205,18 +205,18 @@ def test_one_variant_and_one_seed_say_why_nothing_is_tested():
     one = summary_table([row("ce", n=1, mean=0.91)])
     found = analyse(one, sweep({"ce": [0.91]}), "ce")
     assert found.best is None
-    text = comparison.conclusion(found)
+    text = comparison_words.conclusion(found)
     assert "**One variant** in this sweep, `ce`: mean test accuracy 0.9100 (95% CI n/a (one run), n = 1)" in text
     assert "nothing to rank or test it against" in text and "One seed per variant: no interval and no test" in text
-    assert comparison.no_comparison(found) == "Nothing to test: `ce` is the only variant in this sweep."
+    assert comparison_words.no_comparison(found) == "Nothing to test: `ce` is the only variant in this sweep."
     two = summary_table([row("ce", n=1, mean=0.91), row("mse", n=1, mean=0.2)])
     runs = sweep({"ce": [0.91], "mse": [0.2]})
     found = analyse(two, runs, "ce")
     assert verdicts(found)["mse"].one_run == ("mse", "ce") and not found.best.ranked
-    text = comparison.conclusion(found)
+    text = comparison_words.conclusion(found)
     assert "`mse` vs `ce`: not tested: `mse` and `ce` have one run (a t-test needs two or more); -71.00 points" in text
     assert "best" not in text.lower()
-    shown = comparison.comparison_display(stats.compare_to_reference(runs, "ce"), two)
+    shown = comparison_words.comparison_display(stats.compare_to_reference(runs, "ce"), two)
     assert "nan" not in shown.to_string().lower() and shown.iloc[0]["test used"] == "none"
 
 
@@ -225,18 +225,18 @@ def test_the_conclusion_of_a_sweep_with_only_the_reference():
     runs = sweep({"ce": [0.90, 0.92]})
     text = conclude(summary, runs, "ce")
     assert "**One variant** in this sweep, `ce`: mean test accuracy 0.9100" in text and "Holm" not in text
-    assert comparison.comparison_display(stats.compare_to_reference(runs, "ce")).empty
+    assert comparison_words.comparison_display(stats.compare_to_reference(runs, "ce")).empty
 
 
 def test_a_reference_without_runs_is_said():
     summary = summary_table([row("mse", mean=0.2)])
     found = analyse(summary, sweep({"mse": [0.2, 0.21, 0.19]}), "ce")
-    text = comparison.conclusion(found)
+    text = comparison_words.conclusion(found)
     assert "**Reference** `ce` has no runs in these tables: nothing is tested against it." in text
     assert "nan" not in text and "`mse` vs `ce`" not in text
-    assert comparison.no_comparison(found) == "Nothing to test: the reference `ce` has no runs in these tables."
-    assert "nan" not in comparison.comparison_display(stats.compare_to_reference(sweep({"mse": [0.2, 0.21]}), "ce")
-                                                       ).to_string()
+    assert comparison_words.no_comparison(found) == "Nothing to test: the reference `ce` has no runs in these tables."
+    shown = comparison_words.comparison_display(stats.compare_to_reference(sweep({"mse": [0.2, 0.21]}), "ce"))
+    assert "nan" not in shown.to_string()
 
 
 def test_an_ablation_is_never_best_and_is_worded_as_what_it_shows():
@@ -248,7 +248,7 @@ def test_an_ablation_is_never_best_and_is_worded_as_what_it_shows():
     lr5 = next(a for a in found.ablations if a.variant == "mse_lr5")
     assert lr5.base == "mse" and lr5.difference.kind == decisions.HIGHER and lr5.paired
     assert lr5.against is not None and lr5.against.reference == "ce"
-    text = comparison.conclusion(found)
+    text = comparison_words.conclusion(found)
     best = text.splitlines()[0]
     assert "at the shared settings (lr 0.1, batch 100, 5 epochs;" in best
     assert "`mse_lr5`" not in best and "`ce`, `nll` (one function" in best and "ablations are not ranked" in best
@@ -261,9 +261,10 @@ def test_an_ablation_is_never_best_and_is_worded_as_what_it_shows():
     assert "the change costs accuracy in this budget" in text and "Against the reference `ce`: -77" not in text
     assert "`mse_lr5` vs `ce`" not in text  # ablations have no verdict line of their own
     assert "beat" not in text and "best" not in text.lower().replace("**best mean test accuracy:**", "")
-    shown = comparison.comparison_display(stats.compare_to_reference(runs, "ce"), summary, stats.ablations(runs, "ce"))
+    shown = comparison_words.comparison_display(stats.compare_to_reference(runs, "ce"), summary,
+                                                stats.ablations(runs, "ce"))
     assert "mse_lr5 (ablation)" in shown.index and "mse (ablation)" not in shown.index
-    assert "mse_lr5 (ablation)" in comparison.summary_display(summary, C, stats.ablations(runs, "ce")).index
+    assert "mse_lr5 (ablation)" in comparison_words.summary_display(summary, C, stats.ablations(runs, "ce")).index
 
 
 def test_an_ablation_without_a_detectable_change_or_without_its_loss_is_said_so():
@@ -273,14 +274,14 @@ def test_an_ablation_without_a_detectable_change_or_without_its_loss_is_said_so(
     summary = summary_of(runs)
     fast = comparison.ablation("ce_fast", summary, runs, "ce")
     assert fast.difference.kind == decisions.UNCLEAR and fast.base == "ce"
-    assert comparison.ablation_text(fast).startswith(
+    assert comparison_words.ablation_text(fast).startswith(
         "`ce_fast` (`cross_entropy` at lr 0.3 instead of 0.1): at lr 0.3 no detectable change from `ce` at lr 0.1 "
         "(0.9117 against 0.9100;")
     lr5 = comparison.ablation("mse_lr5", summary, runs, "ce")
     assert lr5.base is None
-    assert "no `mse_softmax` variant at the shared settings to compare it with" in comparison.ablation_text(lr5)
+    assert "no `mse_softmax` variant at the shared settings to compare it with" in comparison_words.ablation_text(lr5)
     boom = comparison.ablation("ce_fast", summary_of(runs, {"ce_fast"}), runs, "ce")
-    assert "diverged in 3 of 3 runs" in comparison.ablation_text(boom)
+    assert "diverged in 3 of 3 runs" in comparison_words.ablation_text(boom)
 
 
 def test_a_reference_that_is_an_ablation_is_said_to_mix_the_loss_with_its_setting():
@@ -300,7 +301,7 @@ def test_identical_runs_are_identical_and_a_negligible_difference_needs_a_narrow
     v = verdicts(found)
     assert v["nll"].difference.kind == decisions.IDENTICAL and v["nll"].identical_curves
     assert v["near"].difference.kind == decisions.NEGLIGIBLE_KIND and v["wide"].difference.kind == decisions.UNCLEAR
-    text = comparison.conclusion(found)
+    text = comparison_words.conclusion(found)
     assert ("`nll` vs `ce`: **identical**: on every one of the 4 seeds the learning curves and test accuracy are the "
             "same, bit for bit, so there is no difference to test.") in text
     assert "p = 1" not in text.split("`nll` vs `ce`")[1].splitlines()[0]
@@ -310,7 +311,7 @@ def test_identical_runs_are_identical_and_a_negligible_difference_needs_a_narrow
     wide = text.split("`wide` vs `ce`")[1].splitlines()[0]
     assert "no detectable difference" in wide and "too wide to call the difference negligible" in wide
     assert "across the 2 comparisons" in text  # the identical pair is not a test
-    shown = comparison.comparison_display(stats.compare_to_reference(runs, "ce"))
+    shown = comparison_words.comparison_display(stats.compare_to_reference(runs, "ce"))
     assert shown.loc["nll", "test used"] == "none: identical" and shown.loc["nll", "paired p"] == ""
     # the same test accuracy on every seed without the curves at hand: said as that, not "identical"
     assert "the same test accuracy on every one of the 4 seeds" in conclude(summary_of(runs), runs, "ce")
@@ -330,23 +331,23 @@ def test_the_welch_test_goes_with_cohens_d_and_the_paired_test_with_d_z():
 
 def test_summary_display_flags_divergence_and_names_the_target():
     summary = summary_table([("v", "v", 0.1, 3, 2, 0.5, 0.1, 0.2, 0.8, 1.0, 0.9, math.nan)])
-    shown = comparison.summary_display(summary, C)
+    shown = comparison_words.summary_display(summary, C)
     assert shown.index[0] == "v ⚠ diverged: 2" and shown.iloc[0]["epochs to 90% val"] == "never"
     assert shown.iloc[0]["CPU s (median)"] == ""  # not recorded: blank, not "nan"
-    fashion = comparison.summary_display(summary.assign(target_val_accuracy=0.8, epochs_to_target=3.0,
+    fashion = comparison_words.summary_display(summary.assign(target_val_accuracy=0.8, epochs_to_target=3.0,
                                                         train_cpu_seconds_median=0.75), C)
     assert fashion.iloc[0]["epochs to 80% val"] == "3" and fashion.iloc[0]["CPU s (median)"] == "0.75"
 
 
 def test_accuracy_intervals_are_clipped_to_0_1_and_say_so():
     summary = summary_table([row("wide", mean=0.85, low=0.69, high=1.015), row("ok"), row("low", low=-0.02)])
-    shown = comparison.summary_display(summary, C)
+    shown = comparison_words.summary_display(summary, C)
     assert shown.loc["wide", "95% CI"] == "0.6900–1.0000 (clipped to [0, 1])"
     assert shown.loc["ok", "95% CI"] == "0.8500–0.9500"
     assert shown.loc["low", "95% CI"] == "0.0000–0.9500 (clipped to [0, 1])"
     assert "`wide`, `low` reaches past what accuracy can be, so it is clipped to [0, 1]" in \
-        comparison.summary_caption(summary, C)
-    assert "clipped" not in comparison.summary_caption(summary_table([row("ok")]), C)
+        comparison_words.summary_caption(summary, C)
+    assert "clipped" not in comparison_words.summary_caption(summary_table([row("ok")]), C)
     text = conclude(summary.iloc[:1], sweep({"wide": [1]}), "wide")
     assert "95% CI 0.6900–1.0000 (clipped to [0, 1])" in text
 
@@ -354,7 +355,7 @@ def test_accuracy_intervals_are_clipped_to_0_1_and_say_so():
 def test_displays_never_show_nan():
     summary = summary_table([row("v", n=1, mean=math.nan)]).assign(train_seconds_median=math.nan,
                                                                   target_val_accuracy=math.nan)
-    shown = comparison.summary_display(summary, C).to_string()
+    shown = comparison_words.summary_display(summary, C).to_string()
     assert "nan" not in shown.lower() and "n/a" in shown
 
 
@@ -362,41 +363,43 @@ def test_an_interval_below_chance_says_why():
     runs = sweep({"ce": [0.9, 0.91, 0.92], "mse": [0.11, 0.2, 0.12]})
     summary = summary_of(runs)
     assert 0 <= summary.set_index("variant").loc["mse", "test_accuracy_ci95_low"] < 0.1
-    assert comparison.summary_display(summary, C).loc["mse", "95% CI"].endswith("(reaches below chance, 0.10)")
-    caption = comparison.summary_caption(summary, C, runs)
+    assert comparison_words.summary_display(summary, C).loc["mse", "95% CI"].endswith("(reaches below chance, 0.10)")
+    caption = comparison_words.summary_caption(summary, C, runs)
     assert "The interval of `mse` reaches below chance (0.10, what guessing uniformly scores)" in caption
     assert "symmetric around the mean by construction" in caption
     assert "the seeds themselves score `mse` 0.1100 to 0.2000" in caption
-    assert "below chance" not in comparison.summary_caption(summary_of(runs[runs["variant"] == "ce"]), C, runs)
-    assert "below chance (0.50," in comparison.summary_caption(summary, 2, runs)  # chance is 1/C: 0.5 with two classes
+    assert "below chance" not in comparison_words.summary_caption(summary_of(runs[runs["variant"] == "ce"]), C, runs)
+    # chance is 1/C: 0.5 with two classes
+    assert "below chance (0.50," in comparison_words.summary_caption(summary, 2, runs)
     # a mean below chance is said as that (no spread to blame), and a zero-width interval there is "below chance"
     flat = sweep({"ce": [0.9, 0.91, 0.92], "boom": [0.07, 0.07, 0.07]})
-    caption = comparison.summary_caption(summary_of(flat), C, flat)
+    caption = comparison_words.summary_caption(summary_of(flat), C, flat)
     assert "The mean of `boom` is below chance (0.10, what guessing uniformly scores); the seeds themselves score " \
         "`boom` 0.0700." in caption and "wide spread" not in caption
-    assert comparison.summary_display(summary_of(flat), C).loc["boom", "95% CI"] == "0.0700–0.0700 (below chance, 0.10)"
+    shown = comparison_words.summary_display(summary_of(flat), C)
+    assert shown.loc["boom", "95% CI"] == "0.0700–0.0700 (below chance, 0.10)"
 
 
 def test_timing_caption_says_how_many_runs_shared_how_many_cpus():
     t = "2026-11-27T00:00:{:02d}+00:00".format
     runs = pd.DataFrame({"host": "h", "pid": [1, 2, 3, 4], "cpus": 2, "start_time": [t(0)] * 4,
                          "end_time": [t(10)] * 4})
-    text = comparison.timing_caption(runs)
+    text = comparison_words.timing_caption(runs)
     assert "on average 4.0 of them ran at once" in text and "on a host with 2 usable CPUs" in text
-    assert "not recorded" in comparison.timing_caption(runs.assign(end_time=None))
+    assert "not recorded" in comparison_words.timing_caption(runs.assign(end_time=None))
     waited = runs.assign(train_seconds=[2.0, 4.0, 6.0, 8.0], train_cpu_seconds=2.0)
-    assert "Median wall / process-CPU ratio of a run: 2.50 (range 1.00–4.00)" in comparison.timing_caption(waited)
-    assert "ratio" not in comparison.timing_caption(runs)  # no CPU seconds recorded: nothing said about them
+    assert "Median wall / process-CPU ratio of a run: 2.50 (range 1.00–4.00)" in comparison_words.timing_caption(waited)
+    assert "ratio" not in comparison_words.timing_caption(runs)  # no CPU seconds recorded: nothing said about them
 
 
 def test_timing_caption_says_the_ratio_means_nothing_about_waiting_on_a_gpu():
     runs = pd.DataFrame({"host": "h", "cpus": 2, "train_seconds": [2.0, 4.0], "train_cpu_seconds": 2.0,
                          "device_name": ["cpu (2 cores)", "cpu (2 cores)"]})
-    on_cpu = comparison.timing_caption(runs)
+    on_cpu = comparison_words.timing_caption(runs)
     assert "with one thread per run, a ratio above 1 is time the run waited, for a CPU" in on_cpu
     assert "spins" not in on_cpu
     for devices in (["NVIDIA H100 80GB HBM3"] * 2, ["cpu (2 cores)", "NVIDIA H100 80GB HBM3"]):
-        text = comparison.timing_caption(runs.assign(device_name=devices))
+        text = comparison_words.timing_caption(runs.assign(device_name=devices))
         assert ("with one thread per run on CPU, a ratio above 1 is time the run waited for a CPU (taken by any "
                 "program, including ones outside this sweep); on a GPU the process spins while it waits for the "
                 "device, so CPU seconds about equal wall seconds and the ratio says nothing about waiting.") in text
@@ -446,14 +449,14 @@ def comparison_page(s) -> str:
     found = comparison.analyse(s.summary, s.runs, s.reference, s.classes, s.epochs)
     tests = stats.compare_to_reference(s.runs, s.reference)
     ablated = stats.ablations(s.runs, s.reference)
-    parts = ["## Conclusion", comparison.conclusion(found),
-             "## Summary", comparison.summary_caption(s.summary, s.classes, s.runs),
-             comparison.summary_display(s.summary, s.classes, ablated).to_markdown(),
+    parts = ["## Conclusion", comparison_words.conclusion(found),
+             "## Summary", comparison_words.summary_caption(s.summary, s.classes, s.runs),
+             comparison_words.summary_display(s.summary, s.classes, ablated).to_markdown(),
              "## Learning curves", curves_caption(s.epochs),
              "## Against the reference",
-             comparison.no_comparison(found) if tests.empty else
-             comparison.comparison_display(tests, s.summary, ablated).to_markdown(),
-             "## Training time", comparison.timing_caption(s.runs)]
+             comparison_words.no_comparison(found) if tests.empty else
+             comparison_words.comparison_display(tests, s.summary, ablated).to_markdown(),
+             "## Training time", comparison_words.timing_caption(s.runs)]
     return "\n\n".join(parts)
 
 

@@ -27,7 +27,7 @@ loss_files: list = []  # your own loss files (config loss_files): what they decl
 # %%
 from IPython.display import Markdown, display
 
-from lossbench import captions, comparison, losses, plots, report, stats, tables
+from lossbench import captions, comparison, comparison_words, losses, plots, report, stats, tables
 
 losses.load_loss_files(loss_files)
 
@@ -46,7 +46,7 @@ display(report.heading(title))
 
 # %%
 found = comparison.analyse(summary, runs, reference, classes, epochs)
-display(Markdown(comparison.conclusion(found)))
+display(Markdown(comparison_words.conclusion(found)))
 
 # %% [markdown]
 # ## Summary
@@ -55,8 +55,8 @@ display(Markdown(comparison.conclusion(found)))
 # dataset's target (90% on MNIST, 75% on Fashion-MNIST; "never": most runs did not).
 
 # %%
-display(Markdown(comparison.summary_caption(summary, classes, runs)))
-display(comparison.summary_display(summary, classes, stats.ablations(runs, reference)))
+display(Markdown(comparison_words.summary_caption(summary, classes, runs)))
+display(comparison_words.summary_display(summary, classes, stats.ablations(runs, reference)))
 
 # %% [markdown]
 # ## Learning curves
@@ -84,13 +84,13 @@ plots.final_accuracy(runs);
 # %%
 tests = stats.compare_to_reference(runs, reference)
 if tests.empty:
-    display(Markdown(comparison.no_comparison(found)))
+    display(Markdown(comparison_words.no_comparison(found)))
 else:
-    display(comparison.comparison_display(tests, summary, stats.ablations(runs, reference)))
+    display(comparison_words.comparison_display(tests, summary, stats.ablations(runs, reference)))
 
 # %% [markdown]
 # ## Training time
 
 # %%
-display(Markdown(comparison.timing_caption(runs)))
+display(Markdown(comparison_words.timing_caption(runs)))
 plots.timing(runs);

@@ -37,7 +37,7 @@ plateau_gain: float = 0.01
 # %%
 from IPython.display import Markdown, display
 
-from lossbench import captions, losses, plots, report, stats, tables, why
+from lossbench import captions, losses, plots, report, stats, tables, why, why_words
 
 losses.load_loss_files(loss_files)
 
@@ -108,7 +108,7 @@ display(report.heading(title))
 
 # %%
 found = why.analyse(summary, runs, epochs, reference, reference_loss, slow_loss, classes)
-display(Markdown(why.conclusion(found)))
+display(Markdown(why_words.conclusion(found)))
 
 # %%
 from lossbench import lrstudy, lrstudy_words
@@ -123,9 +123,9 @@ lrstudy_words.why_note(lrstudy.why_record(lr_study_runs_csv, lr_study_epochs_csv
 
 # %%
 if found.ratio.measured:
-    display(why.ratio_display(found.ratio))
+    display(why_words.ratio_display(found.ratio))
 else:
-    display(Markdown(why.ratio_missing(found.ratio)))
+    display(Markdown(why_words.ratio_missing(found.ratio)))
 
 # %% [markdown]
 # ## Measured: the gradient during training
@@ -145,7 +145,7 @@ plots.layer_steps(steps, order);
 
 # %%
 by_epoch = why.by_epoch(epochs, runs, found)
-display(Markdown(why.ratio_caption(by_epoch, found)))
+display(Markdown(why_words.ratio_caption(by_epoch, found)))
 if by_epoch is not None and len(by_epoch.table):
     plots.gradient_ratio(by_epoch.table, f"{by_epoch.numerator} / {by_epoch.denominator}", by_epoch.predicted);
 
@@ -153,7 +153,7 @@ if by_epoch is not None and len(by_epoch.table):
 # ## The direct test: the reference loss at the same effective step
 
 # %%
-caption, shown = why.overlay_caption(epochs, runs, found)
+caption, shown = why_words.overlay_caption(epochs, runs, found)
 display(Markdown(caption))
 if shown:
     plots.learning_curves(steps[steps["variant"].isin(shown)], metrics=("val_accuracy", "step_logit"),
@@ -165,14 +165,14 @@ if shown:
 # network gets wrong with more than 0.9 probability.
 
 # %%
-display(Markdown(why.saturation_caption(epochs, classes)))
+display(Markdown(why_words.saturation_caption(epochs, classes)))
 plots.saturation(epochs, order, why.capped(epochs, classes));
 
 # %% [markdown]
 # ## Ablations: learning rate and output head
 
 # %%
-caption, shown = why.ablation_caption(runs, found, epochs)
+caption, shown = why_words.ablation_caption(runs, found, epochs)
 display(Markdown(caption))
 if shown:
     plots.learning_curves(epochs[epochs["variant"].isin(shown)], variants=order);

@@ -192,7 +192,7 @@ def gradient_ratio(ratios: pd.DataFrame, name: str, predicted: float | None = No
 def saturation(epochs: pd.DataFrame, variants=None, left_out=()) -> plt.Figure:
     """How confident the network is, and how often confidently wrong, over training; the variants of
     the losses in ``left_out`` (``why.capped``: their targets cap the softmax) are not drawn: for them
-    a low share is automatic, not evidence (``why.saturation_caption`` says so)."""
+    a low share is automatic, not evidence (``why_words.saturation_caption`` says so)."""
     shown = epochs[~epochs["loss"].isin(list(left_out))] if "loss" in epochs else epochs
     return learning_curves(shown if len(shown) else epochs, metrics=("val_mean_max_prob", "val_confident_wrong"),
                            variants=variants)
