@@ -432,7 +432,7 @@ def test_report_opens_offline_in_a_real_browser(tiny_run, tmp_path):
     assert seen["why-mse.html"]["math"] >= 5
     why = seen["why-mse.html"]["text"]  # the horizon section, last, with its computed verdict
     assert "Slow or stuck?" in why
-    assert "cross_entropy (lr 0.1, 1 seed): still rising at the budget" in why
+    assert "cross_entropy (lr 0.1, one seed): still rising at the budget" in why
     # the two-point learning-rate study: its page, with its figures and a grid too narrow to show an optimum
     assert seen["learning-rate.html"]["images"] >= 2
     assert "too narrow" in seen["learning-rate.html"]["text"]
