@@ -54,19 +54,24 @@ def write_config(workdir: Path, config: dict, name: str = "config.yaml") -> Path
 # tolerance meant for continuous values (a 0.315 against 0.32 is one validation image of 200).
 IMAGE_SHARES = re.compile(r"(^|_)accuracy($|_)|confident_wrong")
 FLIPPED_IMAGES = 2
+# Training amplifies rounding differences step by step: after the tiny configs' tens of steps a packed run's
+# continuous metrics differ from its single run's by up to ~3e-4 relative (val_mean_max_prob 0.128326 against
+# 0.128365, make test-slurm, 2026-12-05), where another seed or lr differs by whole percents (0.1058 against
+# 0.1207 between two seeds there). 1% keeps that margin on other machines and still tells runs apart.
+TRAINED_RTOL = 1e-2
 
 
 def assert_same_training_up_to_float_noise(got, expected, images: int, obj: str = "records") -> None:
     """``got`` and ``expected`` (DataFrames, same shape and columns) hold the same training up to float
     noise: shares of images within FLIPPED_IMAGES of ``images`` (the smallest set they were measured
-    on), epochs to a target within one epoch, every other number to 1e-4 relative, text exactly."""
+    on), epochs to a target within one epoch, every other number to TRAINED_RTOL relative, text exactly."""
     import pandas as pd
 
     assert list(got.columns) == list(expected.columns) and len(got) == len(expected), (obj, got, expected)
     shares = [c for c in got.columns if IMAGE_SHARES.search(c)]
     counted = [c for c in got.columns if c.startswith("epochs_to_")]
     rest = [c for c in got.columns if c not in shares and c not in counted]
-    pd.testing.assert_frame_equal(got[rest], expected[rest], check_exact=False, rtol=1e-4, atol=1e-5, obj=obj)
+    pd.testing.assert_frame_equal(got[rest], expected[rest], check_exact=False, rtol=TRAINED_RTOL, atol=1e-5, obj=obj)
     for column, tolerance in [*((c, FLIPPED_IMAGES / images) for c in shares), *((c, 1) for c in counted)]:
         a, b = got[column].to_numpy(float), expected[column].to_numpy(float)
         same = (np.abs(a - b) <= tolerance + 1e-12) | (np.isnan(a) & np.isnan(b))

@@ -183,8 +183,8 @@ def test_gpu_jobs_are_refused_before_sbatch_without_a_gpu_partition_and_fail_on_
     # 2. device auto on the cluster is cuda: the job on a node whose GPU CUDA cannot see fails,
     #    saying so, instead of training on the CPU (one job per run: pack_seeds auto would pack under the profile).
     target = "results/mnist/runs/cross_entropy/seed-0/metrics.json"
-    code, output = run(cluster_command(tmp_path, config, profile, mirror, "--retries", "0", "--config",
-                                       "pack_seeds=false", target, device=None), check=False)
+    code, output = run(cluster_command(tmp_path, config, profile, mirror, "--retries", "0", target, "--config",
+                                       "pack_seeds=false", device=None), check=False)
     assert code != 0 and re.search(r"SLURM-job '\d+' failed, SLURM status is: 'FAILED'", output), output[-3000:]
     log = (tmp_path / "logs" / "mnist" / "train" / "cross_entropy" / "seed-0.log").read_text()
     assert "device: cuda asked for, but no CUDA GPU is visible" in log, log
