@@ -203,7 +203,7 @@ def assert_same_stacked_runs(got: list[dict], expected: list[dict], images: int)
     for bit: the same products run on every slice of the stack. On CUDA up to float noise only, and that is
     no bug: cuBLAS picks its batched-GEMM algorithm by the batch count, so a 4-run and a 6-run stack may
     round differently (issue #21, finding 5); compared with tests/helpers.py's
-    assert_same_training_up_to_float_noise (shares of ``images`` within 2 images, the rest 1e-4 relative)."""
+    assert_same_training_up_to_float_noise (shares of ``images`` within 2 images, the rest within TRAINED_RTOL)."""
     import pandas as pd
 
     from helpers import assert_same_training_up_to_float_noise
@@ -334,7 +334,7 @@ def test_packed_run_folders_written_in_bulk_hold_each_runs_own_weights_only(tiny
 
 def test_stacks_of_different_sizes_compare_exactly_on_cpu_and_within_float_noise_on_cuda():
     """The comparison above, on constructed records: exact for CPU runs; for CUDA runs a loss 1e-7 off and
-    one validation image of 50 flipped pass, a loss 1% off or three images flipped fail."""
+    one validation image of 50 flipped pass, a loss 5% off (another run) or three images flipped fail."""
     def run(loss: float, val: float, cuda: str | None) -> dict:
         return {"variant": "v", "seed": 0, "status": "ok", "train_loss": loss, "val_accuracy": val,
                 "test_accuracy": 0.5, "epochs_run": 3, "config": {"lr": 0.1},
@@ -344,6 +344,6 @@ def test_stacks_of_different_sizes_compare_exactly_on_cpu_and_within_float_noise
     with pytest.raises(AssertionError):
         assert_same_stacked_runs([run(0.3 * (1 + 1e-7), 0.5, None)], [run(0.3, 0.5, None)], images=50)
     assert_same_stacked_runs([run(0.3 * (1 + 1e-7), 0.52, "13.0")], [run(0.3, 0.5, "13.0")], images=50)
-    for loss, val in ((0.3 * 1.01, 0.5), (0.3, 0.56)):
+    for loss, val in ((0.3 * 1.05, 0.5), (0.3, 0.56)):
         with pytest.raises(AssertionError):
             assert_same_stacked_runs([run(loss, val, "13.0")], [run(0.3, 0.5, "13.0")], images=50)
