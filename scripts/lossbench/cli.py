@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import logging
 import math
@@ -215,6 +214,7 @@ def json_links(text: str, flag: str, required: tuple[str, ...] = ("href", "title
 def _load_loss_files(args: argparse.Namespace) -> None:
     """Import the user's loss files (--loss-file), each checked against its --loss-file-sha256 when
     given (the workflow gives it: a file edited after snakemake planned the job is refused)."""
+    from .atomic import sha256_file
     from .losses import LossFileError, load_loss_files
 
     hashes = args.loss_file_sha256 or []
@@ -222,7 +222,7 @@ def _load_loss_files(args: argparse.Namespace) -> None:
         raise ArgumentError(f"--loss-file-sha256: expected one per --loss-file ({len(args.loss_file)}), "
                             f"found {len(hashes)}")
     for path, expected in zip(args.loss_file, hashes):
-        found = hashlib.sha256(Path(path).read_bytes()).hexdigest() if Path(path).is_file() else "no file"
+        found = sha256_file(path) if Path(path).is_file() else "no file"
         if found != expected:
             raise LossFileError(f"--loss-file {path}: SHA-256 {found}, expected {expected} (the file snakemake "
                                 "planned this job with); it changed since: run snakemake again")

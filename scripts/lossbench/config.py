@@ -549,12 +549,13 @@ def loss_file_args(loss: str) -> list[str]:
     """``lossbench train`` flags that import the user's file defining ``loss`` (none for a built-in
     loss), with the file's SHA-256: an edited loss file changes the job's flags, so its runs train
     again, and a file edited after the job was planned is refused by the job."""
+    from .atomic import sha256_file
     from .losses import loss_file_of
 
     path = loss_file_of(loss)
     if path is None:
         return []
-    return ["--loss-file", str(path), "--loss-file-sha256", hashlib.sha256(path.read_bytes()).hexdigest()]
+    return ["--loss-file", str(path), "--loss-file-sha256", sha256_file(path)]
 
 
 def train_args(settings: dict) -> str:

@@ -39,7 +39,7 @@ def gathered_record(path: str | os.PathLike) -> str | None:
     """The record gather keeps of the table at ``path`` (``results/mnist/tables/gathered.json`` for
     ``results/mnist/tables/runs.csv``), or None for a file that is not a gathered table."""
     path = Path(path)
-    prefix = next((path.name.removesuffix(f"{n}.csv") for n in TABLES if path.name.endswith(f"{n}.csv")), None)
+    prefix = _table_prefix(path)
     if prefix is None or prefix not in GATHER_RULES or path.parent.name != "tables":
         return None
     return str(manifest_path(path.parent, prefix))
@@ -54,10 +54,15 @@ def mend_command(path: str | os.PathLike) -> str:
     return MEND.format(rule=rule) if rule else MEND_BY_HAND.format(prefix=prefix, folder=path.parent)
 
 
+def _table_prefix(path: Path) -> str | None:
+    """``horizon_`` for ``horizon_runs.csv``, "" for ``runs.csv``; None for a file gather does not write."""
+    return next((path.name.removesuffix(f"{n}.csv") for n in TABLES if path.name.endswith(f"{n}.csv")), None)
+
+
 def _prefix(path: Path) -> str:
-    for name in TABLES:
-        if path.name.endswith(f"{name}.csv"):
-            return path.name.removesuffix(f"{name}.csv")
+    prefix = _table_prefix(path)
+    if prefix is not None:
+        return prefix
     raise TableError(f"{path}: not a table gather writes (expected a name ending in "
                      f"{', '.join(f'{name}.csv' for name in TABLES)})")
 

@@ -31,9 +31,9 @@ import torch
 from torch import Tensor, nn
 
 from .atomic import host_tag, process_alive, sha256_file
+from .config import RUN_FILES  # noqa: F401  (the one list of a run folder's files)
 from .errors import LossbenchError
 
-RUN_FILES = ("metrics.json", "history.csv", "model.pt", "predictions.csv")
 CHECKSUMMED = ("history.csv", "predictions.csv", "model.pt")  # recorded in metrics.json's "files"
 
 
