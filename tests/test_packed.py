@@ -161,9 +161,12 @@ def test_the_captured_packed_step_never_reads_a_value_back_to_the_host():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_packed_cuda_graph_trains_like_packed_eager_on_gpu(tiny_data):
-    eager = train_seeds(seeds_of(tiny(device="cuda", cuda_graph=False), [0, 1, 2]), tiny_data)
-    graph = train_seeds(seeds_of(replace(tiny(device="cuda"), cuda_graph=True), [0, 1, 2]), tiny_data)
+@pytest.mark.parametrize("optimizer, lr", [("sgd", 0.5), ("adam", 0.003), ("nsgd", 0.5)])
+def test_packed_cuda_graph_trains_like_packed_eager_on_gpu(tiny_data, optimizer, lr):
+    eager = train_seeds(seeds_of(tiny(device="cuda", cuda_graph=False, optimizer=optimizer, lr=lr), [0, 1, 2]),
+                        tiny_data)
+    graph = train_seeds(seeds_of(tiny(device="cuda", cuda_graph=True, optimizer=optimizer, lr=lr), [0, 1, 2]),
+                        tiny_data)
     for e, g in zip(eager, graph):
         assert g["test_accuracy"] == pytest.approx(e["test_accuracy"], abs=0.02)
         assert g["train_loss"] == pytest.approx(e["train_loss"], rel=1e-3)
