@@ -160,11 +160,17 @@ def test_a_threshold_below_the_grid_is_a_bound_never_a_point():
     assert [t.place for t in ref] == ["inside", "below"]
     assert math.isnan(ref[1].lr) and ref[1].grid_low == pytest.approx(0.03)
     seed1 = s.law("mse_softmax").at[3].seeds[1]
-    assert math.isnan(seed1.ratio) and seed1.within is None
+    assert math.isnan(seed1.ratio)
     assert seed1.bound == "at least" and seed1.bound_value == pytest.approx(3.0 / 0.03)
     assert s.law("mse_softmax").at[3].measured == pytest.approx((59.7,))
     assert s.law("mse_softmax").fit.points == 7  # the bound never enters the fit
-    assert s.law("mse_softmax").at[3].reading == "every"  # of the seeds measured
+    # at least 100x against 50x predicted: beyond the band (x1.5) wherever the ratio lies
+    assert seed1.within is False and s.law("mse_softmax").at[3].reading == "some"
+    # a bound that reaches into the band is not read: at least 50x against 50x
+    thresholds[(10, "mse_softmax")] = (0.2 * 59.7, 1.5 / 0.99)
+    seed1 = study(thresholds).law("mse_softmax").at[3].seeds[1]
+    assert seed1.bound == "at least" and seed1.within is None
+    assert study(thresholds).law("mse_softmax").at[3].reading == "every"
 
 
 def test_a_threshold_above_the_grid_bounds_the_ratio_from_below():

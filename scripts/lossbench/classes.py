@@ -23,9 +23,10 @@ from ``lossbench.losses``, every threshold from ``lossbench.decisions``. The rul
   Neither is a point estimate, only a bound.
 - **Threshold-lr ratio** of a loss at C, per seed: its threshold lr over the reference's, a number
   only where both lie inside their grids; a bound ("at least", "at most") where one is outside on
-  the side that bounds it; else none. Predicted: 1 / predicted gradient ratio.
+  the side that bounds it; else none. Predicted: 1 / predicted gradient ratio. A bound enters no fit.
 - **The law at C**: each measured per-seed ratio within a factor ``decisions.LAW_TOLERANCE`` of the
-  predicted one (either way): it holds for every seed, some, or none.
+  predicted one (either way): it holds for every seed, some, or none. A seed whose bound lies wholly
+  beyond the band counts as outside it; one whose bound reaches into the band is not read.
 - **Exponent** k of ratio ≈ a·C^k: least squares of log ratio on log C over every per-seed ratio
   (both inside the grid), its 95% t-interval (df = points − 2); the predicted exponent is the same
   fit of the predicted factors (exactly 2 for C^2/2). Fewer than two values of C: no fit.
@@ -85,7 +86,9 @@ class SeedRatio:
     ratio: float = NAN
     bound: str = ""
     bound_value: float = NAN
-    within: bool | None = None  # within LAW_TOLERANCE of the predicted ratio; None: no ratio or no prediction
+    # within LAW_TOLERANCE of the predicted ratio; False too for a bound beyond the band (the seed's ratio lies
+    # outside it, wherever in the bound); None: no ratio, a bound that reaches into the band, or no prediction
+    within: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -251,15 +254,19 @@ def _seed_ratio(mine: Threshold | None, ref: Threshold | None, predicted: float 
         within = None if predicted is None else abs(math.log(ratio / predicted)) <= math.log(LAW_TOLERANCE) + 1e-12
         return SeedRatio(seed, ratio=ratio, within=within)
     # a threshold outside its grid bounds the ratio on one side only: below = at most its smallest lr,
-    # above = more than its largest
+    # above = more than its largest. A bound beyond the tolerance band decides the seed all the same.
     mine_at_most = {"inside": mine.lr, "below": mine.grid_low}.get(mine.place)
     mine_at_least = {"inside": mine.lr, "above": mine.grid_high}.get(mine.place)
     ref_at_most = {"inside": ref.lr, "below": ref.grid_low}.get(ref.place)
     ref_at_least = {"inside": ref.lr, "above": ref.grid_high}.get(ref.place)
     if mine_at_least is not None and ref_at_most is not None:
-        return SeedRatio(seed, bound="at least", bound_value=mine_at_least / ref_at_most)
+        value = mine_at_least / ref_at_most
+        outside = predicted is not None and value > predicted * LAW_TOLERANCE * (1 + 1e-12)
+        return SeedRatio(seed, bound="at least", bound_value=value, within=False if outside else None)
     if mine_at_most is not None and ref_at_least is not None:
-        return SeedRatio(seed, bound="at most", bound_value=mine_at_most / ref_at_least)
+        value = mine_at_most / ref_at_least
+        outside = predicted is not None and value < predicted / LAW_TOLERANCE * (1 - 1e-12)
+        return SeedRatio(seed, bound="at most", bound_value=value, within=False if outside else None)
     return SeedRatio(seed)
 
 
