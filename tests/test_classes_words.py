@@ -50,6 +50,8 @@ SCENARIOS = {
     "holds": lambda: t.study(t.spec({c: (c**2 / 2, c**2 / 2 * 1.1) for c in (2, 3, 5, 10)})),
     "excess_grows": lambda: t.study(t.spec(t.ISSUE)),
     "below_grid": lambda: t.study(below_grid()),
+    # it fails at C = 3 for both seeds and holds again at C = 5: no "up to", each C said
+    "mixed": lambda: t.study(t.spec({2: (2, 2.1), 3: (9, 10), 5: (12.5, 14)})),
 }
 
 

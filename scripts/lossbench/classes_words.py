@@ -97,7 +97,7 @@ def _verdict(law: Law, tolerance: float) -> str:
     if first > 0 and all(r != "every" for r in readings[first:]):
         return (f"holds up to C = {law.holds_up_to} and stops holding from C = {law.stops_at}: up to C = "
                 f"{law.holds_up_to} every seed's threshold-lr ratio lies {band}, from C = {law.stops_at} "
-                f"{'no seed's does' if all(r == 'none' for r in readings[first:]) else 'not every seed's does'}")
+                + ("no seed's does" if all(r == "none" for r in readings[first:]) else "not every seed's does"))
     parts = []
     for reading, words in (("every", "for every seed"), ("some", "for some seeds"), ("none", "for no seed")):
         at = [row.classes for row in rows if row.reading == reading]
