@@ -20,7 +20,7 @@ import io
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from .classes import Law, Study
 from .plots import _palette, legend_outside
@@ -28,12 +28,15 @@ from .plots import _palette, legend_outside
 MARKERS = ["o", "s", "D", "P", "*", "p", "h"]  # no "^"/"v": triangles mark bounds
 
 
-def _log_axes(ax) -> None:
+def _log_axes(ax, classes) -> None:
+    """Both axes logarithmic, labelled in plain numbers: x at the study's C values, y at 1, 2, 5 × 10^k."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(classes)
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         axis.set_minor_formatter(NullFormatter())
-    ax.set_xscale("log")
-    ax.set_yscale("log")
 
 
 def _nudge(seed_index: int, seeds: int) -> float:
@@ -88,8 +91,7 @@ def ratio_figure(study: Study) -> plt.Figure | None:
         _ratio_panel(left, study, law, palette[law.loss], marker, study.tolerance)
         gradients |= _gradient_panel(right, study, law, palette[law.loss], marker)
     for ax in (left, right):
-        _log_axes(ax)
-        ax.set_xticks(study.classes)
+        _log_axes(ax, study.classes)
         ax.set_xlabel("number of classes C")
         ax.grid(True, which="major", alpha=0.3)
     left.set_ylabel(f"threshold lr ÷ {study.reference}'s")
