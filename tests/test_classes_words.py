@@ -22,14 +22,10 @@ from test_classes import summed, undeclared  # noqa: F401 (fixtures)
 
 def page(study: classes.Study) -> str:
     """The page's text in the notebook's order, tables as markdown."""
-    def table(frame):
-        return "(no table)" if frame is None else frame.to_markdown(disable_numparse=True)
-
     sections = [("The answer", words.answer(study)), ("How it is measured", words.method(study)),
                 ("Thresholds outside the grid", words.outside_text(study)),
-                ("The ratio against C", words.ratio_caption(study) + "\n\nalt: " + words.ratio_alt(study))]
-    sections += [(f"`{law.loss}` per C", table(words.law_display(study, law)) + "\n\n" + words.reference_text(study))
-                 for law in study.laws]
+                ("The ratio against C", words.ratio_caption(study) + "\n\nalt: " + words.ratio_alt(study)),
+                ("Per number of classes", words.per_c(study))]
     return "\n\n".join(f"## {title}\n\n{text}" for title, text in sections)
 
 

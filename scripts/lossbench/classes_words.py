@@ -301,6 +301,13 @@ def law_display(study: Study, law: Law) -> pd.DataFrame | None:
     return pd.DataFrame(rows).set_index("C")
 
 
+def per_c(study: Study) -> str:
+    """Every loss's table per C (``law_display``) under its name, then the reference's own seed spread (markdown)."""
+    tables = [f"### `{law.loss}`\n\n{law_display(study, law).to_markdown(disable_numparse=True)}"
+              for law in study.laws if law.at]
+    return "\n\n".join([*tables, reference_text(study)]).strip()
+
+
 # --- the figure ------------------------------------------------------------------------------------
 
 def drawable(study: Study) -> bool:
