@@ -1,6 +1,28 @@
 # The report: one HTML page per entry of the page plan (a jupytext notebook run by papermill),
 # and an index linking them. Each page's executed notebook is kept beside its log.
 
+# The number-of-classes block (classes_study:, the "Number of classes" page) and the optimiser
+# control (optimizer_study:, cited on the why page), defaults filled in; None when off (or when
+# this lossbench's config has no such block)
+CLASSES_STUDY = getattr(SWEEP, "classes_study", None)
+OPTIMIZER_STUDY = getattr(SWEEP, "optimizer_study", None)
+
+
+def get_study_tables(dataset, prefix, block, names=("runs", "epochs")):
+    """A study's gathered tables by notebook parameter name ({prefix}{name}_csv); none when it is off."""
+    if block is None:
+        return {}
+    return {
+        f"{prefix}{name}_csv": f"results/{dataset}/tables/{prefix}{name}.csv"
+        for name in names
+    }
+
+
+def get_study_record(dataset, prefix, block):
+    """gather's record of a study's tables (the page checks them against it); none when it is off."""
+    return [] if block is None else [f"results/{dataset}/tables/{prefix}gathered.json"]
+
+
 # The page plan, per dataset: one Page record per page, in reading order (the index comes
 # first and links them all). A new page is one record here and one notebook in
 # reports/notebooks/; the rules, the index, the navigation and the constraints follow.
@@ -27,7 +49,11 @@ REPORT_PLAN = {
                 **get_tables(dataset),
                 **get_horizon_tables(dataset),
                 **get_lr_study_tables(dataset, ("runs", "epochs")),
+                **get_study_tables(
+                    dataset, "optimizer_study_", OPTIMIZER_STUDY, ("runs",)
+                ),
             },
+            also_reads=get_study_record(dataset, "optimizer_study_", OPTIMIZER_STUDY),
             # every value resolved here (a block that is off: the schema's defaults), so the
             # notebook's own parameter defaults are never what a page shows
             parameters={
@@ -58,6 +84,27 @@ REPORT_PLAN = {
                 )
             }
             if LR_STUDY is not None
+            else {}
+        ),
+        **(
+            {
+                "classes": Page(
+                    notebook="classes.py",
+                    title="Number of classes",
+                    description="the threshold-lr ratio against C: where the predicted C^2/2 law holds",
+                    inputs=get_study_tables(dataset, "classes_study_", CLASSES_STUDY),
+                    also_reads=get_study_record(
+                        dataset, "classes_study_", CLASSES_STUDY
+                    ),
+                    parameters={
+                        "reference_loss": CLASSES_STUDY["reference"],
+                        "slow_loss": config["slow_loss"],
+                        "threshold": CLASSES_STUDY["threshold"],
+                        "loss_files": LOSS_FILES,
+                    },
+                )
+            }
+            if CLASSES_STUDY is not None
             else {}
         ),
         **{
