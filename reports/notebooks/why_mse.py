@@ -207,7 +207,8 @@ horizon_words.display(readings)
 # %%
 from lossbench import optimizer_control, optimizer_control_words  # the control: a scale-free optimiser, each lr tuned
 
-optimizer_control_words.why_note(optimizer_control.record(optimizer_study_runs_csv, runs, reference, slow_loss, classes))
+control = optimizer_control.record(optimizer_study_runs_csv, runs, reference, slow_loss, classes)
+optimizer_control_words.why_note(control)
 
 # %% [markdown]
 # ## References

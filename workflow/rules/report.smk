@@ -1,28 +1,6 @@
 # The report: one HTML page per entry of the page plan (a jupytext notebook run by papermill),
 # and an index linking them. Each page's executed notebook is kept beside its log.
 
-# The number-of-classes block (classes_study:, the "Number of classes" page) and the optimiser
-# control (optimizer_study:, cited on the why page), defaults filled in; None when off (or when
-# this lossbench's config has no such block)
-CLASSES_STUDY = getattr(SWEEP, "classes_study", None)
-OPTIMIZER_STUDY = getattr(SWEEP, "optimizer_study", None)
-
-
-def get_study_tables(dataset, prefix, block, names=("runs", "epochs")):
-    """A study's gathered tables by notebook parameter name ({prefix}{name}_csv); none when it is off."""
-    if block is None:
-        return {}
-    return {
-        f"{prefix}{name}_csv": f"results/{dataset}/tables/{prefix}{name}.csv"
-        for name in names
-    }
-
-
-def get_study_record(dataset, prefix, block):
-    """gather's record of a study's tables (the page checks them against it); none when it is off."""
-    return [] if block is None else [f"results/{dataset}/tables/{prefix}gathered.json"]
-
-
 # The page plan, per dataset: one Page record per page, in reading order (the index comes
 # first and links them all). A new page is one record here and one notebook in
 # reports/notebooks/; the rules, the index, the navigation and the constraints follow.
