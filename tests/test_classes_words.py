@@ -46,6 +46,8 @@ SCENARIOS = {
     "holds": lambda: t.study(t.spec({c: (c**2 / 2, c**2 / 2 * 1.1) for c in (2, 3, 5, 10)})),
     "excess_grows": lambda: t.study(t.spec(t.ISSUE)),
     "below_grid": lambda: t.study(below_grid()),
+    # C = 10 seed 1: cross_entropy below its grid, the bound (at least 50.5x) reaches into the band: not read
+    "bound_in_band": lambda: t.study({**below_grid(), (10, "mse_softmax"): (0.2 * 59.7, 1.5 / 0.99)}),
     # it fails at C = 3 for both seeds and holds again at C = 5: no "up to", each C said
     "mixed": lambda: t.study(t.spec({2: (2, 2.1), 3: (9, 10), 5: (12.5, 14)})),
 }

@@ -118,6 +118,16 @@ class AtC:
         return float(np.mean(self.measured)) if self.measured else NAN
 
     @property
+    def unread(self) -> tuple[int, ...]:
+        """Seeds with a ratio neither measured nor decided by a bound (a bound reaching into the band, or none)."""
+        return tuple(s.seed for s in self.seeds if s.within is None) if self.predicted is not None else ()
+
+    @property
+    def gradient_factor(self) -> float:
+        """The mean measured initial gradient ratio over its declared value (NaN without a declaration)."""
+        return NAN if self.gradient_predicted is None else self.gradient_mean / self.gradient_predicted
+
+    @property
     def excess(self) -> tuple[float, ...]:
         """Measured ÷ predicted, per measured seed (empty without a prediction)."""
         return () if self.predicted is None else tuple(r / self.predicted for r in self.measured)

@@ -82,6 +82,13 @@ def _failures(law: Law) -> list[AtC]:
     return [row for row in law.at if row.reading in ("some", "none")]
 
 
+def _c_label(row: AtC) -> str:
+    """'10', or '10 (seed 1 not read)' where a seed gives no reading."""
+    if not row.unread:
+        return str(row.classes)
+    return f"{row.classes} (seed{'s' if len(row.unread) > 1 else ''} {_list(row.unread)} not read)"
+
+
 def _verdict(law: Law, tolerance: float) -> str:
     """Where the predicted law holds: every C, up to one C, or C by C."""
     rows = [row for row in law.at if row.reading]
@@ -90,8 +97,8 @@ def _verdict(law: Law, tolerance: float) -> str:
         return ("cannot be read here: at no C does a seed give a measured ratio (both thresholds inside their grids) "
                 "or a bound beyond the tolerance")
     if all(row.reading == "every" for row in rows):
-        return (f"holds at every C measured ({_cs(r.classes for r in rows)}): every seed's threshold-lr ratio lies "
-                f"{band}")
+        return (f"holds at every C measured ({_cs(_c_label(r) for r in rows)}): every seed's threshold-lr ratio read "
+                f"lies {band}")
     readings = [row.reading for row in rows]
     first = readings.index(next(r for r in readings if r != "every"))
     if first > 0 and all(r != "every" for r in readings[first:]):
@@ -100,10 +107,31 @@ def _verdict(law: Law, tolerance: float) -> str:
                 + ("no seed's does" if all(r == "none" for r in readings[first:]) else "not every seed's does"))
     parts = []
     for reading, words in (("every", "for every seed"), ("some", "for some seeds"), ("none", "for no seed")):
-        at = [row.classes for row in rows if row.reading == reading]
+        at = [_c_label(row) for row in rows if row.reading == reading]
         if at:
             parts.append(f"{words} at {_cs(at)}")
     return f"holds (each seed's threshold-lr ratio {band}) " + "; ".join(parts)
+
+
+def _unread_text(law: Law, tolerance: float) -> str:
+    rows = [row for row in law.at if row.unread]
+    if not rows:
+        return ""
+    where = "; ".join(f"seed{'s' if len(row.unread) > 1 else ''} {_list(row.unread)} at C = {row.classes}"
+                      for row in rows)
+    return (f"Not read: {where} (a threshold outside its grid gives a bound that reaches into the ×{tolerance:g} "
+            "band, or no bound).")
+
+
+def _gradient_text(study: Study, law: Law) -> str:
+    """How close the measured initial gradient ratio is to its declared value, over C."""
+    factors = [row.gradient_factor for row in law.at if not missing(row.gradient_factor)]
+    if not factors:
+        return ""
+    low, high = min(factors), max(factors)
+    span = f"×{_number(low, '.3f')}" if abs(high - low) < 5e-4 else f"×{_number(low, '.3f')} to ×{_number(high, '.3f')}"
+    return (f"The measured initial logit-gradient ratio to `{study.reference}` is {span} its declared value at "
+            f"{_cs(row.classes for row in law.at)} (mean over seeds).")
 
 
 def _seed_word(r: SeedRatio) -> str:
@@ -166,7 +194,9 @@ def law_answer(study: Study, law: Law) -> str:
                 "measured only, never set against a theory. " + _exponent_text(law))
     law_text = formula(law.predicted_fit) if law.predicted_fit else _ratio(law.at[0].predicted)
     verdict = f"**{head}: the predicted threshold-lr ratio {law_text} {_verdict(law, study.tolerance)}.**"
-    return " ".join(t for t in (verdict, _failure_text(law, study.tolerance), _exponent_text(law)) if t)
+    parts = (verdict, _unread_text(law, study.tolerance), _failure_text(law, study.tolerance), _exponent_text(law),
+             _gradient_text(study, law))
+    return " ".join(t for t in parts if t)
 
 
 def answer(study: Study) -> str:
