@@ -52,3 +52,16 @@ def test_the_image_carries_its_alt_text():
     assert re.fullmatch(r'<img src="data:image/png;base64,[A-Za-z0-9+/=]+" alt="[^"]+">', img)
     assert base64.b64decode(img.split(",", 1)[1].split('"')[0])[:4] == b"\x89PNG"
     assert "59.7, 150 against 50 predicted" in alt and "No description" not in img
+
+
+def test_the_curves_draw_one_panel_per_c_and_one_line_per_seed():
+    study = t.study(below_grid())
+    fig = figures.curves_figure(study)
+    assert [ax.get_title() for ax in fig.axes] == ["C = 2", "C = 3", "C = 5", "C = 10"]
+    for ax in fig.axes:
+        assert ax.get_xscale() == "log" and ax.get_ylim() == (0.0, 1.0)
+        assert sum(1 for line in ax.lines if len(line.get_xdata()) == 10) == 4  # 2 losses x 2 seeds, 10 lrs each
+    # 15 thresholds inside their grids (16 seeds, one below its grid): one bar each
+    bars = [line for ax in fig.axes for line in ax.lines if len(line.get_xdata()) == 2 and line.get_linewidth() == 2]
+    assert len(bars) == 15
+    assert figures.curves_figure(classes.analyse(*classes.load("", ""), "cross_entropy", "mse_softmax", 0.5)) is None

@@ -40,12 +40,13 @@ def test_the_number_of_classes_page_runs_through_lossbench_report(tmp_path):
                              "classes_study_epochs_csv": str(folder / "classes_study_epochs.csv"),
                              "reference_loss": "cross_entropy", "slow_loss": "mse_softmax", "threshold": 0.5})
     page = text_of(html)
-    for heading in ("The ratio against the number of classes", "How it is measured", "Per number of classes"):
+    for heading in ("The ratio against the number of classes", "The curves the thresholds are read from",
+                    "How it is measured", "Per number of classes"):
         assert heading in page
     assert "stops holding from C = 5" in page  # the answer opens the page
     assert not re.search(r"\b(nan|inf)\b", page, re.I)
     assert not re.search(r"\b(best|beats|detected)\b", page)  # two seeds: no ranking
-    assert html.count("<img") == 1 and "No description has been provided" not in html
+    assert html.count("<img") == 2 and "No description has been provided" not in html
     img = re.search(r"<img [^>]+>", html).group(0)  # nbconvert may reorder the attributes
     assert 'alt="Log-log plot of the threshold-lr ratio to cross_entropy' in img
     assert 'src="data:image/png;base64,' in img

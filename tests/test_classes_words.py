@@ -25,7 +25,8 @@ def page(study: classes.Study) -> str:
     sections = [("The answer", words.answer(study)), ("How it is measured", words.method(study)),
                 ("Thresholds outside the grid", words.outside_text(study)),
                 ("The ratio against C", words.ratio_caption(study) + "\n\nalt: " + words.ratio_alt(study)),
-                ("Per number of classes", words.per_c(study))]
+                ("Per number of classes", words.per_c(study)),
+                ("The curves", words.curves_caption(study) + "\n\nalt: " + words.curves_alt(study))]
     return "\n\n".join(f"## {title}\n\n{text}" for title, text in sections)
 
 

@@ -55,6 +55,13 @@ display(Markdown(words.ratio_caption(study)))
 figures.show(figures.ratio_figure(study), words.ratio_alt(study))
 
 # %% [markdown]
+# ## The curves the thresholds are read from
+
+# %%
+display(Markdown(words.curves_caption(study)))
+figures.show(figures.curves_figure(study), words.curves_alt(study))
+
+# %% [markdown]
 # ## How it is measured
 
 # %%

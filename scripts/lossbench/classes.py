@@ -78,6 +78,17 @@ class Threshold:
 
 
 @dataclass(frozen=True)
+class Curve:
+    """One seed's validation accuracy after epoch 1 along its loss's grid at C (NaN: diverged by epoch 1)."""
+
+    loss: str
+    classes: int
+    seed: int
+    lrs: tuple[float, ...]
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class SeedRatio:
     """One seed's threshold-lr ratio (loss ÷ reference) at C: a number only where both thresholds lie
     inside their grids; else a bound ("at least"/"at most" ``bound_value``) or nothing."""
@@ -200,6 +211,7 @@ class Study:
     epochs: tuple[int, ...] = ()
     thresholds: tuple[Threshold, ...] = ()
     laws: tuple[Law, ...] = ()  # every loss but the reference, the slow loss first
+    curves: tuple[Curve, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -252,6 +264,12 @@ def _thresholds(table: pd.DataFrame, threshold: float) -> tuple[Threshold, ...]:
                              lr=lr if place == "inside" else NAN, place=place, grid_low=float(g["lr"].min()),
                              grid_high=float(g["lr"].max()), diverged=int(g["diverged1"].sum())))
     return tuple(out)
+
+
+def _curves(table: pd.DataFrame) -> tuple[Curve, ...]:
+    return tuple(Curve(loss=loss, classes=int(c), seed=int(seed), lrs=tuple(g["lr"]),
+                       values=tuple(float(v) for v in g["val_epoch1"].where(~g["diverged1"])))
+                 for (loss, c, seed), g in table.groupby(["loss", "classes", "seed"], sort=False))
 
 
 def _seed_ratio(mine: Threshold | None, ref: Threshold | None, predicted: float | None) -> SeedRatio | None:
@@ -346,7 +364,7 @@ def analyse(runs: pd.DataFrame, epochs: pd.DataFrame, reference: str, slow_loss:
     return Study(**common, classes=tuple(int(c) for c in sorted(table["classes"].unique())), losses=losses,
                  seeds=tuple(int(s) for s in sorted(table["seed"].unique())),
                  epochs=tuple(int(e) for e in sorted(pd.to_numeric(runs["epochs"]).unique())),
-                 thresholds=thresholds, laws=laws)
+                 thresholds=thresholds, laws=laws, curves=_curves(table))
 
 
 def record(runs_csv: str, epochs_csv: str, reference: str, slow_loss: str, threshold: float) -> Study:

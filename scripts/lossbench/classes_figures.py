@@ -8,6 +8,9 @@ power law thin and solid; right, the initial logit-gradient ratio per seed again
 None when there is nothing to draw (no measured ratio and no bound). The caption and the alt text are
 ``classes_words``.
 
+``curves_figure``: one panel per C, each seed's validation accuracy after epoch 1 against the lr, the
+threshold's level and each threshold lr found inside its grid.
+
 ``show(fig, alt)`` puts the figure on the page as an ``<img>`` with that alt text: nbconvert writes a
 matplotlib output without one ("No description has been provided for this image").
 """
@@ -102,6 +105,39 @@ def ratio_figure(study: Study) -> plt.Figure | None:
         right.set_visible(False)
     left.legend()
     legend_outside(fig, left, "loss")
+    return fig
+
+
+def curves_figure(study: Study) -> plt.Figure | None:
+    """One panel per C: each seed's validation accuracy after epoch 1 against the lr (log), each loss in its colour,
+    the level that defines the threshold lr dotted, each seed's threshold lr inside its grid as a vertical tick.
+    None without curves."""
+    if not study.curves:
+        return None
+    palette = _palette(study.losses)
+    fig, axes = plt.subplots(1, len(study.classes), figsize=(3.4 * len(study.classes), 3.4), squeeze=False,
+                             sharey=True)
+    for ax, c in zip(axes[0], study.classes):
+        for curve in (k for k in study.curves if k.classes == c):
+            ax.plot(curve.lrs, curve.values, color=palette[curve.loss], linewidth=1.2, marker=".",
+                    linestyle="-" if curve.seed == study.seeds[0] else (0, (3, 1.5)))
+        for t in study.thresholds:
+            if t.classes == c and t.place == "inside":
+                ax.plot([t.lr, t.lr], [t.level - 0.04, t.level + 0.04], color=palette[t.loss], linewidth=2)
+        level = next((t.level for t in study.thresholds if t.classes == c), None)
+        if level is not None:
+            ax.axhline(level, color="0.4", linestyle=":", linewidth=1)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_ylim(0, 1)
+        ax.set_title(f"C = {c}")
+        ax.set_xlabel("lr")
+        ax.grid(True, alpha=0.3)
+    axes[0][0].set_ylabel("validation accuracy after epoch 1")
+    for loss in study.losses:
+        axes[0][0].plot([], [], color=palette[loss], label=loss)
+    axes[0][0].legend()
+    legend_outside(fig, axes[0][0], "loss")
     return fig
 
 

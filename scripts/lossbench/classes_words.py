@@ -368,3 +368,28 @@ def ratio_alt(study: Study) -> str:
         parts.append(f"{law.loss}: {seeds_text}{fitted}")
     return (f"Log-log plot of the threshold-lr ratio to {study.reference} against the number of classes C, per seed. "
             + ". ".join(parts) + ". A second panel: the initial logit-gradient ratio against C.")
+
+
+def curves_caption(study: Study) -> str:
+    if not study.curves:
+        return ""
+    n = len(study.seeds)
+    dash = (f"; seed {study.seeds[0]} solid, seed {study.seeds[1]} dashed" if n == 2 else
+            f"; seed {study.seeds[0]} solid, the others dashed" if n > 2 else "")
+    return ("Each seed's validation accuracy after epoch 1 against the lr, one panel per C (lr axis logarithmic), "
+            f"each loss in its colour{dash}. Dotted: the level that defines the threshold lr; a short "
+            "vertical bar marks each threshold lr found inside its grid. A curve already above the level at its "
+            "smallest lr has its threshold below the grid.")
+
+
+def curves_alt(study: Study) -> str:
+    if not study.curves:
+        return ""
+    parts = []
+    for c in study.classes:
+        found = [t for t in study.thresholds if t.classes == c]
+        words = ", ".join(f"{t.loss} seed {t.seed} " + (f"at lr {_g(t.lr)}" if t.place == "inside" else
+                                                         f"{t.place} the grid") for t in found)
+        parts.append(f"C = {c} (level {_number(found[0].level, '.3f')}): {words}" if found else f"C = {c}")
+    return ("Validation accuracy after epoch 1 against the learning rate, one panel per number of classes, one line "
+            "per loss and seed. Threshold lrs: " + "; ".join(parts) + ".")
