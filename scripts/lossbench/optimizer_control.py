@@ -45,6 +45,7 @@ class SweepGap:
 
     optimizer: str
     lr: float
+    epochs: int
     variant: str
     reference_variant: str
     mean: float
@@ -101,7 +102,8 @@ def sweep_gap(runs: pd.DataFrame, reference: str, slow_loss: str) -> SweepGap | 
     verdict = decisions.difference(r["difference"], r["difference_ci95_low"], r["difference_ci95_high"], r["p"],
                                    seeds, identical=bool(r["identical"]), diverged=diverged)
     return SweepGap(optimizer=_optimizer(runs[runs["variant"].isin([variant, reference])], "sgd"),
-                    lr=float(lrs[reference]), variant=variant, reference_variant=reference, mean=r["mean"],
+                    lr=float(lrs[reference]), epochs=int(runs.loc[runs["variant"] == reference, "epochs"].max()),
+                    variant=variant, reference_variant=reference, mean=r["mean"],
                     reference_mean=r["reference_mean"], verdict=verdict)
 
 

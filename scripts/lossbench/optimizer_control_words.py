@@ -33,7 +33,8 @@ def _tuned(control: Control) -> str:
 
 def _sweep(control: Control) -> str:
     s = control.sweep
-    return (f"Under {s.optimizer} at the sweep's shared lr {_lr(s.lr)}, the same two differ by "
+    budget = f"{s.epochs} epoch{'s' if s.epochs != 1 else ''}"
+    return (f"Under {s.optimizer} at the sweep's shared lr {_lr(s.lr)} ({budget}), the same two differ by "
             f"{points(s.verdict.difference)} points ({acc(s.mean)} against {acc(s.reference_mean)}, "
             f"`{s.variant}` and `{s.reference_variant}`).")
 
