@@ -134,3 +134,9 @@ def saturated(confident_wrong_share: float) -> bool:
 
 def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+# The gradient-scale law at one number of classes (classes_study): a seed's measured threshold-lr ratio within
+# a factor 1.5 of the predicted one (either way) agrees with it. Wider than the seeds' own spread where the law
+# is forced (MNIST C <= 5, 2 seeds: ratios 4.11 and 4.49, 15.6 and 19.5, x1.1 to x1.25 apart) and than the
+# interpolation's error inside one grid step; narrower than one step of the default x2 grid, so a ratio off by
+# a whole grid step never counts as agreeing.
+LAW_TOLERANCE = 1.5
