@@ -218,8 +218,8 @@ def conclusion(c: Comparison) -> str:
                      f"{decisions.MIN_SEEDS_TO_RANK} seeds or more per side, and a difference whose whole 95% CI "
                      f"lies within ±{NEGLIGIBLE * 100:g} points is negligible whatever its p; short of that bar, a "
                      "difference is equivalent when its whole 95% CI lies within "
-                     f"{margin_text(EQUIVALENCE_MARGIN)} (the pre-stated margin), and not worse when the whole CI lies above "
-                     f"-{margin_text(EQUIVALENCE_MARGIN).removeprefix('±')}; the 95% CI is that of "
+                     f"{margin_text(EQUIVALENCE_MARGIN)} (the pre-stated margin), and not worse when the whole CI "
+                     f"lies above -{margin_text(EQUIVALENCE_MARGIN).removeprefix('±')}; the 95% CI is that of "
                      "the difference (of the paired differences where seeds pair up).")
     resolution = resolution_sentence(f"`{c.reference}`", [(f"`{v.variant}`", v.difference, v.resolution)
                                                            for v in c.verdicts])
