@@ -96,8 +96,13 @@ def verdict_text(verdict: Verdict) -> str:
         return (f"not ranked: {points(d.difference)} points ({_tested(d, verdict)}) over {d.seeds} seeds per side; "
                 f"a ranking needs {decisions.MIN_SEEDS_TO_RANK} or more (a t-test with fewer has "
                 f"{max(d.seeds - 1, 0)} degree{'s' if d.seeds - 1 != 1 else ''} of freedom)")
+    if d.high < -EQUIVALENCE_MARGIN:  # the interval is per comparison; the test is adjusted for all of them
+        return (f"no detectable difference ({points(d.difference)} points, {_tested(d, verdict)}): the whole interval "
+                f"lies below -{margin.removeprefix('±')}, the pre-stated margin, so it is not \"not worse\", but "
+                f"Holm's adjustment across the comparisons leaves it undetected at p < {ALPHA}")
     return (f"no detectable difference ({points(d.difference)} points, {_tested(d, verdict)}): the interval reaches "
-            f"past {width}, too wide to call the difference negligible")
+            f"below -{margin.removeprefix('±')}, the pre-stated margin, too wide to call the difference negligible, "
+            "equivalent or not worse")
 
 
 def _no_rank(d: Difference) -> str:

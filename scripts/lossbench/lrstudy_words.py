@@ -228,8 +228,8 @@ def _reason(row: Comparison) -> str:
         if v.low > 0 or v.high < 0:  # the interval is per comparison; the test is adjusted for all of them
             return (f"not detected at Holm-adjusted p < {ALPHA} across the losses compared, although this "
                     "interval, not adjusted for them, excludes 0")
-        return (f"no difference detected, and the interval reaches past ±{NEGLIGIBLE * 100:g} points, too wide "
-                "to call them equal")
+        return (f"no difference detected, and the interval reaches below -{_MARGIN.removeprefix('±')}, the "
+                "pre-stated margin, too wide to call them equal, equivalent or one not worse")
     if kind == decisions.IDENTICAL:
         return "every seed of both gives the same test accuracy: nothing to test"
     return "one seed on a side: no interval and no test"
