@@ -124,7 +124,7 @@ def difference(difference: float, low: float, high: float, p_holm: float, seeds:
        lies no more than the margin below b (non-inferiority: the one-sided test of
        "difference <= -margin" at 2.5%), though it may lie further above. Directional: it is a's
        claim against b, the question a page asks of a loss against its reference; the mirror
-       claim (b not worse than a) is left "unclear", as no page asks it.
+       claim (b not worse than a) is left "too few seeds" or "unclear", as no page asks it.
     8. ``too few seeds``: fewer than MIN_SEEDS_TO_RANK seeds per side (a t-test with one degree of
        freedom): no page says "beats", "detected" or "best" from it, whatever its p.
     9. ``unclear``: not detected, and the interval reaches past -EQUIVALENCE_MARGIN (and past
