@@ -86,7 +86,9 @@ def test_the_issues_numbers_with_two_seeds_are_smaller_and_never_ranked():
     c = control("issue")
     assert c.slow.lr == 3e-4 and c.slow.edge == "high"
     assert c.tuned.mean == pytest.approx((0.895 + 0.891) / 2) and c.tuned.reference_mean == pytest.approx(0.864)
-    assert c.tuned.verdict.kind == decisions.TOO_FEW_SEEDS and c.sweep.verdict.kind == decisions.TOO_FEW_SEEDS
+    # the tuned interval (+1.6 to +4.2 points) lies above the margin's -1 point: "not worse" is a claim about the
+    # interval, which 2 seeds can earn; the sweep's -74.6 points is not ranked with 2 seeds
+    assert c.tuned.verdict.kind == decisions.NOT_WORSE and c.sweep.verdict.kind == decisions.TOO_FEW_SEEDS
     assert c.reading == "smaller" and not c.can_rank
 
 
