@@ -15,9 +15,11 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from . import alt
 from .stats import ci95, relative_loss
 
 sns.set_theme(style="whitegrid", context="notebook")
+alt.register()  # in a notebook kernel: every figure's image carries its alt text (lossbench.alt)
 SHARES = {"val_accuracy", "test_accuracy", "train_accuracy", "val_mean_max_prob", "val_confident_wrong"}
 # Quantities whose axis starts at 0 and always reaches 1 (a ratio to the start: 1 is where it began)
 RELATIVE = {"train_loss_relative"}
