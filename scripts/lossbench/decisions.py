@@ -18,6 +18,9 @@ from dataclasses import dataclass
 ALPHA = 0.05  # family-wise error rate of the tests against a reference (Holm's method across them)
 NEGLIGIBLE = 0.005  # ±0.5 accuracy points: a difference whose whole 95% CI lies within it is negligible
 MIN_SEEDS_TO_RANK = 3  # seeds per side before a detected difference ranks two losses (a t with df >= 2)
+MIN_SEEDS_FOR_BAND = 3  # a figure draws a 95% t-band of a mean only from this many seeds: with 2 (df = 1) the band
+# is the mean ± 12.7 × sd/√2, on an accuracy axis often 0 to 1, and hides the sub-point gaps between seeds that
+# are the evidence; with fewer, each seed is drawn (and where two variants share seeds, their paired difference)
 
 TRACK = 0.02  # two curves within 2 accuracy points at every epoch track each other (looser than NEGLIGIBLE)
 COLLAPSE = 0.05  # lr curves within 5 accuracy points of the reference's collapse onto it (looser still)

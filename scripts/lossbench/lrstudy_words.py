@@ -14,7 +14,7 @@ import pandas as pd
 from . import decisions
 from .decisions import ALPHA, COLLAPSE, CONFIDENT, MIN_SEEDS_TO_RANK, NEAR_CHANCE, NEGLIGIBLE, SATURATED, VANISHED
 from .losses import loss_info
-from .lrstudy import Comparison, Saturation, Selected, Study
+from .lrstudy import Comparison, Saturation, Selected, Study, most_confidently_wrong, saturated_anywhere
 from .words import acc as _acc
 from .words import ci, seeds
 from .words import ci_points as _ci_points
@@ -599,6 +599,18 @@ def saturation_caption(study: Study) -> str:
     if study.empty:
         return empty_text()
     capped = [row for row in study.saturation if row.reading == "capped"]
+    if not saturated_anywhere(study):  # the figure is not drawn: nothing crosses its line
+        share, point = most_confidently_wrong(study)
+        text = "No figure: no seed ends saturated anywhere on the grid"
+        if point is not None:
+            text += (f" (more than {SATURATED:.0%} of its validation images wrong with more than {CONFIDENT:g} "
+                     f"probability after the final epoch); the largest share for one seed is {share:.1%}, "
+                     f"`{point.loss}` at lr {_lr_text(point.lr)}.")
+        else:
+            text = "No figure: no point of a loss whose outputs can saturate stayed finite, so none is read here."
+        for row in capped:
+            text += f" `{row.loss}` is not read: {_capped_text(row, study.classes)}."
+        return text
     text = (f"Share of validation images the network gets wrong with more than {CONFIDENT:g} probability, after the "
             f"final epoch: line, the mean over seeds; dots, each seed. Dotted: {SATURATED:.0%}; a seed above it is "
             "what this page calls saturated.")
