@@ -12,6 +12,7 @@ import pandas as pd
 
 from . import horizon
 from .decisions import EPS, MIN_SEEDS_FOR_BAND, TRAIN_LOSS_SETTLED
+from .stats import t95
 from .words import acc as _acc
 from .words import number as _number
 from .words import seeds
@@ -178,13 +179,6 @@ def twin(t: horizon.Twin | None) -> str:
             f"with the same step.")
 
 
-def _t95(n: int) -> float:
-    """The two-sided 95% t quantile with n - 1 degrees of freedom (12.7 for two seeds)."""
-    from scipy import stats as scipy_stats
-
-    return float(scipy_stats.t.ppf(0.975, n - 1))
-
-
 def caption(readings: list[horizon.Reading]) -> str:
     """What the figure shows: seeds, budget, the two panels, the band."""
     if not readings:
@@ -200,9 +194,9 @@ def caption(readings: list[horizon.Reading]) -> str:
         n = min(seeds)
         few = ("a variant has one seed" if n == 1 else
                # two seeds a and b: sd = |a - b|/√2, so t × sd/√2 = (t/2) × |a - b|
-               f"with 2 seeds a 95% t-interval of the mean reaches {_t95(2) / 2:.1f} times the gap between them "
+               f"with 2 seeds a 95% t-interval of the mean reaches {t95(2) / 2:.1f} times the gap between them "
                "either side of the mean" if n == 2 else
-               f"with {n} seeds a 95% t-interval of the mean is the mean ± {_t95(n):.3g} × sd/√{n}")
+               f"with {n} seeds a 95% t-interval of the mean is the mean ± {t95(n):.3g} × sd/√{n}")
         return text + (f"Bold line: the mean; thin dashed lines: each seed. No band ({few}; a band is drawn from "
                        f"{MIN_SEEDS_FOR_BAND} seeds): the seeds' own lines show the spread. A large marker shows "
                        "where a curve levelled off by the criterion above.")

@@ -285,9 +285,12 @@ def ratio_caption(b: ByEpoch | None, w: Why) -> str:
 def saturation_caption(epochs: pd.DataFrame, classes: int) -> str:
     """Which variants the saturation panels leave out, and why (losses whose targets cap the
     softmax, as they declare); which of the drawn lines coincide."""
-    from .captions import coinciding_text
+    from .captions import band_text, coinciding_text
+    from .decisions import MIN_SEEDS_FOR_BAND
 
-    text = "Bands, where there are two seeds or more: 95% t-interval of the mean over seeds, clipped to [0, 1]."
+    seeds = epochs.groupby("variant")["seed"].nunique() if len(epochs) else None
+    text = ("Bands, where there are two seeds or more: 95% t-interval of the mean over seeds, clipped to [0, 1]."
+            if seeds is None or seeds.max() < 2 or seeds.min() >= MIN_SEEDS_FOR_BAND else band_text(int(seeds.min())))
     if "loss" not in epochs:
         return text
     caps = capped(epochs, classes)
