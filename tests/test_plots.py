@@ -242,3 +242,67 @@ def test_a_share_axis_starts_at_zero_even_when_every_value_is_zero():
                            for s in range(2) for e in range(2)])
     ax = plots.saturation(epochs).axes[1]
     assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] > 0
+
+
+# --- issue 22 point 5: figures that cannot be misread ----------------------------------------------------
+
+def twins_table(seeds=(0, 1)):
+    """Three variants; "slow" and "matched" track each other within 0.2 points at every epoch (issue 22: the
+    slow loss drawn under the reference at the matched lr), "fast" apart."""
+    curves = {"fast": [0.1, 0.8, 0.9], "slow": [0.1, 0.15, 0.2], "matched": [0.1, 0.152, 0.201]}
+    return pd.DataFrame([{"variant": v, "seed": s, "epoch": e, "val_accuracy": c[e] + 0.01 * s, "train_loss": 1.0}
+                         for v, c in curves.items() for s in seeds for e in range(3)])
+
+
+def test_lines_on_top_of_each_other_stay_visible_whatever_their_names():
+    epochs = twins_table()
+    for order in (["fast", "slow", "matched"], ["matched", "fast", "slow"]):
+        drawn = [v for v in order if v in ("slow", "matched")]
+        first, second = (plots.widths(epochs, "val_accuracy", order)[v] for v in drawn)
+        assert first > second  # the one drawn first (under) is wider: it shows at the edges of the one on top
+        assert plots.widths(epochs, "val_accuracy", order)["fast"] == plots.WIDTH
+    look = plots.styles(["fast", "slow", "matched"])
+    assert look["slow"]["color"] != look["matched"]["color"] and look["slow"]["dashes"] != look["matched"]["dashes"]
+
+
+def test_mean_lines_are_drawn_with_the_widths_that_keep_twins_visible():
+    epochs = twins_table()
+    ax = plots.learning_curves(epochs, metrics=("val_accuracy",), variants=["fast", "slow", "matched"]).axes[0]
+    widths = sorted(round(line.get_linewidth(), 2) for line in plots.mean_lines(ax) if len(line.get_xdata()) == 3)
+    assert widths == sorted([plots.WIDTH, plots.TWIN_WIDTHS[0], plots.TWIN_WIDTHS[1]])
+
+
+def test_two_seeds_draw_each_seed_and_no_band_three_draw_the_band():
+    two = plots.learning_curves(twins_table(), metrics=("val_accuracy",)).axes[0]
+    assert not two.collections  # no t-band with df = 1 (decisions.MIN_SEEDS_FOR_BAND)
+    assert len([line for line in two.get_lines() if line.get_gid() == "seed"]) == 3 * 2  # each seed its line
+    three = plots.learning_curves(twins_table((0, 1, 2)), metrics=("val_accuracy",)).axes[0]
+    assert three.collections and not [line for line in three.get_lines() if line.get_gid() == "seed"]
+
+
+def test_paired_differences_are_drawn_seed_by_seed():
+    epochs = twins_table()
+    epochs.loc[(epochs["variant"] == "matched") & (epochs["seed"] == 1), "val_accuracy"] += 0.004
+    fig = plots.paired_difference(epochs, [("matched", "slow")])
+    lines = [line for line in fig.axes[0].get_lines() if len(line.get_xdata()) == 3]
+    # matched - slow, in points: seed 0 0, 0.2, 0.1; seed 1 0.4 more at every epoch
+    assert [list(np.round(line.get_ydata(), 6)) for line in lines] == [[0.0, 0.2, 0.1], [0.4, 0.6, 0.5]]
+    assert not fig.axes[0].collections  # two seeds: no band
+    three = plots.paired_difference(twins_table((0, 1, 2)), [("matched", "slow")])
+    assert three.axes[0].collections  # three paired seeds: the mean's band
+    assert plots.paired_difference(epochs, [("matched", "absent")]) is None
+    from lossbench.alt import alt_text
+
+    assert "matched − slow at epoch 2: seed 0 +0.10, seed 1 +0.50" in alt_text(fig)
+
+
+def test_every_figure_has_alt_text_with_what_it_plots(epochs, runs, predictions):
+    from lossbench.alt import alt_text
+
+    text = alt_text(plots.learning_curves(epochs))
+    assert text.startswith("Learning curves of 2 variants (2 seeds each; mean bold, each seed a thin line, no band). "
+                           "Validation accuracy at epoch 2, mean over seeds: ce 0.5, mse 0.5.")
+    assert "validation accuracy against epoch" in text and "Legend: ce, mse" in text
+    for fig in (plots.final_accuracy(runs), plots.timing(runs), plots.confusion_matrix(predictions),
+                plots.confidence_histogram(predictions)):
+        assert len(alt_text(fig)) > 20
