@@ -21,12 +21,14 @@ def answer(a: Answer | None) -> str:
     if a is None:
         return ""
     ref = a.reference
-    listed = "; ".join(f"`{r.variant}` {acc(r.accuracy)}" + (f" ({r.n_diverged} of {r.n} runs diverged)"
-                                                             if r.n_diverged else "") for r in a.shared)
+    listed = "; ".join(f"`{r.variant}` diverged in {r.n_diverged} of {r.n} runs" if r.n_diverged else
+                       f"`{r.variant}` {acc(r.accuracy)}" for r in a.shared)
     text = (f"**The answer.** After {a.epochs} epoch{'s' if a.epochs != 1 else ''} at the shared settings "
             f"(lr {a.shared_lr:g}), the mean test accuracy over {seeds(a.seeds)} per variant is: {listed}.")
     s = a.slow
-    if s is not None and s.variant != ref.variant:
+    if s is not None and s.variant != ref.variant and (s.n_diverged or ref.n_diverged):
+        text += f" `{s.loss}`, the loss the *why* page explains, is not compared: a run diverged."
+    elif s is not None and s.variant != ref.variant:
         text += (f" `{s.loss}`, the loss the *why* page explains, ends at {acc(s.accuracy)} against "
                  f"{acc(ref.accuracy)} for `{ref.variant}` ({points(s.accuracy - ref.accuracy)} points).")
         if not math.isnan(a.target):
@@ -36,8 +38,9 @@ def answer(a: Answer | None) -> str:
             text += "."
         if not math.isnan(a.ratio) and a.ratio > 0:
             size, direction = factor(a.ratio)
-            text += (f" Its logit gradient at initialisation is {size} {direction} than `{ref.variant}`'s on the same "
-                     f"networks (measured, {seeds(a.seeds, mean=True)}): the *why* page derives and tests that factor.")
+            text += (f" `{s.loss}`'s logit gradient at initialisation is {size} {direction} than "
+                     f"`{ref.variant}`'s on the same networks (measured, {seeds(a.seeds, mean=True)}): the *why* "
+                     "page tests what that factor explains.")
         for t in a.tuned:
             text += (f" At lr {number(t.lr, 'g')} ({t.lr / s.lr:.3g}× its lr), `{t.variant}` reaches "
                      f"{acc(t.accuracy)}" + (f" and {_target_text(t, a)}" if not math.isnan(a.target) else "") + ".")
