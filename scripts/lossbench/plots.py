@@ -259,7 +259,10 @@ def final_accuracy(runs: pd.DataFrame) -> plt.Figure:
                   palette=_palette(variants), size=7, jitter=0.15, legend=False, ax=ax)
     ax.set(xlabel="final test accuracy (one point per seed)", ylabel="")
     fig.tight_layout()
-    return fig
+    means = runs.groupby("variant", sort=False)["test_accuracy"].agg(["mean", "min", "max", "count"])
+    return describe(fig, "Final test accuracy per variant, one point per seed: " + "; ".join(
+        f"{v} mean {r['mean']:.4f} (seeds {r['min']:.4f} to {r['max']:.4f}, {int(r['count'])} seeds)"
+        for v, r in means.iterrows()) + ".")
 
 
 def timing(runs: pd.DataFrame) -> plt.Figure:
@@ -276,7 +279,9 @@ def timing(runs: pd.DataFrame) -> plt.Figure:
     ax.set(xlabel="train seconds per run (median; whiskers: min–max over seeds)", ylabel="",
            title="device: " + ", ".join(sorted(runs["device_name"].astype(str).unique())))
     legend_outside(fig, ax, "seconds")
-    return fig
+    medians = runs.groupby("variant", sort=False)["train_seconds"].median()
+    return describe(fig, "Train seconds per run by variant (median over seeds, wall clock): "
+                    + ", ".join(f"{v} {t:.3g} s" for v, t in medians.items()) + ".")
 
 
 def gradient_norms(epochs: pd.DataFrame) -> plt.Figure:
@@ -361,7 +366,10 @@ def per_seed_curves(epochs: pd.DataFrame) -> plt.Figure:
         ax.set_ylim(0, top)
         ax.set_xticks(sorted(epochs["epoch"].unique()))
     legend_outside(fig, axes[0], "seed")
-    return fig
+    last = epochs[epochs["epoch"] == epochs["epoch"].max()].sort_values("seed")
+    return describe(fig, f"One variant's validation accuracy and relative train loss per epoch, one line per seed; "
+                    f"validation accuracy at epoch {int(epochs['epoch'].max())}: "
+                    + ", ".join(f"seed {r.seed} {r.val_accuracy:.4f}" for r in last.itertuples()) + ".")
 
 
 DIGITS = tuple("0123456789")
@@ -381,6 +389,13 @@ def confusion_matrix(predictions: pd.DataFrame, classes: Sequence[str] = DIGITS)
     sns.heatmap(share, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, cbar=False, ax=ax,
                 annot_kws={"fontsize": 8})
     ax.set(xlabel="predicted", ylabel="true")
+    right = float(np.trace(counts.to_numpy())) / max(int(counts.to_numpy().sum()), 1)
+    worst = share.to_numpy().copy()
+    np.fill_diagonal(worst, 0)
+    i, j = np.unravel_index(int(worst.argmax()), worst.shape)
+    describe(fig, f"Confusion matrix, true class against predicted, each row a share of its class; {right:.1%} on the "
+             f"diagonal (correct). Most confused: true {classes[i]} predicted as {classes[j]} ({worst[i, j]:.0%} of "
+             f"its images).")
     if max(map(len, classes)) > 2:  # names, not digits: slant them so they do not overlap
         ax.tick_params(axis="x", labelrotation=40)
         plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
@@ -399,7 +414,10 @@ def confidence_histogram(predictions: pd.DataFrame) -> plt.Figure:
     ax.set(xlabel="max softmax probability", ylabel="test images (log scale)", yscale="log", xlim=(0, 1))
     ax.set_ylim(bottom=0.8)
     legend_outside(fig, ax, "outcome")
-    return fig
+    wrong = data[data["outcome"] == "wrong"]
+    return describe(fig, f"Histogram of the max softmax probability of {len(data)} test predictions, correct and wrong "
+                    f"apart; {len(wrong)} wrong, {int((wrong['confidence'] > 0.9).sum())} of them with probability "
+                    "above 0.9.")
 
 
 def example_grid(images, predictions: pd.DataFrame, classes: Sequence[str] = DIGITS, first: int = 8,
@@ -419,4 +437,9 @@ def example_grid(images, predictions: pd.DataFrame, classes: Sequence[str] = DIG
         ax.set_title(f"pred {classes[r.predicted]} ({r.confidence:.2f})\ntrue {classes[r.label]}", fontsize=8,
                      color=color)
     fig.tight_layout()
-    return fig
+    return describe(fig, f"Test images: the first {min(first, len(predictions))}, then the "
+                    f"{len(confidently_wrong)} most confidently wrong, each titled with its predicted class, "
+                    "probability and true class"
+                    + (": " + "; ".join(f"true {classes[r.label]} predicted {classes[r.predicted]} at "
+                                        f"{r.confidence:.2f}" for r in confidently_wrong.head(3).itertuples())
+                       if len(confidently_wrong) else "") + ".")
