@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import decisions
+from . import decisions, stats
 from .decisions import ALPHA, COLLAPSE, CONFIDENT, MIN_SEEDS_TO_RANK, NEAR_CHANCE, NEGLIGIBLE, SATURATED, VANISHED
 from .losses import loss_info
 from .lrstudy import Comparison, Saturation, Selected, Study, most_confidently_wrong, saturated_anywhere
@@ -526,13 +526,16 @@ def _band_text(study: Study) -> str:
     counts = set(study.seeds)
     if counts == {1}:
         return "One seed per point: each line is that run, with no band (an interval needs two seeds)."
-    text = "Line: the mean over seeds; band: its 95% t-interval, clipped to [0, 1]; dots: each seed."
-    if min(counts) == 2:
-        text += (" With two seeds the interval is the mean ± 12.7 × sd/√2 (t with one degree of freedom): wide "
-                 "wherever the seeds differ, so read the dots there.")
-    elif 1 in counts:
-        text += " Points with one seed have no band."
-    return text
+    from .decisions import MIN_SEEDS_FOR_BAND
+
+    if min(counts) < MIN_SEEDS_FOR_BAND:  # lrstudy_figures.banded: no band drawn
+        why = ("a point has one seed" if min(counts) == 1 else
+               f"with 2 seeds a 95% t-interval of the mean reaches {stats.t95(2) / 2:.1f} times the gap between them "
+               "either side of the mean" if min(counts) == 2 else
+               f"with {min(counts)} seeds a 95% t-interval is ± {stats.t95(min(counts)):.3g} × sd/√{min(counts)}")
+        return (f"Line: the mean over seeds; dots: each seed. No band ({why}; a band is drawn from "
+                f"{MIN_SEEDS_FOR_BAND} seeds per point): read the dots.")
+    return "Line: the mean over seeds; band: its 95% t-interval, clipped to [0, 1]; dots: each seed."
 
 
 def _diverged_text(study: Study, losses, epoch1: bool = False) -> str:
