@@ -306,3 +306,13 @@ def test_every_figure_has_alt_text_with_what_it_plots(epochs, runs, predictions)
     for fig in (plots.final_accuracy(runs), plots.timing(runs), plots.confusion_matrix(predictions),
                 plots.confidence_histogram(predictions)):
         assert len(alt_text(fig)) > 20
+
+
+def test_paired_final_differences_from_the_reference_per_seed(runs):
+    from lossbench.alt import alt_text
+
+    fig = plots.paired_final(runs, "ce")
+    xs = sorted(round(float(line.get_xdata()[0]), 6) for line in fig.axes[0].get_lines() if len(line.get_xdata()) == 1)
+    assert xs == [-76.0, -70.0]  # mse - ce on seed 0 (0.2 - 0.9) and seed 1 (0.15 - 0.91), in points
+    assert "mse -76.00 to -70.00" in alt_text(fig)
+    assert plots.paired_final(runs, "absent") is None

@@ -114,3 +114,11 @@ def curves_caption(epochs: pd.DataFrame, gradients: bool = False,
             text += f" {names(diverged)}: lines stop where runs diverged (non-finite loss)"
             text += (f"; the later points of {names(mixed)} are means over the runs still finite." if mixed else ".")
     return text
+
+
+def paired_final_caption(runs: pd.DataFrame, reference: str) -> str:
+    """What ``plots.paired_final`` shows: each variant's final test accuracy minus the reference's, seed by seed."""
+    n = int(runs.groupby("variant")["seed"].nunique().min()) if len(runs) else 0
+    return (f"Seed by seed ({n} seed{'s' if n != 1 else ''}; seed s gives every variant the same split, initial "
+            f"weights and batch order): each variant's final test accuracy minus `{reference}`'s on that seed, in "
+            "points, one marker per seed; 0 is no difference.")

@@ -244,6 +244,41 @@ def paired_difference(epochs: pd.DataFrame, pairs, metric: str = "val_accuracy")
     return fig
 
 
+def paired_final(runs: pd.DataFrame, reference: str, metric: str = "test_accuracy") -> plt.Figure | None:
+    """Each variant's final ``metric`` minus the reference's on the same seed (the same split, initial
+    weights and batch order), in points: one marker per seed, a row per variant, 0 marked; the evidence
+    the paired tests read, drawn without an interval (the table beside it gives the 95% CI). None
+    when no variant shares a seed with the reference."""
+    wide = runs.pivot_table(index="seed", columns="variant", values=metric)
+    if reference not in wide:
+        return None
+    others = [v for v in dict.fromkeys(runs["variant"]) if v != reference and v in wide]
+    rows = [(v, int(seed), 100 * (wide.loc[seed, v] - wide.loc[seed, reference])) for v in others
+            for seed in wide.index if pd.notna(wide.loc[seed, v]) and pd.notna(wide.loc[seed, reference])]
+    if not rows:
+        return None
+    data = pd.DataFrame(rows, columns=["variant", "seed", "points"])
+    shown = list(dict.fromkeys(data["variant"]))
+    palette = _palette(list(dict.fromkeys(runs["variant"])))
+    fig, ax = plt.subplots(figsize=(9, 0.55 * len(shown) + 1.5))
+    ax.axvline(0, color="0.3", linewidth=1)
+    seeds = sorted(data["seed"].unique())
+    for i, v in enumerate(shown):
+        part = data[data["variant"] == v]
+        for seed, x in zip(part["seed"], part["points"]):
+            k = seeds.index(seed)
+            ax.plot([x], [i + 0.25 * (k / max(len(seeds) - 1, 1) - 0.5)], linestyle="none", color=palette[v],
+                    marker=MARKERS[k % len(MARKERS)], markersize=7, label=f"seed {seed}" if i == 0 else None)
+    ax.set_yticks(range(len(shown)), shown)
+    ax.invert_yaxis()
+    ax.set(xlabel=f"{label(metric)} minus {reference}'s on the same seed (points)", ylabel="")
+    ax.legend()
+    legend_outside(fig, ax, "seed (marker)")
+    spans = data.groupby("variant", sort=False)["points"].agg(["min", "max"])
+    return describe(fig, f"Paired per-seed difference of {label(metric)} from {reference}, in points: " + "; ".join(
+        f"{v} {spans.loc[v, 'min']:+.2f} to {spans.loc[v, 'max']:+.2f}" for v in shown) + ".")
+
+
 def _min_band() -> int:
     from .decisions import MIN_SEEDS_FOR_BAND
 
