@@ -316,3 +316,16 @@ def test_paired_final_differences_from_the_reference_per_seed(runs):
     assert xs == [-76.0, -70.0]  # mse - ce on seed 0 (0.2 - 0.9) and seed 1 (0.15 - 0.91), in points
     assert "mse -76.00 to -70.00" in alt_text(fig)
     assert plots.paired_final(runs, "absent") is None
+
+
+def test_the_key_figure_says_how_it_draws_the_seeds(tmp_path):
+    from lossbench import keyfigure, tables
+    from lossbench.alt import alt_text
+
+    for seeds, drawn in (((0, 1), "mean over seeds bold, each seed a thin line"),
+                         ((0, 1, 2), "mean over seeds, 95% band")):
+        epochs = twins_table(seeds).assign(loss="cross_entropy")
+        tables.write_gathered({"epochs": epochs}, tmp_path)
+        fig = keyfigure.draw(tmp_path)
+        assert fig._suptitle.get_text() == f"3 variants, {len(seeds)} seeds each, 2 epochs: {drawn}"
+        assert "Validation accuracy at epoch 2, mean over seeds: fast 0.9" in alt_text(fig)

@@ -391,7 +391,8 @@ def why_page(s) -> str:
              curves_caption(steps, gradients=True, metrics=("logit_grad_norm", "step_logit",
                                                             *stats.layer_columns(steps, "step_layer"))),
              why_words.ratio_caption(why.by_epoch(s.epochs, s.runs, w), w),
-             "## The direct test", overlay, why_words.paired_caption(w), "## Saturation", why_words.saturation_caption(s.epochs, s.classes),
+             "## The direct test", overlay, why_words.paired_caption(w),
+             "## Saturation", why_words.saturation_caption(s.epochs, s.classes),
              "## Ablations", ablations]
     return "\n\n".join(parts)
 

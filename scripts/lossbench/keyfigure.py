@@ -3,9 +3,10 @@
 The figure is the comparison page's learning curves (``plots.learning_curves``: validation
 accuracy and train loss ÷ its epoch-0 value per epoch, mean over seeds with a 95% band from
 ``decisions.MIN_SEEDS_FOR_BAND`` seeds, each seed a thin line with fewer, every variant of the
-sweep), saved as a PNG; the index opens with it (``report.key_figure_html``, with its alt text). The tables are read through ``tables.read_gathered``,
-so a table edited by hand is refused, never drawn. Nothing is drawn by hand: rerun ``make
-figure`` after ``make run`` and the picture is the new run's.
+sweep), saved as a PNG; the index opens with it (``report.key_figure_html``, with its alt text).
+The tables are read through ``tables.read_gathered``, so a table edited by hand is refused, never
+drawn. Nothing is drawn by hand: rerun ``make figure`` after ``make run`` and the picture is the
+new run's.
 """
 
 from __future__ import annotations
