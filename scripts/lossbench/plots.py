@@ -268,11 +268,14 @@ def paired_final(runs: pd.DataFrame, reference: str, metric: str = "test_accurac
         for seed, x in zip(part["seed"], part["points"]):
             k = seeds.index(seed)
             ax.plot([x], [i + 0.25 * (k / max(len(seeds) - 1, 1) - 0.5)], linestyle="none", color=palette[v],
-                    marker=MARKERS[k % len(MARKERS)], markersize=7, label=f"seed {seed}" if i == 0 else None)
+                    marker=MARKERS[k % len(MARKERS)], markersize=7)
     ax.set_yticks(range(len(shown)), shown)
     ax.invert_yaxis()
     ax.set(xlabel=f"{label(metric)} minus {reference}'s on the same seed (points)", ylabel="")
-    ax.legend()
+    from matplotlib.lines import Line2D
+
+    ax.legend(handles=[Line2D([], [], color="0.35", marker=MARKERS[k % len(MARKERS)], linestyle="none",
+                              label=f"seed {seed}") for k, seed in enumerate(seeds)])
     legend_outside(fig, ax, "seed (marker)")
     spans = data.groupby("variant", sort=False)["points"].agg(["min", "max"])
     return describe(fig, f"Paired per-seed difference of {label(metric)} from {reference}, in points: " + "; ".join(
