@@ -458,8 +458,15 @@ def test_curves_caption_follows_seeds_losses_and_divergence():
                          {"ce": "cross_entropy", "nll": "logsoftmax_nll", "boom": "cross_entropy"}, diverged={"boom"},
                          accuracy={"boom": 0.5})
     text = curves_caption(forms)
-    assert "Mean over seeds; bands: the 95% t-interval" in text and "`boom` has one seed: no band." in text
-    assert ("Lines that lie on top of each other, told apart by their dash pattern and marker: in validation accuracy, "
+    # fewer than decisions.MIN_SEEDS_FOR_BAND seeds: each seed drawn, no band (issue 22: a df = 1 band hides the gaps)
+    assert text.startswith("Mean over seeds, bold; each seed, a thin line of the same colour. No band (a variant has "
+                           "one seed")
+    two = curves_caption(epochs_table({"ce": [0, 1], "nll": [0, 1]}, {"ce": "cross_entropy", "nll": "logsoftmax_nll"}))
+    assert "No band (with 2 seeds a 95% t-interval of the mean reaches 6.4 times the gap between them" in two
+    three = curves_caption(epochs_table({"ce": [0, 1, 2]}, {"ce": "cross_entropy"}))
+    assert three.startswith("Mean over seeds; bands: the 95% t-interval")
+    assert ("Lines that lie on top of each other, told apart by their colour, dash pattern and marker, the first drawn "
+            "widest so that each shows at its edges: in validation accuracy, "
             "`ce`, `nll` (within 1 point at every epoch); in train loss ÷ its epoch-0 value, `ce`, `nll` (within 0.01 "
             "at every epoch).") in text
     assert "different scales" not in text  # the registered forms of one function are one kind of loss

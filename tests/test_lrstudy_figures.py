@@ -60,3 +60,44 @@ def test_no_effective_figure_without_the_reference_or_without_another_loss_and_n
     assert figures.effective_figure(t.study(only, epochs=1)) is None
     empty = lrstudy.analyse(*lrstudy.load("", ""), "cross_entropy", "mse_softmax", 0.5, t.CLASSES)
     assert all(function(empty) is None for function in FIGURES)
+
+
+# --- issue 22 point 5 -------------------------------------------------------------------------------------
+
+def test_no_saturation_figure_when_no_seed_ends_saturated_anywhere():
+    """A figure of lines along its bottom edge shows nothing: the page says so in a sentence instead."""
+    quiet = {loss_lr: {**v, "cw": [0.01, 0.02]} for loss_lr, v in t.realistic().items()}
+    s = t.study(quiet)
+    assert not lrstudy.saturated_anywhere(s) and figures.saturation_figure(s) is None
+    share, point = lrstudy.most_confidently_wrong(s)
+    assert share == 0.02 and point.loss in ("cross_entropy", "mse_softmax")
+    one = t.study(t.ONE_SEED_SATURATED)  # one seed of one lr above SATURATED (0.88): drawn
+    assert lrstudy.saturated_anywhere(one) and figures.saturation_figure(one) is not None
+
+
+def test_each_effective_lr_panel_says_which_epoch_its_scale_is_from():
+    fig = figures.effective_figure(t.study(t.realistic()))
+    final, first = fig.axes
+    assert "epoch-0 gradient scale" in final.get_xlabel() and "epoch-0 gradient scale" in first.get_xlabel()
+    assert final.get_title().endswith("x: the scale at epoch 0, not at this epoch")  # plots a later epoch
+    assert first.get_title() == "after epoch 1; x: the scale at epoch 0"
+
+
+def test_bands_only_from_three_seeds_each_seed_always_a_dot():
+    two = figures.lr_figure(t.study(t.realistic()))
+    assert not two.axes[0].collections  # realistic: two seeds per point, a df = 1 band would hide the gaps
+    assert "95% CI over seeds" not in [x.get_text() for x in two.legends[0].get_texts()]
+    three = {loss_lr: {k: (v + v[:1] if k == "val" else v) for k, v in spec.items()}
+             for loss_lr, spec in {("cross_entropy", 0.1): {"val": [0.8, 0.82]},
+                                   ("cross_entropy", 1.0): {"val": [0.9, 0.91]}}.items()}
+    fig = figures.lr_figure(t.study(three))
+    assert fig.axes[0].collections and "95% CI over seeds" in [x.get_text() for x in fig.legends[0].get_texts()]
+
+
+def test_the_figures_alt_text_gives_the_main_numbers():
+    from lossbench.alt import alt_text
+
+    s = t.study(t.realistic())
+    text = alt_text(figures.lr_figure(s))
+    assert text.startswith("Validation accuracy against the learning rate per loss. Highest mean: cross_entropy ")
+    assert "mse_softmax" in text and "Legend: cross_entropy, mse_softmax, mse_logits" in text

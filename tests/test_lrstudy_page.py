@@ -42,3 +42,6 @@ def test_the_learning_rate_page_runs_through_lossbench_report(tmp_path):
     assert "selected lr" in page and not re.search(r"\b(best|beats|detected)\b", page)  # two seeds: no ranking
     assert 'href="why-mse.html"' in html
     assert html.count("<img") == 3  # accuracy against lr, against the effective lr (two panels), saturation
+    from test_pages import assert_alt_text
+
+    assert_alt_text(html)

@@ -34,9 +34,24 @@ def text_of(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
+PLACEHOLDER = "No description has been provided"  # nbconvert's alt for an image without one
+
+
+def assert_alt_text(html: str) -> None:
+    """Every image of a rendered page has its own computed alt text (lossbench.alt), never nbconvert's
+    placeholder nor alt's fallback for a figure that says nothing."""
+    images = re.findall(r"<img\b[^>]*>", html)
+    assert PLACEHOLDER not in html
+    for image in images:
+        alt = re.search(r'\balt="([^"]*)"', image)
+        assert alt and len(alt[1].strip()) > 40 and "no labelled panel" not in alt[1], image[:200]
+
+
 def render(notebook: str, out: Path, parameters: dict) -> str:
     report.render(NOTEBOOKS / notebook, out, parameters, parameters["title"])
-    page = text_of(out.read_text())
+    html = out.read_text()
+    assert_alt_text(html)
+    page = text_of(html)
     assert "nan" not in re.findall(r"\bnan\b", page.lower()) and "Traceback" not in page
     return page
 
@@ -51,6 +66,14 @@ def test_why_page_renders_its_measurements(tiny_tables, tmp_path):
     assert re.search(r"mse_softmax_lr5 \(\s?mse_softmax at lr 5 instead of 0\.1\): at lr 5 ", page)
     assert "Slow or stuck" in page and "Learning rate" in page  # the horizon's and the study's sections
     assert "beats" not in page and "what slows it here" not in page
+
+
+def test_comparison_page_renders_with_alt_text_on_every_figure(tiny_tables, tmp_path):
+    page = render("comparison.py", tmp_path / "comparison.html", {
+        "title": "Comparison", "reference": "cross_entropy", "runs_csv": tiny_tables["runs_csv"],
+        "epochs_csv": tiny_tables["epochs_csv"], "summary_csv": tiny_tables["summary_csv"]})
+    assert "Learning curves" in page
+    assert (tmp_path / "comparison.html").read_text().count("<img") >= 3  # curves, seeds, timing
 
 
 def test_variant_page_renders_the_median_seed(tiny_tables, tmp_path):

@@ -384,14 +384,15 @@ def why_page(s) -> str:
     steps = stats.with_lr(s.epochs, s.runs)
     overlay, _ = why_words.overlay_caption(s.epochs, s.runs, w)
     ablations, _ = why_words.ablation_caption(s.runs, w, s.epochs)
-    parts = ["## What the measurements say", why_words.conclusion(w),
+    parts = [why_words.verdicts(w, s.runs), "## What the measurements say", why_words.conclusion(w),
              "## Measured: the gradient at initialisation",
              why_words.ratio_display(w.ratio).to_markdown() if w.ratio.measured else why_words.ratio_missing(w.ratio),
              "## Measured: the gradient during training",
              curves_caption(steps, gradients=True, metrics=("logit_grad_norm", "step_logit",
                                                             *stats.layer_columns(steps, "step_layer"))),
              why_words.ratio_caption(why.by_epoch(s.epochs, s.runs, w), w),
-             "## The direct test", overlay, "## Saturation", why_words.saturation_caption(s.epochs, s.classes),
+             "## The direct test", overlay, why_words.paired_caption(w),
+             "## Saturation", why_words.saturation_caption(s.epochs, s.classes),
              "## Ablations", ablations]
     return "\n\n".join(parts)
 

@@ -87,6 +87,8 @@ if tests.empty:
     display(Markdown(comparison_words.no_comparison(found)))
 else:
     display(comparison_words.comparison_display(tests, summary, stats.ablations(runs, reference)))
+    display(Markdown(captions.paired_final_caption(runs, reference)))
+    plots.paired_final(runs, reference);
 
 # %% [markdown]
 # ## Training time

@@ -45,6 +45,22 @@ losses.load_loss_files(loss_files)
 runs, epochs, summary = (tables.read_gathered(path) for path in (runs_csv, epochs_csv, summary_csv))
 display(report.heading(title))
 
+# %%
+found = why.analyse(summary, runs, epochs, reference, reference_loss, slow_loss, classes)
+display(Markdown(why_words.verdicts(found, runs)))
+
+# %% [markdown]
+# ## What the measurements say
+
+# %%
+display(Markdown(why_words.conclusion(found)))
+
+# %%
+from lossbench import lrstudy, lrstudy_words
+
+lrstudy_words.why_note(lrstudy.why_record(lr_study_runs_csv, lr_study_epochs_csv, lr_study_reference, slow_loss,
+                                          lr_study_threshold, classes))
+
 # %% [markdown]
 # ## The derivation
 #
@@ -92,9 +108,11 @@ display(report.heading(title))
 # $$\left\lVert \frac{2}{C} J (p - y) \right\rVert \le \frac{2}{C}\,\lambda_{\max}(J)\,\lVert p - y \rVert
 # \le \frac{1}{C}\,\lVert p - y \rVert .$$
 #
-# The ratio of the two logit gradients starts at $2/C^2 = 0.02$ and can rise to $1/C = 0.1$: a learning
-# rate scaled by $C^2/2 = 50$ matches cross-entropy's first steps and can take up to $5\times$ larger ones
-# later. Where the network is confidently wrong ($p_y \approx 0$, $p_j \approx 1$ for a wrong $j$),
+# On one network, the ratio of the two logit gradients starts at $2/C^2 = 0.02$ and can rise to $1/C = 0.1$:
+# a learning rate scaled by $C^2/2 = 50$ matches cross-entropy's first steps and can take up to $5\times$
+# larger ones later. (The bound holds for both losses evaluated on the same network; the per-epoch ratio
+# measured below compares, after epoch 0, two networks each trained with its own loss, which it does not
+# bound.) Where the network is confidently wrong ($p_y \approx 0$, $p_j \approx 1$ for a wrong $j$),
 # $J \approx 0$ and the gradient of MSE on softmax goes to zero: the softmax **saturates**, while
 # cross-entropy's $p - y$ is largest exactly there.
 #
@@ -103,19 +121,6 @@ display(report.heading(title))
 # $z \approx 0$, so its logit gradient is about
 # $\frac{2}{C}\lVert y \rVert = 0.2$ against cross-entropy's $\lVert p - y \rVert \approx 0.95$: about 0.21 times
 # as large. Its targets are logits of 0 and 1, where the softmax is at most $e/(e + C - 1) \approx 0.23$.
-
-# %% [markdown]
-# ## What the measurements say
-
-# %%
-found = why.analyse(summary, runs, epochs, reference, reference_loss, slow_loss, classes)
-display(Markdown(why_words.conclusion(found)))
-
-# %%
-from lossbench import lrstudy, lrstudy_words
-
-lrstudy_words.why_note(lrstudy.why_record(lr_study_runs_csv, lr_study_epochs_csv, lr_study_reference, slow_loss,
-                                          lr_study_threshold, classes))
 
 # %% [markdown]
 # ## Measured: the gradient at initialisation
@@ -159,6 +164,9 @@ display(Markdown(caption))
 if shown:
     plots.learning_curves(steps[steps["variant"].isin(shown)], metrics=("val_accuracy", "step_logit"),
                           log_y=("step_logit",), variants=order);
+if shown and found.direct.twin:
+    display(Markdown(why_words.paired_caption(found)))
+    plots.paired_difference(epochs, [(found.direct.twin, found.direct.slow_variant)]);
 
 # %% [markdown]
 # ## Saturation

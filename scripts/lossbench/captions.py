@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .decisions import COINCIDE, LAYER_COINCIDE
+from .decisions import COINCIDE, LAYER_COINCIDE, MIN_SEEDS_FOR_BAND
 from .losses import loss_info
 from .words import names
 
@@ -45,8 +45,20 @@ def coinciding_text(epochs: pd.DataFrame, metrics) -> str:
             parts.append(f"in layer {number}'s step, " + " and ".join(names(g) for g in groups) + f" ({within})")
     if not parts:
         return ""
-    return (" Lines that lie on top of each other, told apart by their dash pattern and marker: " + "; ".join(parts)
+    return (" Lines that lie on top of each other, told apart by their colour, dash pattern and marker, the first "
+            "drawn widest so that each shows at its edges: " + "; ".join(parts)
             + ".")
+
+
+def band_text(seeds: int) -> str:
+    """Why a figure of runs with fewer than ``MIN_SEEDS_FOR_BAND`` seeds (at least one variant) has no band."""
+    why = ("a variant has one seed" if seeds < 2 else
+           # two seeds a and b: sd = |a - b|/√2, so the half-width t × sd/√2 is (t/2) × |a - b|
+           f"with 2 seeds a 95% t-interval of the mean reaches {stats.t95(2) / 2:.1f} times the gap between them "
+           "either side of the mean, hiding gaps between variants smaller than that" if seeds == 2 else
+           f"with {seeds} seeds a 95% t-interval of the mean is ± {stats.t95(seeds):.3g} × sd/√{seeds}")
+    return (f"Mean over seeds, bold; each seed, a thin line of the same colour. No band ({why}; a band is drawn from "
+            f"{MIN_SEEDS_FOR_BAND} seeds per variant).")
 
 
 def _points_drawn(epochs: pd.DataFrame, variant: str, metric: str) -> int:
@@ -62,6 +74,8 @@ def curves_caption(epochs: pd.DataFrame, gradients: bool = False,
     seeds = epochs.groupby("variant", sort=False)["seed"].nunique()
     if (seeds < 2).all():
         text = "One seed per variant: each line is that run, with no band (an interval needs two seeds)."
+    elif (seeds < MIN_SEEDS_FOR_BAND).any():
+        text = band_text(int(seeds.min()))
     else:
         text = ("Mean over seeds; bands: the 95% t-interval of the mean over seeds, the same interval as the "
                 "summary's \"95% CI\" column (clipped to [0, 1] for accuracy).")
@@ -100,3 +114,11 @@ def curves_caption(epochs: pd.DataFrame, gradients: bool = False,
             text += f" {names(diverged)}: lines stop where runs diverged (non-finite loss)"
             text += (f"; the later points of {names(mixed)} are means over the runs still finite." if mixed else ".")
     return text
+
+
+def paired_final_caption(runs: pd.DataFrame, reference: str) -> str:
+    """What ``plots.paired_final`` shows: each variant's final test accuracy minus the reference's, seed by seed."""
+    n = int(runs.groupby("variant")["seed"].nunique().min()) if len(runs) else 0
+    return (f"Seed by seed ({n} seed{'s' if n != 1 else ''}; seed s gives every variant the same split, initial "
+            f"weights and batch order): each variant's final test accuracy minus `{reference}`'s on that seed, in "
+            "points, one marker per seed; 0 is no difference.")

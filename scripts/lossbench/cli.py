@@ -363,7 +363,7 @@ def cmd_index(args: argparse.Namespace) -> None:
     from . import report
 
     pages = json_links(args.pages, "--pages", optional=("description",))
-    report.write_index(args.out, args.title, pages, args.summary)
+    report.write_index(args.out, args.title, pages, args.summary, args.reference, args.slow_loss)
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -489,6 +489,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", required=True, type=title)
     p.add_argument("--pages", required=True, help='JSON list of {"href", "title", "description"}')
     p.add_argument("--summary", required=True, type=input_file, help="summary.csv for the headline table")
+    p.add_argument("--reference", default="", help="the reference variant: the index opens with the answer")
+    p.add_argument("--slow-loss", default="", help="the loss the why page explains (config slow_loss)")
     p.set_defaults(func=cmd_index)
     p = _add(sub, "bench", "time training against the notebook's DataLoader loop (and the CUDA-graph floor)")
     p.add_argument("--data", default="resources/data/mnist/data.pt", help="data.pt written by 'lossbench data'")

@@ -28,6 +28,9 @@ EQUIVALENCE_MARGIN = 0.01
 # A planned study's seeds: enough for this chance of concluding "equivalent" when the true difference is 0 and the
 # paired differences spread as measured (the conventional 80%; stats.seeds_for_equivalence).
 POWER = 0.8
+MIN_SEEDS_FOR_BAND = 3  # a figure draws a 95% t-band of a mean only from this many seeds: with 2 (df = 1) the band
+# is the mean ± 12.7 × sd/√2, on an accuracy axis often 0 to 1, and hides the sub-point gaps between seeds that
+# are the evidence; with fewer, each seed is drawn (and where two variants share seeds, their paired difference)
 
 TRACK = 0.02  # two curves within 2 accuracy points at every epoch track each other (looser than NEGLIGIBLE)
 COLLAPSE = 0.05  # lr curves within 5 accuracy points of the reference's collapse onto it (looser still)

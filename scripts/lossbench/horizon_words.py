@@ -11,7 +11,8 @@ from __future__ import annotations
 import pandas as pd
 
 from . import horizon
-from .decisions import EPS, TRAIN_LOSS_SETTLED
+from .decisions import EPS, MIN_SEEDS_FOR_BAND, TRAIN_LOSS_SETTLED
+from .stats import t95
 from .words import acc as _acc
 from .words import number as _number
 from .words import seeds
@@ -189,11 +190,18 @@ def caption(readings: list[horizon.Reading]) -> str:
             f"loss as a share of its own epoch-0 loss (the criterion reads both). ")
     if max(seeds) < 2:
         return text + "One seed: no band (an interval needs two seeds or more)."
+    if min(seeds) < MIN_SEEDS_FOR_BAND:
+        n = min(seeds)
+        few = ("a variant has one seed" if n == 1 else
+               # two seeds a and b: sd = |a - b|/√2, so t × sd/√2 = (t/2) × |a - b|
+               f"with 2 seeds a 95% t-interval of the mean reaches {t95(2) / 2:.1f} times the gap between them "
+               "either side of the mean" if n == 2 else
+               f"with {n} seeds a 95% t-interval of the mean is the mean ± {t95(n):.3g} × sd/√{n}")
+        return text + (f"Bold line: the mean; thin dashed lines: each seed. No band ({few}; a band is drawn from "
+                       f"{MIN_SEEDS_FOR_BAND} seeds): the seeds' own lines show the spread. A large marker shows "
+                       "where a curve levelled off by the criterion above.")
     text += ("Bold line: the mean; band: its 95% t-interval over seeds (accuracy clipped to [0, 1]); thin dashed "
              "lines: each seed. A large marker shows where a curve levelled off by the criterion above.")
-    if min(seeds) == 2:
-        text += (" With two seeds the interval is the mean ± 12.7 × sd/√2 (t with one degree of freedom), wide "
-                 "wherever the seeds differ: read the seeds' own lines there.")
     return text
 
 

@@ -1,10 +1,12 @@
 """README's key figure, drawn from a run's gathered tables (``lossbench figure``, ``make figure``).
 
 The figure is the comparison page's learning curves (``plots.learning_curves``: validation
-accuracy and train loss ÷ its epoch-0 value per epoch, mean over seeds with a 95% band, every
-variant of the sweep), saved as a PNG. The tables are read through ``tables.read_gathered``,
-so a table edited by hand is refused, never drawn. Nothing is drawn by hand: rerun ``make
-figure`` after ``make run`` and the picture is the new run's.
+accuracy and train loss ÷ its epoch-0 value per epoch, mean over seeds with a 95% band from
+``decisions.MIN_SEEDS_FOR_BAND`` seeds, each seed a thin line with fewer, every variant of the
+sweep), saved as a PNG; the index opens with it (``report.key_figure_html``, with its alt text).
+The tables are read through ``tables.read_gathered``, so a table edited by hand is refused, never
+drawn. Nothing is drawn by hand: rerun ``make figure`` after ``make run`` and the picture is the
+new run's.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ def draw(tables_dir: str | os.PathLike):
     fig = plots.learning_curves(epochs)
     seeds = epochs.groupby("variant")["seed"].nunique()
     across = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}–{seeds.max()}"
-    fig.suptitle(f"{len(seeds)} variants, {across} seeds each, {int(epochs['epoch'].max())} epochs: "
-                 "mean over seeds, 95% band", y=1.02, fontsize=11)
+    drawn = "mean over seeds, 95% band" if plots.banded(epochs) else "mean over seeds bold, each seed a thin line"
+    fig.suptitle(f"{len(seeds)} variants, {across} seeds each, {int(epochs['epoch'].max())} epochs: {drawn}",
+                 y=1.02, fontsize=11)
     return fig
 
 

@@ -548,3 +548,24 @@ def why_record(runs_csv: str, epochs_csv: str, reference: str, slow_loss: str, t
         return None
     return analyse(runs, epochs, reference, slow_loss, threshold, classes)
 
+
+
+def _saturable_points(study: Study) -> list[Point]:
+    """The points that did not diverge of the losses whose outputs can saturate (not declared capped)."""
+    shown = {row.loss for row in study.saturation if row.reading != "capped"}
+    return [p for p in study.points if p.loss in shown and not p.diverged]
+
+
+def most_confidently_wrong(study: Study) -> tuple[float, Point | None]:
+    """The largest final share of confidently wrong validation images of any one seed, and its point, over
+    the losses whose outputs can saturate; (NaN, None) without such a point."""
+    found = [(v, p) for p in _saturable_points(study) for v in p.confident_wrong.values if not math.isnan(v)]
+    return max(found, key=lambda t: t[0]) if found else (NAN, None)
+
+
+def saturated_anywhere(study: Study) -> bool:
+    """Whether any seed at any lr of a loss whose outputs can saturate ended saturated
+    (``decisions.saturated``). When none did, the saturation figure has nothing to show and is not drawn
+    (``lrstudy_figures.saturation_figure``); the page says so in a sentence (``lrstudy_words``)."""
+    share, _ = most_confidently_wrong(study)
+    return not math.isnan(share) and decisions.saturated(share)

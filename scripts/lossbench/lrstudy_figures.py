@@ -1,8 +1,11 @@
 """The learning-rate study's figures, drawn from ``lrstudy.Study`` records (matplotlib).
 
 Every figure draws each loss in the same colour and marker (the study's loss order), the mean
-over seeds as a line, its 95% band, each seed as a dot and × on the axis bottom at a diverged
-point; the captions are ``lrstudy_words``. Each function returns None when it has nothing to draw.
+over seeds as a line, its 95% band (from ``decisions.MIN_SEEDS_FOR_BAND`` seeds; with fewer the seeds'
+dots are the evidence, a df = 1 band would hide it), each seed as a dot and × on the axis bottom at a
+diverged point; each loss its own dash pattern too, and lines that lie on top of each other keep
+their edges visible (``plots.widths``). The captions are ``lrstudy_words``. Each function returns
+None when it has nothing to draw; every figure carries its alt text (``alt.describe``).
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from .decisions import CONFIDENT, SATURATED
-from .lrstudy import Study
-from .plots import _palette, legend_outside
+from .alt import describe
+from .decisions import CONFIDENT, MIN_SEEDS_FOR_BAND, SATURATED
+from .lrstudy import Study, most_confidently_wrong, saturated_anywhere
+from .plots import _dashes, _palette, legend_outside, widths
 
 MARKERS = ["o", "s", "D", "^", "v", "P", "*", "p", "h"]  # no "x"/"X": × marks a diverged point
 
@@ -41,11 +45,29 @@ def _colours(study: Study) -> tuple[dict, dict]:
     return _palette(study.losses), {loss: MARKERS[i % len(MARKERS)] for i, loss in enumerate(study.losses)}
 
 
+def banded(study: Study) -> bool:
+    """Whether the accuracy panels draw 95% bands: every point has ``MIN_SEEDS_FOR_BAND`` seeds or more."""
+    return bool(study.points) and all(p.n >= MIN_SEEDS_FOR_BAND for p in study.points)
+
+
+def _widths(study: Study, x: str, metric: str) -> dict:
+    """``plots.widths`` of the losses' mean lines in one panel (the losses as variants, the lr as the epoch)."""
+    import pandas as pd
+
+    rows = [{"variant": loss, "epoch": getattr(p, x), "seed": 0, "value": getattr(p, metric).mean}
+            for loss in study.losses for p in study.points_of(loss)
+            if not getattr(p, "diverged1" if metric == "val1" else "diverged")]
+    table = pd.DataFrame(rows, columns=["variant", "epoch", "seed", "value"]).dropna()
+    return widths(table.rename(columns={"value": "val_accuracy"}), "val_accuracy", study.losses) if len(table) else {}
+
+
 def _panel(ax, study: Study, x: str, metric: str, palette: dict, markers: dict) -> bool:
-    """One accuracy panel: per loss the mean over seeds (line), its 95% band (clipped to [0, 1]), each
-    seed (small dots), and × on the axis bottom at each diverged point. Returns whether any point diverged."""
+    """One accuracy panel: per loss the mean over seeds (line, its own dashes; widths that keep lines on top
+    of each other visible), its 95% band (clipped to [0, 1]; ``banded``), each seed (small dots), and × on the
+    axis bottom at each diverged point. Returns whether any point diverged."""
     flag = "diverged1" if metric == "val1" else "diverged"
     any_diverged = False
+    dashes, sizes, with_band = _dashes(study.losses), _widths(study, x, metric), banded(study)
     for i, loss in enumerate(study.losses):
         pts = study.points_of(loss)
         xs = np.array([getattr(p, x) for p in pts], dtype=float)
@@ -55,10 +77,14 @@ def _panel(ax, study: Study, x: str, metric: str, palette: dict, markers: dict) 
         spreads = [getattr(p, metric) for p in pts]
         y = [np.nan if b else s.mean for s, b in zip(spreads, bad)]  # NaN breaks the line at a diverged point
         colour = palette[loss]
-        ax.plot(xs, y, color=colour, marker=markers[loss], markersize=6, linewidth=1.8, label=loss)
+        (line,) = ax.plot(xs, y, color=colour, marker=markers[loss], markersize=6, linewidth=sizes.get(loss, 1.8),
+                          label=loss)
+        if dashes[loss]:
+            line.set_dashes(dashes[loss])
         ok = [j for j, b in enumerate(bad) if not b]
-        ax.fill_between(xs[ok], [np.clip(spreads[j].low, 0, 1) for j in ok],
-                        [np.clip(spreads[j].high, 0, 1) for j in ok], color=colour, alpha=0.1, linewidth=0)
+        if with_band:
+            ax.fill_between(xs[ok], [np.clip(spreads[j].low, 0, 1) for j in ok],
+                            [np.clip(spreads[j].high, 0, 1) for j in ok], color=colour, alpha=0.1, linewidth=0)
         dots = [(xs[j], v) for j in ok for v in spreads[j].values]
         if dots:
             ax.plot(*zip(*dots), linestyle="none", marker=".", markersize=4, color=colour, alpha=0.6)
@@ -71,8 +97,11 @@ def _panel(ax, study: Study, x: str, metric: str, palette: dict, markers: dict) 
 
 
 def _legend(fig, ax, study: Study, palette: dict, markers: dict, diverged: bool, extra=(), losses=None) -> None:
-    handles = [Line2D([], [], color=palette[loss], marker=markers[loss], label=loss) for loss in losses or study.losses]
-    if losses is None:
+    dashes = _dashes(study.losses)
+    handles = [Line2D([], [], color=palette[loss], marker=markers[loss], label=loss,
+                      **({"dashes": dashes[loss]} if dashes[loss] else {}))
+               for loss in losses or study.losses]
+    if losses is None and banded(study):
         handles.append(Patch(color="0.5", alpha=0.3, label="95% CI over seeds"))
     handles.append(Line2D([], [], color="0.4", marker=".", linestyle="none", label="one seed"))
     if diverged:
@@ -97,7 +126,18 @@ def lr_figure(study: Study) -> plt.Figure | None:
     diverged = _panel(ax, study, "lr", "val", palette, markers)
     ax.set(xlabel="learning rate (log scale)", ylabel=f"validation accuracy after epoch {_budget(study)}")
     _legend(fig, ax, study, palette, markers, diverged)
-    return fig
+    return describe(fig, "Validation accuracy against the learning rate per loss. " + _best_text(study, "val"))
+
+
+def _best_text(study: Study, metric: str) -> str:
+    """The alt text's main numbers: each loss's highest mean ``metric`` over its grid, and where."""
+    parts = []
+    for loss in study.losses:
+        pts = [p for p in study.points_of(loss) if not np.isnan(getattr(p, metric).mean)]
+        if pts:
+            best = max(pts, key=lambda p: getattr(p, metric).mean)
+            parts.append(f"{loss} {getattr(best, metric).mean:.4f} at lr {best.lr:g}")
+    return ("Highest mean: " + ", ".join(parts) + ".") if parts else ""
 
 
 def effective_figure(study: Study) -> plt.Figure | None:
@@ -108,10 +148,13 @@ def effective_figure(study: Study) -> plt.Figure | None:
     palette, markers = _colours(study)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), sharey=True)
     diverged = False
+    # the gradient scale is measured at initialisation (epoch 0); each panel says at which epoch it reads
+    # the accuracy and that its x axis keeps that scale, not the one at the epoch it plots
     for ax, metric, when in ((axes[0], "val", f"after epoch {_budget(study)}"), (axes[1], "val1", "after epoch 1")):
         diverged |= _panel(ax, study, "effective_lr", metric, palette, markers)
-        ax.set(xlabel=f"effective lr = lr × gradient scale vs {study.reference} (log)",
-               ylabel=f"validation accuracy {when}", title=when)
+        ax.set(xlabel=f"effective lr = lr × epoch-0 gradient scale vs {study.reference} (log)",
+               ylabel=f"validation accuracy {when}",
+               title=f"{when}; x: the scale at epoch 0" + ("" if when == "after epoch 1" else ", not at this epoch"))
         ax.yaxis.set_tick_params(labelleft=True)
     extra = []
     if study.collapse1:
@@ -121,14 +164,18 @@ def effective_figure(study: Study) -> plt.Figure | None:
     axes[1].axhline(study.threshold, color="0.3", linestyle=":", linewidth=1.2)
     extra.append(Line2D([], [], color="0.3", linestyle=":", label=f"threshold {study.threshold:g}"))
     _legend(fig, axes[0], study, palette, markers, diverged, extra)
-    return fig
+    return describe(fig, "Validation accuracy against the effective learning rate (lr times the gradient scale "
+                    f"measured at epoch 0 against {study.reference}), after the final epoch and after epoch 1. "
+                    + _best_text(study, "val1").replace("Highest mean", "Highest mean after epoch 1"))
 
 
 def saturation_figure(study: Study) -> plt.Figure | None:
     """The final share of confidently wrong validation images (p > 0.9) against lr, for the losses
-    whose outputs can saturate (a loss declaring capped outputs left out); None when none is left."""
+    whose outputs can saturate (a loss declaring capped outputs left out); None when none is left,
+    or when no seed of them ended saturated anywhere on the grid (``saturated_anywhere``): a figure of
+    lines along its bottom edge shows nothing."""
     shown = [row.loss for row in study.saturation if row.reading != "capped"]
-    if not [p for p in study.points if p.loss in shown]:
+    if not [p for p in study.points if p.loss in shown] or not saturated_anywhere(study):
         return None
     palette, markers = _colours(study)
     fig, ax = plt.subplots(figsize=(8, 3.6))
@@ -149,4 +196,7 @@ def saturation_figure(study: Study) -> plt.Figure | None:
     _log_axis(ax)
     extra = [Line2D([], [], color="0.3", linestyle=":", label=f"{SATURATED:.0%}: a seed above is saturated")]
     _legend(fig, ax, study, palette, markers, diverged, extra, losses=shown)
-    return fig
+    share, point = most_confidently_wrong(study)
+    return describe(fig, "Share of validation images confidently wrong against the learning rate for "
+                    f"{', '.join(shown)}; "
+                    f"largest for one seed: {share:.1%} ({point.loss} at lr {point.lr:g}).")

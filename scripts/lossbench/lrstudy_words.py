@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import decisions
+from . import decisions, stats
 from .decisions import ALPHA, COLLAPSE, CONFIDENT, MIN_SEEDS_TO_RANK, NEAR_CHANCE, NEGLIGIBLE, SATURATED, VANISHED
 from .losses import loss_info
-from .lrstudy import Comparison, Saturation, Selected, Study
+from .lrstudy import Comparison, Saturation, Selected, Study, most_confidently_wrong, saturated_anywhere
 from .words import acc as _acc
 from .words import ci, margin_text, resolution_sentence, seeds
 from .words import ci_points as _ci_points
@@ -549,13 +549,16 @@ def _band_text(study: Study) -> str:
     counts = set(study.seeds)
     if counts == {1}:
         return "One seed per point: each line is that run, with no band (an interval needs two seeds)."
-    text = "Line: the mean over seeds; band: its 95% t-interval, clipped to [0, 1]; dots: each seed."
-    if min(counts) == 2:
-        text += (" With two seeds the interval is the mean ± 12.7 × sd/√2 (t with one degree of freedom): wide "
-                 "wherever the seeds differ, so read the dots there.")
-    elif 1 in counts:
-        text += " Points with one seed have no band."
-    return text
+    from .decisions import MIN_SEEDS_FOR_BAND
+
+    if min(counts) < MIN_SEEDS_FOR_BAND:  # lrstudy_figures.banded: no band drawn
+        why = ("a point has one seed" if min(counts) == 1 else
+               f"with 2 seeds a 95% t-interval of the mean reaches {stats.t95(2) / 2:.1f} times the gap between them "
+               "either side of the mean" if min(counts) == 2 else
+               f"with {min(counts)} seeds a 95% t-interval is ± {stats.t95(min(counts)):.3g} × sd/√{min(counts)}")
+        return (f"Line: the mean over seeds; dots: each seed. No band ({why}; a band is drawn from "
+                f"{MIN_SEEDS_FOR_BAND} seeds per point): read the dots.")
+    return "Line: the mean over seeds; band: its 95% t-interval, clipped to [0, 1]; dots: each seed."
 
 
 def _diverged_text(study: Study, losses, epoch1: bool = False) -> str:
@@ -622,6 +625,18 @@ def saturation_caption(study: Study) -> str:
     if study.empty:
         return empty_text()
     capped = [row for row in study.saturation if row.reading == "capped"]
+    if not saturated_anywhere(study):  # the figure is not drawn: nothing crosses its line
+        share, point = most_confidently_wrong(study)
+        text = "No figure: no seed ends saturated anywhere on the grid"
+        if point is not None:
+            text += (f" (more than {SATURATED:.0%} of its validation images wrong with more than {CONFIDENT:g} "
+                     f"probability after the final epoch); the largest share for one seed is {share:.1%}, "
+                     f"`{point.loss}` at lr {_lr_text(point.lr)}.")
+        else:
+            text = "No figure: no point of a loss whose outputs can saturate stayed finite, so none is read here."
+        for row in capped:
+            text += f" `{row.loss}` is not read: {_capped_text(row, study.classes)}."
+        return text
     text = (f"Share of validation images the network gets wrong with more than {CONFIDENT:g} probability, after the "
             f"final epoch: line, the mean over seeds; dots, each seed. Dotted: {SATURATED:.0%}; a seed above it is "
             "what this page calls saturated.")

@@ -233,18 +233,51 @@ body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; 
 h1 { font-size: 1.7rem; } table { border-collapse: collapse; margin: 1rem 0; font-size: .9rem; }
 td, th { border-bottom: 1px solid #ddd; padding: .3rem .7rem; text-align: right; }
 td:first-child, th:first-child { text-align: left; } li { margin: .4rem 0; } .note { color: #666; font-size: .85rem; }
-.warn { color: #b00; font-weight: bold; }
+.warn { color: #b00; font-weight: bold; } img.key { max-width: 100%; margin: .5rem 0 1rem; }
 """
 
 
-def write_index(out_html: str | os.PathLike, title: str, pages: list[dict], summary_csv: str | os.PathLike) -> None:
-    """index.html: the headline table (``summary_csv``, as gather wrote it) and a link to every page
-    (all relative, all offline)."""
+def key_figure_html(tables_dir: str | os.PathLike) -> str:
+    """The key figure (``keyfigure.draw``: every variant's learning curves) as an embedded PNG with its
+    computed alt text (``alt.alt_text``); "" when the tables hold no epochs.csv."""
+    import base64
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from . import keyfigure
+    from .alt import alt_text
+
+    if not (Path(tables_dir) / "epochs.csv").exists():
+        return ""
+    fig = keyfigure.draw(tables_dir)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
+    text = alt_text(fig)
+    plt.close(fig)
+    data = base64.b64encode(buffer.getvalue()).decode()
+    return f'<img class="key" src="data:image/png;base64,{data}" alt="{html.escape(text)}">'
+
+
+def write_index(out_html: str | os.PathLike, title: str, pages: list[dict], summary_csv: str | os.PathLike,
+                reference: str = "", slow_loss: str = "") -> None:
+    """index.html: the answer first (``index_words.answer`` of ``index_page.answer``: a few sentences computed
+    from the tables, when the reference variant is given) and the key figure (every variant's learning
+    curves, from the epochs.csv beside ``summary_csv``), then the headline table (``summary_csv``, as
+    gather wrote it) and a link to every page (all relative, all offline)."""
     import pandas as pd
 
+    from . import index_page, index_words
     from .tables import read_gathered
 
     summary = read_gathered(summary_csv)
+    tables_dir = Path(summary_csv).parent
+    answer = ""
+    if reference:
+        runs_csv = tables_dir / "runs.csv"
+        runs = read_gathered(runs_csv) if runs_csv.exists() else pd.DataFrame()
+        answer = markdown_to_html(index_words.answer(index_page.answer(summary, runs, reference, slow_loss)))
+    figure = key_figure_html(tables_dir)
     rows = "".join(
         f"<tr><td><a href=\"variant-{html.escape(r.variant)}.html\">{html.escape(r.variant)}</a>"
         f"{' <span class=warn>diverged: ' + str(int(r.n_diverged)) + '</span>' if r.n_diverged else ''}</td>"
@@ -263,6 +296,7 @@ def write_index(out_html: str | os.PathLike, title: str, pages: list[dict], summ
     page = (
         f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
         f"<style>{INDEX_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
+        f"{answer}{figure}"
         "<p>The same MLP trained with each loss variant over several seeds. The <b>comparison</b> page "
         "tests every variant against the reference; <b>why MSE is slow</b> derives and measures the "
         "gradient that makes MSE on softmax outputs crawl"

@@ -20,6 +20,11 @@ from .decisions import ALPHA  # noqa: F401  (re-exported for the modules that st
 CLASSES = 10
 
 
+def t95(n: int) -> float:
+    """The two-sided 95% t quantile of a mean of ``n`` values (n - 1 degrees of freedom): 12.7 for n = 2."""
+    return float(stats.t.ppf(0.975, n - 1))
+
+
 def ci95(values) -> tuple[float, float]:
     """Two-sided 95% t-interval of the mean (NaN for fewer than two values; NaN values dropped).
 

@@ -285,9 +285,12 @@ def ratio_caption(b: ByEpoch | None, w: Why) -> str:
 def saturation_caption(epochs: pd.DataFrame, classes: int) -> str:
     """Which variants the saturation panels leave out, and why (losses whose targets cap the
     softmax, as they declare); which of the drawn lines coincide."""
-    from .captions import coinciding_text
+    from .captions import band_text, coinciding_text
+    from .decisions import MIN_SEEDS_FOR_BAND
 
-    text = "Bands, where there are two seeds or more: 95% t-interval of the mean over seeds, clipped to [0, 1]."
+    seeds = epochs.groupby("variant")["seed"].nunique() if len(epochs) else None
+    text = ("Bands, where there are two seeds or more: 95% t-interval of the mean over seeds, clipped to [0, 1]."
+            if seeds is None or seeds.max() < 2 or seeds.min() >= MIN_SEEDS_FOR_BAND else band_text(int(seeds.min())))
     if "loss" not in epochs:
         return text
     caps = capped(epochs, classes)
@@ -357,3 +360,67 @@ def ablation_caption(runs: pd.DataFrame, w: Why, epochs: pd.DataFrame | None = N
             f"settings ({shared}): " + "; ".join(parts) + ". What each shows is said above, never as a ranking of "
             "the losses." + (coinciding_text(drawn, ("val_accuracy", "train_loss_relative")) if drawn is not None
                              else "")), shown
+
+
+# --- the page's opening: the measured verdicts, before the derivation ------------------------------------
+
+def verdicts(w: Why, runs: pd.DataFrame) -> str:
+    """The page's first paragraph: what the measurements decide, each a sentence computed from ``w`` (the
+    slow loss's accuracy against the reference's, its initial gradient factor, the direct test's verdict,
+    saturation's), and what the seeds can support; the derivation and the details follow it."""
+    from .decisions import MIN_SEEDS_TO_RANK, can_rank
+
+    parts = []
+    mine = [a for a in w.accuracies if a.loss == w.slow and a.ablation is None]
+    if mine and w.reference_state == "ok":
+        a = mine[0]
+        if a.diverged is not None:
+            who, k, n = a.diverged
+            parts.append(f"`{a.variant}` is not compared with `{w.reference}`: `{who}` diverged in {k} of {n} runs.")
+        else:
+            parts.append(f"`{a.variant}` (lr {a.lr:g}) ends at {acc(a.mean)} test accuracy against "
+                         f"{acc(a.reference_mean)} for `{w.reference}` ({points(a.mean - a.reference_mean)} points).")
+    r = w.ratio
+    if r.measured:
+        size, direction = factor(r.mean)
+        parts.append(f"`{r.slow}`'s logit gradient at initialisation is {size} {direction} than `{r.base}`'s "
+                     f"(measured {_ratio(r.mean)}" + (f", declared {_ratio(r.predicted)}" if r.predicted else "")
+                     + ").")
+    elif r.slow != r.base:
+        parts.append(f"`{r.slow}`'s initial logit-gradient ratio to `{r.base}` is not measured (the list below says "
+                     "why).")
+    d = w.direct
+    width = f"{TRACK * 100:g} points"
+    if d is not None and d.twin is not None and d.kind in ("tracks", "early", "apart"):
+        lead = f"`{d.base}` at the same effective step (lr {number(d.target_lr, '.2g')}) "
+        parts.append(lead + {
+            "tracks": (f"tracks it within {width} at every epoch shown: this supports the initial gradient ratio as "
+                       "what sets its pace over these epochs."),
+            "early": (f"tracks it within {width} up to epoch {d.early_until} only: the scale accounts for its early "
+                      "pace, not for the later epochs."),
+            "apart": f"is more than {width} apart from it: the scale alone does not account for its pace."}[d.kind])
+    elif d is not None and d.twin is None:
+        parts.append(f"The direct test, `{d.base}` at the same effective step, is not in this sweep.")
+    s = w.saturation
+    if s.variant is not None and not s.reason and w.slow_cap is None:
+        parts.append(f"Its outputs stay near uniform (mean max-probability at most {s.prob_high:.2f}), so saturation "
+                     "does not explain its pace." if s.uniform else
+                     f"Its outputs do not stay near uniform (mean max-probability up to {s.prob_high:.2f}, "
+                     f"{s.wrong_high * 100:.1f}% confidently wrong): saturation can slow it too.")
+    n = int(runs.groupby("variant")["seed"].nunique().min()) if len(runs) else 0
+    if n and not can_rank(n):
+        parts.append(f"With {seeds(n)} per variant these are readings of the runs, not tested rankings (a ranking "
+                     f"needs {MIN_SEEDS_TO_RANK} seeds).")
+    if not parts:
+        return "**Measured.** Nothing to read: the tables hold no run of the losses this page compares."
+    return "**Measured.** " + " ".join(parts) + " The details follow, then the derivation."
+
+
+def paired_caption(w: Why) -> str:
+    """What the direct test's paired figure shows (seed by seed, the twin minus the slow variant)."""
+    d = w.direct
+    if d is None or d.twin is None:
+        return ""
+    return (f"Seed by seed (the same split, initial weights and batch order), validation accuracy of `{d.twin}` minus "
+            f"that of `{d.slow_variant}`, in points, each seed its own line; 0 is no difference. A gap between the two "
+            "smaller than the spread between seeds shows here, where bands of the two means would overlap it.")

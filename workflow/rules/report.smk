@@ -161,6 +161,8 @@ rule render_index:
     input:
         pages=get_other_pages,
         summary="results/{dataset}/tables/summary.csv",
+        runs="results/{dataset}/tables/runs.csv",  # the answer's initial gradient ratio and shared settings
+        epochs="results/{dataset}/tables/epochs.csv",  # the key figure
         gathered="results/{dataset}/tables/gathered.json",
     output:
         "reports/html/{dataset}/index.html",
@@ -170,9 +172,11 @@ rule render_index:
     params:
         pages=get_index_pages,
         title=get_index_title,
+        reference=config["reference"],
+        slow_loss=config["slow_loss"],
     shell:
         "lossbench index --out {output:q} --title {params.title:q} --pages {params.pages:q} "
-        "--summary {input.summary:q} > {log:q} 2>&1"
+        "--summary {input.summary:q} --reference {params.reference:q} --slow-loss {params.slow_loss:q} > {log:q} 2>&1"
 
 
 # The pages side by side in one folder, attached to `snakemake --report` as one entry that
