@@ -459,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_loss_file_flags(p)
     p.add_argument("--reference", default="cross_entropy", type=name, help="the loss compared on the same network")
     p.add_argument("--points-per-epoch", type=positive_int, default=10, help="probe points per epoch (and step 0)")
-    p.add_argument("--probe-size", type=positive_int, default=200,
+    p.add_argument("--probe-size", type=positive_int, default=100,
                    help="probe batch: the first N training images of the split")
     p.add_argument("--data", required=True, help="data.pt written by 'lossbench data'")
     p.add_argument("--out", required=True, type=output_file, help="probe.csv to write (whole or not at all)")
