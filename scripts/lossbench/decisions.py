@@ -27,6 +27,9 @@ GUESSING = 0.5  # one class predicted for more than half the test images: guessi
 EPS = 1e-9  # accuracies are fractions of an image set: compare gains and levels with this slack
 CONFIDENT = 0.9  # what a run records as "confidently wrong": a wrong prediction with max probability above this
 # (a loss whose declared softmax cap is at or below it cannot be confidently wrong: not read for saturation)
+# the learning-rate study's threshold-lr ratio is read at each of these validation accuracies after epoch 1 too
+# (and at the page's own threshold): how far the choice of threshold moves the ratio (issue 22, point 3)
+THRESHOLD_SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 WHOLE_SHIFT = 1.005  # a measured/predicted lr ratio within 0.5% of 1: the gradient scale accounts for all of it
 VANISHED = 0.1  # a last-epoch logit gradient under a tenth of the initial one has vanished
 LR_MATCH = 0.02  # a variant whose lr is within 2% of lr x a gradient ratio takes the matched step (a config's
