@@ -310,7 +310,8 @@ def test_the_ratio_per_seed_and_per_threshold_against_hand_made_numbers():
     assert c.kind == c.reference_kind == "interpolated"
     assert c.ratio == pytest.approx(3 / cross(0.03, 0.30, 0.1, 0.60, 0.4))
     # seed 2 at 0.6: mse_softmax between 3 (0.42) and 10 (0.72); cross_entropy at 0.1 (0.64) is above: 0.03 (0.34)..0.1
-    assert sweep.at(0.6, seed=2).ratio == pytest.approx(cross(3, 0.42, 10, 0.72, 0.6) / cross(0.03, 0.34, 0.1, 0.64, 0.6))
+    expected = cross(3, 0.42, 10, 0.72, 0.6) / cross(0.03, 0.34, 0.1, 0.64, 0.6)
+    assert sweep.at(0.6, seed=2).ratio == pytest.approx(expected)
     # threshold 0.3: seed 1 of cross_entropy reaches 0.30 at its smallest lr (0.03): below its grid, a bound
     c = sweep.at(0.3, seed=1)
     assert c.reference_kind == "below" and c.bound == "at least" and not c.measured
@@ -327,12 +328,16 @@ def test_the_ratio_per_seed_and_per_threshold_against_hand_made_numbers():
     assert sweep.predicted == pytest.approx(s.of("mse_softmax", "scales").predicted)
 
 
+def seed_below_the_grid() -> dict:
+    spec = realistic()
+    spec[("cross_entropy", 0.03)]["val1"] = [0.30, 0.55]  # means 0.425 < 0.5: the mean curve interpolates
+    return spec
+
+
 def test_a_seed_outside_the_grid_turns_the_pooled_ratio_into_no_point_estimate():
     """The mean curves cross 0.5 inside the grids while seed 2 of the reference is already above 0.5 at its
     smallest lr: the page's ratio is not a point estimate; seed 1's is, seed 2's is a bound."""
-    spec = realistic()
-    spec[("cross_entropy", 0.03)]["val1"] = [0.30, 0.55]  # means 0.425 < 0.5: the mean curve interpolates
-    s = study(spec)
+    s = study(seed_below_the_grid())
     r = s.of("mse_softmax", "scales")
     assert math.isnan(r.measured) and r.seeds_outside == (("cross_entropy", 2, "below"),) and r.per_seed == ()
     sweep = s.of("mse_softmax", "sweeps")
@@ -355,7 +360,17 @@ def test_a_threshold_never_reached_asks_for_a_wider_grid_above_unless_the_top_di
 def test_within_step_is_a_residual_smaller_than_one_grid_interval():
     s = study(realistic())
     sweep = s.of("mse_softmax", "sweeps")
-    assert sweep.within_step == (sweep.high / sweep.predicted < sweep.step)
+    assert sweep.within_step == (max(sweep.high / sweep.predicted, sweep.predicted / sweep.low) < sweep.step)
+    assert sweep.within_step  # 64× .. 135× against 46×: at most ×2.9, inside one ×3.33 interval
+
+
+def test_a_curve_that_peaks_inside_its_grid_asks_for_no_wider_grid_above():
+    spec = {("cross_entropy", lr): {"val": [0.9, 0.9], "val1": [v, v]}
+            for lr, v in {0.1: 0.2, 1.0: 0.6, 10.0: 0.4}.items()}
+    spec |= {("mse_softmax", lr): {"val": [0.5, 0.5], "val1": [v, v]} for lr, v in {1.0: 0.1, 10.0: 0.3}.items()}
+    sweep = study(spec, thresholds=(0.7,)).of("mse_softmax", "sweeps")
+    assert sweep.at(0.7).kind == sweep.at(0.7).reference_kind == "not reached"
+    assert sweep.widen == (("mse_softmax", "above"),)  # cross_entropy peaks at lr 1: wider will not reach 0.7
 
 
 # --- collapse on the reference's rising side -----------------------------------------------------------

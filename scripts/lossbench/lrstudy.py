@@ -217,9 +217,11 @@ class Sweep:
 
     @property
     def within_step(self) -> bool:
-        """The residual (largest measured ratio / predicted) is smaller than one grid step: one grid interval
-        could hold all of it (a denser grid is needed to resolve it)."""
-        return not pd.isna(self.predicted) and not pd.isna(self.high) and self.high / self.predicted < self.step
+        """The departure from the prediction (the larger of highest/predicted and predicted/lowest) is smaller
+        than one grid step: the interval each crossing is interpolated in could hold all of it."""
+        if pd.isna(self.predicted) or pd.isna(self.high) or pd.isna(self.step):
+            return False
+        return max(self.high / self.predicted, self.predicted / self.low) < self.step
 
 
 @dataclass(frozen=True)
@@ -454,6 +456,14 @@ def _seeds_outside(seeds: dict, losses: tuple[str, ...]) -> tuple[tuple[str, int
                  if name == loss and kind != "interpolated")
 
 
+def _rising_at_top(pts: tuple[Point, ...], loss: str) -> bool:
+    """The loss's mean epoch-1 curve is highest at its grid's largest lr (which did not diverge by then): a
+    threshold it never reaches may lie above the grid. A curve that peaks inside the grid will not reach it higher."""
+    curve = [p for p in pts if p.loss == loss and not pd.isna(p.val1.mean)]
+    top = max((p for p in pts if p.loss == loss), key=lambda p: p.lr)
+    return bool(curve) and not top.diverged1 and top.val1.mean >= max(p.val1.mean for p in curve)
+
+
 def _step(grid) -> float:
     grid = sorted(grid)
     return max((b / a for a, b in zip(grid, grid[1:])), default=NAN)
@@ -476,8 +486,8 @@ def _sweep(pts: tuple[Point, ...], table: pd.DataFrame, loss: str, reference: st
             crossings.append(_crossing(loss, reference, t, seed, seeds[(loss, seed)], seeds[(reference, seed)]))
     for c in crossings:
         for name, kind in ((loss, c.kind), (reference, c.reference_kind)):
-            top = max((p for p in pts if p.loss == name), key=lambda p: p.lr)
-            side = "below" if kind == "below" else "above" if kind == "not reached" and not top.diverged1 else ""
+            above = kind == "not reached" and _rising_at_top(pts, name)
+            side = "below" if kind == "below" else "above" if above else ""
             if side and (name, side) not in widen:
                 widen.append((name, side))
     grids = [sorted(p.lr for p in pts if p.loss == name) for name in (loss, reference)]
