@@ -60,3 +60,21 @@ def test_no_effective_figure_without_the_reference_or_without_another_loss_and_n
     assert figures.effective_figure(t.study(only, epochs=1)) is None
     empty = lrstudy.analyse(*lrstudy.load("", ""), "cross_entropy", "mse_softmax", 0.5, t.CLASSES)
     assert all(function(empty) is None for function in FIGURES)
+
+
+def test_the_sweep_figure_draws_the_records_and_never_a_bound_as_a_point():
+    s = t.study(t.seed_below_the_grid())
+    sweep = s.of("mse_softmax", "sweeps")
+    fig = figures.sweep_figure(s, "mse_softmax")
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    means = lines["means over seeds"]
+    assert list(means.get_xdata()) == list(sweep.thresholds)
+    expected = [sweep.at(th).ratio for th in sweep.thresholds]
+    assert all((a == b) or (a != a and b != b) for a, b in zip(means.get_ydata(), expected))  # NaN where no estimate
+    seed2 = lines["seed 2"].get_ydata()
+    assert seed2[list(sweep.thresholds).index(0.5)] != seed2[list(sweep.thresholds).index(0.5)]  # a bound: no dot
+    bound = lines["bound (at least: a crossing below its grid)"]
+    assert 0.5 in list(bound.get_xdata())
+    assert lines[f"predicted by the initial gradient scale ({sweep.predicted:.3g}×)"].get_ydata()[0] == sweep.predicted
+    assert figures.sweep_figure(s, "cross_entropy") is None  # the reference: no ratio to itself
+    assert figures.sweep_figure(t.study(t.NOT_REACHED, thresholds=(0.5,)), "mse_softmax") is None  # nothing to draw

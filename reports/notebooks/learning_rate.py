@@ -27,6 +27,7 @@ classes: int = 10  # C: the declared gradient scales and caps are functions of i
 loss_files: list = []  # your own loss files (config loss_files): what they declare about their losses
 
 # %%
+import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from lossbench import losses, lrstudy, report
@@ -92,6 +93,18 @@ words.table_display(study)
 # %%
 display(Markdown(words.comparison_caption(study)))
 words.comparison_display(study)
+
+# %% [markdown]
+# ## The threshold-lr ratio over thresholds and seeds
+# The threshold lr depends on the threshold chosen and on the seed, and a grid locates it only to
+# within one interval: here each loss's ratio to the reference at several thresholds, per seed and
+# for the means over seeds. A crossing outside a grid is a bound (≤, ≥), never a point estimate.
+
+# %%
+for loss in (x for x in study.losses if study.of(x, "sweeps") is not None):
+    display(Markdown(words.sweep_text(study, loss)), words.sweep_display(study, loss))
+    figures.sweep_figure(study, loss)
+    plt.show()
 
 # %% [markdown]
 # ## Saturation at large learning rates
