@@ -131,4 +131,35 @@ def test_an_unknown_reference_is_refused_in_one_line(tiny_data, tmp_path, capsys
     torch.save(tiny_data, tmp_path / "data.pt")
     status = cli.main(["probe", "--loss", SLOW, "--reference", "nope", "--seed", "0", "--data",
                        str(tmp_path / "data.pt"), "--out", str(tmp_path / "p.csv")])
-    assert status == 2 and "--reference: unknown loss 'nope'" in capsys.readouterr().err and not (tmp_path / "p.csv").exists()
+    assert status == 2 and "--reference: unknown loss 'nope'" in capsys.readouterr().err
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_gather_probe_writes_one_recorded_table_that_pages_read_and_refuse_when_edited(tiny_data, tmp_path):
+    from lossbench import gathered, tables
+
+    paths = []
+    for seed in (0, 1):
+        cfg = TrainConfig(variant=SLOW, loss=SLOW, seed=seed, lr=0.5, **{**TINY, "epochs": 1})
+        probe.run_probe(cfg, tiny_data, REFERENCE, points_per_epoch=2, probe_size=10, out=tmp_path / f"{seed}.csv")
+        paths.append(tmp_path / f"{seed}.csv")
+    (line,) = cli.EXAMPLES["gather-probe"]
+    assert cli.main(["gather-probe", "--probes", *map(str, paths), "--out-dir", str(tmp_path / "tables")]) == 0
+    assert line.startswith("lossbench gather-probe --probes ")
+    table = tables.read_gathered(tmp_path / "tables" / "probe.csv")
+    assert list(table.columns) == probe.COLUMNS and list(table["seed"]) == [0, 0, 0, 1, 1, 1]
+    assert gathered.gathered_record(tmp_path / "tables" / "probe.csv") == str(tmp_path / "tables" /
+                                                                           "probe_gathered.json")
+    assert "snakemake -R gather_probe" in gathered.mend_command(tmp_path / "tables" / "probe.csv")
+    gathered.check_gathered(tmp_path / "tables")
+    edited = tmp_path / "tables" / "probe.csv"
+    edited.write_text(edited.read_text().replace(",0.5,", ",5,"))
+    with pytest.raises(gathered.TableError, match="probe.csv is not the table gather wrote"):
+        gathered.check_gathered(tmp_path / "tables")
+
+
+def test_gather_probe_refuses_a_file_with_other_columns(tmp_path, capsys):
+    (tmp_path / "x.csv").write_text("step,loss\n0,a\n")
+    assert cli.main(["gather-probe", "--probes", str(tmp_path / "x.csv"), "--out-dir", str(tmp_path / "t")]) == 1
+    assert "not a probe.csv of this lossbench" in capsys.readouterr().err
+    assert not (tmp_path / "t" / "probe.csv").exists()

@@ -331,6 +331,12 @@ def cmd_probe(args: argparse.Namespace) -> None:
                     points_per_epoch=args.points_per_epoch, probe_size=args.probe_size, out=args.out)
 
 
+def cmd_gather_probe(args: argparse.Namespace) -> None:
+    from . import probe
+
+    probe.gather(args.probes, args.out_dir)
+
+
 def cmd_gather(args: argparse.Namespace) -> None:
     from . import tables
 
@@ -386,6 +392,7 @@ EXAMPLES = {
                     f"--data {DATA} --out-dir /tmp/lb/runs/mse_softmax"],
     "probe": [f"lossbench probe --loss mse_softmax --reference cross_entropy --seed 0 --epochs 1 --data {DATA} "
               "--out /tmp/lb/probe/probe.csv"],
+    "gather-probe": ["lossbench gather-probe --probes /tmp/lb/probe/probe.csv --out-dir /tmp/lb/tables"],
     "gather": ["lossbench gather --runs /tmp/lb/runs/*/seed-*/metrics.json --out-dir /tmp/lb/tables"],
     "report": ["lossbench report --notebook reports/notebooks/comparison.py --out /tmp/lb/comparison.html "
                "--title 'Losses on MNIST' --parameters '{\"runs_csv\": \"/tmp/lb/tables/runs.csv\", "
@@ -464,6 +471,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="data.pt written by 'lossbench data'")
     p.add_argument("--out", required=True, type=output_file, help="probe.csv to write (whole or not at all)")
     p.set_defaults(func=cmd_probe)
+
+    p = _add(sub, "gather-probe", "collect probed runs' probe.csv into one probe.csv and its record")
+    p.add_argument("--probes", nargs="+", required=True, type=input_file, help="probe.csv files of lossbench probe")
+    p.add_argument("--out-dir", required=True, type=output_dir, help="tables folder: probe.csv, probe_gathered.json")
+    p.set_defaults(func=cmd_gather_probe)
 
     p = _add(sub, "gather", "collect runs into runs.csv, epochs.csv, summary.csv")
     p.add_argument("--runs", nargs="+", required=True,

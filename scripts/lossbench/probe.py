@@ -40,6 +40,7 @@ nothing. Imports only torch and the standard library, like ``train``.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
 import os
@@ -48,8 +49,10 @@ import time
 import torch
 from torch import Tensor
 
-from .atomic import atomic_path
+from .atomic import atomic_path, sha256_file
 from .config import ConfigError, TrainConfig
+from .errors import LossbenchError
+from .gathered import SINGLE_TABLES, manifest_path
 from .losses import get_loss, loss_info
 from .model import MLP
 from .train import SGD, make_split, start_run
@@ -265,3 +268,38 @@ def write_rows(path: str | os.PathLike, rows: list[dict]) -> None:
             for row in rows:
                 writer.writerow({k: (f"{v:.10g}" if isinstance(v, float) else v) for k, v in
                                  ((c, row[c]) for c in COLUMNS)})
+
+
+TABLE = "probe.csv"  # the gathered table: every probed run's rows, in the order of the files given
+
+
+class ProbeGatherError(LossbenchError):
+    """A probe.csv that is not one ``lossbench probe`` writes (other columns), or none given."""
+
+
+def gather(paths, out_dir: str | os.PathLike) -> None:
+    """``lossbench gather-probe``: every probed run's probe.csv, one after another, as ``out_dir``/probe.csv, and
+    gather's record of it (SHA-256, rows, columns) in ``probe_gathered.json`` (``lossbench.gathered``: a page reads
+    it only through ``tables.read_gathered``). The table is written aside first, then the record, then the table
+    put in place: a failure leaves the previous pair as it was."""
+    if not paths:
+        raise ProbeGatherError("gather-probe: no probe.csv given")
+    rows = []
+    for path in paths:
+        with open(path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            if reader.fieldnames != COLUMNS:
+                raise ProbeGatherError(f"{path}: not a probe.csv of this lossbench (columns {reader.fieldnames}, "
+                                       f"expected {COLUMNS}); rerun lossbench probe")
+            rows += list(reader)
+    out_dir = os.fspath(out_dir)
+    table = os.path.join(out_dir, TABLE)
+    with atomic_path(table) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+        record = {"written_by": "lossbench gather-probe",
+                  "tables": {TABLE: {"sha256": sha256_file(tmp), "rows": len(rows), "columns": len(COLUMNS)}}}
+        with atomic_path(manifest_path(out_dir, SINGLE_TABLES[TABLE])) as manifest:
+            manifest.write_text(json.dumps(record, indent=1) + "\n")
