@@ -27,6 +27,7 @@ REPORT_PLAN = {
                 **get_tables(dataset),
                 **get_horizon_tables(dataset),
                 **get_lr_study_tables(dataset, ("runs", "epochs")),
+                **get_probe_tables(dataset),
             },
             # every value resolved here (a block that is off: the schema's defaults), so the
             # notebook's own parameter defaults are never what a page shows
@@ -39,6 +40,7 @@ REPORT_PLAN = {
                 "plateau_gain": (HORIZON or defaults("horizon"))["plateau_gain"],
                 "lr_study_threshold": (LR_STUDY or defaults("lr_study"))["threshold"],
                 "lr_study_reference": LR_STUDY["reference"] if LR_STUDY else "",
+                "probe_loss": PROBE["loss"] if PROBE else "",
             },
         ),
         **(
