@@ -35,8 +35,10 @@ def _lr(value: float) -> str:
 def _share(f) -> str:
     if f.reading == "":
         return ""
-    if f.share <= 0:
-        return "none of the residual (it points the other way)"
+    if f.share < 0:
+        return "none of the residual; it points the other way"
+    if f.share == 0:
+        return "none of the residual"
     if f.share < 0.01:
         return "under 1% of the residual on a log scale"
     return f"{f.share:.0%} of the residual on a log scale" if f.share <= 1 else "more than all of the residual"
@@ -99,7 +101,10 @@ def _verdict(r: Residual) -> str:
         text = f"**{' and '.join(part)} account{'s' if len(part) == 1 else ''} for part of the residual, none for all**"
     else:
         text = "**none of the three accounts for the residual**"
-    return (f"Together they ask for {_x4(together.value)} ({_share(together)}): {text} (a share of at least "
+    of = ("" if not pd.isna(r.residual) else
+          f" (with no point estimate, the residual is taken at the geometric middle of its range, "
+          f"{_x(math.sqrt(r.range_low * r.range_high))})")
+    return (f"Together they ask for {_x4(together.value)}: {_share(together)}{of}. So {text} (a share of at least "
             f"{RESIDUAL_ACCOUNTS:.0%} on a log scale accounts for it, {RESIDUAL_PART:.0%} is part of it); "
             f"{_x(left)} is left that they do not explain. ")
 
