@@ -191,6 +191,8 @@ def analyse(probe: pd.DataFrame, study: Study | None, slow_loss: str, reference:
     return Residual(**{**out.__dict__, "factors": factors})
 
 
-def section_record(probe_csv: str, study: Study | None, slow_loss: str, reference: str, classes: int) -> Residual:
-    """The section's record from the page's parameters (``probe_csv`` "" when the probe is off)."""
-    return analyse(load(probe_csv), study, slow_loss, reference, classes)
+def section(probe: pd.DataFrame, study: Study | None, slow_loss: str, reference: str, classes: int) -> Residual:
+    """The section's record from the page's parameters: ``reference`` "" (the study is off) takes the probe's."""
+    if not reference and len(probe):
+        reference = str(probe["reference"].iloc[0])
+    return analyse(probe, study, slow_loss, reference, classes)

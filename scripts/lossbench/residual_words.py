@@ -56,8 +56,10 @@ def _residual_text(r: Residual) -> str:
         return (f"The learning-rate study (config `lr_study:`) is off or does not train both {slow} and {ref}: no "
                 "threshold-lr ratio, so no residual to account for. The probe's readings stand alone below. ")
     spread = ("" if pd.isna(r.range_low) else
+              f" Over the study's thresholds and seeds, measured ÷ predicted is {_x(r.range_low)} wherever a "
+              "crossing is located." if _x(r.range_low) == _x(r.range_high) else
               f" Over the study's thresholds and seeds, measured ÷ predicted runs from {_x(r.range_low)} to "
-              f"{_x(r.range_high)}: the threshold's choice moves it.")
+              f"{_x(r.range_high)}: the threshold's choice and the seed move it.")
     if pd.isna(r.predicted):
         return f"The gradient scale of {slow} is not measured: no prediction, so no residual.{spread} "
     if pd.isna(r.measured):
