@@ -529,8 +529,10 @@ def check_probe(config: dict, known_losses: Iterable[str]) -> dict | None:
 
 
 def probe_run_settings(config: Mapping, probe: Mapping) -> dict:
-    """The probed run's training settings: the sweep's shared ones with the probe's loss, lr and epochs."""
-    return {**shared_settings(config), "loss": probe["loss"], "lr": probe["lr"], "epochs": probe["epochs"]}
+    """The probed run's training settings: the sweep's shared ones with the probe's loss, lr and epochs (test_every:
+    the budget; the probe reads no test set, the flag only has to be one)."""
+    return {**shared_settings(config), "loss": probe["loss"], "lr": probe["lr"], "epochs": probe["epochs"],
+            "test_every": probe["epochs"]}
 
 
 def packs_seeds(setting: bool | str, on_cuda: bool) -> bool:
