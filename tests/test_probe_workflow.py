@@ -14,10 +14,10 @@ WHY = "reports/html/mnist/why-mse.html"
 
 def test_the_probe_is_planned_only_when_its_block_is_on(tmp_path):
     off = plan(tmp_path, WHY, config=write_config(tmp_path, tiny_config()))
-    assert "probe" not in off.counts and "gather_probe" not in off.counts
+    assert "train_probe" not in off.counts and "gather_probe" not in off.counts
     on = plan(tmp_path, WHY, config=write_config(tmp_path, tiny_config(probe={"seeds": [0, 3]})))
-    assert on.counts["probe"] == 2 and on.counts["gather_probe"] == 1
-    assert on.wildcards("probe", "loss", "seed") == [("mse_softmax", "0"), ("mse_softmax", "3")]
+    assert on.counts["train_probe"] == 2 and on.counts["gather_probe"] == 1
+    assert on.wildcards("train_probe", "loss", "seed") == [("mse_softmax", "0"), ("mse_softmax", "3")]
 
 
 def test_the_rules_command_lines_carry_the_resolved_settings(tmp_path):

@@ -48,7 +48,7 @@ def get_probe_tables(dataset):
     return {"probe_csv": f"results/{dataset}/tables/probe.csv"}
 
 
-rule probe:
+rule train_probe:
     input:
         data=get_data,
     output:
