@@ -750,6 +750,10 @@ def why_text(study: Study) -> str:
         why = f"every lr of {_names(unselected)} diverged" if unselected else "it is the reference"
         text += f"`{slow}` is not compared with `{ref}` there ({why}). "
     r = study.of(slow, "scales")
+    if pd.isna(r.measured) and r.seeds_outside:
+        return text + (f"Its threshold-lr ratio to `{ref}` is not a point estimate on this grid: "
+                       f"{_outside_text(study, r.seeds_outside, study.threshold)}; seed by seed and over thresholds: "
+                       "see the page.")
     if pd.isna(r.measured):
         return text + f"Its threshold-lr ratio to `{ref}` is not measured on this grid (see the page)."
     theory = (f" (theory from the declared gradient scales: {_shift(r.theory)})" if r.theory is not None else
