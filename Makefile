@@ -10,7 +10,7 @@ CORES ?= 8
 # Rules call the `lossbench` command: it must be on PATH for Snakemake's jobs.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup lock run test test-slurm dry-run lint clean determinism figure
+.PHONY: setup lock run full-study test test-slurm dry-run lint clean determinism figure
 
 setup: $(STAMP)
 
@@ -43,6 +43,12 @@ lock:
 
 run: setup
 	snakemake --cores $(CORES)
+
+# The full learning-rate study (config/full-study.yaml over the default config: 17 seeds, 11 lrs, 30 epochs;
+# docs/studies.md, "The full study", gives what it answers and its estimated cost). It retrains the default's
+# lr-study folders at its own budget: run it in a clone of its own to keep the default results.
+full-study: setup
+	snakemake --cores $(CORES) --configfile config/full-study.yaml
 
 test: setup
 	pytest --durations=15    # the slowest tests, to keep CI inside its time budget

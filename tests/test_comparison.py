@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 
 from golden import assert_golden
 from lossbench import comparison, comparison_words, decisions, stats
@@ -109,15 +111,20 @@ def test_negligibility_is_read_before_significance():
 
 
 def test_two_seeds_never_rank_nor_say_best():
-    runs = sweep({"ce": [0.90, 0.91], "good": [0.95, 0.962]})
+    """2 seeds: `good` is 5 points up on both (95% CI +3.8 to +6.4 points): not worse by the margin, an interval
+    claim, but no ranking; `wide` (its seeds 9 points up and 6 down) is too few seeds to say anything."""
+    runs = sweep({"ce": [0.90, 0.91], "good": [0.95, 0.962], "wide": [0.99, 0.85]})
     found = analyse(summary_of(runs), runs, "ce")
-    good = verdicts(found)["good"]
-    assert good.difference.kind == decisions.TOO_FEW_SEEDS and not good.difference.detected
+    good, wide = verdicts(found)["good"], verdicts(found)["wide"]
+    assert good.difference.kind == decisions.NOT_WORSE and not good.difference.detected
+    assert wide.difference.kind == decisions.TOO_FEW_SEEDS and not wide.difference.detected
     assert not found.best.ranked and found.best.seeds == 2
     text = comparison_words.conclusion(found)
     assert "**Highest mean test accuracy:** `good`" in text and "with 2 seeds per variant this is no ranking" in text
     assert "best" not in text.lower() and "higher**" not in text and "detected" not in text
-    assert "`good` vs `ce`: not ranked: " in text and "a ranking needs 3 or more" in text
+    assert "`good` vs `ce`: **not worse by 1 point or more**: " in text
+    assert "with 2 seeds per side this ranks nothing (a ranking needs 3 or more)" in text
+    assert "`wide` vs `ce`: not ranked: " in text and "a ranking needs 3 or more" in text
 
 
 def test_best_never_singles_out_one_form_of_a_function():
@@ -140,18 +147,41 @@ def test_best_never_singles_out_one_form_of_a_function():
 
 
 def test_the_holm_adjusted_p_decides_not_the_raw_one():
-    # "edge" is a little better on every seed (raw paired p ~0.03), but it is one of four comparisons
+    # "edge" is a little better on every seed (raw paired p ~0.03), but it is one of four comparisons: not
+    # detected, and as its interval (+0.06 to +0.74 points) lies within the ±1-point margin, equivalent
     ref = [0.900, 0.910, 0.920, 0.930, 0.940]
     runs = sweep({"ref": ref, "edge": [0.905, 0.911, 0.928, 0.932, 0.944], "big": [0.95, 0.961, 0.97, 0.982, 0.99],
                   "n1": [0.91, 0.90, 0.925, 0.926, 0.94], "n2": [0.895, 0.92, 0.915, 0.935, 0.937]})
     found = analyse(summary_of(runs), runs, "ref")
     edge = verdicts(found)["edge"]
-    assert edge.p < 0.05 <= edge.difference.p_holm and edge.difference.kind == decisions.UNCLEAR
+    assert edge.p < 0.05 <= edge.difference.p_holm and edge.difference.kind == decisions.EQUIVALENT
     text = comparison_words.conclusion(found)
-    assert "`edge` vs `ref`: no detectable difference" in text and f"raw p = {edge.p:.2g}" in text
-    assert "too wide to call the difference negligible" in text.split("`edge` vs `ref`")[1].splitlines()[0]
+    assert "`edge` vs `ref`: **equivalent within ±1 point**" in text and f"raw p = {edge.p:.2g}" in text
+    assert "(not within ±0.5 points: not negligible)" in text.split("`edge` vs `ref`")[1].splitlines()[0]
     shown = comparison_words.comparison_display(stats.compare_to_reference(runs, "ref"))
     assert {"paired p", "Welch p", "test used", "Holm-adjusted p"} <= set(shown.columns)
+
+
+def test_an_open_comparison_says_its_interval_width_and_the_seeds_that_would_close_it():
+    """`wide` differs from `ref` by +0.5, -0.9, -0.2, -1.8, +0.4 points: sd 0.96 points, a 95% interval of
+    ±t(0.975, 4) x 0.96 / sqrt(5) = ±1.19 points, wider than the ±1-point margin: unclear, and the page
+    says how many seeds would give 80% power at that sd (12, stats.seeds_for_equivalence)."""
+    ref = [0.900, 0.910, 0.920, 0.930, 0.940]
+    runs = sweep({"ref": ref, "wide": [0.905, 0.901, 0.918, 0.912, 0.944], "big": [0.95, 0.961, 0.97, 0.982, 0.99]})
+    found = analyse(summary_of(runs), runs, "ref")
+    wide = verdicts(found)["wide"]
+    diffs = np.array([0.005, -0.009, -0.002, -0.018, 0.004])
+    half = scipy.stats.t.ppf(0.975, 4) * diffs.std(ddof=1) / math.sqrt(5)
+    assert wide.difference.kind == decisions.UNCLEAR and found.undecided == (wide,)
+    r = wide.resolution
+    assert r.seeds == 5 and r.half_width == pytest.approx(half) and r.sd == pytest.approx(diffs.std(ddof=1))
+    assert not r.reachable and r.needed == stats.seeds_for_equivalence(diffs.std(ddof=1)) == 12
+    assert verdicts(found)["big"].resolution.reachable  # detected: +4.7 points, ±0.34
+    text = comparison_words.conclusion(found)
+    assert ("`wide` against `ref`: the 95% interval is ±1.19 points over 5 seeds (the smallest difference they can "
+            "tell from none), wider than the margin, so these runs cannot tell whether `wide` is worse than `ref` by "
+            "1 point or more; about 12 seeds per loss would give an 80% chance") in text
+    assert "`big` against" not in text
 
 
 def test_no_spread_is_said_only_when_every_run_of_each_side_gives_one_accuracy():
@@ -309,7 +339,8 @@ def test_identical_runs_are_identical_and_a_negligible_difference_needs_a_narrow
     assert f"negligible: {v['near'].difference.difference * 100:+.2f} points (95% CI " in near
     assert "so the difference is negligible" in near
     wide = text.split("`wide` vs `ce`")[1].splitlines()[0]
-    assert "no detectable difference" in wide and "too wide to call the difference negligible" in wide
+    assert "no detectable difference" in wide
+    assert "too wide to call the difference negligible, equivalent or not worse" in wide
     assert "across the 2 comparisons" in text  # the identical pair is not a test
     shown = comparison_words.comparison_display(stats.compare_to_reference(runs, "ce"))
     assert shown.loc["nll", "test used"] == "none: identical" and shown.loc["nll", "paired p"] == ""
@@ -482,3 +513,37 @@ def test_a_line_of_one_point_never_lies_on_another_and_diverged_lines_stop():
     mixed = pd.concat([epochs_table({"a": [0]}, {"a": "cross_entropy"}, diverged={"a"}),
                        epochs_table({"a": [1]}, {"a": "cross_entropy"})])
     assert "the later points of `a` are means over the runs still finite" in curves_caption(mixed)
+
+
+def test_a_variant_that_changes_the_optimizer_is_an_ablation_worded_against_its_loss_under_sgd():
+    """Issue #22: optimizer is a setting like lr. A variant that trains its loss with Adam is an ablation:
+    never ranked, worded against the same loss at the shared settings, its change named. The shared
+    settings name the optimizer only when it is not plain SGD; runs gathered before the column existed
+    (no optimizer column) read as before."""
+    accuracies = {"ce": [0.90, 0.91, 0.92, 0.915], "mse": [0.12, 0.2, 0.15, 0.11], "mse_adam": [0.93, 0.94, 0.95, 0.94]}
+    runs = sweep(accuracies, {"ce": 0.1, "mse": 0.1, "mse_adam": 0.001},
+                 {"ce": "cross_entropy", "mse": "mse_softmax", "mse_adam": "mse_softmax"})
+    runs["optimizer"] = runs["variant"].map({"mse_adam": "adam"}).fillna("sgd")
+    found = analyse(summary_of(runs), runs, "ce")
+    (adam,) = found.ablations
+    assert adam.variant == "mse_adam" and adam.base == "mse" and adam.difference.kind == decisions.HIGHER
+    assert dict((k, (v, s)) for k, v, s in adam.changed) == {"lr": (0.001, 0.1), "optimizer": ("adam", "sgd")}
+    assert "mse_adam" not in found.best.variants
+    text = comparison_words.conclusion(found)
+    assert "at the shared settings (lr 0.1, batch 100, 5 epochs;" in text.splitlines()[0]  # sgd: not named
+    assert ("`mse_adam` (`mse_softmax` at lr 0.001 instead of 0.1, optimizer adam instead of sgd): at lr 0.001, "
+            "optimizer adam it recovers 0.9400 test accuracy, against 0.1450 for `mse` at lr 0.1, "
+            "optimizer sgd") in text
+    assert "`mse_adam` vs `ce`" not in text and "beat" not in text
+    # only the optimizer changed: still an ablation, named by that change alone
+    runs.loc[runs["variant"] == "mse_adam", "lr"] = 0.1
+    (adam,) = analyse(summary_of(runs), runs, "ce").ablations
+    assert comparison_words.ablation_text(adam).startswith(
+        "`mse_adam` (`mse_softmax` at optimizer adam instead of sgd): at optimizer adam it recovers 0.9400")
+    # every variant under Adam: no ablation, and the shared settings say so
+    runs["optimizer"] = "adam"
+    found = analyse(summary_of(runs), runs, "ce")
+    assert not found.ablations and "5 epochs, optimizer adam;" in comparison_words.conclusion(found).splitlines()[0]
+    # a table from before the column: no optimizer compared, nothing said about it
+    runs = runs.drop(columns="optimizer")
+    assert "optimizer" not in comparison_words.conclusion(analyse(summary_of(runs), runs, "ce"))

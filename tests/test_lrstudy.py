@@ -11,7 +11,7 @@ import math
 import pandas as pd
 import pytest
 
-from lossbench import decisions, losses, lrstudy, stats
+from lossbench import decisions, losses, lrstudy, lrstudy_words, stats
 from lossbench import tables as gathered
 
 NORMS = {"cross_entropy": 0.95, "softmax_nll": 0.95, "mse_softmax": 0.019, "mse_logits": 0.2}
@@ -451,11 +451,13 @@ HOLM = {**pair([0.95, 0.90, 0.97], [0.94, 0.94, 0.94]),
         ("mse_logits", 3.0): {"val": [0.9] * 3}}
 
 
-def test_an_interval_that_excludes_0_where_holm_detects_nothing_is_unclear():
+def test_an_interval_that_excludes_0_where_holm_detects_nothing_is_not_worse_never_higher():
     """The 95% CI is per comparison, the test is adjusted across the losses: with two compared, a
-    difference whose own interval just excludes 0 (p ~ 0.049) is not detected after Holm (~0.098)."""
+    difference whose own interval just excludes 0 (p ~ 0.049) is not detected after Holm (~0.098); an
+    interval wholly above 0 is still "not worse" by the margin (an interval claim, not a ranking)."""
     row = study(HOLM).of("mse_logits", "comparisons")
-    assert row.verdict.low > 0 and row.p < 0.05 <= row.verdict.p_holm and row.verdict.kind == decisions.UNCLEAR
+    assert row.verdict.low > 0 and row.p < 0.05 <= row.verdict.p_holm and row.verdict.kind == decisions.NOT_WORSE
+    assert not row.verdict.detected
 
 
 def test_a_loss_declared_the_same_function_as_the_reference_is_never_ranked():
@@ -549,3 +551,19 @@ def test_why_record_reads_the_csvs_or_is_none_when_the_study_is_off(tmp_path):
     runs.iloc[:-1].to_csv(paths[0], index=False)  # a row deleted by hand: refused, never shown as a result
     with pytest.raises(gathered.TableError, match="lr_study_runs.csv.*snakemake -R gather_lr_study"):
         lrstudy.why_record(*paths, "cross_entropy", "mse_softmax", 0.4)
+
+
+def test_the_default_runs_tuned_comparison_says_what_its_two_seeds_can_conclude():
+    """The default run's tuned pair (test accuracy 0.9551, 0.9439 against 0.9461, 0.9512): paired differences
+    +0.90 and -0.73 points, sd 1.153 points, a 95% interval of ±12.706 x 1.153 / sqrt(2) = ±10.36 points:
+    too few seeds, the ±1-point margin out of reach, 17 seeds for 80% power at that sd."""
+    row = study(pair([0.9551, 0.9439], [0.9461, 0.9512])).of("mse_softmax", "comparisons")
+    r = row.resolution
+    assert row.verdict.kind == decisions.TOO_FEW_SEEDS and r.seeds == 2
+    assert r.half_width == pytest.approx(0.1036, abs=5e-5) and r.sd == pytest.approx(0.011526, abs=1e-6)
+    assert not r.reachable and r.needed == 17
+    text = lrstudy_words.conclusion(study(pair([0.9551, 0.9439], [0.9461, 0.9512])))
+    assert ("`mse_softmax` (lr 10) against `cross_entropy` (lr 0.3): the 95% interval is ±10.36 points over 2 seeds "
+            "(the smallest difference they can tell from none), wider than the margin, so these runs cannot tell "
+            "whether `mse_softmax` (lr 10) is worse than `cross_entropy` (lr 0.3) by 1 point or more; about 17 seeds "
+            "per loss would give an 80% chance") in text

@@ -55,18 +55,20 @@ def zero_output_model(classes: int = 10, hidden=(16,)) -> MLP:
     return model
 
 
-def test_at_uniform_outputs_the_first_order_account_is_exact():
-    """z = 0 for every image: norm ratio 1 and cosine 1 (logit and weight gradients) up to float."""
-    model = zero_output_model()
-    x, y = torch.rand(40, 784), torch.arange(40) % 10
-    row = probe.probe_point(model, x, y, get_loss(SLOW), get_loss(REFERENCE), 0.1, 0.1 * 2 / 100,
-                            probe.matched_scale(SLOW, REFERENCE, 10))
-    assert row["mean_max_prob"] == pytest.approx(0.1) and row["max_prob"] == pytest.approx(0.1)
+@pytest.mark.parametrize("classes", [2, 3, 10])
+def test_at_uniform_outputs_the_first_order_account_is_exact(classes):
+    """z = 0 for every image: norm ratio 1 and cosine 1 (logit and weight gradients) up to float, any C."""
+    model = zero_output_model(classes)
+    x, y = torch.rand(40, 784), torch.arange(40) % classes
+    scale = probe.matched_scale(SLOW, REFERENCE, classes)
+    assert scale == pytest.approx(2 / classes**2)
+    row = probe.probe_point(model, x, y, get_loss(SLOW), get_loss(REFERENCE), 0.1, 0.1 * scale, scale)
+    assert row["mean_max_prob"] == pytest.approx(1 / classes) and row["max_prob"] == pytest.approx(1 / classes)
     assert row["norm_ratio"] == pytest.approx(1, rel=1e-5)
     assert row["weight_norm_ratio"] == pytest.approx(1, rel=1e-5)
     assert row["logit_cosine"] == pytest.approx(1, abs=1e-6)
     assert row["weight_cosine"] == pytest.approx(1, abs=1e-6)
-    assert row["raw_norm_ratio"] == pytest.approx(0.02, rel=1e-5)
+    assert row["raw_norm_ratio"] == pytest.approx(scale, rel=1e-5)
 
 
 def test_the_second_order_term_is_the_closed_forms_at_uniform_outputs():
@@ -97,18 +99,21 @@ def test_the_probe_steps():
 TINY = dict(train_size=200, val_size=50, hidden=(16,), batch_size=50, epochs=2, threads=1)
 
 
-def test_the_probed_run_is_the_trained_run(tiny_data, tmp_path):
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_the_probed_run_is_the_trained_run(tiny_data, tmp_path, optimizer):
     """Same split, initial weights, batch order and SGD as lossbench train: the same final weights; the
     probe reads without changing the network."""
-    cfg = TrainConfig(variant=SLOW, loss=SLOW, seed=3, lr=0.5, **TINY)
+    lr = 0.5 if optimizer == "sgd" else 1e-3
+    cfg = TrainConfig(variant=SLOW, loss=SLOW, seed=3, lr=lr, classes=3, optimizer=optimizer,
+                      **{**TINY, "train_size": 60, "val_size": 20, "batch_size": 15})  # 86 images of labels 0..2
     rows, model = probe.trained_probe(cfg, tiny_data, REFERENCE, points_per_epoch=2, probe_size=30)
     train.train(cfg, tiny_data, out_dir=tmp_path / "run")
     trained = load_state_dict(tmp_path / "run" / "model.pt")
     for name, value in model.state_dict().items():
         torch.testing.assert_close(value, trained[name], rtol=0, atol=0)
-    assert [r["step"] for r in rows] == [0, 2, 4, 6, 8]
+    assert [r["step"] for r in rows] == [0, 2, 4, 6, 8]  # 4 steps an epoch, 2 points
     assert rows[-1]["epoch"] == 2 and all(r["probe_size"] == 30 for r in rows)
-    assert all(r["reference_lr"] == pytest.approx(0.5 * 0.02) for r in rows)
+    assert all(r["reference_lr"] == pytest.approx(lr * 2 / 9) and r["classes"] == 3 for r in rows)
     assert all(0 < r["logit_cosine"] <= 1 + 1e-6 for r in rows)
 
 

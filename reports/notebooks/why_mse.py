@@ -35,6 +35,7 @@ probe_csv: str = ""  # the same-network gradient probe's table (config probe:); 
 probe_loss: str = ""  # the probed loss (config probe.loss, resolved); "": slow_loss
 plateau_window: int = 4  # the plateau criterion: window in epochs and gain in validation accuracy
 plateau_gain: float = 0.01
+optimizer_study_runs_csv: str = ""  # the optimiser control's runs (config optimizer_study:); "" when the block is off
 
 # %%
 from IPython.display import Markdown, display
@@ -229,6 +230,12 @@ horizon_figures.curves(horizon_epochs, readings, list(summary["variant"]));
 
 # %%
 horizon_words.display(readings)
+
+# %%
+from lossbench import optimizer_control, optimizer_control_words  # the control: a scale-free optimiser, each lr tuned
+
+control = optimizer_control.record(optimizer_study_runs_csv, runs, reference, slow_loss, classes)
+optimizer_control_words.why_note(control)
 
 # %% [markdown]
 # ## References

@@ -57,6 +57,7 @@ class Verdict:
     one_run: tuple[str, ...] = ()  # the sides with fewer than two runs
     no_spread: bool = False  # every run of each side gives one accuracy: no spread to test
     identical_curves: bool = False  # with epochs: every seed's history the same, bit for bit
+    resolution: decisions.Resolution | None = None  # what its seeds can conclude (None: no interval)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,12 @@ class Comparison:
     def variant(self, name: str) -> Variant | None:
         return next((v for v in self.variants if v.name == name), None)
 
+    @property
+    def undecided(self) -> tuple[Verdict, ...]:
+        """The losses' comparisons with the reference that these seeds leave open (``decisions.UNDECIDED``),
+        each with what its seeds can conclude (``Verdict.resolution``)."""
+        return tuple(v for v in self.verdicts if v.difference.kind in decisions.UNDECIDED and v.resolution)
+
 
 def _changed(table: pd.DataFrame, variant: str, reference: str) -> tuple:
     return tuple((k, v, shared) for k, (v, shared) in stats.changed_settings(table, variant, reference).items())
@@ -159,7 +166,7 @@ def _verdict(row, runs: pd.DataFrame | None, s: pd.DataFrame, reference: str, ep
     effect = row.paired_dz if row.test == "paired t" else row.cohens_d
     curves = identical and epochs is not None and stats.identical_runs(epochs, row.variant, reference)
     return Verdict(row.variant, reference, difference, row.test or "", row.p, effect, int(row.n_paired), diverged,
-                   one_run, no_spread, curves)
+                   one_run, no_spread, curves, stats.resolution(low, high, n_seeds, row.test == "paired t"))
 
 
 def ablation(variant: str, summary: pd.DataFrame, runs: pd.DataFrame, reference: str,

@@ -12,19 +12,21 @@ import pandas as pd
 
 from . import decisions, stats
 from .comparison import Ablation, Comparison, Variant, Verdict
-from .decisions import ALPHA, NEGLIGIBLE, Difference
+from .decisions import ALPHA, EQUIVALENCE_MARGIN, NEGLIGIBLE, Difference
 from .words import (
     SETTING_NAMES,
     acc,
     changed_text,
     ci,
     ci_points,
+    margin_text,
     missing,
     names,
     number,
     p_or_blank,
     p_value,
     points,
+    resolution_sentence,
     seeds,
     setting_value,
     settings_text,
@@ -77,14 +79,38 @@ def verdict_text(verdict: Verdict) -> str:
     if d.kind == decisions.NEGLIGIBLE_KIND:
         return (f"negligible: {points(d.difference)} points ({_tested(d, verdict)}): the whole interval lies within "
                 f"{width}, so the difference is negligible")
+    margin = margin_text(EQUIVALENCE_MARGIN)
     if d.kind in (decisions.HIGHER, decisions.LOWER):
-        return (f"**{abs(d.difference) * 100:.1f} points {d.kind}** ({_tested(d, verdict)}, {_effect(verdict)})")
+        return (f"**{abs(d.difference) * 100:.1f} points {d.kind}** ({_tested(d, verdict)}, {_effect(verdict)})"
+                + (f"; the whole interval lies within the pre-stated margin of {margin}, so it is {d.kind} by less "
+                   "than the margin" if d.within_margin else ""))
+    if d.kind == decisions.EQUIVALENT:
+        return (f"**equivalent within {margin}**: {points(d.difference)} points ({_tested(d, verdict)}): the whole "
+                f"interval lies within the pre-stated margin of {margin} (not within {width}: not negligible)")
+    if d.kind == decisions.NOT_WORSE:
+        return (f"**not worse by {margin.removeprefix('±')} or more**: {points(d.difference)} points "
+                f"({_tested(d, verdict)}): the whole interval lies above -{margin.removeprefix('±')}, the "
+                f"pre-stated margin, but reaches past +{margin.removeprefix('±')}, so it is not equivalent"
+                + _no_rank(d))
     if d.kind == decisions.TOO_FEW_SEEDS:
         return (f"not ranked: {points(d.difference)} points ({_tested(d, verdict)}) over {d.seeds} seeds per side; "
                 f"a ranking needs {decisions.MIN_SEEDS_TO_RANK} or more (a t-test with fewer has "
                 f"{max(d.seeds - 1, 0)} degree{'s' if d.seeds - 1 != 1 else ''} of freedom)")
+    if d.high < -EQUIVALENCE_MARGIN:  # the interval is per comparison; the test is adjusted for all of them
+        return (f"no detectable difference ({points(d.difference)} points, {_tested(d, verdict)}): the whole interval "
+                f"lies below -{margin.removeprefix('±')}, the pre-stated margin, so it is not \"not worse\", but "
+                f"Holm's adjustment across the comparisons leaves it undetected at p < {ALPHA}")
     return (f"no detectable difference ({points(d.difference)} points, {_tested(d, verdict)}): the interval reaches "
-            f"past {width}, too wide to call the difference negligible")
+            f"below -{margin.removeprefix('±')}, the pre-stated margin, too wide to call the difference negligible, "
+            "equivalent or not worse")
+
+
+def _no_rank(d: Difference) -> str:
+    """'; with 2 seeds per side this ranks nothing (...)', where a ranking needs more seeds."""
+    if decisions.can_rank(d.seeds):
+        return ""
+    return (f"; with {seeds(d.seeds)} per side this ranks nothing (a ranking needs {decisions.MIN_SEEDS_TO_RANK} "
+            "or more)")
 
 
 def _setting_words(changed, which: int) -> str:
@@ -133,6 +159,12 @@ def _change_text(a: Ablation, head: str) -> str:
     elif d.kind == decisions.NEGLIGIBLE_KIND:
         text = (f"{head}: at {setting} no change beyond ±{NEGLIGIBLE * 100:g} points from `{a.base}` at "
                 f"{base_setting} ({acc(a.mean)} against {acc(a.base_mean)}; {interval})")
+    elif d.kind == decisions.EQUIVALENT:
+        text = (f"{head}: at {setting} within {margin_text(EQUIVALENCE_MARGIN)} of `{a.base}` at {base_setting}, the "
+                f"pre-stated margin ({acc(a.mean)} against {acc(a.base_mean)}; {interval})")
+    elif d.kind == decisions.NOT_WORSE:
+        text = (f"{head}: at {setting} it reaches {acc(a.mean)} test accuracy, {against} ({interval}): not worse by "
+                f"{margin_text(EQUIVALENCE_MARGIN).removeprefix('±')} or more, the pre-stated margin" + _no_rank(d))
     elif d.kind == decisions.TOO_FEW_SEEDS:
         text = (f"{head}: at {setting} it reaches {acc(a.mean)} test accuracy, {against} ({interval}): too few seeds "
                 f"to call it a change (a ranking needs {decisions.MIN_SEEDS_TO_RANK} or more)")
@@ -189,8 +221,14 @@ def conclusion(c: Comparison) -> str:
         lines.append(f"- p-values are adjusted with Holm's method across the {c.tested} comparisons with "
                      f"`{c.reference}`; a difference counts at adjusted p < {ALPHA} with "
                      f"{decisions.MIN_SEEDS_TO_RANK} seeds or more per side, and a difference whose whole 95% CI "
-                     f"lies within ±{NEGLIGIBLE * 100:g} points is negligible whatever its p; the 95% CI is that of "
+                     f"lies within ±{NEGLIGIBLE * 100:g} points is negligible whatever its p; short of that bar, a "
+                     "difference is equivalent when its whole 95% CI lies within "
+                     f"{margin_text(EQUIVALENCE_MARGIN)} (the pre-stated margin), and not worse when the whole CI "
+                     f"lies above -{margin_text(EQUIVALENCE_MARGIN).removeprefix('±')}; the 95% CI is that of "
                      "the difference (of the paired differences where seeds pair up).")
+    resolution = resolution_sentence(f"`{c.reference}`", [(f"`{v.variant}`", v.difference, v.resolution)
+                                                           for v in c.verdicts])
+    lines += [f"- {resolution}"] if resolution else []
     others = [a for a in c.ablations if a.variant != c.reference]
     if others:
         lines.append("- **Ablations**: each changes a setting besides the loss, so none is ranked with the losses; "

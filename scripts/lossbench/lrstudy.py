@@ -240,6 +240,7 @@ class Comparison:
     p: float
     same_function: bool  # declared the same function as the reference: the same experiment, never ranked
     verdict: decisions.Difference
+    resolution: decisions.Resolution | None = None  # what its seeds can conclude (None: no interval)
 
 
 @dataclass(frozen=True)
@@ -580,7 +581,9 @@ def _comparisons(table: pd.DataFrame, selected: dict, reference: str) -> tuple[C
         out.append(Comparison(loss=loss, lr=lr, reference=reference, reference_lr=ref.lr, n=r["n"],
                               n_paired=r["n_paired"], mean=r["mean"], reference_mean=r["reference_mean"],
                               test=r["test"], p=r["p"], same_function=same_function(loss, reference),
-                              verdict=verdict))
+                              verdict=verdict, resolution=stats.resolution(r["difference_ci95_low"],
+                                                                           r["difference_ci95_high"], seeds,
+                                                                           r["n_paired"] >= 2)))
     return tuple(out)
 
 

@@ -16,7 +16,7 @@ from .decisions import ALPHA, COLLAPSE, CONFIDENT, MIN_SEEDS_TO_RANK, NEAR_CHANC
 from .losses import loss_info
 from .lrstudy import Comparison, Crossing, Saturation, Selected, Study, Sweep
 from .words import acc as _acc
-from .words import ci, seeds
+from .words import ci, margin_text, resolution_sentence, seeds
 from .words import ci_points as _ci_points
 from .words import number as _number
 from .words import p_value as _p
@@ -167,7 +167,11 @@ def _edge_words(losses: list[str]) -> str:
 
 # --- the tuned comparison ----------------------------------------------------------------------------
 
+_MARGIN = margin_text(decisions.EQUIVALENCE_MARGIN)  # '±1 point'
 HEADLINES = {decisions.NEGLIGIBLE_KIND: "Tuned, `{loss}` matches `{reference}`",
+             decisions.EQUIVALENT: "Tuned, `{loss}` is equivalent to `{reference}` within " + _MARGIN,
+             decisions.NOT_WORSE: "Tuned, `{loss}` is not worse than `{reference}` by " + _MARGIN.removeprefix("±")
+                                  + " or more",
              decisions.HIGHER: "Tuned, `{loss}` beats `{reference}`",
              decisions.LOWER: "Tuned, `{loss}` falls short of `{reference}`",
              decisions.TOO_FEW_SEEDS: "Tuned, `{loss}` against `{reference}`: too few seeds to rank them",
@@ -177,7 +181,9 @@ HEADLINES = {decisions.NEGLIGIBLE_KIND: "Tuned, `{loss}` matches `{reference}`",
              decisions.IDENTICAL: "Tuned, `{loss}` and `{reference}` give the same test accuracy on every seed",
              decisions.DIVERGED: "Tuned, `{loss}` against `{reference}`: a run diverged, nothing to compare",
              "same function": "Tuned, `{loss}` against `{reference}`: the same function, not ranked"}
-VERDICTS = {decisions.NEGLIGIBLE_KIND: "matches", decisions.HIGHER: "beats", decisions.LOWER: "falls short",
+VERDICTS = {decisions.NEGLIGIBLE_KIND: "matches", decisions.EQUIVALENT: f"equivalent within {_MARGIN}",
+            decisions.NOT_WORSE: f"not worse by {_MARGIN.removeprefix('±')} or more",
+            decisions.HIGHER: "beats", decisions.LOWER: "falls short",
             decisions.TOO_FEW_SEEDS: "too few seeds to rank", decisions.UNCLEAR: "too uncertain to tell",
             decisions.UNTESTED: "not tested (one seed)", decisions.IDENTICAL: "identical",
             decisions.DIVERGED: "diverged", "same function": "the same function"}
@@ -202,7 +208,18 @@ def _reason(row: Comparison) -> str:
         return f"the whole interval lies within ±{NEGLIGIBLE * 100:g} points"
     if kind in (decisions.HIGHER, decisions.LOWER):
         return (f"{kind}, detected at Holm-adjusted p < {ALPHA} with {seeds(v.seeds)} per side, and not "
-                "negligible")
+                "negligible" + (f"; the whole interval lies within the pre-stated margin of {_MARGIN}, so {kind} by "
+                                "less than the margin" if v.within_margin else ""))
+    if kind == decisions.EQUIVALENT:
+        return (f"the whole interval lies within the pre-stated margin of {_MARGIN} (not within "
+                f"±{NEGLIGIBLE * 100:g} points: not negligible)")
+    if kind == decisions.NOT_WORSE:
+        width = _MARGIN.removeprefix("±")
+        return (f"the whole interval lies above -{width}, the pre-stated margin, but reaches past +{width}, so "
+                "not equivalent"
+                + ("" if decisions.can_rank(v.seeds) else
+                   f"; with {seeds(v.seeds)} per side this ranks nothing (a ranking needs {MIN_SEEDS_TO_RANK} or "
+                   "more)"))
     if kind == decisions.TOO_FEW_SEEDS:
         df = "one degree" if v.seeds == 2 else f"{v.seeds - 1} degrees"
         return (f"{seeds(v.seeds)} per side (a t-test with {df} of freedom), fewer than the {MIN_SEEDS_TO_RANK} a "
@@ -211,8 +228,8 @@ def _reason(row: Comparison) -> str:
         if v.low > 0 or v.high < 0:  # the interval is per comparison; the test is adjusted for all of them
             return (f"not detected at Holm-adjusted p < {ALPHA} across the losses compared, although this "
                     "interval, not adjusted for them, excludes 0")
-        return (f"no difference detected, and the interval reaches past ±{NEGLIGIBLE * 100:g} points, too wide "
-                "to call them equal")
+        return (f"no difference detected, and the interval reaches below -{_MARGIN.removeprefix('±')}, the "
+                "pre-stated margin, too wide to call them equal, equivalent or one not worse")
     if kind == decisions.IDENTICAL:
         return "every seed of both gives the same test accuracy: nothing to test"
     return "one seed on a side: no interval and no test"
@@ -519,6 +536,10 @@ def conclusion(study: Study) -> str:
                         f"{NEAR_CHANCE / study.classes:.0%} validation accuracy at every lr of the grid: this compares "
                         "a loss that did not train, not a tuned one." if untrained else ""))
     lines += [f"- {comparison_sentence(row)}." for row in study.comparisons if row.loss != slow]
+    resolution = resolution_sentence(f"`{ref}` (lr {_lr_text(ref_row.lr)})" if ref_row is not None else "", [
+        (f"`{row.loss}` (lr {_lr_text(row.lr)})", row.verdict, row.resolution)
+        for row in study.comparisons if not row.same_function])
+    lines += [f"- {resolution}"] if resolution else []
     if ref_row is not None:
         lines += [f"- Gradient scale: {scale_sentence(study, loss)}" for loss in study.losses if loss != ref]
     lines += [f"- Saturation: {saturation_sentence(row, study.classes)}" for row in study.saturation]
@@ -574,7 +595,9 @@ def comparison_caption(study: Study) -> str:
     return (f"Test accuracy, paired by seed (seed *s* starts both from the same network). A difference is called "
             f"negligible only when its whole 95% CI lies within ±{NEGLIGIBLE * 100:g} points, whatever the test says; "
             f"it ranks the losses only at Holm-adjusted p < {ALPHA} (Holm's method across the losses "
-            f"compared) with at least {MIN_SEEDS_TO_RANK} seeds per side.")
+            f"compared) with at least {MIN_SEEDS_TO_RANK} seeds per side. Not ranked, it is equivalent when its whole "
+            f"95% CI lies within {_MARGIN} (the pre-stated margin), and not worse when the whole CI lies above "
+            f"-{_MARGIN.removeprefix('±')}.")
 
 
 def comparison_display(study: Study) -> pd.DataFrame | None:

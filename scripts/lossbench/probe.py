@@ -6,8 +6,9 @@ softmax) times the reference's, in the same direction, so the slow loss at lr tr
 at lr x scale. The learning-rate study measures how far that holds over whole trajectories on two
 *different* networks. This probe asks, on *one* network, which part of the account drifts first.
 
-It trains one run of ``loss`` exactly as ``lossbench train`` would (the same split, initial weights,
-batch order, SGD and lr: train.py's ``make_split``, ``MLP``, ``SGD`` and ``get_loss``), and every k
+It trains one run of ``loss`` exactly as ``lossbench train`` would (the same split of the first C classes,
+initial weights, batch order, optimiser and lr: train.py's ``make_split``, ``MLP``, ``make_optimizer`` and
+``get_loss``), and every k
 steps evaluates both losses on a fixed probe batch (the first ``probe_size`` training images) on
 THE SAME NETWORK:
 
@@ -23,7 +24,8 @@ THE SAME NETWORK:
   step), moves the logits by dz = z(w + d) - z(w). In logit space ``X_first`` = sum_i g_i . dz_i
   (the first-order change of the batch loss) and ``X_second`` = 1/2 sum_i dz_i^T H_i dz_i with H_i
   the per-sample logit Hessian of X (a Hessian-vector product, exact); ``X_second_ratio`` =
-  second / first: how much the loss's own curvature changes that step's loss change. ``X_actual_ratio``
+  second / first: how much the loss's own curvature changes that step's loss change (an SGD step whatever
+  the run's optimiser: the matched step is SGD's). ``X_actual_ratio``
   = (L(w + d) - L(w)) / (grad_w L . d): the whole step's change over its first-order prediction in
   weight space (network and loss curvature together; 1 where first order is exact).
 
@@ -55,7 +57,7 @@ from .errors import LossbenchError
 from .gathered import SINGLE_TABLES, manifest_path
 from .losses import get_loss, loss_info
 from .model import MLP
-from .train import SGD, make_split, start_run
+from .train import make_optimizer, make_split, start_run
 
 log = logging.getLogger(__name__)
 
@@ -213,9 +215,9 @@ def trained_probe(cfg: TrainConfig, data: dict, reference: str, points_per_epoch
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)  # split and batch order: train.train's, in its order
     split = make_split(data, cfg, generator, device)
-    classes = getattr(cfg, "classes", 10)
+    classes = cfg.classes
     model = MLP(split.x_train.shape[1], cfg.hidden, classes=classes).to(device)
-    optimizer = SGD(model.parameters(), lr=cfg.lr)
+    optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
     loss_fn, reference_fn = get_loss(cfg.loss), get_loss(reference)
     n = len(split.y_train)
     x_probe, y_probe = split.x_train[:probe_size], split.y_train[:probe_size]

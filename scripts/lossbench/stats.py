@@ -12,8 +12,9 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import integrate, stats
 
+from . import decisions
 from .decisions import ALPHA  # noqa: F401  (re-exported for the modules that still import it from here)
 
 CLASSES = 10
@@ -92,6 +93,76 @@ def _difference_ci(v: pd.Series, r: pd.Series, paired: pd.DataFrame) -> tuple[fl
     else:
         interval = stats.ttest_ind(v, r, equal_var=False).confidence_interval(0.95)
     return float(interval.low), float(interval.high)
+
+
+# --- what a number of seeds can conclude (decisions.EQUIVALENCE_MARGIN, decisions.Resolution) -----------
+
+def half_width(sd: float, n: int, confidence: float = 0.95) -> float:
+    """The half-width of the two-sided t-interval of a mean of ``n`` values with sd ``sd``:
+    t_{(1+confidence)/2, n-1} x sd / sqrt(n) (NaN for fewer than two)."""
+    if n < 2 or _nan(sd):
+        return math.nan
+    return float(stats.t.ppf((1 + confidence) / 2, n - 1) * sd / math.sqrt(n))
+
+
+def equivalence_power(sd: float, n: int, margin: float = decisions.EQUIVALENCE_MARGIN) -> float:
+    """The chance that ``n`` paired seeds conclude "equivalent" (the 95% interval of the mean paired
+    difference within ±``margin``: TOST at 2.5% per side, ``decisions.difference``) when the true
+    difference is 0 and the paired differences are normal with sd ``sd``.
+
+    Exact, not the normal approximation: the interval is mean ± c S, c = t_{0.975, n-1}/sqrt(n), and it lies
+    within ±margin when |mean| <= margin - c S. The mean is N(0, sd^2/n) and independent of S, with
+    (n-1) S^2/sd^2 chi-squared on n-1 degrees of freedom, so the power is the integral over q of
+    (2 Phi((margin - c sd sqrt(q/(n-1))) sqrt(n)/sd) - 1) against the chi-squared density, up to where the
+    bracket reaches 0."""
+    if n < 2:
+        return 0.0
+    if sd == 0:
+        return 1.0
+    c = stats.t.ppf(0.975, n - 1) / math.sqrt(n)
+    q_max = (n - 1) * (margin / (c * sd)) ** 2
+
+    def inside(q):
+        return (2 * stats.norm.cdf((margin - c * sd * math.sqrt(q / (n - 1))) * math.sqrt(n) / sd) - 1) \
+            * stats.chi2.pdf(q, n - 1)
+
+    peak = max(n - 3, 0)  # the chi-squared density's mode: tell quad where the mass is
+    points = [peak] if 0 < peak < q_max else None
+    return float(min(1.0, integrate.quad(inside, 0, q_max, points=points, limit=200)[0]))
+
+
+def seeds_for_equivalence(sd: float, margin: float = decisions.EQUIVALENCE_MARGIN,
+                          power: float = decisions.POWER) -> int | None:
+    """The fewest paired seeds (2 or more) with ``power`` chance of concluding "equivalent" within ±``margin``
+    at a paired-difference sd ``sd`` when the true difference is 0 (``equivalence_power``, which grows
+    with n: found by doubling, then bisection). None when ``sd`` is NaN. Roughly (z_0.975 + z_(1+power)/2)^2
+    sd^2 / margin^2 = 10.5 sd^2 / margin^2 at 80%; exactly a few more, as the sd is estimated too."""
+    if _nan(sd):
+        return None
+    low, high = 1, 2  # power(low) < power <= power(high)
+    while equivalence_power(sd, high, margin) < power:
+        low, high = high, high * 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if equivalence_power(sd, middle, margin) >= power else (middle, high)
+    return high
+
+
+def resolution(low: float, high: float, n: int, paired: bool) -> decisions.Resolution | None:
+    """What a comparison with this 95% interval over ``n`` seeds can conclude (``decisions.Resolution``):
+    its half-width; for paired seeds, the sd of the paired differences that interval implies
+    (half-width x sqrt(n) / t_{0.975, n-1}) and the seeds that sd needs for ``decisions.POWER`` at the
+    margin. None without an interval."""
+    if _nan(low) or _nan(high):
+        return None
+    half = (high - low) / 2
+    sd = float(half * math.sqrt(n) / stats.t.ppf(0.975, n - 1)) if paired and n >= 2 else math.nan
+    return decisions.Resolution(seeds=n, half_width=half, sd=sd, margin=decisions.EQUIVALENCE_MARGIN,
+                                needed=seeds_for_equivalence(sd))
+
+
+def _nan(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def pooled_sd(a: pd.Series, b: pd.Series) -> float:
@@ -232,7 +303,9 @@ def chance(classes: int = CLASSES) -> float:
 
 
 # What a variant can override besides its loss, as the tables record it (hidden as "1200-600-300")
-SETTINGS = ("lr", "batch_size", "epochs", "hidden")
+# what a variant may change besides its loss (an ablation changes one); a table without a column (optimizer:
+# tables gathered before it, constructed ones) simply does not compare it
+SETTINGS = ("lr", "batch_size", "epochs", "hidden", "optimizer")
 
 
 def _settings(table: pd.DataFrame) -> pd.DataFrame:

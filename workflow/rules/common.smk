@@ -334,6 +334,28 @@ def get_lr_study_tables(dataset, names=("runs", "epochs", "summary")):
     }
 
 
+# The number-of-classes block (classes_study:, the "Number of classes" page) and the optimiser
+# control (optimizer_study:, cited on the why page), defaults filled in; None when off (or when
+# this lossbench's config has no such block)
+CLASSES_STUDY = getattr(SWEEP, "classes_study", None)
+OPTIMIZER_STUDY = getattr(SWEEP, "optimizer_study", None)
+
+
+def get_study_tables(dataset, prefix, block, names=("runs", "epochs")):
+    """A study's gathered tables by notebook parameter name ({prefix}{name}_csv); none when it is off."""
+    if block is None:
+        return {}
+    return {
+        f"{prefix}{name}_csv": f"results/{dataset}/tables/{prefix}{name}.csv"
+        for name in names
+    }
+
+
+def get_study_record(dataset, prefix, block):
+    """gather's record of a study's tables (the page checks them against it); none when it is off."""
+    return [] if block is None else [f"results/{dataset}/tables/{prefix}gathered.json"]
+
+
 def get_final_output():
     """What `snakemake` builds: every run file too (a run file needed only by gather, whose tables
     are up to date, is an intermediate Snakemake would not remake if deleted), the tables, the

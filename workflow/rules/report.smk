@@ -27,8 +27,12 @@ REPORT_PLAN = {
                 **get_tables(dataset),
                 **get_horizon_tables(dataset),
                 **get_lr_study_tables(dataset, ("runs", "epochs")),
+                **get_study_tables(
+                    dataset, "optimizer_study_", OPTIMIZER_STUDY, ("runs",)
+                ),
                 **get_probe_tables(dataset),
             },
+            also_reads=get_study_record(dataset, "optimizer_study_", OPTIMIZER_STUDY),
             # every value resolved here (a block that is off: the schema's defaults), so the
             # notebook's own parameter defaults are never what a page shows
             parameters={
@@ -60,6 +64,27 @@ REPORT_PLAN = {
                 )
             }
             if LR_STUDY is not None
+            else {}
+        ),
+        **(
+            {
+                "classes": Page(
+                    notebook="classes.py",
+                    title="Number of classes",
+                    description="the threshold-lr ratio against C: where the predicted C^2/2 law holds",
+                    inputs=get_study_tables(dataset, "classes_study_", CLASSES_STUDY),
+                    also_reads=get_study_record(
+                        dataset, "classes_study_", CLASSES_STUDY
+                    ),
+                    parameters={
+                        "reference_loss": CLASSES_STUDY["reference"],
+                        "slow_loss": config["slow_loss"],
+                        "threshold": CLASSES_STUDY["threshold"],
+                        "loss_files": LOSS_FILES,
+                    },
+                )
+            }
+            if CLASSES_STUDY is not None
             else {}
         ),
         **{

@@ -1,0 +1,63 @@
+"""config/full-study.yaml: it resolves, its seeds are the ones its stated inputs need, its grid brackets each
+loss's optimum, and Snakemake plans it (docs/studies.md, "The full study")."""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+import numpy as np
+import pytest
+import yaml
+
+from helpers import ROOT, plan, resolved
+from lossbench import decisions, stats
+
+FULL = ROOT / "config" / "full-study.yaml"
+# The default run's tuned comparison (2026-12-05, tables/lr_study_runs.csv): mse_softmax at lr 10 minus
+# cross_entropy at lr 0.3, test accuracy per seed (0.9551 - 0.9461, 0.9439 - 0.9512): the planning sd.
+TUNED_DIFFERENCES = (0.9551 - 0.9461, 0.9439 - 0.9512)
+DEFAULT_OPTIMA = {"cross_entropy": 0.3, "mse_logits": 3.0, "mse_softmax": 10.0}  # the default study's selected lrs
+
+
+def full_study():
+    return resolved(FULL.read_text()).lr_study
+
+
+def test_the_full_study_resolves_over_the_default_config():
+    study = full_study()
+    assert study["losses"] == ["cross_entropy", "mse_softmax", "mse_logits"] and study["reference"] == "cross_entropy"
+    assert study["epochs"] == 30 and study["seeds"] == list(range(17))
+    assert set(yaml.safe_load(FULL.read_text())) == {"lr_study"}  # every other key stays the default's
+
+
+def test_its_seeds_give_80_percent_power_at_the_margin_from_the_measured_spread():
+    sd = float(np.std(TUNED_DIFFERENCES, ddof=1))
+    assert sd == pytest.approx(0.01153, abs=1e-5)
+    needed = stats.seeds_for_equivalence(sd, decisions.EQUIVALENCE_MARGIN, decisions.POWER)
+    assert len(full_study()["seeds"]) == needed == 17
+    assert stats.half_width(sd, needed) < decisions.EQUIVALENCE_MARGIN < stats.half_width(sd, 2)
+
+
+def test_its_grid_puts_a_neighbour_either_side_of_each_default_optimum():
+    lrs = sorted(full_study()["lrs"])
+    for loss, best in DEFAULT_OPTIMA.items():
+        assert best in lrs, loss
+        i = lrs.index(best)
+        below, above = lrs[i - 1], lrs[i + 1]
+        assert 1 < best / below <= 2 and 1 < above / best <= 2, (loss, below, best, above)
+    steps = np.diff(np.log(lrs))
+    assert steps.max() <= math.log(2) + 1e-9 and len(lrs) == 11  # x1.7 and x2 steps
+
+
+def test_snakemake_plans_every_point_of_the_full_grid(tmp_path):
+    """A dry run over the default config with the full study laid over it: 3 losses x 11 lrs x 17 seeds, each
+    its own training job on CPU (none is the sweep's: 30 epochs, not 5), and the default sweep beside it."""
+    (tmp_path / "config").mkdir()
+    shutil.copy(ROOT / "config" / "config.yaml", tmp_path / "config" / "config.yaml")
+    counts = plan(tmp_path, "--config", "pack_seeds=false", config=FULL).counts
+    assert counts["train_lr_study"] == 3 * 11 * 17 == 561
+    default = plan(tmp_path, "--config", "pack_seeds=false").counts
+    assert default["train_lr_study"] == 36  # the default grid: 42 points, 6 read from the sweep
+    assert {rule: n for rule, n in counts.items() if rule != "train_lr_study"} == {
+        rule: n for rule, n in default.items() if rule != "train_lr_study"}
