@@ -45,3 +45,4 @@ def test_the_learning_rate_page_runs_through_lossbench_report(tmp_path):
     # accuracy against lr, against the effective lr (two panels), saturation, and the threshold-lr ratio against the
     # threshold of mse_softmax and mse_logits (each has a ratio or a bound at some threshold in this scenario)
     assert html.count("<img") == 5
+    assert html.count('alt="The threshold-lr ratio of ') == 2  # each sweep figure with its alt text

@@ -35,6 +35,7 @@ def page(study: lrstudy.Study) -> str:
                  + "\n\n" + table(words.comparison_display(study))),
                 ("The threshold-lr ratio over thresholds and seeds",
                  "\n\n".join(words.sweep_text(study, x) + "\n\n" + table(words.sweep_display(study, x))
+                             + "\n\nAlt text: " + words.sweep_alt(study, x)
                              for x in study.losses if study.of(x, "sweeps") is not None) or "(none)"),
                 ("Saturation at large learning rates", words.saturation_caption(study)),
                 ("Every point of the grid", table(words.points_display(study))),

@@ -121,7 +121,7 @@ SCENES = {
 def test_the_sections_words(name):
     r = SCENES[name]()
     table = words.display(r)
-    text = "\n\n".join([words.statement(r), words.caption(r) or "(no figure)",
+    text = "\n\n".join([words.statement(r), words.caption(r) or "(no figure)", "Alt text: " + (words.alt(r) or "none"),
                         "(no table)" if table is None else table.to_markdown(disable_numparse=True)])
     assert "nan" not in text.lower().replace("nanmean", "")
     assert_golden(f"residual/{name}.md", text)

@@ -35,6 +35,7 @@ def test_the_why_page_renders_the_residual_factor(tmp_path):
     assert "On one network ( mse_softmax trained at lr 0.5, seed 0" in section, section[:2000]
     assert "over the declared scale, averages" in section and "Together they ask for" in section
     assert html[html.index("The residual factor"):html.index("Mean max-softmax probability")].count("<img") == 1
+    assert 'alt="Three panels against the probed epoch of mse_softmax' in html
     # off: the section says so and draws nothing
     report.render(NOTEBOOKS / "why_mse.py", out, {**parameters, "probe_csv": ""}, "Why")
     assert "The probe (config probe: ) is off" in re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", out.read_text()))

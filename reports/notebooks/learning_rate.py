@@ -27,12 +27,12 @@ classes: int = 10  # C: the declared gradient scales and caps are functions of i
 loss_files: list = []  # your own loss files (config loss_files): what they declare about their losses
 
 # %%
-import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from lossbench import losses, lrstudy, report
 from lossbench import lrstudy_figures as figures
 from lossbench import lrstudy_words as words
+from lossbench.classes_figures import show  # a figure with its alt text
 
 losses.load_loss_files(loss_files)
 
@@ -103,8 +103,7 @@ words.comparison_display(study)
 # %%
 for loss in (x for x in study.losses if study.of(x, "sweeps") is not None):
     display(Markdown(words.sweep_text(study, loss)), words.sweep_display(study, loss))
-    figures.sweep_figure(study, loss)
-    plt.show()
+    show(figures.sweep_figure(study, loss), words.sweep_alt(study, loss))
 
 # %% [markdown]
 # ## Saturation at large learning rates

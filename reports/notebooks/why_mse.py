@@ -174,7 +174,7 @@ if shown:
 # against $\frac{2}{C^3}P$ for $\frac{2}{C^2}\times$ cross-entropy: only their average over the classes agrees.
 
 # %%
-from lossbench import residual, residual_figures, residual_words
+from lossbench import classes_figures, residual, residual_figures, residual_words
 
 probe_table = residual.load(probe_csv)
 left = residual.section(probe_table, lrstudy.why_record(lr_study_runs_csv, lr_study_epochs_csv, lr_study_reference,
@@ -184,7 +184,7 @@ display(Markdown(residual_words.statement(left)))
 
 # %%
 display(Markdown(residual_words.caption(left)))
-residual_figures.figure(probe_table, left);
+classes_figures.show(residual_figures.figure(probe_table, left), residual_words.alt(left))
 residual_words.display(left)
 
 # %% [markdown]

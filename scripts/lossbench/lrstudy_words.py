@@ -794,3 +794,19 @@ def why_text(study: Study) -> str:
     return text + (f"To first reach validation accuracy {study.threshold:g} after epoch 1 it needs "
                    f"{_shift(r.measured)} {'as' if r.measured == 1 else 'than'} `{ref}`{predicted}{theory}: {reading}.")
 
+
+
+def sweep_alt(study: Study, loss: str) -> str:
+    """The sweep figure's alt text: what it draws and the range it shows, from the record."""
+    sweep = study.of(loss, "sweeps")
+    if sweep is None:
+        return ""
+    measured = (f"measured ratios from {_ratio(sweep.low)} to {_ratio(sweep.high)}" if sweep.ratios() else
+                "no measured ratio")
+    predicted = f", against {_ratio(sweep.predicted)} predicted (dashed line)" if not pd.isna(sweep.predicted) else ""
+    bounds = sum(1 for c in sweep.crossings if c.bound)
+    return (f"The threshold-lr ratio of {loss} to {study.reference} against the threshold "
+            f"({sweep.thresholds[0]:g} to {sweep.thresholds[-1]:g} validation accuracy after epoch 1), for the means "
+            f"(line) and each seed (dots): {measured}{predicted}"
+            + (f"; {bounds} bound{'s' if bounds != 1 else ''} (a crossing below a grid) drawn as hollow triangles."
+               if bounds else "."))

@@ -172,3 +172,14 @@ def display(r: Residual) -> pd.DataFrame | None:
              f"second order ({r.slow_loss})": f"{p.second:+.2g}", f"second order ({r.reference})":
              f"{p.reference_second:+.2g}", "largest p after epoch 1": f"{p.max_prob:.3g}"} for p in r.probes]
     return pd.DataFrame(rows).set_index("seed")
+
+
+def alt(r: Residual) -> str:
+    """The figure's alt text, from the record."""
+    if not r.probed:
+        return ""
+    low = min(p.norm_range[0] for p in r.probes)
+    high = max(p.norm_range[1] for p in r.probes)
+    return (f"Three panels against the probed epoch of {r.slow_loss}'s run: the norm ratio to {r.reference} over the "
+            f"declared scale, between {low:.4g} and {high:.4g} (1 dashed); the weight-gradient cosine, at least "
+            f"{min(p.cosine_low for p in r.probes):.4g}; and each loss's second-order share of one step.")
