@@ -52,9 +52,11 @@ def tables(spec: dict, epochs: int = 5, norms: dict | None = None) -> tuple[pd.D
     return pd.DataFrame(runs), pd.DataFrame(rows)
 
 
-def study(spec, reference="cross_entropy", slow_loss="mse_softmax", threshold=0.5, **kwargs) -> lrstudy.Study:
+def study(spec, reference="cross_entropy", slow_loss="mse_softmax", threshold=0.5, thresholds=None,
+          **kwargs) -> lrstudy.Study:
+    sweep = {} if thresholds is None else {"thresholds": thresholds}
     return lrstudy.analyse(*tables(spec, **kwargs), reference=reference, slow_loss=slow_loss, threshold=threshold,
-                           classes=CLASSES)
+                           classes=CLASSES, **sweep)
 
 
 # A study like the real one: cross_entropy peaks at 0.3 and diverges from 3; mse_softmax peaks at 10
@@ -289,6 +291,86 @@ def test_the_threshold_comes_from_the_caller():
     low, high = study(realistic(), threshold=0.3), study(realistic(), threshold=0.7)
     assert low.threshold == 0.3 and high.threshold == 0.7
     assert low.of("cross_entropy").threshold_lr < high.of("cross_entropy").threshold_lr
+
+
+# --- the threshold-lr ratio per seed and over thresholds ---------------------------------------------------
+
+def cross(lr0, v0, lr1, v1, t):
+    """Where a straight line in log lr from (lr0, v0) to (lr1, v1) reaches t."""
+    return 10 ** (math.log10(lr0) + (t - v0) / (v1 - v0) * (math.log10(lr1) - math.log10(lr0)))
+
+
+def test_the_ratio_per_seed_and_per_threshold_against_hand_made_numbers():
+    s = study(realistic(), thresholds=(0.3, 0.4, 0.6))
+    sweep = s.of("mse_softmax", "sweeps")
+    assert sweep.thresholds == (0.3, 0.4, 0.5, 0.6)  # the page's threshold joins the sweep
+    assert s.of("cross_entropy", "sweeps") is None  # the reference has no ratio to itself
+    # threshold 0.4, seed 1: mse_softmax reaches 0.40 exactly at lr 3; cross_entropy between 0.03 (0.30) and 0.1 (0.60)
+    c = sweep.at(0.4, seed=1)
+    assert c.kind == c.reference_kind == "interpolated"
+    assert c.ratio == pytest.approx(3 / cross(0.03, 0.30, 0.1, 0.60, 0.4))
+    # seed 2 at 0.6: mse_softmax between 3 (0.42) and 10 (0.72); cross_entropy at 0.1 (0.64) is above: 0.03 (0.34)..0.1
+    expected = cross(3, 0.42, 10, 0.72, 0.6) / cross(0.03, 0.34, 0.1, 0.64, 0.6)
+    assert sweep.at(0.6, seed=2).ratio == pytest.approx(expected)
+    # threshold 0.3: seed 1 of cross_entropy reaches 0.30 at its smallest lr (0.03): below its grid, a bound
+    c = sweep.at(0.3, seed=1)
+    assert c.reference_kind == "below" and c.bound == "at least" and not c.measured
+    assert c.bound_value == pytest.approx(c.lr / 0.03)
+    # both seeds (and so the means) of cross_entropy are at or above 0.3 at lr 0.03: a bound for the means too
+    means = sweep.at(0.3)
+    assert not means.measured and means.bound == "at least"
+    assert means.seeds_outside == (("cross_entropy", 1, "below"), ("cross_entropy", 2, "below"))
+    assert ("cross_entropy", "below") in sweep.widen
+    # the range over every measured ratio (means and seeds) and the grids' step
+    measured = [c.ratio for c in sweep.crossings if c.measured]
+    assert sweep.low == min(measured) and sweep.high == max(measured) and len(measured) == 9
+    assert sweep.step == pytest.approx(10 / 3)  # 0.03 .. 0.1, 0.3 .. 1, 3 .. 10: ×3.33 the widest
+    assert sweep.predicted == pytest.approx(s.of("mse_softmax", "scales").predicted)
+
+
+def seed_below_the_grid() -> dict:
+    spec = realistic()
+    spec[("cross_entropy", 0.03)]["val1"] = [0.30, 0.55]  # means 0.425 < 0.5: the mean curve interpolates
+    return spec
+
+
+def test_a_seed_outside_the_grid_turns_the_pooled_ratio_into_no_point_estimate():
+    """The mean curves cross 0.5 inside the grids while seed 2 of the reference is already above 0.5 at its
+    smallest lr: the page's ratio is not a point estimate; seed 1's is, seed 2's is a bound."""
+    s = study(seed_below_the_grid())
+    r = s.of("mse_softmax", "scales")
+    assert math.isnan(r.measured) and r.seeds_outside == (("cross_entropy", 2, "below"),) and r.per_seed == ()
+    sweep = s.of("mse_softmax", "sweeps")
+    assert sweep.at(0.5, seed=1).measured and sweep.at(0.5, seed=2).bound == "at least"
+    assert not sweep.at(0.5).measured
+    assert [c.seed for c in sweep.outside if c.threshold == 0.5] == [2]
+
+
+def test_a_threshold_never_reached_asks_for_a_wider_grid_above_unless_the_top_diverged():
+    s = study(NOT_REACHED)
+    sweep = s.of("mse_softmax", "sweeps")
+    assert ("mse_softmax", "above") in sweep.widen and ("cross_entropy", "below") in sweep.widen
+    assert all(not c.measured for c in sweep.crossings)
+    assert math.isnan(sweep.low) and math.isnan(sweep.high)
+    spec = realistic()  # cross_entropy never reaches 0.9 after epoch 1, and its top lr diverged: no wider grid helps
+    sweep = study(spec, thresholds=(0.9,)).of("mse_softmax", "sweeps")
+    assert sweep.at(0.9).reference_kind == "not reached" and ("cross_entropy", "above") not in sweep.widen
+
+
+def test_within_step_is_a_residual_smaller_than_one_grid_interval():
+    s = study(realistic())
+    sweep = s.of("mse_softmax", "sweeps")
+    assert sweep.within_step == (max(sweep.high / sweep.predicted, sweep.predicted / sweep.low) < sweep.step)
+    assert sweep.within_step  # 64× .. 135× against 46×: at most ×2.9, inside one ×3.33 interval
+
+
+def test_a_curve_that_peaks_inside_its_grid_asks_for_no_wider_grid_above():
+    spec = {("cross_entropy", lr): {"val": [0.9, 0.9], "val1": [v, v]}
+            for lr, v in {0.1: 0.2, 1.0: 0.6, 10.0: 0.4}.items()}
+    spec |= {("mse_softmax", lr): {"val": [0.5, 0.5], "val1": [v, v]} for lr, v in {1.0: 0.1, 10.0: 0.3}.items()}
+    sweep = study(spec, thresholds=(0.7,)).of("mse_softmax", "sweeps")
+    assert sweep.at(0.7).kind == sweep.at(0.7).reference_kind == "not reached"
+    assert sweep.widen == (("mse_softmax", "above"),)  # cross_entropy peaks at lr 1: wider will not reach 0.7
 
 
 # --- collapse on the reference's rising side -----------------------------------------------------------

@@ -101,3 +101,21 @@ def test_the_figures_alt_text_gives_the_main_numbers():
     text = alt_text(figures.lr_figure(s))
     assert text.startswith("Validation accuracy against the learning rate per loss. Highest mean: cross_entropy ")
     assert "mse_softmax" in text and "Legend: cross_entropy, mse_softmax, mse_logits" in text
+
+
+def test_the_sweep_figure_draws_the_records_and_never_a_bound_as_a_point():
+    s = t.study(t.seed_below_the_grid())
+    sweep = s.of("mse_softmax", "sweeps")
+    fig = figures.sweep_figure(s, "mse_softmax")
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    means = lines["means over seeds"]
+    assert list(means.get_xdata()) == list(sweep.thresholds)
+    expected = [sweep.at(th).ratio for th in sweep.thresholds]
+    assert all((a == b) or (a != a and b != b) for a, b in zip(means.get_ydata(), expected))  # NaN where no estimate
+    seed2 = lines["seed 2"].get_ydata()
+    assert seed2[list(sweep.thresholds).index(0.5)] != seed2[list(sweep.thresholds).index(0.5)]  # a bound: no dot
+    bound = lines["bound (at least: a crossing below its grid)"]
+    assert 0.5 in list(bound.get_xdata())
+    assert lines[f"predicted by the initial gradient scale ({sweep.predicted:.3g}×)"].get_ydata()[0] == sweep.predicted
+    assert figures.sweep_figure(s, "cross_entropy") is None  # the reference: no ratio to itself
+    assert figures.sweep_figure(t.study(t.NOT_REACHED, thresholds=(0.5,)), "mse_softmax") is None  # nothing to draw

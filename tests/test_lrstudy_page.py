@@ -36,12 +36,16 @@ def test_the_learning_rate_page_runs_through_lossbench_report(tmp_path):
     html = out.read_text()
     page = text_of(html)
     for heading in ("What the study says", "Accuracy against the learning rate", "Against the effective learning rate",
-                    "Selected learning rate per loss", "Saturation at large learning rates", "Every point of the grid"):
+                    "Selected learning rate per loss", "The threshold-lr ratio over thresholds and seeds",
+                    "Saturation at large learning rates", "Every point of the grid"):
         assert heading in page
     assert not re.search(r"\b(nan|inf)\b", page, re.I)
     assert "selected lr" in page and not re.search(r"\b(best|beats|detected)\b", page)  # two seeds: no ranking
     assert 'href="why-mse.html"' in html
-    assert html.count("<img") == 3  # accuracy against lr, against the effective lr (two panels), saturation
+    # accuracy against lr, against the effective lr (two panels), saturation, and the threshold-lr ratio against the
+    # threshold of mse_softmax and mse_logits (each has a ratio or a bound at some threshold in this scenario)
+    assert html.count("<img") == 5
+    assert html.count('alt="The threshold-lr ratio of ') == 2  # each sweep figure with its alt text
     from test_pages import assert_alt_text
 
     assert_alt_text(html)

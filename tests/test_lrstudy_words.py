@@ -33,6 +33,10 @@ def page(study: lrstudy.Study) -> str:
                 ("Selected learning rate per loss", table(words.table_display(study))),
                 ("Each loss at its selected learning rate against the reference", words.comparison_caption(study)
                  + "\n\n" + table(words.comparison_display(study))),
+                ("The threshold-lr ratio over thresholds and seeds",
+                 "\n\n".join(words.sweep_text(study, x) + "\n\n" + table(words.sweep_display(study, x))
+                             + "\n\nAlt text: " + words.sweep_alt(study, x)
+                             for x in study.losses if study.of(x, "sweeps") is not None) or "(none)"),
                 ("Saturation at large learning rates", words.saturation_caption(study)),
                 ("Every point of the grid", table(words.points_display(study))),
                 ("The why page's line", words.why_text(study) if not study.empty else "(the study is off)")]
@@ -77,6 +81,8 @@ CONSTRUCTED = {
                            ("mse_softmax", 1.0): {"val": [0.1, 0.1], "status": ["diverged"] * 2},
                            ("mse_softmax", 3.0): {"val": [0.1, 0.1], "status": ["diverged"] * 2}}, {}),
     "threshold_not_reached": (t.NOT_REACHED, {}),
+    # the means cross 0.5 inside the grids, seed 2 of the reference already at its smallest lr: no point estimate
+    "seed_below_the_grid": (t.seed_below_the_grid(), {}),
     "collapse": (t.COLLAPSE, {"norms": t.COLLAPSE_NORMS}),
     "no_rising_side": ({("cross_entropy", 0.1): {"val": [0.9, 0.9]}, ("cross_entropy", 1.0): {"val": [0.8, 0.8]},
                         ("mse_softmax", 10.0): {"val": [0.5, 0.5]}, ("mse_softmax", 30.0): {"val": [0.6, 0.6]}}, {}),

@@ -32,6 +32,7 @@ from IPython.display import Markdown, display
 from lossbench import losses, lrstudy, report
 from lossbench import lrstudy_figures as figures
 from lossbench import lrstudy_words as words
+from lossbench.classes_figures import show  # a figure with its alt text
 
 losses.load_loss_files(loss_files)
 
@@ -92,6 +93,17 @@ words.table_display(study)
 # %%
 display(Markdown(words.comparison_caption(study)))
 words.comparison_display(study)
+
+# %% [markdown]
+# ## The threshold-lr ratio over thresholds and seeds
+# The threshold lr depends on the threshold chosen and on the seed, and a grid locates it only to
+# within one interval: here each loss's ratio to the reference at several thresholds, per seed and
+# for the means over seeds. A crossing outside a grid is a bound (≤, ≥), never a point estimate.
+
+# %%
+for loss in (x for x in study.losses if study.of(x, "sweeps") is not None):
+    display(Markdown(words.sweep_text(study, loss)), words.sweep_display(study, loss))
+    show(figures.sweep_figure(study, loss), words.sweep_alt(study, loss))
 
 # %% [markdown]
 # ## Saturation at large learning rates

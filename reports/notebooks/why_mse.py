@@ -31,6 +31,8 @@ lr_study_runs_csv: str = ""  # learning-rate study tables (config lr_study:); ""
 lr_study_epochs_csv: str = ""
 lr_study_threshold: float = 0.5  # the study's threshold (validation accuracy after epoch 1), as on its page
 lr_study_reference: str = ""  # the study's reference loss (config lr_study.reference); "" when the block is off
+probe_csv: str = ""  # the same-network gradient probe's table (config probe:); "" when the block is off
+probe_loss: str = ""  # the probed loss (config probe.loss, resolved); "": slow_loss
 plateau_window: int = 4  # the plateau criterion: window in epochs and gain in validation accuracy
 plateau_gain: float = 0.01
 optimizer_study_runs_csv: str = ""  # the optimiser control's runs (config optimizer_study:); "" when the block is off
@@ -167,6 +169,31 @@ if shown:
 if shown and found.direct.twin:
     display(Markdown(why_words.paired_caption(found)))
     plots.paired_difference(epochs, [(found.direct.twin, found.direct.slow_variant)]);
+
+# %% [markdown]
+# ## The residual factor
+# The learning-rate study measures how much larger an lr the slow loss needs to reach a threshold
+# after epoch 1; the gradient scale predicts part of it. What is left, measured ÷ predicted, has three
+# first candidates, each read by the probe (config `probe:`) on one network, the same weights for both
+# losses, every few steps of the slow loss's run: the norm ratio of the two logit gradients drifting
+# from the declared scale, their directions parting (cosine), and the second-order term the scale
+# argument leaves out. At exactly uniform outputs the per-sample logit Hessian of MSE on softmax is
+# $\frac{4}{C^3}P - \frac{2}{C^2}P e_y e_y^\top P$ ($P = I - \frac{1}{C}\mathbf{1}\mathbf{1}^\top$),
+# against $\frac{2}{C^3}P$ for $\frac{2}{C^2}\times$ cross-entropy: only their average over the classes agrees.
+
+# %%
+from lossbench import classes_figures, residual, residual_figures, residual_words
+
+probe_table = residual.load(probe_csv)
+left = residual.section(probe_table, lrstudy.why_record(lr_study_runs_csv, lr_study_epochs_csv, lr_study_reference,
+                                                         probe_loss or slow_loss, lr_study_threshold, classes),
+                        probe_loss or slow_loss, lr_study_reference, classes)
+display(Markdown(residual_words.statement(left)))
+
+# %%
+display(Markdown(residual_words.caption(left)))
+classes_figures.show(residual_figures.figure(probe_table, left), residual_words.alt(left))
+residual_words.display(left)
 
 # %% [markdown]
 # ## Saturation

@@ -184,14 +184,14 @@ def _json_arg(text: str, flag: str):
         raise ArgumentError(str(exc)) from None
 
 
-def _check_loss(name: str) -> None:
-    """A loss the registry does not hold is a usage error naming --loss (exit 2)."""
+def _check_loss(name: str, flag: str = "--loss") -> None:
+    """A loss the registry does not hold is a usage error naming its flag (exit 2)."""
     from .losses import get_loss
 
     try:
         get_loss(name)
     except LossbenchError as exc:
-        raise ArgumentError(f"--loss: {exc}") from None
+        raise ArgumentError(f"{flag}: {exc}") from None
 
 
 def _kind(value) -> str:
@@ -345,6 +345,22 @@ def cmd_train_seeds(args: argparse.Namespace) -> None:
                        by_lr=grid)
 
 
+def cmd_probe(args: argparse.Namespace) -> None:
+    from . import data, probe
+    from .config import config_from_flags
+
+    _check_training(args)
+    _check_loss(args.reference, "--reference")
+    probe.run_probe(config_from_flags(vars(args), variant=args.loss), data.load(args.data), args.reference,
+                    points_per_epoch=args.points_per_epoch, probe_size=args.probe_size, out=args.out)
+
+
+def cmd_gather_probe(args: argparse.Namespace) -> None:
+    from . import probe
+
+    probe.gather(args.probes, args.out_dir)
+
+
 def cmd_gather(args: argparse.Namespace) -> None:
     from . import tables
 
@@ -398,6 +414,9 @@ EXAMPLES = {
               "--out-dir /tmp/lb/runs/cross_entropy/seed-0"],
     "train-seeds": [f"lossbench train-seeds --variant mse_softmax --loss mse_softmax --seeds 0 1 --epochs 1 "
                     f"--data {DATA} --out-dir /tmp/lb/runs/mse_softmax"],
+    "probe": [f"lossbench probe --loss mse_softmax --reference cross_entropy --seed 0 --epochs 1 --data {DATA} "
+              "--out /tmp/lb/probe/probe.csv"],
+    "gather-probe": ["lossbench gather-probe --probes /tmp/lb/probe/probe.csv --out-dir /tmp/lb/tables"],
     "gather": ["lossbench gather --runs /tmp/lb/runs/*/seed-*/metrics.json --out-dir /tmp/lb/tables"],
     "report": ["lossbench report --notebook reports/notebooks/comparison.py --out /tmp/lb/comparison.html "
                "--title 'Losses on MNIST' --parameters '{\"runs_csv\": \"/tmp/lb/tables/runs.csv\", "
@@ -465,6 +484,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True, type=output_dir,
                    help="variant folder: each seed writes OUT_DIR/seed-<s>/ (with --lrs: OUT_DIR/lr-<lr>/seed-<s>/)")
     p.set_defaults(func=cmd_train_seeds)
+
+    p = _add(sub, "probe", "train one run and probe both losses' gradients on the same network (probe.csv)")
+    _add_train_flags(p, skip=("variant",))
+    _add_loss_file_flags(p)
+    p.add_argument("--reference", default="cross_entropy", type=name, help="the loss compared on the same network")
+    p.add_argument("--points-per-epoch", type=positive_int, default=10, help="probe points per epoch (and step 0)")
+    p.add_argument("--probe-size", type=positive_int, default=100,
+                   help="probe batch: the first N training images of the split")
+    p.add_argument("--data", required=True, help="data.pt written by 'lossbench data'")
+    p.add_argument("--out", required=True, type=output_file, help="probe.csv to write (whole or not at all)")
+    p.set_defaults(func=cmd_probe)
+
+    p = _add(sub, "gather-probe", "collect probed runs' probe.csv into one probe.csv and its record")
+    p.add_argument("--probes", nargs="+", required=True, type=input_file, help="probe.csv files of lossbench probe")
+    p.add_argument("--out-dir", required=True, type=output_dir, help="tables folder: probe.csv, probe_gathered.json")
+    p.set_defaults(func=cmd_gather_probe)
 
     p = _add(sub, "gather", "collect runs into runs.csv, epochs.csv, summary.csv")
     p.add_argument("--runs", nargs="+", required=True,

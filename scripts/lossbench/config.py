@@ -163,6 +163,7 @@ class Sweep:
     variants: dict
     horizon: dict | None
     lr_study: dict | None
+    probe: dict | None = None  # the same-network gradient probe (probe:), check_probe
 
 
 def resolve(config: dict, known_losses: Iterable[str], command_line: Mapping | None = None) -> Sweep:
@@ -174,7 +175,8 @@ def resolve(config: dict, known_losses: Iterable[str], command_line: Mapping | N
     load_user_losses(config)
     known = list(known_losses)  # after the user's loss files joined the registry (known_losses: the registry)
     variants = check(config, known)
-    return Sweep(config, variants, check_horizon(config, variants), check_lr_study(config, known))
+    return Sweep(config, variants, check_horizon(config, variants), check_lr_study(config, known),
+                 probe=check_probe(config, known))
 
 
 def load_user_losses(config: dict) -> None:
@@ -516,6 +518,37 @@ def check_lr_study(config: dict, known_losses: Iterable[str]) -> dict | None:
                           f"found {block['reference']!r}; set lr_study.reference to one of them, or set "
                           "lr_study: null (off)")
     return {**block, "lrs": [float(lr) for lr in block["lrs"]], "epochs": block["epochs"] or config["epochs"]}
+
+
+def check_probe(config: dict, known_losses: Iterable[str]) -> dict | None:
+    """The probe block (``probe:``, ``config`` validated) with its defaults resolved, or None when off: ``loss``
+    (null: slow_loss) and ``reference``, two different registered losses; ``lr`` (null: the sweep's); ``epochs``
+    (null: the horizon's budget when it is on, else the sweep's); ``probe_size`` at most train_size."""
+    block = config.get("probe")
+    if block is None:
+        return None
+    known = sorted(known_losses)
+    resolved = {**block, "loss": block["loss"] or config["slow_loss"], "lr": block["lr"] or config["lr"],
+                "epochs": block["epochs"] or (config.get("horizon") or {}).get("epochs") or config["epochs"]}
+    for key in ("loss", "reference"):
+        if resolved[key] not in known:
+            where = "slow_loss (probe.loss is null)" if key == "loss" and block["loss"] is None else f"probe.{key}"
+            raise ConfigError(f"{where}: expected a registered loss ({', '.join(known)}), found {resolved[key]!r}; "
+                              "or set probe: null (off)")
+    if resolved["loss"] == resolved["reference"]:
+        raise ConfigError(f"probe.reference: expected a loss other than the probed one ({resolved['loss']}), found "
+                          f"{resolved['reference']!r}; the probe compares two losses on one network")
+    if resolved["probe_size"] > config["train_size"]:
+        raise ConfigError(f"probe.probe_size: expected at most train_size ({config['train_size']}), found "
+                          f"{resolved['probe_size']}")
+    return resolved
+
+
+def probe_run_settings(config: Mapping, probe: Mapping) -> dict:
+    """The probed run's training settings: the sweep's shared ones with the probe's loss, lr and epochs (test_every:
+    the budget; the probe reads no test set, the flag only has to be one)."""
+    return {**shared_settings(config), "loss": probe["loss"], "lr": probe["lr"], "epochs": probe["epochs"],
+            "test_every": probe["epochs"]}
 
 
 def packs_seeds(setting: bool | str, on_cuda: bool) -> bool:

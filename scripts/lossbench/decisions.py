@@ -40,6 +40,12 @@ GUESSING = 0.5  # one class predicted for more than half the test images: guessi
 EPS = 1e-9  # accuracies are fractions of an image set: compare gains and levels with this slack
 CONFIDENT = 0.9  # what a run records as "confidently wrong": a wrong prediction with max probability above this
 # (a loss whose declared softmax cap is at or below it cannot be confidently wrong: not read for saturation)
+# the learning-rate study's threshold-lr ratio is read at each of these validation accuracies after epoch 1 too
+# (and at the page's own threshold): how far the choice of threshold moves the ratio (issue 22, point 3)
+THRESHOLD_SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+# the residual factor (why page): a probed candidate's share of the residual lr factor, on a log scale
+RESIDUAL_ACCOUNTS = 0.5  # covers at least half of it: it accounts for the residual
+RESIDUAL_PART = 0.1  # a tenth or more: part of it; below (or the wrong way): none of it
 WHOLE_SHIFT = 1.005  # a measured/predicted lr ratio within 0.5% of 1: the gradient scale accounts for all of it
 VANISHED = 0.1  # a last-epoch logit gradient under a tenth of the initial one has vanished
 LR_MATCH = 0.02  # a variant whose lr is within 2% of lr x a gradient ratio takes the matched step (a config's

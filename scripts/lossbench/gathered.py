@@ -20,7 +20,10 @@ TABLES = ("runs", "epochs", "summary")
 MANIFEST = "gathered.json"  # beside the tables, after their prefix: gathered.json, horizon_gathered.json, ...
 # The Snakemake rule that writes each prefix's tables (workflow/rules/*.smk) and the one command that
 # rebuilds them (-R: the rule runs again, and so does every page that reads its tables)
-GATHER_RULES = {"": "gather", "horizon_": "gather_horizon", "lr_study_": "gather_lr_study"}
+GATHER_RULES = {"": "gather", "horizon_": "gather_horizon", "lr_study_": "gather_lr_study", "probe_": "gather_probe"}
+# A gathered table outside the {prefix}{runs,epochs,summary}.csv pattern: its file name -> its prefix (the record is
+# {prefix}gathered.json beside it): tables/probe.csv (lossbench gather-probe) is recorded in probe_gathered.json
+SINGLE_TABLES = {"probe.csv": "probe_"}
 MEND = "Rebuild it with `snakemake -R {rule}` (and the options you run snakemake with)."
 MEND_BY_HAND = ("Rebuild it with `lossbench gather --prefix {prefix} --runs <its runs' metrics.json> "
                 "--out-dir {folder}`.")
@@ -54,8 +57,16 @@ def mend_command(path: str | os.PathLike) -> str:
     return MEND.format(rule=rule) if rule else MEND_BY_HAND.format(prefix=prefix, folder=path.parent)
 
 
+def table_names(prefix: str) -> list[str]:
+    """The files gather writes with ``prefix``: ``SINGLE_TABLES``'s of that prefix, else {prefix}{runs,...}.csv."""
+    return [name for name, p in SINGLE_TABLES.items() if p == prefix] or [f"{prefix}{n}.csv" for n in TABLES]
+
+
 def _table_prefix(path: Path) -> str | None:
-    """``horizon_`` for ``horizon_runs.csv``, "" for ``runs.csv``; None for a file gather does not write."""
+    """``horizon_`` for ``horizon_runs.csv``, "" for ``runs.csv``, ``probe_`` for ``probe.csv``; None for a file
+    gather does not write."""
+    if path.name in SINGLE_TABLES:
+        return SINGLE_TABLES[path.name]
     return next((path.name.removesuffix(f"{n}.csv") for n in TABLES if path.name.endswith(f"{n}.csv")), None)
 
 
@@ -64,7 +75,7 @@ def _prefix(path: Path) -> str:
     if prefix is not None:
         return prefix
     raise TableError(f"{path}: not a table gather writes (expected a name ending in "
-                     f"{', '.join(f'{name}.csv' for name in TABLES)})")
+                     f"{', '.join(f'{name}.csv' for name in TABLES)}, or {', '.join(SINGLE_TABLES)})")
 
 
 def verified_bytes(path: Path) -> bytes:
@@ -103,7 +114,7 @@ def check_gathered(folder: str | os.PathLike, regathered: set[str] = frozenset()
     for prefix, rule in GATHER_RULES.items():
         if rule in regathered:
             continue
-        for name in TABLES:
-            table = Path(folder) / f"{prefix}{name}.csv"
+        for name in table_names(prefix):
+            table = Path(folder) / name
             if table.exists():  # a missing table: Snakemake regathers it
                 verified_bytes(table)

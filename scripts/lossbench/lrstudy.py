@@ -140,10 +140,88 @@ class Scale:
     per_seed: tuple[float, ...] = ()
     reading: str = ""  # "whole" (within WHOLE_SHIFT), "more" (needs more than predicted), "less"; "" unmeasured
     seeds_straddle: bool = False  # some seeds above the prediction and some below
+    # (loss, seed, kind) of each seed whose own curve crosses outside the grid ("below", "not reached"): the mean
+    # curves' crossing then mixes a located seed with one that is not, so no point estimate is given (measured NaN)
+    seeds_outside: tuple[tuple[str, int, str], ...] = ()
 
     @property
     def factor(self) -> float:
         return self.measured / self.predicted
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """One loss's and the reference's epoch-1 curves at one threshold: each one's threshold lr (``threshold_lr``)
+    and their ratio, where both are interpolated inside their grids; else a bound or nothing.
+
+    ``seed`` None: the curves of the means over seeds (a point estimate only when every seed's own crossing
+    is inside the grid: ``seeds_outside`` empty)."""
+
+    loss: str
+    threshold: float
+    seed: int | None
+    lr: float
+    kind: str  # threshold_lr's kind for the loss: "interpolated", "below", "not reached"
+    reference_lr: float
+    reference_kind: str
+    ratio: float = NAN  # lr / reference_lr where both are interpolated (and, for the means, every seed is)
+    bound: str = ""  # "at most" (the loss's crossing is below its grid), "at least" (the reference's is), ""
+    bound_value: float = NAN
+    seeds_outside: tuple[tuple[str, int, str], ...] = ()  # means only: (loss, seed, kind) crossing outside the grid
+
+    @property
+    def measured(self) -> bool:
+        return not pd.isna(self.ratio)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """The threshold-lr ratio of one loss to the reference over a range of thresholds, per seed and for the
+    means: how much of it the gradient scale predicts, how far the threshold's choice moves the rest, and
+    where the grids cannot place a crossing."""
+
+    loss: str
+    reference: str
+    thresholds: tuple[float, ...]
+    predicted: float  # 1/scale (measured); NaN unmeasured
+    theory: float | None
+    crossings: tuple[Crossing, ...]  # per threshold ascending: the means' crossing, then each seed's
+    step: float  # the largest factor between neighbouring lrs of the loss's and the reference's grids
+    grid_low: tuple[float, float]  # (loss's, reference's) smallest lr
+    grid_high: tuple[float, float]  # largest lr
+    widen: tuple[tuple[str, str], ...]  # (loss, "below" | "above"): a crossing lies outside that grid there
+
+    def at(self, threshold: float, seed: int | None = None) -> Crossing | None:
+        return next((c for c in self.crossings if math.isclose(c.threshold, threshold) and c.seed == seed), None)
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(dict.fromkeys(c.seed for c in self.crossings if c.seed is not None))
+
+    def ratios(self, seeds: bool = True) -> tuple[float, ...]:
+        """Every measured ratio (the means' and, with ``seeds``, each seed's), over every threshold."""
+        return tuple(c.ratio for c in self.crossings if c.measured and (seeds or c.seed is None))
+
+    @property
+    def low(self) -> float:
+        return min(self.ratios(), default=NAN)
+
+    @property
+    def high(self) -> float:
+        return max(self.ratios(), default=NAN)
+
+    @property
+    def outside(self) -> tuple[Crossing, ...]:
+        """The seeds' crossings that give no ratio: one of the two curves crosses outside its grid."""
+        return tuple(c for c in self.crossings if c.seed is not None and not c.measured)
+
+    @property
+    def within_step(self) -> bool:
+        """The departure from the prediction (the larger of highest/predicted and predicted/lowest) is smaller
+        than one grid step: the interval each crossing is interpolated in could hold all of it."""
+        if pd.isna(self.predicted) or pd.isna(self.high) or pd.isna(self.step):
+            return False
+        return max(self.high / self.predicted, self.predicted / self.low) < self.step
 
 
 @dataclass(frozen=True)
@@ -220,6 +298,7 @@ class Study:
     collapse1: tuple[Collapse, ...] = ()
     collapse_final: tuple[Collapse, ...] = ()
     saturation: tuple[Saturation, ...] = ()
+    sweeps: tuple[Sweep, ...] = ()  # per loss other than the reference: the threshold-lr ratio over thresholds
     reference_measured: bool = False  # the reference has epoch-0 gradient norms: scales are measured
 
     @property
@@ -355,6 +434,69 @@ def threshold_by_seed(table: pd.DataFrame, threshold: float) -> dict:
             for (loss, seed), g in table.groupby(["loss", "seed"], sort=False)}
 
 
+def _crossing(loss: str, reference: str, threshold: float, seed: int | None, mine: tuple[float, str],
+              theirs: tuple[float, str], outside: tuple = ()) -> Crossing:
+    """The ratio of two threshold lrs (``threshold_lr``'s pairs), a bound when one of them is below its grid,
+    nothing when one is not reached; for the means (``seed`` None) no ratio while a seed crosses outside."""
+    record = dict(loss=loss, threshold=threshold, seed=seed, lr=mine[0], kind=mine[1], reference_lr=theirs[0],
+                  reference_kind=theirs[1], seeds_outside=outside)
+    value = mine[0] / theirs[0] if mine[0] > 0 and theirs[0] > 0 else NAN
+    kinds = (mine[1], theirs[1])
+    if kinds == ("interpolated", "interpolated"):
+        return Crossing(**record) if outside else Crossing(**record, ratio=value)
+    if kinds == ("below", "interpolated"):
+        return Crossing(**record, bound="at most", bound_value=value)
+    if kinds == ("interpolated", "below"):
+        return Crossing(**record, bound="at least", bound_value=value)
+    return Crossing(**record)
+
+
+def _seeds_outside(seeds: dict, losses: tuple[str, ...]) -> tuple[tuple[str, int, str], ...]:
+    """(loss, seed, kind) of each seed of ``losses`` whose own crossing (``threshold_by_seed``) is outside its grid."""
+    return tuple((loss, seed, kind) for loss in losses for (name, seed), (_, kind) in sorted(seeds.items(), key=str)
+                 if name == loss and kind != "interpolated")
+
+
+def _rising_at_top(pts: tuple[Point, ...], loss: str) -> bool:
+    """The loss's mean epoch-1 curve is highest at its grid's largest lr (which did not diverge by then): a
+    threshold it never reaches may lie above the grid. A curve that peaks inside the grid will not reach it higher."""
+    curve = [p for p in pts if p.loss == loss and not pd.isna(p.val1.mean)]
+    top = max((p for p in pts if p.loss == loss), key=lambda p: p.lr)
+    return bool(curve) and not top.diverged1 and top.val1.mean >= max(p.val1.mean for p in curve)
+
+
+def _step(grid) -> float:
+    grid = sorted(grid)
+    return max((b / a for a, b in zip(grid, grid[1:])), default=NAN)
+
+
+def _sweep(pts: tuple[Point, ...], table: pd.DataFrame, loss: str, reference: str, thresholds: tuple[float, ...],
+           scale: Scale) -> Sweep:
+    """``Sweep`` of ``loss`` against ``reference`` over ``thresholds`` (ascending)."""
+    def curve(name):
+        mine = [p for p in pts if p.loss == name]
+        return [p.lr for p in mine], [p.val1.mean for p in mine]
+
+    crossings, widen = [], []
+    for t in thresholds:
+        seeds = threshold_by_seed(table, t)
+        outside = _seeds_outside(seeds, (loss, reference))
+        crossings.append(_crossing(loss, reference, t, None, threshold_lr(*curve(loss), t),
+                                   threshold_lr(*curve(reference), t), outside))
+        for seed in sorted({s for (name, s) in seeds if name == loss and (reference, s) in seeds}):
+            crossings.append(_crossing(loss, reference, t, seed, seeds[(loss, seed)], seeds[(reference, seed)]))
+    for c in crossings:
+        for name, kind in ((loss, c.kind), (reference, c.reference_kind)):
+            above = kind == "not reached" and _rising_at_top(pts, name)
+            side = "below" if kind == "below" else "above" if above else ""
+            if side and (name, side) not in widen:
+                widen.append((name, side))
+    grids = [sorted(p.lr for p in pts if p.loss == name) for name in (loss, reference)]
+    return Sweep(loss=loss, reference=reference, thresholds=thresholds, predicted=scale.predicted, theory=scale.theory,
+                 crossings=tuple(crossings), step=max(_step(grids[0]), _step(grids[1])),
+                 grid_low=(grids[0][0], grids[1][0]), grid_high=(grids[0][-1], grids[1][-1]), widen=tuple(widen))
+
+
 def _edge(lr: float, grid: tuple) -> str:
     if len(grid) == 1:
         return "both"
@@ -396,6 +538,9 @@ def _scale(loss: str, reference: str, norms: pd.DataFrame, selected: dict, seeds
         return Scale(**record, bound="at least", bound_value=value)
     if kinds != ("interpolated", "interpolated"):
         return Scale(**record)
+    outside = _seeds_outside(seeds, (loss, reference))
+    if outside:  # the means cross inside the grids, a seed does not: no point estimate
+        return Scale(**record, seeds_outside=outside)
     both = [(s, seeds[(loss, s)][0] / seeds[(reference, s)][0]) for (name, s), (_, kind) in seeds.items()
             if name == loss and kind == "interpolated" and seeds.get((reference, s), (0, ""))[1] == "interpolated"]
     per_seed = tuple(v for _, v in sorted(both))
@@ -518,8 +663,9 @@ def _saturation(table: pd.DataFrame, row: Selected, classes: int) -> Saturation:
 
 
 def analyse(runs: pd.DataFrame, epochs: pd.DataFrame, reference: str, slow_loss: str, threshold: float,
-            classes: int) -> Study:
-    """The study read from its tables (``load``); the four settings are the page's parameters (config)."""
+            classes: int, thresholds: tuple[float, ...] = decisions.THRESHOLD_SWEEP) -> Study:
+    """The study read from its tables (``load``); the four settings are the page's parameters (config).
+    ``thresholds``: the sweep of ``Sweep`` (the page's own threshold is added to it)."""
     common = dict(reference=reference, slow_loss=slow_loss, threshold=threshold, classes=classes)
     if runs.empty:
         return Study(**common)
@@ -531,8 +677,11 @@ def analyse(runs: pd.DataFrame, epochs: pd.DataFrame, reference: str, slow_loss:
     losses = tuple(dict.fromkeys(runs["loss"]))
     selected = {loss: _selected(pts, loss, threshold, classes) for loss in losses}
     seeds = threshold_by_seed(table, threshold)
-    return Study(**common, losses=losses, points=pts, selected=tuple(selected.values()),
-                 scales=tuple(_scale(loss, reference, norms, selected, seeds, classes) for loss in losses),
+    scales = tuple(_scale(loss, reference, norms, selected, seeds, classes) for loss in losses)
+    sweep = tuple(sorted({*thresholds, threshold}))
+    sweeps = tuple(_sweep(pts, table, s.loss, reference, sweep, s) for s in scales
+                   if s.loss != reference and reference in selected)
+    return Study(**common, losses=losses, points=pts, selected=tuple(selected.values()), scales=scales, sweeps=sweeps,
                  comparisons=_comparisons(table, selected, reference),
                  collapse1=_collapse(pts, reference, "val1", table),
                  collapse_final=_collapse(pts, reference, "val", table),

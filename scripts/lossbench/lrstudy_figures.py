@@ -200,3 +200,40 @@ def saturation_figure(study: Study) -> plt.Figure | None:
     return describe(fig, "Share of validation images confidently wrong against the learning rate for "
                     f"{', '.join(shown)}; "
                     f"largest for one seed: {share:.1%} ({point.loss} at lr {point.lr:g}).")
+
+
+def sweep_figure(study: Study, loss: str) -> plt.Figure | None:
+    """The threshold-lr ratio of ``loss`` to the reference against the threshold: the means (line), each seed
+    (dots), a bound where a crossing lies below a grid (▲ at least, ▼ at most: hollow, never a point), and the
+    ratio the initial gradient scale predicts (dashed) and the declared theory (dotted). None: nothing to draw."""
+    sweep = study.of(loss, "sweeps")
+    if sweep is None or not any(c.measured or c.bound for c in sweep.crossings):
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    colours = _palette(("means", *(f"seed {s}" for s in sweep.seeds)))
+    means = [sweep.at(t) for t in sweep.thresholds]
+    ax.plot(sweep.thresholds, [c.ratio for c in means], color=colours["means"], marker="o", linewidth=1.8,
+            label="means over seeds")
+    for seed in sweep.seeds:
+        cs = [sweep.at(t, seed) for t in sweep.thresholds]
+        ax.plot(sweep.thresholds, [c.ratio for c in cs], color=colours[f"seed {seed}"], marker=".", linestyle="none",
+                markersize=9, label=f"seed {seed}")
+    bounds = [c for c in sweep.crossings if c.bound]
+    for kind, marker in (("at least", "^"), ("at most", "v")):
+        mine = [c for c in bounds if c.bound == kind]
+        if mine:
+            ax.plot([c.threshold for c in mine], [c.bound_value for c in mine], linestyle="none", marker=marker,
+                    markerfacecolor="none", color="0.35", markersize=8,
+                    label=f"bound ({kind}: a crossing below its grid)")
+    if not np.isnan(sweep.predicted):
+        ax.axhline(sweep.predicted, color="0.2", linestyle="--", linewidth=1.2,
+                   label=f"predicted by the initial gradient scale ({sweep.predicted:.3g}×)")
+    if sweep.theory is not None:
+        ax.axhline(sweep.theory, color="0.5", linestyle=":", linewidth=1.2, label=f"theory ({sweep.theory:.3g}×)")
+    ax.set_yscale("log")
+    ax.set_xlabel("threshold: validation accuracy after epoch 1")
+    ax.set_ylabel(f"threshold lr ÷ {study.reference}'s")
+    ax.set_title(f"{loss}: the threshold-lr ratio against the threshold")
+    ax.legend()
+    legend_outside(fig, ax)
+    return fig

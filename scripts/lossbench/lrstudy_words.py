@@ -14,7 +14,16 @@ import pandas as pd
 from . import decisions, stats
 from .decisions import ALPHA, COLLAPSE, CONFIDENT, MIN_SEEDS_TO_RANK, NEAR_CHANCE, NEGLIGIBLE, SATURATED, VANISHED
 from .losses import loss_info
-from .lrstudy import Comparison, Saturation, Selected, Study, most_confidently_wrong, saturated_anywhere
+from .lrstudy import (
+    Comparison,
+    Crossing,
+    Saturation,
+    Selected,
+    Study,
+    Sweep,
+    most_confidently_wrong,
+    saturated_anywhere,
+)
 from .words import acc as _acc
 from .words import ci, margin_text, resolution_sentence, seeds
 from .words import ci_points as _ci_points
@@ -297,6 +306,11 @@ def scale_sentence(study: Study, loss: str) -> str:
         who = [x for x in (loss, ref) if study.of(x).threshold_kind == "not reached"]
         return (f"`{loss}`: {predicted}; {reached} is not measured: {_names(who)} never reach"
                 f"{'es' if len(who) == 1 else ''} it on the grid.")
+    if pd.isna(r.measured) and r.seeds_outside:
+        return (f"`{loss}`: {predicted}; {reached} is **not a point estimate** on this grid: the curves of the means "
+                f"cross inside the grids ({_lr_text(row.threshold_lr)} against {_lr_text(ref_row.threshold_lr)} for "
+                f"`{ref}`), but {_outside_text(study, r.seeds_outside, study.threshold)}, so the means mix a located "
+                "crossing with one that is not. Seed by seed and over thresholds: below.")
     if pd.isna(r.measured):
         bound = _bound_text(r)
         bounds = (f"({bound + '; ' if bound else ''}{_threshold_text(row)} against {_threshold_text(ref_row)} "
@@ -325,6 +339,108 @@ def scale_sentence(study: Study, loss: str) -> str:
         else:
             text += f" Every seed's ratio is {'above' if r.reading == 'more' else 'below'} the predicted one."
     return text + collapse_text(study, loss)
+
+
+# --- the threshold-lr ratio over thresholds and seeds --------------------------------------------------
+
+def _grid_end(study: Study, loss: str, kind: str) -> str:
+    grid = study.of(loss).grid
+    return f"≤ {_lr_text(grid[0])}" if kind == "below" else f"> {_lr_text(grid[-1])}"
+
+
+def _outside_text(study: Study, outside, threshold: float) -> str:
+    """'seed 1 of `cross_entropy` reaches 0.5 below its grid (< 0.03)' for each (loss, seed, kind)."""
+    parts = []
+    for loss, seed, kind in outside:
+        where = (f"reaches {threshold:g} already at its smallest lr, below its grid ({_grid_end(study, loss, kind)})"
+                 if kind == "below" else f"never reaches {threshold:g} on its grid")
+        parts.append(f"seed {seed} of `{loss}` {where}")
+    return "; ".join(parts)
+
+
+def crossing_cell(study: Study, c: Crossing) -> str:
+    """One crossing as a table cell: the ratio, a bound naming the grid's end, or why there is none."""
+    if c.measured:
+        return _ratio(c.ratio)
+    if c.seed is None and c.seeds_outside and (c.kind, c.reference_kind) == ("interpolated", "interpolated"):
+        who = ", ".join(f"{loss} seed {seed}" for loss, seed, _ in c.seeds_outside)
+        return f"— ({who} outside the grid)"
+    if c.bound:
+        loss = c.loss if c.bound == "at most" else study.reference
+        return (f"{'≤' if c.bound == 'at most' else '≥'} {_ratio(c.bound_value)} ({loss} below the grid: ≤ "
+                f"{_lr_text(study.of(loss).grid[0])})")
+    missing = [(x, k) for x, k in ((c.loss, c.kind), (study.reference, c.reference_kind)) if k != "interpolated"]
+    return "— (" + "; ".join(f"{x} {'below the grid' if k == 'below' else 'never reaches it'}"
+                             for x, k in missing) + ")"
+
+
+def sweep_display(study: Study, loss: str) -> pd.DataFrame | None:
+    """Per threshold (rows): the threshold-lr ratio of ``loss`` to the reference for the means and each seed,
+    and the means' ratio over the predicted one (the residual), as strings."""
+    sweep = study.of(loss, "sweeps")
+    if sweep is None:
+        return None
+    rows = []
+    for t in sweep.thresholds:
+        means = sweep.at(t)
+        row = {"val. accuracy after epoch 1": f"{t:g}" + (" (the page's)" if t == study.threshold else ""),
+               "means": crossing_cell(study, means)}
+        row |= {f"seed {seed}": crossing_cell(study, sweep.at(t, seed)) for seed in sweep.seeds}
+        row["means ÷ predicted"] = (_ratio(means.ratio / sweep.predicted) if means.measured
+                                    and not pd.isna(sweep.predicted) else "—")
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("val. accuracy after epoch 1")
+
+
+def _widen_text(study: Study, sweep: Sweep) -> str:
+    parts = [f"{'below' if side == 'below' else 'above'} {_lr_text(study.of(x).grid[0 if side == 'below' else -1])} "
+             f"for `{x}`" for x, side in sweep.widen]
+    return ("To place every crossing the grid must be widened " + " and ".join(parts) + ". ") if parts else ""
+
+
+def sweep_text(study: Study, loss: str) -> str:
+    """How the threshold-lr ratio of ``loss`` moves with the threshold and the seed, against the prediction,
+    at the grids' resolution; where a grid cannot place a crossing (markdown)."""
+    sweep = study.of(loss, "sweeps")
+    if sweep is None:
+        return ""
+    ref = study.reference
+    thresholds = f"{sweep.thresholds[0]:g}–{sweep.thresholds[-1]:g}" if len(sweep.thresholds) > 1 else \
+        f"{sweep.thresholds[0]:g}"
+    resolution = (f"each crossing interpolated in log lr between neighbouring grid points, at most "
+                  f"×{sweep.step:.3g} apart: that factor is the grid's resolution" if not pd.isna(sweep.step) else
+                  "one lr per grid: no crossing can be interpolated")
+    text = (f"`{loss}` against `{ref}` at thresholds {thresholds} (validation accuracy after epoch 1; {resolution}). ")
+    outside = sweep.outside
+    if not sweep.ratios():
+        return text + ("No threshold gives a ratio: at every one, a curve crosses outside its grid or never. "
+                       + _widen_text(study, sweep))
+    n_seed = sum(1 for c in sweep.crossings if c.seed is not None)
+    span = (f"is **{_ratio(sweep.low)}**" if _ratio(sweep.low) == _ratio(sweep.high) else
+            f"runs from **{_ratio(sweep.low)} to {_ratio(sweep.high)}**")
+    text += (f"Where both cross inside their grids ({len(sweep.ratios())} of {len(sweep.crossings)} crossings, means "
+             f"and seeds) the ratio {span}")
+    if not pd.isna(sweep.predicted):
+        low, high = sweep.low / sweep.predicted, sweep.high / sweep.predicted
+        part = _ratio(low) if _ratio(low) == _ratio(high) else f"{_ratio(low)} to {_ratio(high)}"
+        text += (f", against {_ratio(sweep.predicted)} predicted by the initial gradient scale: measured ÷ predicted "
+                 f"is {part} (1 where the scale accounts for the whole shift). ")
+        means = [c.ratio / sweep.predicted for c in sweep.crossings if c.seed is None and c.measured]
+        if len(means) > 1:
+            text += (f"The threshold's choice moves it: the means give {_ratio(min(means))} to "
+                     f"{_ratio(max(means))} over the {len(means)} thresholds where they are a point estimate. ")
+        elif len(means) == 1:
+            text += "The means are a point estimate at one threshold only. "
+        if sweep.within_step:
+            text += (f"Each crossing is placed only within its grid interval (×{sweep.step:.3g}), and the whole "
+                     "departure from the prediction is smaller than that: a denser grid around the crossings is "
+                     "needed to resolve it. ")
+    else:
+        text += ": no prediction (the gradient scale is not measured). "
+    if outside:
+        text += (f"{len(outside)} of {n_seed} seed crossings lie outside a grid and are given as bounds, never as "
+                 "point estimates. ")
+    return text + _widen_text(study, sweep)
 
 
 def collapse_text(study: Study, loss: str) -> str:
@@ -681,6 +797,10 @@ def why_text(study: Study) -> str:
         why = f"every lr of {_names(unselected)} diverged" if unselected else "it is the reference"
         text += f"`{slow}` is not compared with `{ref}` there ({why}). "
     r = study.of(slow, "scales")
+    if pd.isna(r.measured) and r.seeds_outside:
+        return text + (f"Its threshold-lr ratio to `{ref}` is not a point estimate on this grid: "
+                       f"{_outside_text(study, r.seeds_outside, study.threshold)}; seed by seed and over thresholds: "
+                       "see the page.")
     if pd.isna(r.measured):
         return text + f"Its threshold-lr ratio to `{ref}` is not measured on this grid (see the page)."
     theory = (f" (theory from the declared gradient scales: {_shift(r.theory)})" if r.theory is not None else
@@ -698,3 +818,19 @@ def why_text(study: Study) -> str:
     return text + (f"To first reach validation accuracy {study.threshold:g} after epoch 1 it needs "
                    f"{_shift(r.measured)} {'as' if r.measured == 1 else 'than'} `{ref}`{predicted}{theory}: {reading}.")
 
+
+
+def sweep_alt(study: Study, loss: str) -> str:
+    """The sweep figure's alt text: what it draws and the range it shows, from the record."""
+    sweep = study.of(loss, "sweeps")
+    if sweep is None:
+        return ""
+    measured = (f"measured ratios from {_ratio(sweep.low)} to {_ratio(sweep.high)}" if sweep.ratios() else
+                "no measured ratio")
+    predicted = f", against {_ratio(sweep.predicted)} predicted (dashed line)" if not pd.isna(sweep.predicted) else ""
+    bounds = sum(1 for c in sweep.crossings if c.bound)
+    return (f"The threshold-lr ratio of {loss} to {study.reference} against the threshold "
+            f"({sweep.thresholds[0]:g} to {sweep.thresholds[-1]:g} validation accuracy after epoch 1), for the means "
+            f"(line) and each seed (dots): {measured}{predicted}"
+            + (f"; {bounds} bound{'s' if bounds != 1 else ''} (a crossing below a grid) drawn as hollow triangles."
+               if bounds else "."))

@@ -30,6 +30,7 @@ REPORT_PLAN = {
                 **get_study_tables(
                     dataset, "optimizer_study_", OPTIMIZER_STUDY, ("runs",)
                 ),
+                **get_probe_tables(dataset),
             },
             also_reads=get_study_record(dataset, "optimizer_study_", OPTIMIZER_STUDY),
             # every value resolved here (a block that is off: the schema's defaults), so the
@@ -43,6 +44,7 @@ REPORT_PLAN = {
                 "plateau_gain": (HORIZON or defaults("horizon"))["plateau_gain"],
                 "lr_study_threshold": (LR_STUDY or defaults("lr_study"))["threshold"],
                 "lr_study_reference": LR_STUDY["reference"] if LR_STUDY else "",
+                "probe_loss": PROBE["loss"] if PROBE else "",
             },
         ),
         **(
