@@ -120,3 +120,12 @@ def test_a_resolution_reads_the_sd_back_from_a_paired_interval():
     unpaired = stats.resolution(-0.004, 0.004, 3, paired=False)
     assert math.isnan(unpaired.sd) and unpaired.needed is None and unpaired.reachable
     assert stats.resolution(math.nan, math.nan, 1, paired=True) is None
+
+
+def test_seeds_that_differ_by_the_same_amount_need_no_more_seeds():
+    """Paired differences equal up to float noise (sd 1e-17, as runs whose accuracies all move by 0.01 give):
+    the power is certain at 2 seeds, found at once (the search once doubled n until scipy refused it)."""
+    assert stats.equivalence_power(1e-17, 2) == 1.0
+    assert stats.seeds_for_equivalence(1e-17) == 2
+    r = stats.resolution(0.0999999999999999, 0.1000000000000001, 3, paired=True)
+    assert r.needed == 2 and r.half_width < 1e-15

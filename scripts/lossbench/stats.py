@@ -122,7 +122,7 @@ def equivalence_power(sd: float, n: int, margin: float = decisions.EQUIVALENCE_M
     bracket reaches 0."""
     if n < 2:
         return 0.0
-    if sd == 0:
+    if sd <= margin * 1e-9:  # no spread (or float noise of none: seeds that differ by the same amount): certain
         return 1.0
     c = stats.t.ppf(0.975, n - 1) / math.sqrt(n)
     q_max = (n - 1) * (margin / (c * sd)) ** 2
@@ -146,6 +146,8 @@ def seeds_for_equivalence(sd: float, margin: float = decisions.EQUIVALENCE_MARGI
         return None
     low, high = 1, 2  # power(low) < power <= power(high)
     while equivalence_power(sd, high, margin) < power:
+        if high > 1_000_000:  # beyond any study: the integral no longer resolves the power
+            return None
         low, high = high, high * 2
     while high - low > 1:
         middle = (low + high) // 2
@@ -160,7 +162,8 @@ def resolution(low: float, high: float, n: int, paired: bool) -> decisions.Resol
     margin. None without an interval."""
     if _nan(low) or _nan(high):
         return None
-    half = (high - low) / 2
+    n = int(n)  # a count read from a table may arrive as a float or numpy integer; scipy's t wants a plain number
+    half = (float(high) - float(low)) / 2
     sd = float(half * math.sqrt(n) / stats.t.ppf(0.975, n - 1)) if paired and n >= 2 else math.nan
     return decisions.Resolution(seeds=n, half_width=half, sd=sd, margin=decisions.EQUIVALENCE_MARGIN,
                                 needed=seeds_for_equivalence(sd))
