@@ -422,3 +422,23 @@ def test_a_reference_variant_of_the_slow_loss_measures_against_a_loss_of_cross_e
     assert why.base_loss(runs, "mse_softmax", "mse_softmax") == "cross_entropy"
     assert why.base_loss(runs.iloc[[0, 2]], "mse_softmax", "mse_softmax") == "mse_logits"
     assert why.base_loss(runs, "mse_logits", "mse_softmax") == "mse_logits"
+
+
+def test_the_matched_step_twin_shares_every_setting_but_the_lr():
+    """An Adam (or another batch size's) cross-entropy at lr 0.002 is not the SGD twin of mse_softmax at 0.1:
+    lr x gradient scale is the matched step of plain SGD with the other settings equal."""
+    import pandas as pd
+
+    from lossbench import why
+
+    def row(variant, loss, lr, optimizer="sgd", batch_size=100):
+        return {"variant": variant, "loss": loss, "lr": lr, "optimizer": optimizer, "batch_size": batch_size,
+                "epochs": 5, "hidden": "1200-600-300"}
+
+    table = pd.DataFrame([row("mse_softmax", "mse_softmax", 0.1), row("ce_adam", "cross_entropy", 0.002, "adam"),
+                          row("ce_b50", "cross_entropy", 0.002, batch_size=50),
+                          row("ce_twin", "cross_entropy", 0.002)])
+    assert why.twin_variants(table, "cross_entropy", 0.002, like="mse_softmax") == ["ce_twin"]
+    assert why.twin_variants(table, "cross_entropy", 0.002) == ["ce_adam", "ce_b50", "ce_twin"]
+    adam = pd.concat([table, pd.DataFrame([row("mse_adam", "mse_softmax", 0.1, "adam")])])
+    assert why.twin_variants(adam, "cross_entropy", 0.002, like="mse_adam") == []

@@ -275,10 +275,17 @@ def saturation(summary: pd.DataFrame, table: pd.DataFrame, reference: str, slow:
     return Saturation(slow, variant, **record)
 
 
-def twin_variants(table: pd.DataFrame, base: str, target_lr: float) -> list[str]:
-    """The variants that train ``base`` at ``target_lr`` (within LR_MATCH)."""
-    rows = table.drop_duplicates("variant")
-    return [r.variant for r in rows.itertuples() if r.loss == base and math.isclose(r.lr, target_lr, rel_tol=LR_MATCH)]
+def twin_variants(table: pd.DataFrame, base: str, target_lr: float, like: str | None = None) -> list[str]:
+    """The variants that train ``base`` at ``target_lr`` (within LR_MATCH) and, given ``like`` (a variant), with
+    every other setting of ``like``'s (optimizer, batch, epochs, hidden): under Adam lr x scale matches no step."""
+    rows = table.drop_duplicates("variant").set_index("variant", drop=False)
+    same = [c for c in stats.SETTINGS if c != "lr" and c in rows.columns]
+    model = rows.loc[like] if like is not None and like in rows.index else None
+    if model is not None and str(model.get("optimizer", "sgd")) != "sgd":
+        return []  # lr x gradient scale is the matched step of plain SGD only
+    return [r.variant for _, r in rows.iterrows() if r["loss"] == base
+            and math.isclose(r["lr"], target_lr, rel_tol=LR_MATCH)
+            and (model is None or all(str(r[c]) == str(model[c]) for c in same))]
 
 
 def direct_test(epochs: pd.DataFrame, table: pd.DataFrame, slow_variant: str, base: str, ratio: Ratio,
@@ -291,7 +298,7 @@ def direct_test(epochs: pd.DataFrame, table: pd.DataFrame, slow_variant: str, ba
     if lr is None or missing_number(scale) or scale <= 0:
         return None
     record = dict(slow_variant=slow_variant, base=base, lr=float(lr), scale=float(scale), declared=declared)
-    twins = twin_variants(table, base, lr * scale)
+    twins = twin_variants(table, base, lr * scale, like=slow_variant)
     if not twins:
         return DirectTest(**record)
     twin = twins[0]
