@@ -20,7 +20,8 @@ TABLES = ("runs", "epochs", "summary")
 MANIFEST = "gathered.json"  # beside the tables, after their prefix: gathered.json, horizon_gathered.json, ...
 # The Snakemake rule that writes each prefix's tables (workflow/rules/*.smk) and the one command that
 # rebuilds them (-R: the rule runs again, and so does every page that reads its tables)
-GATHER_RULES = {"": "gather", "horizon_": "gather_horizon", "lr_study_": "gather_lr_study"}
+GATHER_RULES = {"": "gather", "horizon_": "gather_horizon", "lr_study_": "gather_lr_study",
+                "classes_study_": "gather_classes_study", "optimizer_study_": "gather_optimizer_study"}
 MEND = "Rebuild it with `snakemake -R {rule}` (and the options you run snakemake with)."
 MEND_BY_HAND = ("Rebuild it with `lossbench gather --prefix {prefix} --runs <its runs' metrics.json> "
                 "--out-dir {folder}`.")
