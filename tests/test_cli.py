@@ -4,10 +4,12 @@ folder); a bug keeps its traceback; every help ends with an example that runs as
 from __future__ import annotations
 
 import glob
+import json
 import shlex
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 import torch
 
@@ -143,3 +145,44 @@ def test_the_figure_refuses_a_table_edited_by_hand(tiny_data, tmp_path, capsys):
     epochs.write_text(epochs.read_text() + "\n")
     assert cli.main(["figure", "--tables", str(epochs.parent), "--out", str(tmp_path / "f.png")]) == 1
     assert "is not the table gather wrote" in capsys.readouterr().err and not (tmp_path / "f.png").exists()
+
+
+# --- the number of classes and the optimiser (issue #22) ------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["train", "train-seeds"])
+def test_classes_and_optimizer_flags_train_and_are_recorded_then_gathered(tiny_data, tmp_path, command):
+    torch.save(tiny_data, tmp_path / "data.pt")
+    seeds = ["--seed", "0"] if command == "train" else ["--seeds", "0", "1"]
+    argv = [command, "--variant", "v", "--loss", "cross_entropy", *seeds, "--classes", "3", "--optimizer", "adam",
+            "--lr", "0.003", "--train-size", "60", "--val-size", "20", "--hidden", "16", "--batch-size", "20",
+            "--epochs", "1", "--data", str(tmp_path / "data.pt"), "--out-dir", str(tmp_path / "v")]
+    assert cli.main(argv) == 0
+    found = sorted(glob.glob(str(tmp_path / "v" / "**" / "metrics.json"), recursive=True))
+    assert len(found) == (1 if command == "train" else 2)
+    runs = tables.write_tables(found, tmp_path / "tables")["runs"]
+    assert list(runs["classes"]) == [3] * len(found) and list(runs["optimizer"]) == ["adam"] * len(found)
+    metrics = json.loads(open(found[0]).read())
+    assert (metrics["config"]["classes"], metrics["config"]["optimizer"]) == (3, "adam")
+    assert int(pd.read_csv(tmp_path / "v" / ("" if command == "train" else "seed-0") / "predictions.csv")[
+        "label"].max()) == 2  # the test set of classes 0, 1, 2 only
+
+
+@pytest.mark.parametrize("flags, words, status", [
+    (["--classes", "1"], "argument --classes: expected an integer >= 2, found '1'", 2),
+    (["--classes", "11"], "--classes 11: expected at most 10 (MNIST's classes; a run uses the first N)", 2),
+    (["--optimizer", "lbfgs"], "argument --optimizer: expected one of sgd, adam, nsgd, found 'lbfgs'", 2),
+    (["--classes", "2", "--train-size", "60", "--val-size", "20"],
+     "train_size + val_size: 60 + 20 = 80 exceeds the", 1),
+])
+@pytest.mark.parametrize("command", ["train", "train-seeds"])
+def test_classes_and_optimizer_flags_refuse_what_cannot_run_in_one_line(tiny_data, tmp_path, capsys, command, flags,
+                                                                        words, status):
+    torch.save(tiny_data, tmp_path / "data.pt")
+    seeds = ["--seed", "0"] if command == "train" else ["--seeds", "0"]
+    argv = [command, "--variant", "v", "--loss", "cross_entropy", *seeds, "--train-size", "40", "--val-size", "10",
+            "--batch-size", "10", *flags, "--data", str(tmp_path / "data.pt"), "--out-dir", str(tmp_path / "v")]
+    assert cli.main(argv) == status
+    err = capsys.readouterr().err
+    assert words in err and err.count("ERROR") == 1 and "Traceback" not in err
+    assert not (tmp_path / "v").exists()

@@ -291,3 +291,46 @@ def test_pack_seeds_is_auto_by_default_and_auto_from_the_command_line():
 ])
 def test_pack_seeds_auto_packs_on_cuda_only_and_true_or_false_as_given(setting, on_cuda, packed):
     assert packs_seeds(setting, on_cuda) is packed
+
+
+# --- the optimiser as a setting, the number of classes as a run's (issue #22) -----------------------------
+
+
+def test_the_optimizer_is_a_top_level_setting_and_a_variant_override_like_lr():
+    sweep = resolved("optimizer: nsgd\nvariants: {ce_adam: {loss: cross_entropy, optimizer: adam, lr: 0.001}}\n"
+                     "horizon: null")
+    assert sweep.variants["cross_entropy"]["optimizer"] == "nsgd"
+    assert (sweep.variants["ce_adam"]["optimizer"], sweep.variants["ce_adam"]["lr"]) == ("adam", 0.001)
+    assert resolved().variants["cross_entropy"]["optimizer"] == "sgd"  # the schema's default
+    assert "classes" not in resolved().variants["cross_entropy"]  # the sweep trains every class; studies set it
+    assert refused("optimizer: lbfgs") == "optimizer: expected one of sgd, adam, nsgd, found 'lbfgs' (str)"
+    assert refused("variants: {v: {loss: cross_entropy, optimizer: Adam}}") == \
+        "variants.v.optimizer: expected one of sgd, adam, nsgd, found 'Adam' (str)"
+    assert refused("classes: 3").startswith("classes: unknown key")
+
+
+def test_train_args_leave_settings_at_their_defaults_out_so_old_jobs_keep_their_command_line():
+    """optimizer sgd and classes 10 are the command's defaults: a job at them has the command line it had
+    before the settings existed (Snakemake retrains nothing), and any other value is passed on and read back."""
+    from lossbench.cli import build_parser
+
+    settings = resolved().variants["cross_entropy"]
+    assert "--optimizer" not in train_args(settings) and "--classes" not in train_args({**settings, "classes": 10})
+    for changed in ({"optimizer": "adam"}, {"optimizer": "nsgd", "classes": 3}):
+        args = train_args({**settings, **changed})
+        argv = ["train", *args.split(), "--seed", "0", "--data", "d.pt", "--out-dir", "o"]
+        cfg = config_from_flags(vars(build_parser().parse_args(argv)))
+        assert cfg == TrainConfig(**{**settings, **changed, "hidden": tuple(settings["hidden"]), "seed": 0})
+
+
+def test_a_study_point_is_a_sweep_run_only_at_the_same_optimizer_and_classes():
+    from lossbench.config import same_run, sweep_twin
+
+    variants = resolved().variants
+    point = {**variants["cross_entropy"], "variant": "cross_entropy_lr0.1"}
+    assert sweep_twin(point, variants) == "cross_entropy"
+    assert sweep_twin({**point, "classes": 10}, variants) == "cross_entropy"  # the default, written out
+    assert sweep_twin({**point, "optimizer": "adam"}, variants) is None
+    assert sweep_twin({**point, "classes": 3}, variants) is None
+    no_keys = {k: v for k, v in point.items() if k not in ("optimizer", "classes")}  # settings from before them
+    assert same_run(no_keys, point) and not same_run(no_keys, {**point, "optimizer": "nsgd"})

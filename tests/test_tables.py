@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 
 import pandas as pd
@@ -146,3 +147,32 @@ def test_the_workflows_check_refuses_an_edited_table_unless_this_run_regathers_i
     (tmp_path / "gathered.json").unlink()  # no record: refused (Snakemake would not regather for it)
     with pytest.raises(tables.TableError, match=r"runs.csv: no record of the table gather wrote .*-R gather`"):
         tables.check_gathered(tmp_path)
+
+
+def test_runs_carry_classes_and_optimizer_and_records_from_before_them_read_as_the_defaults(tmp_path):
+    """runs.csv's columns classes and optimizer: from metrics.json's config, and 10 and "sgd" for a record
+    written before those settings existed (its run trained on every class with SGD)."""
+    old = write_run_record(tmp_path / "runs", "a", 0, 0.9, [0.1, 0.9])
+    new = write_run_record(tmp_path / "runs", "b", 0, 0.8, [0.1, 0.8], config_hash="h2")
+    metrics = json.loads(new.read_text())
+    metrics["config"].update(classes=3, optimizer="nsgd")
+    new.write_text(json.dumps(metrics))
+    runs = tables.write_tables([old, new], tmp_path / "tables")["runs"]
+    assert list(runs["classes"]) == [10, 3] and list(runs["optimizer"]) == ["sgd", "nsgd"]
+    written = pd.read_csv(tmp_path / "tables" / "runs.csv")
+    assert list(written["classes"]) == [10, 3] and list(written["optimizer"]) == ["sgd", "nsgd"]
+    assert "classes" not in pd.read_csv(tmp_path / "tables" / "epochs.csv").columns  # epochs.csv unchanged
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("classes", 1, "config.classes is 1 (a number); expected an integer >= 2"),
+    ("classes", 2.0, "config.classes is 2.0 (a number); expected an integer >= 2"),
+    ("optimizer", "", 'config.optimizer is "" (a string); expected a non-empty string'),
+])
+def test_a_record_with_a_bad_classes_or_optimizer_is_refused(tmp_path, key, value, expected):
+    path = write_run_record(tmp_path / "runs", "a", 0, 0.9, [0.1, 0.9])
+    metrics = json.loads(path.read_text())
+    metrics["config"][key] = value
+    path.write_text(json.dumps(metrics))
+    with pytest.raises(tables.GatherError, match=f"^{re.escape(str(path))}: {re.escape(expected)}$"):
+        tables.write_tables([path], tmp_path / "tables")

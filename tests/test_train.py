@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+import re
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
@@ -384,3 +387,182 @@ def test_model_pt_holds_cpu_tensors_that_load_without_map_location(tiny_data, tm
     (tmp_path / "again").mkdir()
     torch.save(saved, tmp_path / "again" / "model.pt")  # torch.save names the archive after the file
     assert sha256_file(tmp_path / "again" / "model.pt") == sha256_file(tmp_path / "run" / "model.pt")
+
+
+# --- the number of classes and the optimiser (issue #22) ------------------------------------------------
+
+
+def test_at_every_class_the_split_is_the_one_drawn_before_classes_existed(tiny_data):
+    """classes at its default (10): the split is the seeded permutation of all the training images and the
+    full test set, as before the setting existed (the same draw of the same generator), so runs at the
+    defaults are bit for bit the runs made before it."""
+    from lossbench.train import make_split
+
+    generator = torch.Generator().manual_seed(4)
+    split = make_split(tiny_data, tiny(), generator, torch.device("cpu"))
+    reference = torch.Generator().manual_seed(4)
+    idx = torch.randperm(300, generator=reference)[:250]
+    x = tiny_data["train_images"][idx].reshape(250, -1).float() / 256
+    assert torch.equal(split.x_train, x[:200]) and torch.equal(split.y_val, tiny_data["train_labels"][idx][200:])
+    assert torch.equal(split.y_test, tiny_data["test_labels"]) and len(split.x_test) == 100
+    assert torch.equal(torch.randperm(200, generator=generator), torch.randperm(200, generator=reference))
+
+
+def test_a_run_on_the_first_c_classes_sees_only_their_images_and_has_c_outputs(tiny_data, tmp_path):
+    from lossbench.train import make_split
+
+    cfg = tiny(classes=3, train_size=60, val_size=20, batch_size=20, epochs=2)
+    split = make_split(tiny_data, cfg, torch.Generator().manual_seed(0), torch.device("cpu"))
+    for labels in (split.y_train, split.y_val, split.y_test):
+        assert labels.max() < 3 and set(labels.tolist()) == {0, 1, 2}
+    test_labels = tiny_data["test_labels"]
+    assert torch.equal(split.y_test, test_labels[test_labels < 3])
+    assert torch.equal(split.x_test, tiny_data["test_images"][test_labels < 3].reshape(-1, 784).float() / 256)
+    # the subset is a seeded draw among the training images of those labels, different per seed
+    other = make_split(tiny_data, replace(cfg, seed=1), torch.Generator().manual_seed(1), torch.device("cpu"))
+    assert not torch.equal(split.x_train, other.x_train)
+
+    metrics = train(cfg, tiny_data, out_dir=tmp_path / "run")
+    assert metrics["status"] == "ok" and metrics["config"]["classes"] == 3
+    assert load_state_dict(tmp_path / "run" / "model.pt")["net.4.weight"].shape == (3, 16)
+    predictions = list(csv.DictReader(open(tmp_path / "run" / "predictions.csv")))
+    assert len(predictions) == int((test_labels < 3).sum()) and {r["label"] for r in predictions} == {"0", "1", "2"}
+    # cross-entropy's loss at the untrained network is near log C, not log 10
+    assert float(read_history(tmp_path / "run")[0]["train_loss"]) == pytest.approx(math.log(3), rel=0.1)
+    assert metrics["config_hash"] != replace(cfg, classes=10).config_hash()
+
+
+@pytest.mark.parametrize("overrides, words", [
+    (dict(classes=1), re.escape("classes: expected an integer from 2 to 10 (MNIST's classes), found 1")),
+    (dict(classes=11), re.escape("classes: expected an integer from 2 to 10 (MNIST's classes), found 11")),
+    (dict(classes=2, train_size=50, val_size=20),
+     r"train_size \+ val_size: 50 \+ 20 = 70 exceeds the \d\d training images of MNIST's first 2 classes \(0, 1; "
+     r"classes: 2\)"),
+])
+def test_classes_the_data_cannot_give_are_refused_naming_the_key_and_the_numbers(tiny_data, overrides, words):
+    with pytest.raises(ConfigError, match=f"^{words}$"):
+        train(tiny(**overrides), tiny_data)
+
+
+def test_config_hash_of_settings_at_their_defaults_is_the_one_before_they_existed():
+    """classes 10 and optimizer sgd leave the config hash as it was (the hashes below computed by the
+    code before either setting existed, commit c1fe930): old runs keep their hashes, so gather mixes
+    them with new ones of the same variant; any other value is another experiment."""
+    default = TrainConfig(variant="cross_entropy", loss="cross_entropy", seed=0)
+    assert default.config_hash() == "45212b64344ddf4c"
+    small = TrainConfig(variant="v", loss="mse_softmax", seed=3, lr=0.5, hidden=(32, 16), train_size=200,
+                        val_size=50, epochs=1)
+    assert small.config_hash() == "86b85ed51b022c6b"
+    assert replace(small, classes=10, optimizer="sgd").config_hash() == "86b85ed51b022c6b"
+    hashes = {replace(small, **change).config_hash() for change in (
+        {}, {"classes": 2}, {"classes": 3}, {"optimizer": "adam"}, {"optimizer": "nsgd"})}
+    assert len(hashes) == 5
+
+
+def test_the_hand_written_adam_steps_equal_torch_optim_adam():
+    """train.Adam takes torch.optim.Adam's steps (its defaults), to float precision: fed the same gradients
+    (over 30 steps, entries from 1e-6 to 1, where eps 1e-8 matters too), its moments are torch's and each
+    step moves every parameter as torch's does, within 3 float32 epsilons of the parameter (the rounding of
+    the update; float32 bias corrections would be 100 off; both start each step from torch's weights, so no
+    rounding accumulates)."""
+    from lossbench.train import Adam
+
+    torch.manual_seed(0)
+    shapes = [(32, 784), (32,), (10, 32)]
+    ours = [torch.nn.Parameter(torch.randn(shape) * 0.05) for shape in shapes]
+    theirs = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    adam, reference = Adam(ours, lr=1e-3), torch.optim.Adam(theirs, lr=1e-3)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(30):
+        grads = [torch.randn(shape, generator=g) * 10.0 ** torch.randint(-6, 1, shape, generator=g) for shape in shapes]
+        before = [p.detach().clone() for p in theirs]
+        for p, q, grad in zip(ours, theirs, grads):
+            p.grad, q.grad = grad.clone(), grad.clone()
+        adam.step()
+        reference.step()
+        for p, q, m, v, start in zip(ours, theirs, adam.m, adam.v, before):
+            state = reference.state[q]
+            torch.testing.assert_close(m, state["exp_avg"], rtol=1e-6, atol=0)
+            torch.testing.assert_close(v, state["exp_avg_sq"], rtol=1e-6, atol=0)
+            ulp = torch.finfo(torch.float32).eps * torch.maximum(start.abs(), q.detach().abs())
+            assert (p.detach() - q.detach()).abs().le(3 * ulp).all()
+            assert (q.detach() - start).abs().max() > 1e-4  # it moved
+            with torch.no_grad():
+                p.copy_(q)
+    assert adam.t.item() == 30
+
+
+def test_normalised_sgd_moves_the_weights_by_lr_along_minus_the_gradient():
+    """One nsgd step: the change of all the parameters together has norm lr and points along -g (g the
+    gradient over every parameter at once), whatever the loss's gradient scale (10x the loss: same step)."""
+    from lossbench.train import NormalisedSGD
+
+    x, y = torch.rand(25, 784), torch.randint(0, 10, (25,))
+    moved = []
+    for scale in (1.0, 10.0):
+        torch.manual_seed(0)
+        model = MLP(784, (32, 16))
+        start = [p.detach().clone() for p in model.parameters()]
+        (scale * get_loss("cross_entropy")(model(x), y)).backward()
+        grad = torch.cat([p.grad.flatten() for p in model.parameters()])
+        NormalisedSGD(model.parameters(), lr=0.3).step()
+        step = torch.cat([(p.detach() - s).flatten() for p, s in zip(model.parameters(), start)])
+        assert step.norm().item() == pytest.approx(0.3, rel=1e-5)
+        torch.testing.assert_close(step, -0.3 * grad / grad.norm(), rtol=1e-4, atol=1e-7)
+        moved.append(step)
+    torch.testing.assert_close(moved[0], moved[1], rtol=1e-4, atol=1e-7)
+    model = MLP(784, (32, 16))  # a zero gradient takes no step (no division by zero)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    before = [p.detach().clone() for p in model.parameters()]
+    NormalisedSGD(model.parameters(), lr=0.3).step()
+    assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "nsgd"])
+def test_a_run_with_another_optimizer_trains_records_it_and_differs_from_sgd(tiny_data, optimizer):
+    lr = {"adam": 0.003, "nsgd": 0.5}[optimizer]
+    metrics = train(tiny(optimizer=optimizer, lr=lr), tiny_data)
+    sgd = train(tiny(lr=lr), tiny_data)
+    assert metrics["status"] == "ok" and metrics["config"]["optimizer"] == optimizer
+    assert metrics["test_accuracy"] > 0.5 and metrics["train_loss"] != sgd["train_loss"]
+    assert metrics["initial_logit_grad_norm"] == sgd["initial_logit_grad_norm"]  # the same start
+    with pytest.raises(ConfigError, match="^optimizer: expected one of sgd, adam, nsgd, found 'lbfgs'$"):
+        train(tiny(optimizer="lbfgs"), tiny_data)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "nsgd"])
+def test_every_optimizers_captured_step_never_reads_a_value_back_to_the_host(optimizer):
+    from lossbench.train import make_optimizer
+
+    meta = torch.device("meta")
+    model = MLP(784, (32, 16)).to(meta)
+    x, y = torch.empty(100, 784, device=meta), torch.empty(100, dtype=torch.long, device=meta)
+    sums = torch.zeros(len(STEP_SLOTS) + len(model.linears), device=meta)
+    step = make_step(model, make_optimizer(optimizer, model.parameters(), 0.1), get_loss("mse_softmax"),
+                     Split(x, y, x, y, x, y), sums, batch_size=25, cuda_graph=False)
+    step(torch.empty(25, dtype=torch.long, device=meta))
+    step(torch.empty(25, dtype=torch.long, device=meta))
+
+
+def test_the_probe_puts_the_optimizers_state_back_with_the_weights():
+    """A captured step's warm-up and probe replays must leave Adam's moments and step count as they found
+    them (else the run's first real step would be its fifth): the probe restores the optimiser's state."""
+    from lossbench.train import Adam, probe_graph
+
+    torch.manual_seed(0)
+    model = MLP(784, (32, 16))
+    optimizer = Adam(model.parameters(), lr=0.01)
+    sums = torch.zeros(len(STEP_SLOTS) + 3)
+    x, y = torch.rand(25, 784), torch.randint(0, 10, (25,))
+
+    def step():
+        optimizer.zero_grad()
+        get_loss("cross_entropy")(model(x), y).backward()
+        optimizer.step()
+        sums.add_(1.0)
+
+    before = [t.detach().clone() for t in (*model.parameters(), *optimizer.state())]
+    probe_graph(FakeGraph(step), model, sums, optimizer)
+    assert all(torch.equal(t, b) for t, b in zip((*model.parameters(), *optimizer.state()), before))
+    assert optimizer.t.item() == 0

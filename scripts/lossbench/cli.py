@@ -97,6 +97,14 @@ def device(text: str) -> str:
     return text
 
 
+def optimizer(text: str) -> str:
+    from .config import OPTIMIZERS
+
+    if text not in OPTIMIZERS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(OPTIMIZERS)}, found {text!r}")
+    return text
+
+
 def dataset(text: str) -> str:
     from .data import DATASETS
 
@@ -156,6 +164,13 @@ TRAIN_FLAG_TYPES = {
     "variant": name, "loss": name, "seed": seed_int, "dataset": dataset, "train_size": positive_int,
     "val_size": positive_int, "hidden": positive_int, "lr": positive_float, "batch_size": positive_int,
     "epochs": positive_int, "device": device, "threads": positive_int, "test_every": positive_int,
+    "classes": _integer(2), "optimizer": optimizer,
+}
+TRAIN_FLAG_HELP = {
+    "classes": "train on the dataset's first N classes only (labels 0..N-1: training, validation and test images "
+               "of those labels; the MLP has N outputs); default: all 10",
+    "optimizer": "sgd (plain SGD), adam (Adam, betas 0.9/0.999, eps 1e-8) or nsgd (normalised SGD: each step moves "
+                 "lr x g/||g||, the norm over all the run's parameters)",
 }
 
 
@@ -237,8 +252,15 @@ def _add_loss_file_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _check_training(args: argparse.Namespace) -> None:
-    """What one flag alone cannot say: the batch fits the split, the loss and device exist."""
+    """What one flag alone cannot say: the dataset has the classes, the batch fits the split, the loss and
+    device exist (that the classes have train_size + val_size images is checked on the data: train.make_split)."""
+    from .data import DATASETS
+
     _load_loss_files(args)
+    spec = DATASETS[args.dataset]
+    if args.classes > len(spec.classes):
+        raise ArgumentError(f"--classes {args.classes}: expected at most {len(spec.classes)} ({spec.title}'s "
+                            f"classes; a run uses the first N)")
     if args.batch_size > args.train_size:
         raise ArgumentError(f"--batch-size {args.batch_size}: larger than --train-size {args.train_size}; "
                             "expected at most the training split")
@@ -270,7 +292,7 @@ def _add_train_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()
         elif isinstance(f.default, tuple):
             parser.add_argument(flag, type=kind or int, nargs="+", default=list(f.default))
         else:
-            parser.add_argument(flag, type=kind or type(f.default), default=f.default)
+            parser.add_argument(flag, type=kind or type(f.default), default=f.default, help=TRAIN_FLAG_HELP.get(f.name))
 
 
 def _boolean(text: str) -> bool:

@@ -39,6 +39,13 @@ SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "co
 # (test_every: how often a run is tested, not what it trains: the weights are the same)
 RUNTIME_FIELDS = ("seed", "device", "threads", "cuda_graph", "deterministic", "test_every")
 
+# settings added after runs were recorded: left out of the config hash at these values, so a run made
+# before the setting existed (which trained with that value) keeps its hash
+HASH_DEFAULTS = {"classes": 10, "optimizer": "sgd"}
+
+# the optimisers a run can train with (lossbench.train.make_optimizer): see TrainConfig.optimizer
+OPTIMIZERS = ("sgd", "adam", "nsgd")
+
 # a number as YAML 1.2 / JSON / Python write it (YAML 1.1, PyYAML's, reads 1e-3 as a string)
 NUMBER_LITERAL = re.compile(r"[-+]?(\d[\d_]*(\.\d*)?|\.\d+)([eE][-+]?\d+)?|[-+]?(\.?inf|\.?nan)", re.IGNORECASE)
 
@@ -47,7 +54,8 @@ NUMBER_LITERAL = re.compile(r"[-+]?(\d[\d_]*(\.\d*)?|\.\d+)([eE][-+]?\d+)?|[-+]?
 RUN_FILES = ("metrics.json", "history.csv", "model.pt", "predictions.csv")
 
 # What makes a study point the same run as a sweep's (then it is read from the sweep, not retrained)
-SAME_RUN_KEYS = ("loss", "lr", "dataset", "train_size", "val_size", "hidden", "batch_size", "epochs")
+SAME_RUN_KEYS = ("loss", "lr", "dataset", "train_size", "val_size", "hidden", "batch_size", "epochs", "classes",
+                 "optimizer")
 
 
 class ConfigError(LossbenchError):
@@ -71,10 +79,18 @@ class TrainConfig:
     cuda_graph: bool = True  # on CUDA: replay each step as one captured graph (same math, less launch overhead)
     deterministic: bool = False  # on CUDA: deterministic kernels only (slower); CPU runs are deterministic anyway
     test_every: int = 1  # test accuracy every k-th epoch and the last (NaN between); validation every epoch
+    # the dataset's first C classes (labels 0..C-1): train, validation and test images of those labels only,
+    # the MLP with C outputs (lossbench.train.make_split)
+    classes: int = 10
+    # "sgd": p <- p - lr g; "adam": Adam (betas 0.9/0.999, eps 1e-8, no weight decay); "nsgd": normalised
+    # SGD, p <- p - lr g / ||g||, ||g|| over all the run's parameters (lossbench.train.make_optimizer)
+    optimizer: str = "sgd"
 
     def config_hash(self) -> str:
-        """Hash of the experiment settings (not seed or runtime): equal for all seeds of a variant."""
-        settings = {k: v for k, v in asdict(self).items() if k not in RUNTIME_FIELDS}
+        """Hash of the experiment settings (not seed or runtime): equal for all seeds of a variant. A setting
+        of ``HASH_DEFAULTS`` at its value there is left out (a run from before it existed keeps its hash)."""
+        settings = {k: v for k, v in asdict(self).items()
+                    if k not in RUNTIME_FIELDS and not (k in HASH_DEFAULTS and v == HASH_DEFAULTS[k])}
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -632,8 +648,10 @@ def _study_run_settings(config: Mapping, study: Mapping, variant: str, loss: str
 
 
 def same_run(a: Mapping, b: Mapping) -> bool:
-    """Two runs' settings train the same network the same way (for the same seed: the same run)."""
-    return all(_comparable(a.get(k)) == _comparable(b.get(k)) for k in SAME_RUN_KEYS)
+    """Two runs' settings train the same network the same way (for the same seed: the same run); a
+    setting of ``HASH_DEFAULTS`` that one of them lacks is at its default."""
+    return all(_comparable(a.get(k, HASH_DEFAULTS.get(k))) == _comparable(b.get(k, HASH_DEFAULTS.get(k)))
+               for k in SAME_RUN_KEYS)
 
 
 def _comparable(value):
@@ -660,10 +678,16 @@ def loss_file_args(loss: str) -> list[str]:
 
 
 def train_args(settings: dict) -> str:
-    """CLI flags for ``lossbench train`` from one variant's settings (seed and threads added by the rule)."""
+    """CLI flags for ``lossbench train`` from one variant's settings (seed and threads added by the rule).
+
+    A setting of ``HASH_DEFAULTS`` at its default (optimizer sgd, every class) is the command's default and
+    is left out: a job's command line is what it was before the setting existed, so Snakemake does not
+    retrain runs made before it."""
     parts = []
     for key in sorted(settings):
         value = settings[key]
+        if key in HASH_DEFAULTS and value == HASH_DEFAULTS[key]:
+            continue
         flag = "--" + key.replace("_", "-")
         if isinstance(value, (list, tuple)):
             parts.append(f"{flag} {' '.join(str(v) for v in value)}")

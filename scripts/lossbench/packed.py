@@ -2,8 +2,9 @@
 
 One process, one device, every run's network stacked along a leading axis: each layer is a
 batched matrix product (``baddbmm``) over the runs, the loss is ``torch.func.vmap``-ed over
-them, and one SGD step updates all of them, each with its own learning rate (a per-run lr
-tensor: the runs may be a grid of lrs x seeds); on CUDA that whole step is one captured graph.
+them, and one optimiser step (SGD, Adam or normalised SGD: ``make_stacked_optimizer``) updates all
+of them, each with its own learning rate (a per-run lr tensor: the runs may be a grid of lrs x
+seeds); on CUDA that whole step is one captured graph.
 The runs stay independent: the gradient of the sum of per-run mean losses with respect to a
 run's weights is that run's own gradient, and a run that diverges (NaN weights) stays NaN
 alone: nothing mixes values across the stacked axis.
@@ -44,7 +45,9 @@ from .train import (
     CONFIDENT,
     SGD,
     STEP_SLOTS,
+    Adam,
     Member,
+    NormalisedSGD,
     Split,
     as_step,
     make_split,
@@ -96,6 +99,11 @@ class StackedMLP(nn.Module):
         return model
 
 
+def _per_run_lrs(params: list[Tensor], lrs: Tensor) -> list[Tensor]:
+    """Each stacked parameter's per-run lrs, on its device and shaped ``[S, 1, ...]`` to scale it."""
+    return [lrs.to(p.device, p.dtype).reshape(-1, *[1] * (p.dim() - 1)) for p in params]
+
+
 class StackedSGD(SGD):
     """Plain SGD over stacked parameters, each run with its own lr: p[s] <- p[s] - lrs[s] * grad[s].
 
@@ -103,7 +111,10 @@ class StackedSGD(SGD):
 
     def __init__(self, params, lrs: Tensor):
         super().__init__(params, lr=math.nan)  # one lr per run instead: self.lrs
-        self.lrs = [lrs.to(p.device, p.dtype).reshape(-1, *[1] * (p.dim() - 1)) for p in self.params]
+        self.lrs = _per_run_lrs(self.params, lrs)
+
+    def lr_of(self, i: int) -> Tensor:
+        return self.lrs[i]
 
     @torch.no_grad()
     def step(self) -> None:
@@ -111,7 +122,47 @@ class StackedSGD(SGD):
             p.addcmul_(p.grad, lr, value=-1)
 
 
-def make_packed_step(model: StackedMLP, optimizer: StackedSGD, loss_fn, x_train: Tensor, y_train: Tensor,
+class StackedAdam(Adam):
+    """``train.Adam`` over stacked parameters, each run with its own lr (its moments are per element, so per
+    run already; the step count is shared: every run steps together)."""
+
+    def __init__(self, params, lrs: Tensor):
+        super().__init__(params, lr=math.nan)
+        self.lrs = _per_run_lrs(self.params, lrs)
+
+    def lr_of(self, i: int) -> Tensor:
+        return self.lrs[i]
+
+
+class StackedNormalisedSGD(NormalisedSGD):
+    """``train.NormalisedSGD`` over stacked parameters: each run's step is lrs[s] * g[s] / ||g[s]||, the norm
+    over all of run s's parameters (its own rows of every stacked tensor), never mixing runs."""
+
+    def __init__(self, params, lrs: Tensor):
+        super().__init__(params, lr=math.nan)
+        self.lrs = _per_run_lrs(self.params, lrs)
+
+    def lr_of(self, i: int) -> Tensor:
+        return self.lrs[i]
+
+    def sq_norm(self, grad: Tensor) -> Tensor:
+        return grad.flatten(1).pow(2).sum(1)
+
+    def per_run(self, p: Tensor, value: Tensor) -> Tensor:
+        return value.reshape(-1, *[1] * (p.dim() - 1))
+
+
+STACKED_OPTIMIZERS = {"sgd": StackedSGD, "adam": StackedAdam, "nsgd": StackedNormalisedSGD}
+
+
+def make_stacked_optimizer(name: str, params, lrs: Tensor) -> SGD:
+    """The optimiser ``name`` (TrainConfig.optimizer) over stacked parameters, run s at lr ``lrs[s]``."""
+    if name not in STACKED_OPTIMIZERS:
+        raise ConfigError(f"optimizer: expected one of {', '.join(STACKED_OPTIMIZERS)}, found {name!r}")
+    return STACKED_OPTIMIZERS[name](params, lrs)
+
+
+def make_packed_step(model: StackedMLP, optimizer: SGD, loss_fn, x_train: Tensor, y_train: Tensor,
                      sums: Tensor, batch_size: int, cuda_graph: bool, rows: Tensor | None = None):
     """Like train.make_step, for every run at once; ``idx`` is ``[S, B]``, ``sums`` ``[S, slots + layers]``.
 
@@ -311,11 +362,11 @@ def train_seeds(configs: list[TrainConfig], data: dict, out_dir: str | os.PathLi
     models = []
     for c in configs:  # each run's initial weights, drawn as train() draws them
         torch.manual_seed(c.seed)
-        models.append(MLP(x_train.shape[2], c.hidden, classes=10).to(device))
+        models.append(MLP(x_train.shape[2], c.hidden, classes=c.classes).to(device))
     stacked = StackedMLP(models)
     scratch = models[0]  # one MLP to evaluate each run's weights with train()'s own code
     del models
-    optimizer = StackedSGD(stacked.parameters(), torch.tensor([c.lr for c in configs]))
+    optimizer = make_stacked_optimizer(cfg.optimizer, list(stacked.parameters()), torch.tensor([c.lr for c in configs]))
     loss_fn = get_loss(cfg.loss)
     dev_name = device_name(device)
     what = f"{len(set(seeds))} seeds x {len({c.lr for c in configs})} lrs" if grid else f"{len(seeds)} seeds"

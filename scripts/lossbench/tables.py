@@ -1,6 +1,8 @@
 """Gather run records into pandas tables: ``lossbench gather --runs .../metrics.json --out-dir results/tables``.
 
-    runs.csv     one row per run (final metrics, timings, config hash, provenance)
+    runs.csv     one row per run (final metrics, timings, settings, config hash, provenance); its settings
+                 include ``classes`` and ``optimizer``, read as 10 and "sgd" from a metrics.json written
+                 before those settings existed
     epochs.csv   one row per run x epoch (epoch 0 = the untrained network)
     summary.csv  one row per variant: n, mean, sd and 95% CI of test and of final validation
                  accuracy (t-interval, ``stats.ci95``), median train wall and process-CPU seconds, epochs to
@@ -46,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path, sha256_file
+from .config import HASH_DEFAULTS
 from .data import DATASETS
 from .errors import LossbenchError
 from .gathered import (  # noqa: F401  (the record's names, re-exported for callers of tables)
@@ -113,6 +116,11 @@ CONFIG_KEYS = {
     "dataset": (f"one of {', '.join(DATASETS)}", lambda v: v in DATASETS),
     "hidden": ("a list of integers >= 1", lambda v: isinstance(v, list) and all(_is_int(w) and w >= 1 for w in v)),
 }
+# settings added later: a metrics.json written before them lacks them (its run trained at the default)
+OPTIONAL_CONFIG_KEYS = {
+    "classes": ("an integer >= 2", lambda v: _is_int(v) and v >= 2),
+    "optimizer": TEXT,
+}
 PROVENANCE_KEYS = {"device_name": TEXT, "git_commit": TEXT_OR_NULL}
 FILES = ("history.csv", "predictions.csv", "model.pt")  # checksummed in metrics.json's "files"
 RERUN = "delete that run's folder and run snakemake again to retrain it"
@@ -144,6 +152,7 @@ def read_metrics(path: Path) -> dict:
     _check_keys(path, m, METRICS_KEYS)
     _check_keys(path, m, OPTIONAL_KEYS, required=False)
     _check_keys(path, m["config"], CONFIG_KEYS, "config.")
+    _check_keys(path, m["config"], OPTIONAL_CONFIG_KEYS, "config.", required=False)
     _check_keys(path, m["provenance"], PROVENANCE_KEYS, "provenance.")
     if m["status"] == "ok":
         for key in ("train_accuracy", "val_accuracy", "test_accuracy"):
@@ -274,6 +283,7 @@ def load_runs(metrics_paths: list[str | os.PathLike]) -> tuple[pd.DataFrame, pd.
             "hidden": hidden_text(m["config"]["hidden"]),
             "test_every": m["config"].get("test_every", 1),  # runs before the setting: tested every epoch
             "dataset": m["config"]["dataset"],
+            **{key: m["config"].get(key, default) for key, default in HASH_DEFAULTS.items()},  # classes, optimizer
             "train_loss": m["train_loss"], "train_accuracy": m["train_accuracy"],
             "val_accuracy": m["val_accuracy"], "test_accuracy": m["test_accuracy"],
             "target_val_accuracy": target,

@@ -35,6 +35,7 @@ from torch import Tensor
 
 from . import provenance
 from .config import ConfigError, TrainConfig
+from .data import DATASETS, N_CLASSES
 from .decisions import CONFIDENT
 from .devices import device_name, resolve_device, sync
 from .losses import get_loss
@@ -51,11 +52,21 @@ class SGD:
     """Plain SGD (no momentum, no weight decay): p <- p - lr * grad, as torch.optim.SGD does.
 
     Not torch.optim.SGD because constructing any torch.optim optimizer imports torch._dynamo,
-    which costs ~1.5 s in every training process (measured with torch 2.14.1).
+    which costs ~1.5 s in every training process (measured with torch 2.14.1). The optimisers here
+    keep every value on the device and never branch on one: a step is captured in a CUDA graph.
     """
 
     def __init__(self, params, lr: float):
         self.params, self.lr = list(params), lr
+
+    def lr_of(self, i: int):
+        """Parameter i's learning rate: a number here; a per-run tensor in a packed job (lossbench.packed)."""
+        return self.lr
+
+    def state(self) -> list[Tensor]:
+        """The tensors a step changes besides the weights (none for SGD): put back after a CUDA graph's
+        warm-up steps and probe, as the weights are."""
+        return []
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
@@ -68,6 +79,72 @@ class SGD:
     def step(self) -> None:
         for p in self.params:
             p.add_(p.grad, alpha=-self.lr)
+
+
+class Adam(SGD):
+    """Adam (Kingma & Ba) as torch.optim.Adam computes it with its defaults: betas (0.9, 0.999), eps 1e-8,
+    no weight decay, no amsgrad. With g the gradient and t the step count (from 1):
+    m <- b1 m + (1 - b1) g, v <- b2 v + (1 - b2) g^2, p <- p - lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps).
+
+    Written by hand for the same reason as ``SGD``; t is a tensor on the device (a CUDA graph replays
+    the step, so nothing in it may be a host value that changes), in float64 as torch's host floats are:
+    1 - 0.999^t in float32 loses five digits to cancellation. tests/test_train.py compares its steps with
+    torch.optim.Adam's.
+    """
+
+    def __init__(self, params, lr, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        super().__init__(params, lr)
+        self.betas, self.eps = betas, eps
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+        self.t = torch.zeros((), dtype=torch.float64, device=self.params[0].device)
+
+    def state(self) -> list[Tensor]:
+        return [*self.m, *self.v, self.t]
+
+    @torch.no_grad()
+    def step(self) -> None:
+        b1, b2 = self.betas
+        self.t.add_(1)
+        correction1 = 1 - b1**self.t
+        correction2_sqrt = (1 - b2**self.t).sqrt()
+        for i, (p, m, v) in enumerate(zip(self.params, self.m, self.v)):
+            m.lerp_(p.grad, 1 - b1)
+            v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+            denom = (v.sqrt() / correction2_sqrt).add_(self.eps)
+            p.sub_(m / denom * (self.lr_of(i) / correction1))
+
+
+class NormalisedSGD(SGD):
+    """Normalised SGD: every step moves the weights by lr in total, p <- p - lr * g / ||g||, with ||g|| the
+    norm of the gradient over all the run's parameters together (every layer's weights and biases), so
+    the loss's gradient scale does not enter the step size, only its direction. A zero gradient takes no
+    step (||g|| is floored at the smallest normal float instead of dividing by 0)."""
+
+    def sq_norm(self, grad: Tensor) -> Tensor:
+        """The squared norm of one parameter's gradient (per run in a packed job)."""
+        return grad.pow(2).sum()
+
+    def per_run(self, p: Tensor, value: Tensor) -> Tensor:
+        """``value`` shaped to scale parameter ``p`` (a per-run vector in a packed job; a scalar here)."""
+        return value
+
+    @torch.no_grad()
+    def step(self) -> None:
+        norm = torch.stack([self.sq_norm(p.grad) for p in self.params]).sum(0).sqrt()
+        norm = norm.clamp_min(torch.finfo(norm.dtype).tiny)
+        for i, p in enumerate(self.params):
+            p.sub_(p.grad * (self.lr_of(i) / self.per_run(p, norm)))
+
+
+OPTIMIZER_CLASSES = {"sgd": SGD, "adam": Adam, "nsgd": NormalisedSGD}  # config.OPTIMIZERS, in that order
+
+
+def make_optimizer(name: str, params, lr: float) -> SGD:
+    """The optimiser ``name`` (TrainConfig.optimizer) over ``params`` at learning rate ``lr``."""
+    if name not in OPTIMIZER_CLASSES:
+        raise ConfigError(f"optimizer: expected one of {', '.join(OPTIMIZER_CLASSES)}, found {name!r}")
+    return OPTIMIZER_CLASSES[name](params, lr=lr)
 
 
 @dataclass
@@ -95,20 +172,43 @@ class Member:
 
 
 def make_split(data: dict, cfg: TrainConfig, generator: torch.Generator, device: torch.device) -> Split:
-    """Seeded subset of the training images -> train/validation; the full test set. Pixels / 256."""
-    n_total = len(data["train_labels"])
+    """Seeded subset of the training images -> train/validation; the test set. Pixels / 256.
+
+    With ``cfg.classes`` C below the dataset's classes, only images of labels 0..C-1 take part: the subset
+    is drawn from the training images of those labels, and the test set keeps only theirs. With every
+    class the draw is what it always was (the same permutation of all the training images)."""
+    spec = DATASETS.get(cfg.dataset)
+    title, names = (spec.title, spec.classes) if spec else (cfg.dataset, tuple(map(str, range(N_CLASSES))))
+    if not 2 <= cfg.classes <= len(names):
+        raise ConfigError(f"classes: expected an integer from 2 to {len(names)} ({title}'s classes), "
+                          f"found {cfg.classes}")
+    labels = data["train_labels"]
+    subset = cfg.classes < len(names)
+    pool = (labels < cfg.classes).nonzero().squeeze(1) if subset else None
+    n_total = len(labels) if pool is None else len(pool)
     n = cfg.train_size + cfg.val_size
     if n > n_total:
+        if subset:
+            raise ConfigError(
+                f"train_size + val_size: {cfg.train_size} + {cfg.val_size} = {n} exceeds the {n_total:,} training "
+                f"images of {title}'s first {cfg.classes} classes ({', '.join(names[:cfg.classes])}; "
+                f"classes: {cfg.classes})")
         raise ConfigError(f"train_size + val_size: {n} exceeds the {n_total} training images of the data")
     idx = torch.randperm(n_total, generator=generator)[:n]
+    if pool is not None:
+        idx = pool[idx]
 
     def prep(images: Tensor) -> Tensor:
         return (images.reshape(len(images), -1).float() / 256).to(device)  # /256: as the notebook
 
-    x, y = prep(data["train_images"][idx]), data["train_labels"][idx].to(device)
+    x_test, y_test = data["test_images"], data["test_labels"]
+    if subset:
+        keep = y_test < cfg.classes
+        x_test, y_test = x_test[keep], y_test[keep]
+    x, y = prep(data["train_images"][idx]), labels[idx].to(device)
     return Split(
         x[: cfg.train_size], y[: cfg.train_size], x[cfg.train_size :], y[cfg.train_size :],
-        prep(data["test_images"]), data["test_labels"].to(device),
+        prep(x_test), y_test.to(device),
     )
 
 
@@ -196,7 +296,8 @@ def capture_cuda_graph(step, model: torch.nn.Module, optimizer) -> torch.cuda.CU
 
 
 def _capture(step, model: torch.nn.Module, optimizer) -> torch.cuda.CUDAGraph:
-    saved = [p.detach().clone() for p in model.parameters()]
+    tensors = [*model.parameters(), *optimizer.state()]  # the warm-up steps change them all (Adam's moments too)
+    saved = [t.detach().clone() for t in tensors]
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
@@ -217,13 +318,13 @@ def _capture(step, model: torch.nn.Module, optimizer) -> torch.cuda.CUDAGraph:
             f"or set cuda_graph: false to train it eagerly. CUDA said: {error}"
         ) from error
     with torch.no_grad():
-        for p, value in zip(model.parameters(), saved):
-            p.copy_(value)
+        for t, value in zip(tensors, saved):
+            t.copy_(value)
     return graph
 
 
 def make_step(model: MLP, optimizer, loss_fn, split: Split, sums: Tensor, batch_size: int, cuda_graph: bool):
-    """A function that takes one SGD step on the training images at the given indices.
+    """A function that takes one optimiser step on the training images at the given indices.
 
     Each step adds its statistics to ``sums`` on the device (no host sync). With
     ``cuda_graph`` the forward, backward, statistics and SGD update of a full batch are
@@ -262,7 +363,7 @@ def as_step(sgd_step, model: torch.nn.Module, optimizer, sums: Tensor, full_batc
         return eager
 
     graph = capture_cuda_graph(lambda: sgd_step(full_batch), model, optimizer)
-    probe_graph(graph, model, sums)
+    probe_graph(graph, model, sums, optimizer)
 
     def replay(idx: Tensor) -> None:
         if idx.shape != full_batch.shape:  # a last, smaller batch: eager, keeping the graph's grad tensors
@@ -289,17 +390,18 @@ def check_step_sums(totals: list[list[float]], labels: list[str], where: str) ->
             "Set cuda_graph: false to train eagerly, and report it with this run's log")
 
 
-def probe_graph(graph: torch.cuda.CUDAGraph, model: torch.nn.Module, sums: Tensor) -> None:
+def probe_graph(graph: torch.cuda.CUDAGraph, model: torch.nn.Module, sums: Tensor, optimizer=None) -> None:
     """Replay a freshly captured step once (on the static index buffer's batch) and refuse it, through
-    ``check_step_sums``, if it added nothing; the weights and sums are put back as they were."""
-    saved = [p.detach().clone() for p in model.parameters()]
+    ``check_step_sums``, if it added nothing; the weights, the optimiser's state and sums are put back as they were."""
+    tensors = [*model.parameters(), *(optimizer.state() if optimizer is not None else [])]
+    saved = [t.detach().clone() for t in tensors]
     sums.zero_()  # the warm-up steps added to it
     graph.replay()
     totals = sums.reshape(-1, sums.shape[-1]).tolist()  # one host read, once per run
     check_step_sums(totals, [f"run {i}" for i in range(len(totals))], "the captured CUDA graph's first replay")
     with torch.no_grad():
-        for p, value in zip(model.parameters(), saved):
-            p.copy_(value)
+        for t, value in zip(tensors, saved):
+            t.copy_(value)
     sums.zero_()
 
 
@@ -390,6 +492,9 @@ def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None
           data_checksums: dict | None = None, history: bool = False) -> dict:
     """Train one run and return its metrics; write its run folder into ``out_dir`` if given.
 
+    The run trains on the dataset's first ``cfg.classes`` classes (``make_split``) with ``cfg.optimizer``
+    (``make_optimizer``: sgd, adam or nsgd).
+
     ``data_checksums`` (from the data manifest) goes into the run's provenance. The run folder
     appears whole at the end or not at all (``runfolder.write_run``); a folder that could not be
     written is refused before training starts. ``history``: the returned metrics also hold the run's
@@ -401,8 +506,8 @@ def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)  # split and batch order, independent of the loss
     member = Member(cfg, make_split(data, cfg, generator, device), generator)
-    model = MLP(member.split.x_train.shape[1], cfg.hidden, classes=10).to(device)
-    optimizer = SGD(model.parameters(), lr=cfg.lr)
+    model = MLP(member.split.x_train.shape[1], cfg.hidden, classes=cfg.classes).to(device)
+    optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
     loss_fn = get_loss(cfg.loss)
     dev_name = device_name(device)
     log.info("run %s seed %d on %s: %s", cfg.variant, cfg.seed, dev_name, json.dumps(asdict(cfg)))
