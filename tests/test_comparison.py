@@ -482,3 +482,37 @@ def test_a_line_of_one_point_never_lies_on_another_and_diverged_lines_stop():
     mixed = pd.concat([epochs_table({"a": [0]}, {"a": "cross_entropy"}, diverged={"a"}),
                        epochs_table({"a": [1]}, {"a": "cross_entropy"})])
     assert "the later points of `a` are means over the runs still finite" in curves_caption(mixed)
+
+
+def test_a_variant_that_changes_the_optimizer_is_an_ablation_worded_against_its_loss_under_sgd():
+    """Issue #22: optimizer is a setting like lr. A variant that trains its loss with Adam is an ablation:
+    never ranked, worded against the same loss at the shared settings, its change named. The shared
+    settings name the optimizer only when it is not plain SGD; runs gathered before the column existed
+    (no optimizer column) read as before."""
+    accuracies = {"ce": [0.90, 0.91, 0.92, 0.915], "mse": [0.12, 0.2, 0.15, 0.11], "mse_adam": [0.93, 0.94, 0.95, 0.94]}
+    runs = sweep(accuracies, {"ce": 0.1, "mse": 0.1, "mse_adam": 0.001},
+                 {"ce": "cross_entropy", "mse": "mse_softmax", "mse_adam": "mse_softmax"})
+    runs["optimizer"] = runs["variant"].map({"mse_adam": "adam"}).fillna("sgd")
+    found = analyse(summary_of(runs), runs, "ce")
+    (adam,) = found.ablations
+    assert adam.variant == "mse_adam" and adam.base == "mse" and adam.difference.kind == decisions.HIGHER
+    assert dict((k, (v, s)) for k, v, s in adam.changed) == {"lr": (0.001, 0.1), "optimizer": ("adam", "sgd")}
+    assert "mse_adam" not in found.best.variants
+    text = comparison_words.conclusion(found)
+    assert "at the shared settings (lr 0.1, batch 100, 5 epochs;" in text.splitlines()[0]  # sgd: not named
+    assert ("`mse_adam` (`mse_softmax` at lr 0.001 instead of 0.1, optimizer adam instead of sgd): at lr 0.001, "
+            "optimizer adam it recovers 0.9400 test accuracy, against 0.1450 for `mse` at lr 0.1, "
+            "optimizer sgd") in text
+    assert "`mse_adam` vs `ce`" not in text and "beat" not in text
+    # only the optimizer changed: still an ablation, named by that change alone
+    runs.loc[runs["variant"] == "mse_adam", "lr"] = 0.1
+    (adam,) = analyse(summary_of(runs), runs, "ce").ablations
+    assert comparison_words.ablation_text(adam).startswith(
+        "`mse_adam` (`mse_softmax` at optimizer adam instead of sgd): at optimizer adam it recovers 0.9400")
+    # every variant under Adam: no ablation, and the shared settings say so
+    runs["optimizer"] = "adam"
+    found = analyse(summary_of(runs), runs, "ce")
+    assert not found.ablations and "5 epochs, optimizer adam;" in comparison_words.conclusion(found).splitlines()[0]
+    # a table from before the column: no optimizer compared, nothing said about it
+    runs = runs.drop(columns="optimizer")
+    assert "optimizer" not in comparison_words.conclusion(analyse(summary_of(runs), runs, "ce"))

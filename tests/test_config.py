@@ -126,7 +126,7 @@ LONG = "a" * 65
     ("losses: []\nvariants: {}", (), "losses: expected at least one loss (or a variant under variants), found none"),
     # what the schema cannot see
     ("losses: [cross_entropy, hinge]", (), "losses[1]: expected a registered loss (cross_entropy, logsoftmax_nll, "
-                                           "mse_logits, mse_softmax, softmax_nll), found 'hinge'"),
+                                           "mse_logits, mse_softmax, mse_softmax_sum, softmax_nll), found 'hinge'"),
     ("variants: {v: {loss: hinge}}", (), "variants.v.loss: expected a registered loss"),
     ("variants: {mse_softmax: {loss: mse_softmax, lr: 1.0}}", (), "variants.mse_softmax: expected a name not listed "
                                                                   "under losses, found 'mse_softmax' in both"),
@@ -175,7 +175,7 @@ def test_a_horizon_naming_a_variant_the_sweep_no_longer_defines_says_how_to_mend
 def test_a_study_naming_a_loss_that_is_not_registered_says_how_to_mend_it():
     assert refused("lr_study: {losses: [cross_entropy, hinge]}") == (
         "lr_study.losses[1]: expected registered losses (cross_entropy, logsoftmax_nll, mse_logits, mse_softmax, "
-        "softmax_nll), found hinge; drop it from lr_study.losses, or set lr_study: null (off)")
+        "mse_softmax_sum, softmax_nll), found hinge; drop it from lr_study.losses, or set lr_study: null (off)")
     assert refused("lr_study: {losses: [mse_softmax]}") == (
         "lr_study.reference: expected one of lr_study.losses (mse_softmax), found 'cross_entropy'; set "
         "lr_study.reference to one of them, or set lr_study: null (off)")

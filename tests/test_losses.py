@@ -35,6 +35,7 @@ REFERENCES = {
     "logsoftmax_nll": lambda z, y: -(z.log_softmax(1).gather(1, y[:, None])).mean(),
     "cross_entropy": lambda z, y: (torch.logsumexp(z, 1) - z.gather(1, y[:, None]).squeeze(1)).mean(),
     "mse_softmax": lambda z, y: ((z.softmax(1) - F.one_hot(y, C)) ** 2).mean(),
+    "mse_softmax_sum": lambda z, y: torch.nn.MSELoss(reduction="sum")(z.softmax(1), F.one_hot(y, C).double()) / len(y),
     "mse_logits": lambda z, y: ((z - F.one_hot(y, C)) ** 2).mean(),
 }
 
@@ -142,6 +143,26 @@ def test_mse_softmax_to_ce_gradient_ratio_at_uniform_output_is_2_over_c_squared(
         get_loss(name)(z_, y).backward()
         norms[name] = z_.grad.norm(dim=1).mean().item()
     assert norms["mse_softmax"] / norms["cross_entropy"] == pytest.approx(2 / C**2, rel=1e-9)
+
+
+@pytest.mark.parametrize("classes", [2, 3, 5, 10])
+def test_mse_softmax_sum_is_c_times_mse_softmax_and_its_lr_factor_is_c_over_2(classes):
+    """Summed over the C classes instead of averaged: C times mse_softmax, value and gradient, so its initial
+    gradient is (2/C) x cross-entropy's (predicted lr factor C/2, against mse_softmax's C^2/2)."""
+    g = torch.Generator().manual_seed(classes)
+    z, y = torch.randn(16, classes, generator=g, dtype=torch.float64), torch.randint(0, classes, (16,), generator=g)
+    grads = {}
+    for name in ("mse_softmax", "mse_softmax_sum"):
+        z_ = z.clone().requires_grad_(True)
+        value = get_loss(name)(z_, y)
+        value.backward()
+        grads[name] = (value.detach(), z_.grad)
+    torch.testing.assert_close(grads["mse_softmax_sum"][0], classes * grads["mse_softmax"][0])
+    torch.testing.assert_close(grads["mse_softmax_sum"][1], classes * grads["mse_softmax"][1])
+    info = loss_info("mse_softmax_sum")
+    assert info.head == "softmax" and info.family == "mse_softmax_sum" and info.cap(classes) is None
+    assert 1 / info.predicted_scale(classes) == pytest.approx(classes / 2)
+    assert not same_function("mse_softmax_sum", "mse_softmax")  # C times the loss: another lr scale, another run
 
 
 def test_registry_refuses_duplicates_and_names_unknown_losses():

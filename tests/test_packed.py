@@ -161,9 +161,12 @@ def test_the_captured_packed_step_never_reads_a_value_back_to_the_host():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_packed_cuda_graph_trains_like_packed_eager_on_gpu(tiny_data):
-    eager = train_seeds(seeds_of(tiny(device="cuda", cuda_graph=False), [0, 1, 2]), tiny_data)
-    graph = train_seeds(seeds_of(replace(tiny(device="cuda"), cuda_graph=True), [0, 1, 2]), tiny_data)
+@pytest.mark.parametrize("optimizer, lr", [("sgd", 0.5), ("adam", 0.003), ("nsgd", 0.5)])
+def test_packed_cuda_graph_trains_like_packed_eager_on_gpu(tiny_data, optimizer, lr):
+    eager = train_seeds(seeds_of(tiny(device="cuda", cuda_graph=False, optimizer=optimizer, lr=lr), [0, 1, 2]),
+                        tiny_data)
+    graph = train_seeds(seeds_of(tiny(device="cuda", cuda_graph=True, optimizer=optimizer, lr=lr), [0, 1, 2]),
+                        tiny_data)
     for e, g in zip(eager, graph):
         assert g["test_accuracy"] == pytest.approx(e["test_accuracy"], abs=0.02)
         assert g["train_loss"] == pytest.approx(e["train_loss"], rel=1e-3)
@@ -347,3 +350,66 @@ def test_stacks_of_different_sizes_compare_exactly_on_cpu_and_within_float_noise
     for loss, val in ((0.3 * 1.05, 0.5), (0.3, 0.56)):
         with pytest.raises(AssertionError):
             assert_same_stacked_runs([run(loss, val, "13.0")], [run(0.3, 0.5, "13.0")], images=50)
+
+
+# --- the optimiser and the number of classes (issue #22) ------------------------------------------------
+
+
+@pytest.mark.parametrize("optimizer, lrs", [("sgd", [0.05, 0.5]), ("adam", [0.001, 0.01]), ("nsgd", [0.1, 1.0])])
+def test_every_packed_run_trains_like_its_single_run_with_each_optimizer(tiny_data, optimizer, lrs):
+    """An lr x seed grid packed in one stacked optimiser (per-run lr; for nsgd a per-run norm; for Adam
+    per-run moments): each run equals its single run up to float noise (TRAINED_RTOL, one image)."""
+    configs = grid_configs(tiny(variant="v", optimizer=optimizer, epochs=2), lrs, [0, 2])
+    packed = train_seeds(configs, tiny_data)
+    for cfg, got in zip(configs, packed):
+        alone = train(cfg, tiny_data)
+        assert got["config"]["optimizer"] == optimizer and got["config_hash"] == alone["config_hash"]
+        assert got["status"] == alone["status"] == "ok"
+        assert got["initial_logit_grad_norm"] == alone["initial_logit_grad_norm"]
+        assert got["train_loss"] == pytest.approx(alone["train_loss"], rel=1e-4)
+        assert got["val_accuracy"] == pytest.approx(alone["val_accuracy"], abs=flipped(got, 50))
+        assert got["test_accuracy"] == pytest.approx(alone["test_accuracy"], abs=flipped(got, 100))
+    # and the optimiser matters: SGD at the same lrs is another training
+    sgd = train_seeds(grid_configs(tiny(variant="v", epochs=2), lrs, [0, 2]), tiny_data)
+    assert optimizer == "sgd" or all(a["train_loss"] != b["train_loss"] for a, b in zip(packed, sgd))
+
+
+def test_packed_runs_on_the_first_c_classes_train_like_their_single_runs(tiny_data):
+    configs = seeds_of(tiny(classes=3, train_size=60, val_size=20, batch_size=20, optimizer="adam", lr=0.003), [0, 1])
+    packed = train_seeds(configs, tiny_data)
+    for cfg, got in zip(configs, packed):
+        alone = train(cfg, tiny_data)
+        assert got["config"]["classes"] == 3 and got["config_hash"] == alone["config_hash"]
+        assert got["initial_logit_grad_norm"] == alone["initial_logit_grad_norm"]
+        assert got["train_loss"] == pytest.approx(alone["train_loss"], rel=1e-4)
+        assert got["test_accuracy"] == pytest.approx(alone["test_accuracy"], abs=flipped(got, 30))
+
+
+def test_stacked_nsgd_normalises_each_run_by_its_own_gradient_norm():
+    from lossbench.packed import make_stacked_optimizer
+
+    w, b = torch.nn.Parameter(torch.zeros(3, 2, 2)), torch.nn.Parameter(torch.zeros(3, 2))
+    w.grad = torch.tensor([3.0, 1.0, 0.0])[:, None, None].expand(3, 2, 2).clone()  # norms 6, 2, 0 over w
+    b.grad = torch.tensor([[0.0, 0.0], [0.0, 0.0], [math.nan, 0.0]])
+    w.grad[2] = 0.0
+    make_stacked_optimizer("nsgd", [w, b], torch.tensor([0.5, 2.0, 1.0])).step()
+    assert torch.allclose(w[0], torch.full((2, 2), -0.25)) and torch.allclose(w[1], torch.full((2, 2), -1.0))
+    assert torch.isnan(w[2]).all() and torch.isnan(b[2]).all()  # a NaN run stays alone ...
+    assert torch.equal(b[:2].detach(), torch.zeros(2, 2))  # ... and no other run moves where its gradient is 0
+    with pytest.raises(ConfigError, match="^optimizer: expected one of sgd, adam, nsgd, found 'sgdm'$"):
+        make_stacked_optimizer("sgdm", [w], torch.tensor([1.0, 1.0, 1.0]))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "nsgd"])
+def test_the_captured_packed_step_of_every_optimizer_never_reads_a_value_back_to_the_host(optimizer):
+    from lossbench.packed import make_stacked_optimizer
+
+    meta = torch.device("meta")
+    model = StackedMLP([MLP(784, (32, 16)) for _ in range(3)]).to(meta)
+    x, y = torch.empty(3, 100, 784, device=meta), torch.empty(3, 100, dtype=torch.long, device=meta)
+    sums = torch.zeros(3, len(STEP_SLOTS) + len(model.weights), device=meta)
+    optimizer = make_stacked_optimizer(optimizer, list(model.parameters()), torch.tensor([0.1, 1.0, 3.0]))
+    step = make_packed_step(model, optimizer, get_loss("cross_entropy"), x, y, sums, batch_size=25, cuda_graph=False)
+    step(torch.empty(3, 25, dtype=torch.long, device=meta))
+    step(torch.empty(3, 25, dtype=torch.long, device=meta))
+    assert all(p.grad is not None for p in model.parameters())

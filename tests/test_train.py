@@ -174,9 +174,12 @@ def test_the_hand_written_sgd_step_equals_torch_optim_sgd():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_graph_trains_like_the_eager_path_on_gpu(tiny_data):
-    eager = train(tiny(device="cuda", cuda_graph=False), tiny_data)
-    graph = train(tiny(device="cuda", cuda_graph=True), tiny_data)
+@pytest.mark.parametrize("optimizer, lr", [("sgd", 0.5), ("adam", 0.003), ("nsgd", 0.5)])
+def test_cuda_graph_trains_like_the_eager_path_on_gpu(tiny_data, optimizer, lr):
+    """Per optimiser: the captured step (Adam's moments and step count put back after the warm-up and the
+    probe, as the weights are) trains as the eager one does."""
+    eager = train(tiny(device="cuda", cuda_graph=False, optimizer=optimizer, lr=lr), tiny_data)
+    graph = train(tiny(device="cuda", cuda_graph=True, optimizer=optimizer, lr=lr), tiny_data)
     assert graph["test_accuracy"] == pytest.approx(eager["test_accuracy"], abs=0.02)
     assert graph["train_loss"] == pytest.approx(eager["train_loss"], rel=1e-3)
 

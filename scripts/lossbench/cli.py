@@ -166,6 +166,7 @@ TRAIN_FLAG_TYPES = {
     "epochs": positive_int, "device": device, "threads": positive_int, "test_every": positive_int,
     "classes": _integer(2), "optimizer": optimizer,
 }
+TRAIN_FLAG_METAVAR = {"classes": "N", "optimizer": "{sgd,adam,nsgd}"}
 TRAIN_FLAG_HELP = {
     "classes": "train on the dataset's first N classes only (labels 0..N-1: training, validation and test images "
                "of those labels; the MLP has N outputs); default: all 10",
@@ -292,7 +293,8 @@ def _add_train_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()
         elif isinstance(f.default, tuple):
             parser.add_argument(flag, type=kind or int, nargs="+", default=list(f.default))
         else:
-            parser.add_argument(flag, type=kind or type(f.default), default=f.default, help=TRAIN_FLAG_HELP.get(f.name))
+            parser.add_argument(flag, type=kind or type(f.default), default=f.default, help=TRAIN_FLAG_HELP.get(f.name),
+                                metavar=TRAIN_FLAG_METAVAR.get(f.name))
 
 
 def _boolean(text: str) -> bool:

@@ -238,6 +238,16 @@ def mse_softmax(logits: Tensor, labels: Tensor) -> Tensor:
     return nn.MSELoss()(torch.softmax(logits, dim=1), one_hot(labels, logits))
 
 
+@register_loss("mse_softmax_sum", head="softmax", grad_scale=lambda classes: 2 / classes)
+def mse_softmax_sum(logits: Tensor, labels: Tensor) -> Tensor:
+    # Squared error on softmax summed over the C classes, mean over samples: nn.MSELoss(reduction="sum") per
+    # sample, C times mse_softmax. dL/dz = 2 J (p - y) per sample; at p = 1/C that is (2/C) times
+    # cross-entropy's, so its predicted lr factor is C/2 (mse_softmax's C^2/2 over C).
+    import torch
+
+    return ((torch.softmax(logits, dim=1) - one_hot(labels, logits)) ** 2).sum(dim=1).mean()
+
+
 @register_loss("mse_logits", head="logits", grad_scale=_mse_logits_scale,
                softmax_cap=lambda classes: math.e / (math.e + classes - 1))
 def mse_logits(logits: Tensor, labels: Tensor) -> Tensor:

@@ -232,7 +232,9 @@ def chance(classes: int = CLASSES) -> float:
 
 
 # What a variant can override besides its loss, as the tables record it (hidden as "1200-600-300")
-SETTINGS = ("lr", "batch_size", "epochs", "hidden")
+# what a variant may change besides its loss (an ablation changes one); a table without a column (optimizer:
+# tables gathered before it, constructed ones) simply does not compare it
+SETTINGS = ("lr", "batch_size", "epochs", "hidden", "optimizer")
 
 
 def _settings(table: pd.DataFrame) -> pd.DataFrame:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import math
 
-SETTING_NAMES = {"lr": "lr", "batch_size": "batch", "epochs": "epochs", "hidden": "hidden layers"}
+from .config import HASH_DEFAULTS
+
+SETTING_NAMES = {"lr": "lr", "batch_size": "batch", "epochs": "epochs", "hidden": "hidden layers",
+                 "optimizer": "optimizer"}
 
 
 def missing(value) -> bool:
@@ -91,15 +94,17 @@ def factor(ratio: float) -> tuple[str, str]:
 
 def setting_value(key: str, value) -> str:
     """A setting's value as a sentence shows it: lr 0.1, 5 (epochs), 1200-600-300 (hidden layers)."""
-    if key == "hidden":
+    if key in ("hidden", "optimizer"):
         return str(value)
     return str(int(value)) if key == "epochs" else number(value, "g")
 
 
 def settings_text(settings: dict) -> str:
-    """'lr 0.1, batch 100, 5 epochs, hidden layers 1200-600-300' from stats.shared_settings."""
+    """'lr 0.1, batch 100, 5 epochs, hidden layers 1200-600-300' from stats.shared_settings; the optimizer only
+    when it is not plain SGD (config.HASH_DEFAULTS: what every run before the setting trained with, and what
+    'lr' means unqualified): 'lr 0.001, ..., optimizer adam'."""
     return ", ".join(f"{setting_value(k, v)} epochs" if k == "epochs" else f"{SETTING_NAMES[k]} {setting_value(k, v)}"
-                     for k, v in settings.items())
+                     for k, v in settings.items() if not (k in HASH_DEFAULTS and v == HASH_DEFAULTS[k]))
 
 
 def changed_text(changed: dict) -> str:
