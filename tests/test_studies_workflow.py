@@ -43,7 +43,7 @@ def flag(command: str, name: str) -> str:
 
 
 def test_one_job_per_run_in_its_folder_with_its_classes_and_optimizer(tmp_path):
-    config = studies_config(tmp_path)
+    config = studies_config(tmp_path, pack_seeds=False)
     jobs = plan(tmp_path, config=config, env={"CUDA_VISIBLE_DEVICES": ""})
     assert {rule: n for rule, n in jobs.counts.items() if "study" in rule} == {
         "train_classes_study": 8, "gather_classes_study": 1, "train_optimizer_study": 4, "gather_optimizer_study": 1}
@@ -98,6 +98,24 @@ def test_packed_one_job_per_grid_trains_it_with_its_own_lrs(tmp_path):
     assert len(flag(gather, "--runs").split()) == 8
 
 
+@pytest.mark.parametrize("pack_seeds, epochs, classes_rule, optimizer_rule", [
+    # auto on CPU: one job per run, except the classes study's one-epoch runs (start-up outweighs training)
+    ("auto", 1, "train_classes_study_grid", "train_optimizer_study"),
+    ("auto", 2, "train_classes_study", "train_optimizer_study"),
+    ("false", 1, "train_classes_study", "train_optimizer_study"),
+    ("true", 2, "train_classes_study_grid", "train_optimizer_study_grid"),
+])
+def test_the_classes_studys_one_epoch_grids_are_packed_on_cpu_too(tmp_path, pack_seeds, epochs, classes_rule,
+                                                                     optimizer_rule):
+    study = {**CLASSES, "epochs": epochs}
+    config = write_config(tmp_path, tiny_config(horizon=None, lr_study=None, classes_study=study,
+                                                optimizer_study=OPTIMIZER))
+    jobs = plan(tmp_path, "--config", f"pack_seeds={pack_seeds}", "device=cpu", config=config)
+    assert {rule for rule in jobs.counts if rule.startswith("train_") and "study" in rule} == {
+        classes_rule, optimizer_rule}
+    assert jobs.counts[classes_rule] == (4 if classes_rule.endswith("_grid") else 8)
+
+
 def test_off_the_studies_plan_nothing_and_their_rules_stay_defined(tmp_path):
     config = write_config(tmp_path, tiny_config(horizon=None, lr_study=None))
     for pack in ("true", "false"):  # -R names every rule: a rule the config does not use still exists
@@ -109,7 +127,7 @@ def test_off_the_studies_plan_nothing_and_their_rules_stay_defined(tmp_path):
 
 
 def test_the_command_line_merges_into_the_files_block(tmp_path):
-    jobs = plan(tmp_path, "--config", "classes_study={classes: [3]}", config=studies_config(tmp_path))
+    jobs = plan(tmp_path, "--config", "classes_study={classes: [3]}", config=studies_config(tmp_path, pack_seeds=False))
     assert jobs.wildcards("train_classes_study", "classes", "loss", "lr") == [
         ("3", "cross_entropy", "0.1"), ("3", "cross_entropy", "1"), ("3", "mse_softmax", "0.45"),
         ("3", "mse_softmax", "4.5")]

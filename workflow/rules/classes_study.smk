@@ -4,7 +4,8 @@
 # study's seeds, written like every other run (same `lossbench train`, with --classes) under
 # results/<dataset>/classes-study/C-<C>/<loss>/lr-<lr>/seed-<s>/, gathered into
 # tables/classes_study_{runs,epochs,summary}.csv for the "Number of classes" page. One job per run
-# (train_classes_study), or with pack_seeds one job per (C, loss) grid (train_classes_study_grid).
+# (train_classes_study), or packed one job per (C, loss) grid (train_classes_study_grid): with pack_seeds
+# true, and under auto on CUDA and wherever the study's runs are one epoch long (PACK_CLASSES_STUDY).
 # Every rule stays defined whatever the config (snakemake -R names them all); those the config
 # does not use match nothing.
 
@@ -21,7 +22,7 @@ rule train_classes_study:
     benchmark:
         "benchmarks/{dataset}/classes-study/C-{classes}/{loss}/lr-{lr}/seed-{seed}.tsv"
     wildcard_constraints:
-        classes=get_constraint(CLASSES_STUDY["classes"] if CLASSES_STUDY and not PACK_SEEDS else []),
+        classes=get_constraint(CLASSES_STUDY["classes"] if CLASSES_STUDY and not PACK_CLASSES_STUDY else []),
         loss=get_constraint(CLASSES_STUDY["losses"] if CLASSES_STUDY else []),
         lr=get_constraint({lr_text(lr) for grid in CLASSES_STUDY_GRIDS.values() for lr in grid}),
     threads: 1
@@ -49,7 +50,7 @@ rule train_classes_study_grid:
     benchmark:
         "benchmarks/{dataset}/classes-study/C-{classes}/{loss}/grid.tsv"
     wildcard_constraints:
-        classes=get_constraint(CLASSES_STUDY["classes"] if CLASSES_STUDY and PACK_SEEDS else []),
+        classes=get_constraint(CLASSES_STUDY["classes"] if CLASSES_STUDY and PACK_CLASSES_STUDY else []),
         loss=get_constraint(CLASSES_STUDY["losses"] if CLASSES_STUDY else []),
     threads: 2
     resources:

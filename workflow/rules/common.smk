@@ -29,6 +29,7 @@ from lossbench.config import (
     optimizer_study_run_settings,
     optimizer_study_variant,
     packs_seeds,
+    packs_study,
     resolve,
     sweep_twin,
     train_args,
@@ -91,6 +92,13 @@ TRAIN_ON_CUDA = trains_on_cuda(
 )
 # pack_seeds resolved (auto: packed on CUDA, one job per run on CPU): the training rules' shape
 PACK_SEEDS = packs_seeds(config["pack_seeds"], TRAIN_ON_CUDA)
+# the classes study's training shape: packed as pack_seeds says, and under auto also on CPU when its runs
+# are one epoch long (start-up outweighs training there: lossbench.config.packs_study)
+PACK_CLASSES_STUDY = (
+    packs_study(config["pack_seeds"], TRAIN_ON_CUDA, CLASSES_STUDY["epochs"])
+    if CLASSES_STUDY
+    else PACK_SEEDS
+)
 # A packed job's one output, beside the run folders it writes (touched when they are all written).
 # The packed training rules list this file, not every run file. Snakemake tries each
 # file it looks for against every output of every rule, so 4 x runs outputs made planning quadratic
@@ -358,9 +366,9 @@ def get_lr_study_tables(dataset, names=("runs", "epochs", "summary")):
     }
 
 
-def get_study_outputs(dataset, run_files, packed_jobs):
-    """What `snakemake` builds of a study: every file of its runs, or packed, each of its jobs' file."""
-    if PACK_SEEDS:
+def get_study_outputs(dataset, run_files, packed_jobs, packed):
+    """What `snakemake` builds of a study: every file of its runs, or ``packed``, each of its jobs' file."""
+    if packed:
         return packed_jobs(dataset)
     return [f for files in get_run_files_by_kind(dataset, run_files).values() for f in files]
 
@@ -432,7 +440,7 @@ def get_classes_study_packed_jobs(dataset):
 
 def get_all_classes_study_run_files(wildcards):
     """gather_classes_study's inputs: every file of every run, by kind, or packed, each job's file."""
-    if PACK_SEEDS:
+    if PACK_CLASSES_STUDY:
         return {"packed": get_classes_study_packed_jobs(wildcards.dataset)}
     return get_run_files_by_kind(wildcards.dataset, get_classes_study_run_files)
 
@@ -547,11 +555,17 @@ def get_final_output():
         ),
         *get_lr_study_tables(DATASET).values(),
         *get_study_outputs(
-            DATASET, get_classes_study_run_files, get_classes_study_packed_jobs
+            DATASET,
+            get_classes_study_run_files,
+            get_classes_study_packed_jobs,
+            PACK_CLASSES_STUDY,
         ),
         *get_classes_study_tables(DATASET).values(),
         *get_study_outputs(
-            DATASET, get_optimizer_study_run_files, get_optimizer_study_packed_jobs
+            DATASET,
+            get_optimizer_study_run_files,
+            get_optimizer_study_packed_jobs,
+            PACK_SEEDS,
         ),
         *get_optimizer_study_tables(DATASET).values(),
         *(f"reports/html/{DATASET}/{page}.html" for page in REPORT_PLAN[DATASET]),
