@@ -22,9 +22,15 @@ rule train_classes_study:
     benchmark:
         "benchmarks/{dataset}/classes-study/C-{classes}/{loss}/lr-{lr}/seed-{seed}.tsv"
     wildcard_constraints:
-        classes=get_constraint(CLASSES_STUDY["classes"] if CLASSES_STUDY and not PACK_CLASSES_STUDY else []),
+        classes=get_constraint(
+            CLASSES_STUDY["classes"]
+            if CLASSES_STUDY and not PACK_CLASSES_STUDY
+            else []
+        ),
         loss=get_constraint(CLASSES_STUDY["losses"] if CLASSES_STUDY else []),
-        lr=get_constraint({lr_text(lr) for grid in CLASSES_STUDY_GRIDS.values() for lr in grid}),
+        lr=get_constraint(
+            {lr_text(lr) for grid in CLASSES_STUDY_GRIDS.values() for lr in grid}
+        ),
     threads: 1
     resources:
         mem_mb=2000,
@@ -50,7 +56,9 @@ rule train_classes_study_grid:
     benchmark:
         "benchmarks/{dataset}/classes-study/C-{classes}/{loss}/grid.tsv"
     wildcard_constraints:
-        classes=get_constraint(CLASSES_STUDY["classes"] if CLASSES_STUDY and PACK_CLASSES_STUDY else []),
+        classes=get_constraint(
+            CLASSES_STUDY["classes"] if CLASSES_STUDY and PACK_CLASSES_STUDY else []
+        ),
         loss=get_constraint(CLASSES_STUDY["losses"] if CLASSES_STUDY else []),
     threads: 2
     resources:
@@ -59,7 +67,9 @@ rule train_classes_study_grid:
     params:
         args=get_classes_study_grid_args,
         lrs=get_classes_study_grid_lrs,
-        seeds=[str(seed) for seed in (CLASSES_STUDY or defaults("classes_study"))["seeds"]],
+        seeds=[
+            str(seed) for seed in (CLASSES_STUDY or defaults("classes_study"))["seeds"]
+        ],
         out_dir="results/{dataset}/classes-study/C-{classes}/{loss}",
     shell:
         "lossbench train-seeds {params.args:q} --lrs {params.lrs:q} --seeds {params.seeds:q} "

@@ -370,7 +370,9 @@ def get_study_outputs(dataset, run_files, packed_jobs, packed):
     """What `snakemake` builds of a study: every file of its runs, or ``packed``, each of its jobs' file."""
     if packed:
         return packed_jobs(dataset)
-    return [f for files in get_run_files_by_kind(dataset, run_files).values() for f in files]
+    return [
+        f for files in get_run_files_by_kind(dataset, run_files).values() for f in files
+    ]
 
 
 def get_study_tables(dataset, prefix, on, names=("runs", "epochs", "summary")):
@@ -408,7 +410,7 @@ def get_classes_study_train_args(wildcards):
 
 def get_classes_study_grid_args(wildcards):
     """One (C, loss)'s flags for its whole lr x seed grid (for train_classes_study_grid): no --lr, the
-    rule gives --lrs; the variant is the grid's (each run: <variant>_lr<lr>)."""
+    rule gives --lrs; the variant is the grid's, and each run's is <variant>_lr<lr>."""
     settings = get_classes_study_settings(wildcards, 1.0)
     del settings["lr"]
     variant = classes_study_variant(wildcards.loss, int(wildcards.classes))

@@ -20,8 +20,12 @@ rule train_optimizer_study:
     benchmark:
         "benchmarks/{dataset}/optimizer-study/{optimizer}/{loss}/lr-{lr}/seed-{seed}.tsv"
     wildcard_constraints:
-        optimizer=get_constraint([OPTIMIZER_STUDY["optimizer"]] if OPTIMIZER_STUDY else []),
-        loss=get_constraint(OPTIMIZER_STUDY["losses"] if OPTIMIZER_STUDY and not PACK_SEEDS else []),
+        optimizer=get_constraint(
+            [OPTIMIZER_STUDY["optimizer"]] if OPTIMIZER_STUDY else []
+        ),
+        loss=get_constraint(
+            OPTIMIZER_STUDY["losses"] if OPTIMIZER_STUDY and not PACK_SEEDS else []
+        ),
         lr=get_constraint(OPTIMIZER_LR_BY_TEXT),
     threads: 1
     resources:
@@ -48,8 +52,12 @@ rule train_optimizer_study_grid:
     benchmark:
         "benchmarks/{dataset}/optimizer-study/{optimizer}/{loss}/grid.tsv"
     wildcard_constraints:
-        optimizer=get_constraint([OPTIMIZER_STUDY["optimizer"]] if OPTIMIZER_STUDY else []),
-        loss=get_constraint(OPTIMIZER_STUDY["losses"] if OPTIMIZER_STUDY and PACK_SEEDS else []),
+        optimizer=get_constraint(
+            [OPTIMIZER_STUDY["optimizer"]] if OPTIMIZER_STUDY else []
+        ),
+        loss=get_constraint(
+            OPTIMIZER_STUDY["losses"] if OPTIMIZER_STUDY and PACK_SEEDS else []
+        ),
     threads: 2
     resources:
         mem_mb=4000,
@@ -57,7 +65,10 @@ rule train_optimizer_study_grid:
     params:
         args=get_optimizer_study_grid_args,
         lrs=list(OPTIMIZER_LR_BY_TEXT),
-        seeds=[str(seed) for seed in (OPTIMIZER_STUDY or defaults("optimizer_study"))["seeds"]],
+        seeds=[
+            str(seed)
+            for seed in (OPTIMIZER_STUDY or defaults("optimizer_study"))["seeds"]
+        ],
         out_dir="results/{dataset}/optimizer-study/{optimizer}/{loss}",
     shell:
         "lossbench train-seeds {params.args:q} --lrs {params.lrs:q} --seeds {params.seeds:q} "
