@@ -258,14 +258,21 @@ def test_the_workflow_runs_from_folders_with_spaces_and_non_ascii_letters(tiny_r
 RETRAIN = re.search(r"`snakemake -R ([\w ]+)`", (ROOT / "docs" / "setup.md").read_text())[1].split()
 
 
-def test_default_config_plans_40_train_jobs_4_horizon_runs_42_study_runs_a_probe_the_gathers_and_the_report(tmp_path):
+def test_default_config_plans_40_train_jobs_4_horizon_runs_42_study_runs_a_probe_the_studies_and_the_report(
+        tmp_path):
     shutil.copytree(ROOT / "config", tmp_path / "config")
     # README's retrain command names rules that exist; no GPU visible (pack_seeds auto: one job per run)
     default = plan(tmp_path, "--cores", "8", "-R", *RETRAIN, env={"CUDA_VISIBLE_DEVICES": ""})
     assert {rule for rule in default.counts if rule.startswith("train")} <= set(RETRAIN)
+    # the classes study: one-epoch runs, packed on CPU too, one job per C and loss; the optimiser control: one job
+    # per run (2 losses x 4 lrs x 2 seeds)
     assert default.counts == {"prepare_data": 1, "train": 40, "train_horizon": 4, "train_lr_study": 42, "gather": 1,
                               "gather_horizon": 1, "gather_lr_study": 1, "train_probe": 1, "gather_probe": 1,
-                              "render_page": 12, "render_index": 1, "bundle_report": 1, "all": 1}
+                              "train_classes_study_grid": 12, "gather_classes_study": 1, "train_optimizer_study": 16,
+                              "gather_optimizer_study": 1, "render_page": 13, "render_index": 1, "bundle_report": 1,
+                              "all": 1}
+    assert default.wildcards("train_classes_study_grid", "classes", "loss") == sorted(
+        (str(c), loss) for c in (2, 3, 5, 10) for loss in ("cross_entropy", "mse_softmax", "mse_softmax_sum"))
     # 3 losses x 8 lrs x 2 seeds, but lr 0.1: the sweep's runs of those losses, read from it
     lrs = ["0.01", "0.03", "0.3", "1", "3", "10", "30"]
     assert default.wildcards("train_lr_study", "loss", "lr", "seed") == sorted(

@@ -11,8 +11,9 @@ place where each setting's type, range and default is written:
 2. ``validate``: the schema, with its defaults filled in (a block's only when it is on). Its
    integers are ints (JSON schema's "integer" accepts 1.0), its numbers finite, its patterns whole
    strings.
-3. ``check``, ``check_horizon``, ``check_lr_study``: what a schema cannot see (registered losses,
-   one name per variant, a batch that fits the split, a study block naming what the sweep defines).
+3. ``check``, ``check_horizon``, ``check_lr_study``, ``check_classes_study``, ``check_optimizer_study``: what a
+   schema cannot see (registered losses, one name per variant, a batch that fits the split, a study block naming
+   what the sweep defines, a class subset that holds the study's images).
 
 Every error is one ``ConfigError`` line naming the key, what was expected and what was found.
 Nothing here runs a job; the workflow stops with that line before Snakemake builds any.
@@ -164,6 +165,8 @@ class Sweep:
     horizon: dict | None
     lr_study: dict | None
     probe: dict | None = None  # the same-network gradient probe (probe:), check_probe
+    classes_study: dict | None = None
+    optimizer_study: dict | None = None
 
 
 def resolve(config: dict, known_losses: Iterable[str], command_line: Mapping | None = None) -> Sweep:
@@ -176,7 +179,8 @@ def resolve(config: dict, known_losses: Iterable[str], command_line: Mapping | N
     known = list(known_losses)  # after the user's loss files joined the registry (known_losses: the registry)
     variants = check(config, known)
     return Sweep(config, variants, check_horizon(config, variants), check_lr_study(config, known),
-                 probe=check_probe(config, known))
+                 probe=check_probe(config, known), classes_study=check_classes_study(config, known),
+                 optimizer_study=check_optimizer_study(config, known))
 
 
 def load_user_losses(config: dict) -> None:
@@ -509,14 +513,21 @@ def check_lr_study(config: dict, known_losses: Iterable[str]) -> dict | None:
     ``reference`` (one of the losses) is what the others are compared with and scaled by, and
     ``threshold`` the validation accuracy after epoch 1 that defines each loss's threshold lr.
     """
-    block = config.get("lr_study")
+    return _study_block(config, "lr_study", known_losses)
+
+
+def _study_block(config: dict, name: str, known_losses: Iterable[str]) -> dict | None:
+    """A study block (``config[name]``, validated) with what every study checks, or None when it is off: its
+    ``losses`` registered, its ``reference`` (if it has one) one of them, its ``lrs`` floats, ``epochs``
+    null read as the sweep's."""
+    block = config.get(name)
     if block is None:
         return None
-    _names_defined("lr_study", "losses", block["losses"], sorted(known_losses), "registered losses")
-    if block["reference"] not in block["losses"]:
-        raise ConfigError(f"lr_study.reference: expected one of lr_study.losses ({', '.join(block['losses'])}), "
-                          f"found {block['reference']!r}; set lr_study.reference to one of them, or set "
-                          "lr_study: null (off)")
+    _names_defined(name, "losses", block["losses"], sorted(known_losses), "registered losses")
+    if "reference" in block and block["reference"] not in block["losses"]:
+        raise ConfigError(f"{name}.reference: expected one of {name}.losses ({', '.join(block['losses'])}), "
+                          f"found {block['reference']!r}; set {name}.reference to one of them, or set "
+                          f"{name}: null (off)")
     return {**block, "lrs": [float(lr) for lr in block["lrs"]], "epochs": block["epochs"] or config["epochs"]}
 
 
@@ -551,6 +562,90 @@ def probe_run_settings(config: Mapping, probe: Mapping) -> dict:
             "test_every": probe["epochs"]}
 
 
+def check_classes_study(config: dict, known_losses: Iterable[str]) -> dict | None:
+    """The number-of-classes study block (``classes_study:``, ``config`` validated) with its defaults, or None
+    when off.
+
+    For each C of ``classes`` (at most the dataset's classes), each of ``losses`` is trained on the dataset's
+    first C classes over its grid at C (``classes_study_lrs``) over ``seeds``, for ``epochs`` (null: the
+    sweep's), on ``train_size``/``val_size`` images (null: the sweep's; they must fit the smallest C's
+    training images); ``reference`` and ``threshold`` as for the lr study, the threshold a fraction of the
+    way from chance (1/C) to 1.
+    """
+    from .data import DATASETS, class_train_images
+
+    block = _study_block(config, "classes_study", known_losses)
+    if block is None:
+        return None
+    spec = DATASETS[config["dataset"]]
+    for i, classes in enumerate(block["classes"]):
+        if classes > len(spec.classes):
+            raise ConfigError(f"classes_study.classes[{i}]: expected at most {spec.title}'s {len(spec.classes)} "
+                              f"classes, found {classes}")
+    sizes = {key: block[key] or config[key] for key in ("train_size", "val_size")}
+    where = {key: f"classes_study.{key}" if block[key] else f"{key} (classes_study.{key}: null, the sweep's)"
+             for key in sizes}
+    smallest = min(block["classes"])
+    images = class_train_images(config["dataset"], smallest)
+    if sizes["train_size"] + sizes["val_size"] > images:
+        raise ConfigError(
+            f"{where['train_size']} + {where['val_size']}: expected at most {images:,}, the {spec.title} training "
+            f"images of labels 0 .. {smallest - 1} (C = {smallest}, the smallest of classes_study.classes), found "
+            f"{sizes['train_size']} + {sizes['val_size']} = {sizes['train_size'] + sizes['val_size']}; set "
+            "classes_study.train_size and classes_study.val_size smaller")
+    if config["batch_size"] > sizes["train_size"]:
+        raise ConfigError(f"{where['train_size']}: expected at least batch_size ({config['batch_size']}), "
+                          f"found {sizes['train_size']}")
+    return {**block, **sizes}
+
+
+def check_optimizer_study(config: dict, known_losses: Iterable[str]) -> dict | None:
+    """The optimiser control block (``optimizer_study:``, ``config`` validated) with its defaults, or None when
+    off: each of ``losses`` trained with ``optimizer`` at every lr of ``lrs`` over ``seeds``, for ``epochs``
+    (null: the sweep's), with the sweep's other settings."""
+    return _study_block(config, "optimizer_study", known_losses)
+
+
+def classes_study_lrs(study: Mapping, loss: str, classes: int) -> list[float]:
+    """``loss``'s lr grid at C = ``classes``: the study's grid (the reference loss's) times the reference's
+    declared initial logit-gradient scale at C over ``loss``'s (``Loss.predicted_scale``), so that each loss's
+    grid sits where the gradient-scale reading puts its threshold; the study's grid where either loss declares
+    no scale (no theory: nothing to place it by). Each product is rounded to 6 significant digits (its folder
+    reads lr-1.5, not lr-1.5000000000000002, and lr-0.0212132 for an irrational factor; a 1e-6 relative shift
+    is far below the grid's x3 steps)."""
+    from .losses import loss_info
+
+    reference = loss_info(study["reference"]).predicted_scale(classes)
+    own = loss_info(loss).predicted_scale(classes)
+    if reference is None or own is None:
+        return list(study["lrs"])
+    return [float(f"{lr * reference / own:.6g}") for lr in study["lrs"]]
+
+
+def classes_study_variant(loss: str, classes: int) -> str:
+    """The variant name of ``loss``'s grid at C = ``classes`` (each run records it with its lr:
+    ``mse_softmax_C5_lr1.5``, lr_study_variant)."""
+    return f"{loss}_C{classes}"
+
+
+def optimizer_study_variant(loss: str, optimizer: str) -> str:
+    """The variant name of ``loss``'s grid under ``optimizer`` (each run: ``mse_softmax_adam_lr0.001``)."""
+    return f"{loss}_{optimizer}"
+
+
+def classes_study_run_settings(config: Mapping, study: Mapping, classes: int, loss: str, lr: float) -> dict:
+    """A classes-study run's settings: the sweep's shared ones on the first ``classes`` classes, the study's
+    sizes and epochs, tested at the last epoch only."""
+    settings = _study_run_settings(config, study, classes_study_variant(loss, classes), loss, lr)
+    return {**settings, "classes": classes, "train_size": study["train_size"], "val_size": study["val_size"]}
+
+
+def optimizer_study_run_settings(config: Mapping, study: Mapping, loss: str, lr: float) -> dict:
+    """An optimiser-study run's settings: the sweep's shared ones with the study's optimiser, lr and epochs."""
+    settings = _study_run_settings(config, study, optimizer_study_variant(loss, study["optimizer"]), loss, lr)
+    return {**settings, "optimizer": study["optimizer"]}
+
+
 def packs_seeds(setting: bool | str, on_cuda: bool) -> bool:
     """Whether training is packed (pack_seeds: one job per variant, and per study loss its lr x seed grid).
 
@@ -561,6 +656,21 @@ def packs_seeds(setting: bool | str, on_cuda: bool) -> bool:
     cores.
     """
     return on_cuda if setting == "auto" else bool(setting)
+
+
+# A study whose runs are this many epochs or fewer packs its grids under pack_seeds auto on CPU too: a one-epoch
+# run of 5,000 images costs about 3.3 s of CPU alone (process start-up ~2 s, and the evaluation at epoch 0 and
+# 1), 1.9 s in a packed 8-run grid (measured on this project's shared 2-core machine, 2026-12-05).
+SHORT_RUN_EPOCHS = 1
+
+
+def packs_study(setting: bool | str, on_cuda: bool, epochs: int) -> bool:
+    """Whether a study's lr x seed grids are packed (one job per grid): as ``packs_seeds``, and under ``auto``
+    also on CPU where the study's runs are short (``epochs`` at most SHORT_RUN_EPOCHS), since there the
+    start-up a packed job pays once outweighs the cores that single jobs would share."""
+    if setting == "auto" and epochs <= SHORT_RUN_EPOCHS:
+        return True
+    return packs_seeds(setting, on_cuda)
 
 
 def shared_settings(config: Mapping) -> dict:
@@ -575,7 +685,13 @@ def shared_settings(config: Mapping) -> dict:
 def lr_study_run_settings(config: Mapping, study: Mapping, loss: str, lr: float) -> dict:
     """A study run's settings: the sweep's shared ones, the loss at this lr for the study's epochs,
     tested at the last epoch only (selection reads validation accuracy, every epoch)."""
-    return {**shared_settings(config), "variant": lr_study_variant(loss, lr), "loss": loss, "lr": lr,
+    return _study_run_settings(config, study, loss, loss, lr)
+
+
+def _study_run_settings(config: Mapping, study: Mapping, variant: str, loss: str, lr: float) -> dict:
+    """A study run of grid ``variant`` (its run's variant: ``<variant>_lr<lr>``): the sweep's shared settings,
+    ``loss`` at ``lr`` for the study's epochs, tested at the last epoch only."""
+    return {**shared_settings(config), "variant": lr_study_variant(variant, lr), "loss": loss, "lr": lr,
             "epochs": study["epochs"], "test_every": study["epochs"]}
 
 

@@ -126,6 +126,20 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
+# The images of each label (0 .. 9) in each dataset's training set, pinned like its files (tests/
+# test_studies_config.py counts them in the files): what a run on the first C classes draws its training and
+# validation images from (the classes study, config classes_study:).
+TRAIN_IMAGES_PER_LABEL: dict[str, tuple[int, ...]] = {
+    "mnist": (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949),
+    "fashion_mnist": (6000,) * 10,
+}
+
+
+def class_train_images(dataset: str, classes: int) -> int:
+    """How many images of labels 0 .. ``classes`` - 1 ``dataset``'s training set holds (12,665 for MNIST's 0 and 1)."""
+    return sum(TRAIN_IMAGES_PER_LABEL[dataset][:classes])
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

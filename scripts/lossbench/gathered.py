@@ -20,7 +20,8 @@ TABLES = ("runs", "epochs", "summary")
 MANIFEST = "gathered.json"  # beside the tables, after their prefix: gathered.json, horizon_gathered.json, ...
 # The Snakemake rule that writes each prefix's tables (workflow/rules/*.smk) and the one command that
 # rebuilds them (-R: the rule runs again, and so does every page that reads its tables)
-GATHER_RULES = {"": "gather", "horizon_": "gather_horizon", "lr_study_": "gather_lr_study", "probe_": "gather_probe"}
+GATHER_RULES = {"": "gather", "horizon_": "gather_horizon", "lr_study_": "gather_lr_study", "probe_": "gather_probe",
+                "classes_study_": "gather_classes_study", "optimizer_study_": "gather_optimizer_study"}
 # A gathered table outside the {prefix}{runs,epochs,summary}.csv pattern: its file name -> its prefix (the record is
 # {prefix}gathered.json beside it): tables/probe.csv (lossbench gather-probe) is recorded in probe_gathered.json
 SINGLE_TABLES = {"probe.csv": "probe_"}

@@ -18,12 +18,18 @@ from lossbench.config import (
     RUN_FILES,
     ConfigError,
     check_duplicate_keys,
+    classes_study_lrs,
+    classes_study_run_settings,
+    classes_study_variant,
     defaults,
     horizon_run_settings,
     loss_file_args,
     lr_study_run_settings,
     lr_text,
+    optimizer_study_run_settings,
+    optimizer_study_variant,
     packs_seeds,
+    packs_study,
     resolve,
     sweep_twin,
     train_args,
@@ -55,6 +61,25 @@ LR_BY_TEXT = {lr_text(lr): lr for lr in LR_STUDY["lrs"]} if LR_STUDY else {}
 # so that it stays defined and matches nothing
 LR_GRID = LR_STUDY or defaults("lr_study")
 LR_GRID_TEXTS = [lr_text(lr) for lr in LR_GRID["lrs"]]
+# the number-of-classes study block (classes_study:), defaults filled in; None when off
+CLASSES_STUDY = SWEEP.classes_study
+# (C, loss) -> that loss's lr grid at C (the reference grid scaled by the declared gradient scales,
+# lossbench.config.classes_study_lrs); empty when the study is off
+CLASSES_STUDY_GRIDS = (
+    {
+        (classes, loss): classes_study_lrs(CLASSES_STUDY, loss, classes)
+        for classes in CLASSES_STUDY["classes"]
+        for loss in CLASSES_STUDY["losses"]
+    }
+    if CLASSES_STUDY
+    else {}
+)
+# the optimiser control block (optimizer_study:), defaults filled in; None when off
+OPTIMIZER_STUDY = SWEEP.optimizer_study
+# each lr of its grid by the text that names its folder; empty when off
+OPTIMIZER_LR_BY_TEXT = (
+    {lr_text(lr): lr for lr in OPTIMIZER_STUDY["lrs"]} if OPTIMIZER_STUDY else {}
+)
 # Whether training runs on CUDA, decided while the workflow is read, without importing torch
 # (lossbench.cluster.trains_on_cuda): device cuda/cuda:N; device auto with an NVIDIA GPU visible here,
 # inside a SLURM job, or under the SLURM profile (its set-resources give training a GPU; the executor
@@ -67,6 +92,13 @@ TRAIN_ON_CUDA = trains_on_cuda(
 )
 # pack_seeds resolved (auto: packed on CUDA, one job per run on CPU): the training rules' shape
 PACK_SEEDS = packs_seeds(config["pack_seeds"], TRAIN_ON_CUDA)
+# the classes study's training shape: packed as pack_seeds says, and under auto also on CPU when its runs
+# are one epoch long (start-up outweighs training there: lossbench.config.packs_study)
+PACK_CLASSES_STUDY = (
+    packs_study(config["pack_seeds"], TRAIN_ON_CUDA, CLASSES_STUDY["epochs"])
+    if CLASSES_STUDY
+    else PACK_SEEDS
+)
 # A packed job's one output, beside the run folders it writes (touched when they are all written).
 # The packed training rules list this file, not every run file. Snakemake tries each
 # file it looks for against every output of every rule, so 4 x runs outputs made planning quadratic
@@ -334,16 +366,19 @@ def get_lr_study_tables(dataset, names=("runs", "epochs", "summary")):
     }
 
 
-# The number-of-classes block (classes_study:, the "Number of classes" page) and the optimiser
-# control (optimizer_study:, cited on the why page), defaults filled in; None when off (or when
-# this lossbench's config has no such block)
-CLASSES_STUDY = getattr(SWEEP, "classes_study", None)
-OPTIMIZER_STUDY = getattr(SWEEP, "optimizer_study", None)
+def get_study_outputs(dataset, run_files, packed_jobs, packed):
+    """What `snakemake` builds of a study: every file of its runs, or ``packed``, each of its jobs' file."""
+    if packed:
+        return packed_jobs(dataset)
+    return [
+        f for files in get_run_files_by_kind(dataset, run_files).values() for f in files
+    ]
 
 
-def get_study_tables(dataset, prefix, block, names=("runs", "epochs")):
-    """A study's gathered tables by notebook parameter name ({prefix}{name}_csv); none when it is off."""
-    if block is None:
+def get_study_tables(dataset, prefix, on, names=("runs", "epochs")):
+    """A study's gathered tables (lossbench gather --prefix ``prefix``) by notebook parameter name
+    (``classes_study_runs_csv``); none when it is off (``on`` false)."""
+    if not on:
         return {}
     return {
         f"{prefix}{name}_csv": f"results/{dataset}/tables/{prefix}{name}.csv"
@@ -356,10 +391,150 @@ def get_study_record(dataset, prefix, block):
     return [] if block is None else [f"results/{dataset}/tables/{prefix}gathered.json"]
 
 
+# --- the number-of-classes study (classes_study:, rules/classes_study.smk) ---
+
+
+def get_classes_study_grid(wildcards):
+    """The lr grid of one (C, loss) of the classes study, by the text that names each folder."""
+    grid = CLASSES_STUDY_GRIDS[(int(wildcards.classes), wildcards.loss)]
+    return {lr_text(lr): lr for lr in grid}
+
+
+def get_classes_study_settings(wildcards, lr):
+    """A classes-study run's settings: the sweep's shared ones on the first C classes, ``loss`` at ``lr``."""
+    return classes_study_run_settings(
+        config, CLASSES_STUDY, int(wildcards.classes), wildcards.loss, lr
+    )
+
+
+def get_classes_study_train_args(wildcards):
+    """One classes-study run's flags (for train_classes_study), --classes included."""
+    lr = get_classes_study_grid(wildcards)[wildcards.lr]
+    return job_train_args(get_classes_study_settings(wildcards, lr), wildcards.dataset)
+
+
+def get_classes_study_grid_args(wildcards):
+    """One (C, loss)'s flags for its whole lr x seed grid (for train_classes_study_grid): no --lr, the
+    rule gives --lrs; the variant is the grid's, and each run's is <variant>_lr<lr>."""
+    settings = get_classes_study_settings(wildcards, 1.0)
+    del settings["lr"]
+    variant = classes_study_variant(wildcards.loss, int(wildcards.classes))
+    return job_train_args({**settings, "variant": variant}, wildcards.dataset)
+
+
+def get_classes_study_grid_lrs(wildcards):
+    """--lrs of one (C, loss)'s packed job: its grid, as its folders name them."""
+    return list(get_classes_study_grid(wildcards))
+
+
+def get_classes_study_run_files(dataset, name="metrics.json"):
+    """One file of every run of the classes study (C x loss x its lr at C x seed); none when it is off."""
+    return [
+        f"results/{dataset}/classes-study/C-{classes}/{loss}/lr-{lr_text(lr)}/seed-{seed}/{name}"
+        for (classes, loss), grid in CLASSES_STUDY_GRIDS.items()
+        for lr in grid
+        for seed in CLASSES_STUDY["seeds"]
+    ]
+
+
+def get_classes_study_packed_jobs(dataset):
+    """The one output of each packed classes-study job (one per C and loss); none when it is off."""
+    return [
+        f"results/{dataset}/classes-study/C-{classes}/{loss}/{PACKED_DONE}"
+        for classes, loss in CLASSES_STUDY_GRIDS
+    ]
+
+
+def get_all_classes_study_run_files(wildcards):
+    """gather_classes_study's inputs: every file of every run, by kind, or packed, each job's file."""
+    if PACK_CLASSES_STUDY:
+        return {"packed": get_classes_study_packed_jobs(wildcards.dataset)}
+    return get_run_files_by_kind(wildcards.dataset, get_classes_study_run_files)
+
+
+def get_gathered_classes_study_metrics(wildcards):
+    """The metrics.json of every classes-study run, for lossbench gather --runs."""
+    return get_classes_study_run_files(wildcards.dataset)
+
+
+def get_classes_study_tables(dataset, names=("runs", "epochs", "summary")):
+    """The classes study's tables by notebook parameter name; none when it is off."""
+    return get_study_tables(dataset, "classes_study_", CLASSES_STUDY, names)
+
+
+# --- the optimiser control (optimizer_study:, rules/optimizer_study.smk) ---
+
+
+def get_optimizer_study_settings(loss, lr):
+    """An optimiser-study run's settings: the sweep's shared ones, the study's optimiser, ``loss`` at ``lr``."""
+    return optimizer_study_run_settings(config, OPTIMIZER_STUDY, loss, lr)
+
+
+def get_optimizer_study_train_args(wildcards):
+    """One optimiser-study run's flags (for train_optimizer_study), --optimizer included."""
+    settings = get_optimizer_study_settings(
+        wildcards.loss, OPTIMIZER_LR_BY_TEXT[wildcards.lr]
+    )
+    return job_train_args(settings, wildcards.dataset)
+
+
+def get_optimizer_study_grid_args(wildcards):
+    """One loss's flags for its whole lr x seed grid (for train_optimizer_study_grid): no --lr."""
+    settings = get_optimizer_study_settings(wildcards.loss, OPTIMIZER_STUDY["lrs"][0])
+    del settings["lr"]
+    variant = optimizer_study_variant(wildcards.loss, OPTIMIZER_STUDY["optimizer"])
+    return job_train_args({**settings, "variant": variant}, wildcards.dataset)
+
+
+def get_optimizer_study_folder(dataset, loss):
+    """Where one loss's runs of the optimiser control go: results/<dataset>/optimizer-study/<optimizer>/<loss>."""
+    return f"results/{dataset}/optimizer-study/{OPTIMIZER_STUDY['optimizer']}/{loss}"
+
+
+def get_optimizer_study_run_files(dataset, name="metrics.json"):
+    """One file of every run of the optimiser control (loss x lr x seed); none when it is off."""
+    if OPTIMIZER_STUDY is None:
+        return []
+    return [
+        f"{get_optimizer_study_folder(dataset, loss)}/lr-{lr_text(lr)}/seed-{seed}/{name}"
+        for loss in OPTIMIZER_STUDY["losses"]
+        for lr in OPTIMIZER_STUDY["lrs"]
+        for seed in OPTIMIZER_STUDY["seeds"]
+    ]
+
+
+def get_optimizer_study_packed_jobs(dataset):
+    """The one output of each packed optimiser-study job (one per loss); none when it is off."""
+    if OPTIMIZER_STUDY is None:
+        return []
+    return [
+        f"{get_optimizer_study_folder(dataset, loss)}/{PACKED_DONE}"
+        for loss in OPTIMIZER_STUDY["losses"]
+    ]
+
+
+def get_all_optimizer_study_run_files(wildcards):
+    """gather_optimizer_study's inputs: every file of every run, by kind, or packed, each loss's job."""
+    if PACK_SEEDS:
+        return {"packed": get_optimizer_study_packed_jobs(wildcards.dataset)}
+    return get_run_files_by_kind(wildcards.dataset, get_optimizer_study_run_files)
+
+
+def get_gathered_optimizer_study_metrics(wildcards):
+    """The metrics.json of every optimiser-study run, for lossbench gather --runs."""
+    return get_optimizer_study_run_files(wildcards.dataset)
+
+
+def get_optimizer_study_tables(dataset, names=("runs", "epochs", "summary")):
+    """The optimiser control's tables by notebook parameter name; none when it is off."""
+    return get_study_tables(dataset, "optimizer_study_", OPTIMIZER_STUDY, names)
+
+
 def get_final_output():
     """What `snakemake` builds: every run file too (a run file needed only by gather, whose tables
     are up to date, is an intermediate Snakemake would not remake if deleted), the tables, the
-    report pages, the index and the bundle; with horizon: or lr_study: on, their runs and tables too
+    report pages, the index and the bundle; with horizon:, lr_study:, classes_study: or
+    optimizer_study: on, their runs and tables too
     """
     return [
         *(
@@ -386,6 +561,20 @@ def get_final_output():
             )
         ),
         *get_lr_study_tables(DATASET).values(),
+        *get_study_outputs(
+            DATASET,
+            get_classes_study_run_files,
+            get_classes_study_packed_jobs,
+            PACK_CLASSES_STUDY,
+        ),
+        *get_classes_study_tables(DATASET).values(),
+        *get_study_outputs(
+            DATASET,
+            get_optimizer_study_run_files,
+            get_optimizer_study_packed_jobs,
+            PACK_SEEDS,
+        ),
+        *get_optimizer_study_tables(DATASET).values(),
         *(f"reports/html/{DATASET}/{page}.html" for page in REPORT_PLAN[DATASET]),
         f"reports/html/{DATASET}/index.html",
         f"reports/bundle/{DATASET}",

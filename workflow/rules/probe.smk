@@ -12,7 +12,8 @@ PROBE = SWEEP.probe
 
 def get_probe_args(wildcards):
     """The probed run's flags: the sweep's settings with the probe's loss, lr and epochs (a changed
-    value reruns only the probe), the reference, the probe's sizes, and the user's loss files."""
+    value reruns only the probe), the reference, the probe's sizes, and the user's loss files.
+    """
     settings = probe_run_settings(config, PROBE)
     args = train_args(
         {**settings, "dataset": wildcards.dataset, "device": get_train_device()}
