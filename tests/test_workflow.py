@@ -284,7 +284,7 @@ def test_default_config_plans_40_train_jobs_4_horizon_runs_42_study_runs_a_probe
     horizon = ["cross_entropy_lr0p002", "mse_softmax"]
     assert default.wildcards("train_horizon", "variant", "seed") == [(v, str(s)) for v in horizon for s in (0, 1)]
     assert default.wildcards("render_page", "page") == sorted(
-        [("comparison",), ("learning-rate",), ("reproducibility",), ("why-mse",)]
+        [("classes",), ("comparison",), ("learning-rate",), ("reproducibility",), ("why-mse",)]
         + [(f"variant-{v}",) for v in variants])
 
 

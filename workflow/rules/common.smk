@@ -657,3 +657,50 @@ def get_other_pages(wildcards):
         dataset=wildcards.dataset,
         page=REPORT_PLAN[wildcards.dataset],
     )
+
+
+# --- the same-network gradient probe (probe:, rules/probe.smk) ---
+
+from lossbench.config import probe_run_settings
+
+# the probe block, defaults resolved (loss, lr, epochs); None when it is off
+PROBE = SWEEP.probe
+
+
+def get_probe_args(wildcards):
+    """The probed run's flags: the sweep's settings with the probe's loss, lr and epochs (a changed
+    value reruns only the probe), the reference, the probe's sizes, and the user's loss files.
+    """
+    settings = probe_run_settings(config, PROBE)
+    args = train_args(
+        {**settings, "dataset": wildcards.dataset, "device": get_train_device()}
+    ).split()
+    return args + [
+        "--reference",
+        PROBE["reference"],
+        "--points-per-epoch",
+        str(PROBE["points_per_epoch"]),
+        "--probe-size",
+        str(PROBE["probe_size"]),
+        *loss_file_args(PROBE["loss"]),
+        *loss_file_args(PROBE["reference"]),
+    ]
+
+
+def get_probe_files(dataset):
+    """Every probed run's probe.csv; none when the probe is off."""
+    if PROBE is None:
+        return []
+    return expand(
+        "results/{dataset}/probe/{loss}/seed-{seed}/probe.csv",
+        dataset=dataset,
+        loss=PROBE["loss"],
+        seed=PROBE["seeds"],
+    )
+
+
+def get_probe_tables(dataset):
+    """The gathered probe table the why page reads, by parameter name; none when the probe is off."""
+    if PROBE is None:
+        return {}
+    return {"probe_csv": f"results/{dataset}/tables/probe.csv"}
