@@ -58,6 +58,6 @@ def test_snakemake_plans_every_point_of_the_full_grid(tmp_path):
     counts = plan(tmp_path, "--config", "pack_seeds=false", config=FULL).counts
     assert counts["train_lr_study"] == 3 * 11 * 17 == 561
     default = plan(tmp_path, "--config", "pack_seeds=false").counts
-    assert default["train_lr_study"] == 42  # the default grid: 3 losses x 8 lrs x 2 seeds = 48 points, 6 read from the sweep
+    assert default["train_lr_study"] == 42  # the default grid: 3 losses x 8 lrs x 2 seeds, 6 read from the sweep
     assert {rule: n for rule, n in counts.items() if rule != "train_lr_study"} == {
         rule: n for rule, n in default.items() if rule != "train_lr_study"}

@@ -441,8 +441,10 @@ def test_report_opens_offline_in_a_real_browser(tiny_run, tmp_path):
     assert "Slow or stuck?" in why
     assert "cross_entropy (lr 0.1, one seed): still rising at the budget" in why
     # the two-point learning-rate study: its page, with its figures and a grid too narrow to show an optimum
-    assert seen["learning-rate.html"]["images"] >= 2
-    assert "too narrow" in seen["learning-rate.html"]["text"]
+    # accuracy against lr at least; the saturation figure only where a seed ends saturated (a sentence otherwise)
+    lr_page = seen["learning-rate.html"]
+    assert lr_page["images"] >= 2 or (lr_page["images"] >= 1 and "No figure: no seed ends saturated" in lr_page["text"])
+    assert "too narrow" in lr_page["text"]
 
 
 @pytest.mark.slow
