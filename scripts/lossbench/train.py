@@ -387,13 +387,15 @@ def run_epochs(members: list[Member], step: Callable[[Tensor], None], sums: Tens
 
 
 def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None,
-          data_checksums: dict | None = None, history: bool = False) -> dict:
+          data_checksums: dict | None = None, history: bool = False, startup_from: float | None = None) -> dict:
     """Train one run and return its metrics; write its run folder into ``out_dir`` if given.
 
     ``data_checksums`` (from the data manifest) goes into the run's provenance. The run folder
     appears whole at the end or not at all (``runfolder.write_run``); a folder that could not be
     written is refused before training starts. ``history``: the returned metrics also hold the run's
     history rows under "history" (tests/gpu/check.py compares them; metrics.json never holds them).
+    ``startup_from``: when the run's start-up began (``time.time()``; default the process's start), for a
+    run that is not its process's first (``packed.train_sequential``).
     """
     if out_dir is not None:
         check_out_dir(out_dir)
@@ -411,7 +413,7 @@ def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None
     step = make_step(model, optimizer, loss_fn, member.split, sums, cfg.batch_size,
                      cfg.cuda_graph and device.type == "cuda")
     # process start -> ready to take the first step (interpreter, imports, data on the device)
-    startup_seconds = time.time() - provenance.process_start_time()
+    startup_seconds = time.time() - (provenance.process_start_time() if startup_from is None else startup_from)
     run_epochs([member], step, sums, lambda s: model, loss_fn, device)
 
     record = {**provenance.collect(dev_name, device), "data_sha256": data_checksums}
