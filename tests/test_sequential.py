@@ -85,3 +85,20 @@ def test_a_sequential_job_checks_every_run_folder_before_training_any(tiny_data,
     with pytest.raises(Exception, match="seed-1: is a file"):
         train_sequential([tiny(seed=0), tiny(seed=1)], tiny_data, out_dir=tmp_path / "v")
     assert not (tmp_path / "v" / "seed-0").exists()
+
+
+def test_the_runs_of_one_seed_at_other_lrs_compute_epoch_0_once(tiny_data, monkeypatch):
+    """An lr grid's runs of a seed start from the same untrained network on the same split with the same loss:
+    epoch 0's training statistics are computed once per seed and read by the others (the same numbers)."""
+    from lossbench import train as train_module
+
+    calls = []
+    real = train_module.initial_row
+    monkeypatch.setattr(train_module, "initial_row", lambda *a, **k: calls.append(1) or real(*a, **k))
+    configs = grid_configs(tiny(epochs=1), [0.05, 0.5, 2.0], [0, 4])
+    results = train_sequential(configs, tiny_data, history=True)
+    assert len(calls) == 2  # seeds 0 and 4, not 6 runs
+    monkeypatch.setattr(train_module, "initial_row", real)
+    for cfg, got in zip(configs, results):
+        alone = train(cfg, tiny_data, history=True)
+        assert got["history"][0] == alone["history"][0] and got["train_loss"] == alone["train_loss"]

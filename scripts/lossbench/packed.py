@@ -324,14 +324,16 @@ def train_sequential(configs: list[TrainConfig], data: dict, out_dir: str | os.P
     any training. Each run folder appears whole as its run ends (``runfolder.write_run``); a failed run stops
     the job, and the runs it finished stay, whole (Snakemake reruns the job: its ``packed.done`` is missing).
     A run's ``startup_seconds`` is the process's start-up for the first run, and for each later one the
-    seconds from the previous run's end to its first step (its split drawn, its network built).
+    seconds from the previous run's end to its first step (its split drawn, its network built). Runs of one seed
+    at other lrs share its epoch-0 training statistics (``train``'s ``initial_rows``): one ``initial_row`` per seed.
     """
     grid = check_runs(configs, out_dir, by_lr)
     results, since = [], None  # None: the first run's start-up counts from the process's start
+    initial_rows = {}  # epoch 0 of a seed's untrained network, computed once for all its lrs
     for cfg in configs:
         folder = None if out_dir is None else run_dir(out_dir, cfg, grid)
         results.append(train(cfg, data, out_dir=folder, data_checksums=data_checksums, history=history,
-                             startup_from=since))
+                             startup_from=since, initial_rows=initial_rows))
         since = time.time()
     return results
 
