@@ -276,7 +276,7 @@ def test_device_cuda_without_a_visible_gpu_names_the_host_and_cuda_visible_devic
     assert resolve_device("cpu").type == "cpu" and resolve_device("auto").type == "cuda"
 
 
-# --- pack_seeds: auto packs where training runs on CUDA ----------------------------------------------
+# --- pack_seeds: auto packs everywhere (stacked on CUDA, sequential on CPU: tests/test_sequential.py) ------
 
 def test_pack_seeds_is_auto_by_default_and_auto_from_the_command_line():
     assert resolved().config["pack_seeds"] == "auto"  # config/config.yaml
@@ -286,10 +286,10 @@ def test_pack_seeds_is_auto_by_default_and_auto_from_the_command_line():
 
 
 @pytest.mark.parametrize("setting, on_cuda, packed", [
-    ("auto", True, True), ("auto", False, False),  # CUDA: start-up dwarfs the steps; CPU: packing is slower
+    ("auto", True, True), ("auto", False, True),  # CUDA: stacked; CPU: one run after another, start-up paid once
     (True, False, True), (True, True, True), (False, True, False), (False, False, False),
 ])
-def test_pack_seeds_auto_packs_on_cuda_only_and_true_or_false_as_given(setting, on_cuda, packed):
+def test_pack_seeds_auto_packs_everywhere_and_true_or_false_as_given(setting, on_cuda, packed):
     assert packs_seeds(setting, on_cuda) is packed
 
 

@@ -264,7 +264,7 @@ def test_an_edited_study_table_is_refused_naming_the_rule_that_rebuilds_it(tmp_p
 
 @pytest.mark.parametrize("setting, on_cuda, epochs, packed", [
     ("auto", False, 1, True),   # one-epoch runs on CPU: start-up outweighs the epoch
-    ("auto", False, 2, False),  # longer runs on CPU: one job per run, as the sweep's
+    ("auto", False, 2, True),   # longer runs on CPU: packed as the sweep's (sequential, start-up paid once)
     ("auto", True, 5, True), (True, False, 5, True), (False, False, 1, False), (False, True, 1, False),
 ])
 def test_a_study_of_one_epoch_runs_is_packed_on_cpu_under_auto_and_otherwise_as_pack_seeds_says(setting, on_cuda,

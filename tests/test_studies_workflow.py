@@ -100,9 +100,9 @@ def test_packed_one_job_per_grid_trains_it_with_its_own_lrs(tmp_path):
 
 
 @pytest.mark.parametrize("pack_seeds, epochs, classes_rule, optimizer_rule", [
-    # auto on CPU: one job per run, except the classes study's one-epoch runs (start-up outweighs training)
-    ("auto", 1, "train_classes_study_grid", "train_optimizer_study"),
-    ("auto", 2, "train_classes_study", "train_optimizer_study"),
+    # auto on CPU: packed (sequential: each run bit for bit its single run, start-up paid once per job)
+    ("auto", 1, "train_classes_study_grid", "train_optimizer_study_grid"),
+    ("auto", 2, "train_classes_study_grid", "train_optimizer_study_grid"),
     ("false", 1, "train_classes_study", "train_optimizer_study"),
     ("true", 2, "train_classes_study_grid", "train_optimizer_study_grid"),
 ])

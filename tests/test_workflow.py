@@ -258,21 +258,47 @@ def test_the_workflow_runs_from_folders_with_spaces_and_non_ascii_letters(tiny_r
 RETRAIN = re.search(r"`snakemake -R ([\w ]+)`", (ROOT / "docs" / "setup.md").read_text())[1].split()
 
 
-def test_default_config_plans_40_train_jobs_4_horizon_runs_42_study_runs_a_probe_the_studies_and_the_report(
+def test_default_config_on_cpu_plans_a_job_per_variant_6_study_jobs_4_horizon_runs_the_gathers_and_the_report(
         tmp_path):
+    """pack_seeds auto on CPU packs sequentially: one job per variant (its 5 seeds), one per study loss and seed (its
+    lrs but the sweep's 0.1, read from the sweep), each at one thread; the horizon's runs one job each."""
     shutil.copytree(ROOT / "config", tmp_path / "config")
-    # README's retrain command names rules that exist; no GPU visible (pack_seeds auto: one job per run)
+    # README's retrain command names rules that exist; no GPU visible
     default = plan(tmp_path, "--cores", "8", "-R", *RETRAIN, env={"CUDA_VISIBLE_DEVICES": ""})
     assert {rule for rule in default.counts if rule.startswith("train")} <= set(RETRAIN)
-    # the classes study: one-epoch runs, packed on CPU too, one job per C and loss; the optimiser control: one job
-    # per run (2 losses x 4 lrs x 2 seeds)
+    # the classes study's one-epoch grids: one job per C and loss; the optimiser control: one job per loss
+    assert default.counts == {"prepare_data": 1, "train_seeds": 8, "train_horizon": 4, "train_lr_study_seed": 6,
+                              "train_probe": 1, "train_classes_study_grid": 12, "train_optimizer_study_grid": 2,
+                              "gather": 1, "gather_horizon": 1, "gather_lr_study": 1, "gather_probe": 1,
+                              "gather_classes_study": 1, "gather_optimizer_study": 1, "render_page": 13,
+                              "render_index": 1, "bundle_report": 1, "all": 1}
+    assert default.wildcards("train_lr_study_seed", "loss", "seed") == [
+        (loss, str(seed)) for loss in ("cross_entropy", "mse_logits", "mse_softmax") for seed in (0, 1)]
+    out = snakemake(tmp_path, "-n", "-p", "--cores", "8", env={"CUDA_VISIBLE_DEVICES": ""})
+    text = out.stdout + out.stderr
+    commands = [line for line in text.splitlines() if "lossbench train-seeds" in line]
+    assert len(commands) == 28 and all("--threads 1 " in c for c in commands), commands[:2]
+    assert sum("--shape sequential --threads 1 " in c for c in commands) == 14
+    assert sum("--lrs 0.01 0.03 0.3 1 3 10 30 --seeds " in c for c in commands) == 6
+    assert sum(" --seeds 0 1 2 3 4 " in c for c in commands) == 8
+    blocks = {m[1]: m[2] for m in re.finditer(r"^rule (train_seeds|train_lr_study_seed|train_horizon):\n((?:.+\n)+)",
+                                              text, re.M)}
+    assert [re.search(r"priority: (\d+)", blocks[r])[1] for r in ("train_seeds", "train_lr_study_seed",
+                                                                   "train_horizon")] == ["2", "1", "1"]
+
+
+def test_default_config_one_job_per_run_plans_40_train_jobs_4_horizon_runs_42_study_runs(tmp_path):
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    default = plan(tmp_path, "--cores", "8", "-R", *RETRAIN, "--config", "pack_seeds=false",
+                   env={"CUDA_VISIBLE_DEVICES": ""})
+    assert {rule for rule in default.counts if rule.startswith("train")} <= set(RETRAIN)
+    # the optimiser control: one job per run (2 losses x 4 lrs x 2 seeds); the classes study: one job per run too
+    # (pack_seeds false: one job per run everywhere)
     assert default.counts == {"prepare_data": 1, "train": 40, "train_horizon": 4, "train_lr_study": 42, "gather": 1,
                               "gather_horizon": 1, "gather_lr_study": 1, "train_probe": 1, "gather_probe": 1,
-                              "train_classes_study_grid": 12, "gather_classes_study": 1, "train_optimizer_study": 16,
+                              "train_classes_study": 144, "gather_classes_study": 1, "train_optimizer_study": 16,
                               "gather_optimizer_study": 1, "render_page": 13, "render_index": 1, "bundle_report": 1,
                               "all": 1}
-    assert default.wildcards("train_classes_study_grid", "classes", "loss") == sorted(
-        (str(c), loss) for c in (2, 3, 5, 10) for loss in ("cross_entropy", "mse_softmax", "mse_softmax_sum"))
     # 3 losses x 8 lrs x 2 seeds, but lr 0.1: the sweep's runs of those losses, read from it
     lrs = ["0.01", "0.03", "0.3", "1", "3", "10", "30"]
     assert default.wildcards("train_lr_study", "loss", "lr", "seed") == sorted(
@@ -288,7 +314,7 @@ def test_default_config_plans_40_train_jobs_4_horizon_runs_42_study_runs_a_probe
         + [(f"variant-{v}",) for v in variants])
 
 
-@pytest.mark.parametrize("pack_seeds, blocks", [(True, "on"), (False, "off")])  # (False, "on"): the default's test
+@pytest.mark.parametrize("pack_seeds, blocks", [(True, "on"), (False, "off"), ("auto", "on"), ("auto", "off")])
 def test_the_readme_retrain_command_names_every_training_rule_in_every_config(tmp_path, pack_seeds, blocks):
     """The rule names do not change with the config: README's `snakemake -R ...` names rules that
     exist with pack_seeds either way and the horizon and study blocks on or off, and every rule
@@ -298,7 +324,10 @@ def test_the_readme_retrain_command_names_every_training_rule_in_every_config(tm
     jobs = plan(tmp_path, "-R", *RETRAIN, config=config)  # an unknown rule name: MissingRuleException
     training = {rule for rule in jobs.counts if rule.startswith("train")}
     assert training <= set(RETRAIN), (training, RETRAIN)
-    expected = {"train_seeds", "train_horizon", "train_lr_study_grid"} if pack_seeds else {"train"}
+    expected = {True: {"train_seeds", "train_horizon", "train_lr_study_grid"}, False: {"train"},
+                "auto": {"train_seeds", "train_horizon", "train_lr_study_seed"}}[pack_seeds]  # auto on CPU
+    if blocks == "off":
+        expected = expected & {"train", "train_seeds"}
     assert training == expected, jobs.counts
 
 
@@ -315,17 +344,19 @@ def training_jobs(out) -> dict[str, set[int]]:
 
 SINGLE = {"train", "train_horizon", "train_lr_study"}
 PACKED = {"train_seeds", "train_horizon", "train_lr_study_grid"}
+SEQUENTIAL = {"train_seeds", "train_horizon", "train_lr_study_seed"}
 
 
 @pytest.mark.parametrize("device, pack_seeds, rules, gpu", [
-    ("cpu", "auto", SINGLE, 0), ("cpu", "true", PACKED, 0), ("cpu", "false", SINGLE, 0),
+    ("cpu", "auto", SEQUENTIAL, 0), ("cpu", "true", PACKED, 0), ("cpu", "false", SINGLE, 0),
     ("cuda", "auto", PACKED, 1), ("cuda:0", "true", PACKED, 1), ("cuda", "false", SINGLE, 1),
-    ("auto", "auto", SINGLE, 0),  # this machine: no NVIDIA GPU (tests/test_cluster.py: one visible)
+    ("auto", "auto", SEQUENTIAL, 0),  # this machine: no NVIDIA GPU (tests/test_cluster.py: one visible)
 ])
-def test_training_on_cuda_asks_for_a_gpu_and_pack_seeds_auto_packs_there_only(tmp_path, device, pack_seeds,
-                                                                               rules, gpu):
-    """pack_seeds auto packs where training runs on CUDA, and each training job on CUDA asks for gpu=1, so the
-    default profile's `resources: gpu: 1` keeps a local run from starting more than one on the GPU."""
+def test_training_on_cuda_asks_for_a_gpu_and_pack_seeds_auto_stacks_there_only(tmp_path, device, pack_seeds,
+                                                                                rules, gpu):
+    """pack_seeds auto stacks where training runs on CUDA and packs one run after another on CPU, and each
+    training job on CUDA asks for gpu=1, so the default profile's `resources: gpu: 1` keeps a local run from
+    starting more than one on the GPU."""
     config = write_config(tmp_path, tiny_config())
     out = snakemake(tmp_path, "-n", "--config", f"device={device}", f"pack_seeds={pack_seeds}", config=config,
                     env={"CUDA_VISIBLE_DEVICES": ""})
@@ -335,7 +366,7 @@ def test_training_on_cuda_asks_for_a_gpu_and_pack_seeds_auto_packs_there_only(tm
 def test_under_a_profile_that_gives_training_a_gpu_device_auto_packs_and_asks_for_it(tmp_path):
     """The SLURM profile's set-resources give every training rule a GPU: read before the executor is known,
     that says device auto trains on CUDA there (pack_seeds auto packs)."""
-    config = write_config(tmp_path, tiny_config())
+    config = write_config(tmp_path, tiny_config(pack_seeds="auto"))
     out = snakemake(tmp_path, "-n", "--set-resources", "train_seeds:gpu=1", config=config,
                     env={"CUDA_VISIBLE_DEVICES": ""})
     assert training_jobs(out) == {rule: {1} for rule in PACKED}, out.stdout
@@ -355,6 +386,37 @@ def test_a_packed_job_has_one_output_so_planning_stays_linear_in_runs(tmp_path):
                                ("train_seeds", "results/mnist/runs/mse_softmax_lr5/packed.done")], outputs
     gather = re.search(r"lossbench gather --runs (.*?) --out-dir results/mnist/tables ", out)[1].split()
     assert len(gather) == 100 and gather[0] == "results/mnist/runs/cross_entropy/seed-0/metrics.json", gather[:3]
+
+
+# What differs between two trainings of the same runs: the clock, the process, and the timing summaries
+TIMING_COLUMNS = {"train_seconds", "train_cpu_seconds", "eval_seconds", "startup_seconds", "start_time", "end_time",
+                  "pid", "epoch_seconds", "epoch_cpu_seconds", "train_seconds_median", "train_cpu_seconds_median"}
+
+
+@pytest.mark.slow
+def test_pack_seeds_auto_on_cpu_gives_the_tables_of_single_runs_bit_for_bit(tiny_run, tmp_path, real_mirror):
+    """pack_seeds auto on CPU: one train_seeds job per variant, one train_lr_study_seed job per (study loss, seed)
+    (its lrs but the sweep's, read from the sweep) and the horizon's runs, each job training its runs one after
+    another: every gathered table equals the one-job-per-run pipeline's but for the clock's columns."""
+    workdir, _ = tiny_run
+    config = write_config(tmp_path, tiny_config(pack_seeds="auto"))
+    env = {"LOSSBENCH_DATA_MIRROR": str(real_mirror), "CUDA_VISIBLE_DEVICES": ""}
+    tables = [f"results/mnist/tables/{prefix}summary.csv" for prefix in ("", "lr_study_", "horizon_")]
+    jobs = plan(tmp_path, *tables, config=config, env=env)
+    assert jobs.counts == {"prepare_data": 1, "train_seeds": 2, "train_lr_study_seed": 1, "train_horizon": 1,
+                           "gather": 1, "gather_lr_study": 1, "gather_horizon": 1}
+    assert jobs.wildcards("train_lr_study_seed", "loss", "seed") == [("cross_entropy", "0")]
+    snakemake(tmp_path, *tables, config=config, env=env)
+    for prefix in ("", "lr_study_", "horizon_"):
+        for name in ("runs", "epochs", "summary"):
+            got, want = (pd.read_csv(w / "results" / "mnist" / "tables" / f"{prefix}{name}.csv")
+                         for w in (tmp_path, workdir))
+            got, want = (t.drop(columns=sorted(TIMING_COLUMNS & set(t.columns))) for t in (got, want))
+            pd.testing.assert_frame_equal(got, want, check_exact=True, obj=f"{prefix}{name}.csv")
+    lr_study_runs = pd.read_csv(tmp_path / "results" / "mnist" / "tables" / "lr_study_runs.csv")
+    assert sorted(lr_study_runs["path"]) == ["results/mnist/lr-study/cross_entropy/lr-1/seed-0",
+                                             "results/mnist/runs/cross_entropy/seed-0"]  # lr 0.1: the sweep's run
+    assert "seed 1  epoch  1/1" in (tmp_path / "logs" / "mnist" / "train" / "cross_entropy" / "seeds.log").read_text()
 
 
 def test_the_default_profile_lets_one_training_job_use_the_gpu_at_a_time():

@@ -341,8 +341,8 @@ def cmd_train_seeds(args: argparse.Namespace) -> None:
         configs = packed.grid_configs(config_from_flags(vars(args), seed=0), args.lrs, args.seeds)
     for cfg in configs:
         check_out_dir(packed.run_dir(args.out_dir, cfg, grid))
-    packed.train_seeds(configs, data.load(args.data), out_dir=args.out_dir, data_checksums=data.checksums(args.data),
-                       by_lr=grid)
+    packed.train_runs(configs, data.load(args.data), out_dir=args.out_dir, data_checksums=data.checksums(args.data),
+                      by_lr=grid, shape=args.shape)
 
 
 def cmd_probe(args: argparse.Namespace) -> None:
@@ -472,7 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(appears whole at the end)")
     p.set_defaults(func=cmd_train)
 
-    p = _add(sub, "train-seeds", "train several seeds of one variant together (one process, stacked)")
+    p = _add(sub, "train-seeds", "train several seeds of one variant together in one process (stacked on CUDA, "
+                                 "one after another on CPU)")
     _add_train_flags(p, skip=("seed",))
     _add_loss_file_flags(p)
     p.add_argument("--seeds", type=seed_int, nargs="+", required=True, help="seeds to train, e.g. 0 1 2 3 4")
@@ -480,6 +481,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train the grid LRS x SEEDS of the loss, each run with its own lr, into "
                         "OUT_DIR/lr-<lr>/seed-<s>/ as variant <variant>_lr<lr> (instead of --lr)")
     p.set_defaults(lr=None)  # --lr or --lrs, not both; neither: TrainConfig's lr
+    p.add_argument("--shape", choices=("auto", "stacked", "sequential"), default="auto",
+                   help="stacked: the runs' networks stacked, one batched step for all (equal to single runs up to "
+                        "float noise); sequential: one after another, each exactly as lossbench train runs it "
+                        "(bit-identical), the start-up paid once; auto (default): stacked on CUDA, sequential "
+                        "elsewhere (pack_seeds auto's choice)")
     p.add_argument("--data", required=True, help="data.pt written by 'lossbench data'")
     p.add_argument("--out-dir", required=True, type=output_dir,
                    help="variant folder: each seed writes OUT_DIR/seed-<s>/ (with --lrs: OUT_DIR/lr-<lr>/seed-<s>/)")

@@ -646,16 +646,32 @@ def optimizer_study_run_settings(config: Mapping, study: Mapping, loss: str, lr:
     return {**settings, "optimizer": study["optimizer"]}
 
 
-def packs_seeds(setting: bool | str, on_cuda: bool) -> bool:
-    """Whether training is packed (pack_seeds: one job per variant, and per study loss its lr x seed grid).
+STACKED, SEQUENTIAL = "stacked", "sequential"  # the two shapes of a packed job (pack_shape)
 
-    ``true``/``false`` as given; ``auto`` (the default) packs where training runs on CUDA (``on_cuda``: the
-    workflow decides it without importing torch, lossbench.cluster.trains_on_cuda), where a run's steps take
-    about 0.1 s against seconds of process start-up, and keeps one job per run on CPU, where a packed run
-    is slower than a single one (0.91x its speed per run, measured on 2 cores) and single jobs share the
-    cores.
+
+def pack_shape(setting: bool | str, on_cuda: bool) -> str | None:
+    """The shape of training jobs: None (one job per run), or packed, one job per variant (and per study loss
+    its lr x seed grid) in ``STACKED`` or ``SEQUENTIAL`` shape. The one place that decides it, for the
+    workflow (``on_cuda``: lossbench.cluster.trains_on_cuda, without importing torch) and for
+    ``lossbench train-seeds`` (``on_cuda``: the device it resolved).
+
+    ``false``: one job per run. ``true``: packed and stacked anywhere (the runs' networks stacked, one batched
+    step for all: equal to single runs up to float noise). ``auto`` (the default): packed everywhere, in the
+    shape that pays on the device: stacked on CUDA, where a run's steps take about 0.1 s against seconds of
+    process start-up and one small MLP leaves the GPU idle; sequential on CPU (the runs one after another in one
+    process, each by ``train.train`` itself: bit-identical to single runs), where stacking is slower (0.91x a
+    single run's speed per run, 2 cores) but each process's start-up (about 2.7 s, against 4.5 s of steps
+    per 5-epoch run) is still worth paying once.
     """
-    return on_cuda if setting == "auto" else bool(setting)
+    if setting == "auto":
+        return STACKED if on_cuda else SEQUENTIAL
+    return STACKED if setting else None
+
+
+def packs_seeds(setting: bool | str, on_cuda: bool) -> bool:
+    """Whether training is packed (``pack_shape`` is not None): one job per variant, and per study loss (or per
+    study loss and seed, sequential) its grid."""
+    return pack_shape(setting, on_cuda) is not None
 
 
 # A study whose runs are this many epochs or fewer packs its grids under pack_seeds auto on CPU too: a one-epoch

@@ -36,8 +36,8 @@ import torch
 from torch import Tensor, nn
 
 from . import provenance
-from .config import ConfigError, TrainConfig, lr_study_variant, lr_text
-from .devices import device_name, job_cores
+from .config import SEQUENTIAL, STACKED, ConfigError, TrainConfig, lr_study_variant, lr_text, pack_shape
+from .devices import device_name, job_cores, resolve_device
 from .losses import get_loss
 from .model import MLP
 from .runfolder import check_out_dir, install_run, remove_empty, stage_run
@@ -55,6 +55,7 @@ from .train import (
     run_metrics,
     start_run,
     step_sums,
+    train,
 )
 
 log = logging.getLogger(__name__)
@@ -330,16 +331,9 @@ def grid_configs(cfg: TrainConfig, lrs: list[float], seeds: list[int]) -> list[T
     return [replace(cfg, variant=lr_study_variant(cfg.variant, lr), lr=lr, seed=seed) for lr in lrs for seed in seeds]
 
 
-def train_seeds(configs: list[TrainConfig], data: dict, out_dir: str | os.PathLike | None = None,
-                data_checksums: dict | None = None, by_lr: bool | None = None, history: bool = False) -> list[dict]:
-    """Train the runs ``configs`` together; return each run's metrics.
-
-    The runs are the seeds of one variant, or a grid of one loss over lrs and seeds: they may differ
-    only in seed, lr and variant name, and no two in both lr and seed. Writes each run's folder
-    (``run_dir``: ``out_dir/seed-<s>/``, or ``out_dir/lr-<lr>/seed-<s>/`` with ``by_lr``, by default when
-    the lrs differ) if ``out_dir`` is given: every run's folder is written aside first and put in place only when all
-    are, so a failure leaves none. ``history``: each run's metrics also hold its history rows (as train's).
-    """
+def check_runs(configs: list[TrainConfig], out_dir: str | os.PathLike | None, by_lr: bool | None) -> bool:
+    """Refuse, before any work, runs one packed job cannot train (see ``train_seeds``) and run folders that could
+    not be written; return whether the run folders go by lr (``run_dir``'s ``grid``)."""
     seeds = [c.seed for c in configs]
     points = [(c.lr, c.seed) for c in configs]
     if not configs or len(set(points)) != len(points):
@@ -354,6 +348,59 @@ def train_seeds(configs: list[TrainConfig], data: dict, out_dir: str | os.PathLi
     if out_dir is not None:
         for c in configs:
             check_out_dir(run_dir(out_dir, c, grid))
+    return grid
+
+
+def train_runs(configs: list[TrainConfig], data: dict, out_dir: str | os.PathLike | None = None,
+               data_checksums: dict | None = None, by_lr: bool | None = None, shape: str = "auto") -> list[dict]:
+    """Train the runs of one packed job (``lossbench train-seeds``) in the shape ``shape``: ``STACKED``
+    (``train_seeds``), ``SEQUENTIAL`` (``train_sequential``), or ``"auto"``: the shape
+    ``config.pack_shape`` gives pack_seeds auto on the device the runs resolve to (stacked on CUDA,
+    sequential elsewhere). Arguments and outputs as ``train_seeds``'s."""
+    if shape == "auto":
+        shape = pack_shape("auto", resolve_device(configs[0].device).type == "cuda") if configs else SEQUENTIAL
+    if shape not in (STACKED, SEQUENTIAL):
+        raise ValueError(f"shape: expected auto, {STACKED} or {SEQUENTIAL}, found {shape!r}")
+    trainer = train_seeds if shape == STACKED else train_sequential
+    return trainer(configs, data, out_dir=out_dir, data_checksums=data_checksums, by_lr=by_lr)
+
+
+def train_sequential(configs: list[TrainConfig], data: dict, out_dir: str | os.PathLike | None = None,
+                     data_checksums: dict | None = None, by_lr: bool | None = None,
+                     history: bool = False) -> list[dict]:
+    """Train the runs ``configs`` one after another in this process, each by ``train.train`` itself (the
+    path of ``lossbench train``), so each run's metrics, history, model.pt and predictions.csv are bit for
+    bit a single run's (on the same device and thread count); only the process start-up (imports, data
+    loaded) is paid once. The runs, folders and arguments are ``train_seeds``'s, checked the same way before
+    any training. Each run folder appears whole as its run ends (``runfolder.write_run``); a failed run stops
+    the job, and the runs it finished stay, whole (Snakemake reruns the job: its ``packed.done`` is missing).
+    A run's ``startup_seconds`` is the process's start-up for the first run, and for each later one the
+    seconds from the previous run's end to its first step (its split drawn, its network built). Runs of one seed
+    at other lrs share its epoch-0 training statistics (``train``'s ``initial_rows``): one ``initial_row`` per seed.
+    """
+    grid = check_runs(configs, out_dir, by_lr)
+    results, since = [], None  # None: the first run's start-up counts from the process's start
+    initial_rows = {}  # epoch 0 of a seed's untrained network, computed once for all its lrs
+    for cfg in configs:
+        folder = None if out_dir is None else run_dir(out_dir, cfg, grid)
+        results.append(train(cfg, data, out_dir=folder, data_checksums=data_checksums, history=history,
+                             startup_from=since, initial_rows=initial_rows))
+        since = time.time()
+    return results
+
+
+def train_seeds(configs: list[TrainConfig], data: dict, out_dir: str | os.PathLike | None = None,
+                data_checksums: dict | None = None, by_lr: bool | None = None, history: bool = False) -> list[dict]:
+    """Train the runs ``configs`` together; return each run's metrics.
+
+    The runs are the seeds of one variant, or a grid of one loss over lrs and seeds: they may differ
+    only in seed, lr and variant name, and no two in both lr and seed. Writes each run's folder
+    (``run_dir``: ``out_dir/seed-<s>/``, or ``out_dir/lr-<lr>/seed-<s>/`` with ``by_lr``, by default when
+    the lrs differ) if ``out_dir`` is given: every run's folder is written aside first and put in place only when all
+    are, so a failure leaves none. ``history``: each run's metrics also hold its history rows (as train's).
+    """
+    seeds = [c.seed for c in configs]
+    grid = check_runs(configs, out_dir, by_lr)
     cfg = configs[0]
     start_time, device = start_run(cfg)
     packed = packed_splits(data, configs, device)

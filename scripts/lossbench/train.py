@@ -27,7 +27,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 import torch
@@ -169,6 +169,7 @@ class Member:
     diverged_epoch: int | None = None
     eval_seconds: float = 0.0
     predictions: list | None = None  # per test image, from its last test (runfolder.predict's rows)
+    initial: dict | None = None  # epoch 0's training statistics (initial_row's): computed at epoch 0, or given
 
 
 def make_split(data: dict, cfg: TrainConfig, generator: torch.Generator, device: torch.device) -> Split:
@@ -460,7 +461,9 @@ def run_epochs(members: list[Member], step: Callable[[Tensor], None], sums: Tens
         rows = {}
         for s in alive:
             if epoch == 0:
-                rows[s] = initial_row(model_of(s), loss_fn, members[s].split, cfg.batch_size)
+                if members[s].initial is None:
+                    members[s].initial = initial_row(model_of(s), loss_fn, members[s].split, cfg.batch_size)
+                rows[s] = dict(members[s].initial)
             else:
                 rows[s] = step_row(totals[s], n, n_batches, seconds, cpu_seconds)
         # the test set every test_every-th epoch (epoch 0 only when that is every epoch) and always at a
@@ -489,7 +492,8 @@ def run_epochs(members: list[Member], step: Callable[[Tensor], None], sums: Tens
 
 
 def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None,
-          data_checksums: dict | None = None, history: bool = False) -> dict:
+          data_checksums: dict | None = None, history: bool = False, startup_from: float | None = None,
+          initial_rows: dict | None = None) -> dict:
     """Train one run and return its metrics; write its run folder into ``out_dir`` if given.
 
     The run trains on the dataset's first ``cfg.classes`` classes (``make_split``) with ``cfg.optimizer``
@@ -499,13 +503,21 @@ def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None
     appears whole at the end or not at all (``runfolder.write_run``); a folder that could not be
     written is refused before training starts. ``history``: the returned metrics also hold the run's
     history rows under "history" (tests/gpu/check.py compares them; metrics.json never holds them).
+    ``startup_from``: when the run's start-up began (``time.time()``; default the process's start), for a
+    run that is not its process's first (``packed.train_sequential``). ``initial_rows``: epoch 0's training
+    statistics (``initial_row``'s) by config but lr and variant, shared by the runs of one process: a run whose
+    untrained network, split and loss another run already evaluated (a sequential lr grid's runs of a seed) reads
+    them instead of computing them again (the same numbers, from the same code on the same tensors), else adds
+    its own.
     """
     if out_dir is not None:
         check_out_dir(out_dir)
     start_time, device = start_run(cfg)
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)  # split and batch order, independent of the loss
-    member = Member(cfg, make_split(data, cfg, generator, device), generator)
+    initial_key = replace(cfg, lr=0.0, variant="")  # what epoch 0's statistics depend on
+    member = Member(cfg, make_split(data, cfg, generator, device), generator,
+                    initial=None if initial_rows is None else initial_rows.get(initial_key))
     model = MLP(member.split.x_train.shape[1], cfg.hidden, classes=cfg.classes).to(device)
     optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
     loss_fn = get_loss(cfg.loss)
@@ -516,8 +528,10 @@ def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None
     step = make_step(model, optimizer, loss_fn, member.split, sums, cfg.batch_size,
                      cfg.cuda_graph and device.type == "cuda")
     # process start -> ready to take the first step (interpreter, imports, data on the device)
-    startup_seconds = time.time() - provenance.process_start_time()
+    startup_seconds = time.time() - (provenance.process_start_time() if startup_from is None else startup_from)
     run_epochs([member], step, sums, lambda s: model, loss_fn, device)
+    if initial_rows is not None:
+        initial_rows.setdefault(initial_key, member.initial)
 
     record = {**provenance.collect(dev_name, device), "data_sha256": data_checksums}
     metrics = run_metrics(member, startup_seconds, start_time, record)

@@ -60,7 +60,7 @@ rule train_classes_study_grid:
             CLASSES_STUDY["classes"] if CLASSES_STUDY and PACK_CLASSES_STUDY else []
         ),
         loss=get_constraint(CLASSES_STUDY["losses"] if CLASSES_STUDY else []),
-    threads: 2
+    threads: PACKED_THREADS
     resources:
         mem_mb=4000,
         gpu=get_train_gpus,

@@ -25,9 +25,12 @@ from lossbench.config import (
     horizon_run_settings,
     loss_file_args,
     lr_study_run_settings,
+    SEQUENTIAL,
+    STACKED,
     lr_text,
     optimizer_study_run_settings,
     optimizer_study_variant,
+    pack_shape,
     packs_seeds,
     packs_study,
     resolve,
@@ -90,8 +93,15 @@ TRAIN_ON_CUDA = trains_on_cuda(
     or profile_gives_training_a_gpu(workflow.resource_settings.overwrite_resources),
     nvidia_gpu_visible(os.environ),
 )
-# pack_seeds resolved (auto: packed on CUDA, one job per run on CPU): the training rules' shape
-PACK_SEEDS = packs_seeds(config["pack_seeds"], TRAIN_ON_CUDA)
+# pack_seeds resolved (lossbench.config.pack_shape, the one place that decides it): None, one job per run
+# (false); STACKED, one job per variant and per study loss, the runs' networks stacked (true; auto on CUDA);
+# SEQUENTIAL, one job per variant and per (study loss, seed), its runs one after another in one process,
+# each bit for bit its single run (auto on CPU: the start-up paid once per job, not per run)
+PACK_SHAPE = pack_shape(config["pack_seeds"], TRAIN_ON_CUDA)
+PACK_SEEDS = PACK_SHAPE is not None
+# A packed job's threads: a sequential one trains one run at a time, with one thread as a single run does
+# (snakemake --cores N runs N of them; the training-step floor is one thread's); a stacked one two
+PACKED_THREADS = 1 if PACK_SHAPE == SEQUENTIAL else 2
 # the classes study's training shape: packed as pack_seeds says, and under auto also on CPU when its runs
 # are one epoch long (start-up outweighs training there: lossbench.config.packs_study)
 PACK_CLASSES_STUDY = (
@@ -314,12 +324,31 @@ def get_lr_study_grid_args(wildcards):
 def get_lr_study_run_folder(dataset, loss, lr, seed):
     """Where the study's run (loss, lr, seed) is: a point the sweep trains too (same loss and
     settings, a seed of the sweep) is read from the sweep's run folder instead of training it
-    twice, unless pack_seeds packs each loss's whole grid into one job (where it costs nothing).
+    twice, unless pack_seeds stacks each loss's whole grid into one job (where it costs nothing).
     """
-    twin = sweep_twin(get_lr_study_settings(loss, lr), VARIANTS)
-    if twin is not None and seed in config["seeds"] and not PACK_SEEDS:
+    twin = get_lr_study_twin(loss, lr, seed)
+    if twin is not None:
         return f"results/{dataset}/runs/{twin}/seed-{seed}"
     return f"results/{dataset}/lr-study/{loss}/lr-{lr_text(lr)}/seed-{seed}"
+
+
+def get_lr_study_twin(loss, lr, seed):
+    """The sweep's variant whose run of ``seed`` is the study's run (loss, lr, seed), read from the sweep;
+    None where the study trains that run itself."""
+    twin = sweep_twin(get_lr_study_settings(loss, lr), VARIANTS)
+    if twin is not None and seed in config["seeds"] and PACK_SHAPE != STACKED:
+        return twin
+    return None
+
+
+def get_lr_study_seed_lrs(loss, seed):
+    """The lrs (as folder texts) a sequential study job (loss, seed) trains: the grid's, but those read from
+    the sweep."""
+    return [
+        lr_text(lr)
+        for lr in LR_STUDY["lrs"]
+        if get_lr_study_twin(loss, lr, int(seed)) is None
+    ]
 
 
 def get_lr_study_run_files(dataset, name="metrics.json"):
@@ -335,19 +364,43 @@ def get_lr_study_run_files(dataset, name="metrics.json"):
 
 
 def get_lr_study_packed_jobs(dataset):
-    """The one output of each packed study job (train_lr_study_grid); none when the study is off."""
+    """The one output of each packed study job: stacked, one per loss (train_lr_study_grid); sequential, one
+    per (loss, seed) with an lr to train (train_lr_study_seed); none when the study is off.
+    """
     if LR_STUDY is None:
         return []
+    if PACK_SHAPE == SEQUENTIAL:
+        return [
+            f"results/{dataset}/lr-study/{loss}/seed-{seed}.{PACKED_DONE}"
+            for loss in LR_STUDY["losses"]
+            for seed in LR_STUDY["seeds"]
+            if get_lr_study_seed_lrs(loss, seed)
+        ]
     return [
         f"results/{dataset}/lr-study/{loss}/{PACKED_DONE}"
         for loss in LR_STUDY["losses"]
     ]
 
 
+def get_lr_study_twin_jobs(dataset):
+    """The packed sweep jobs whose runs the study reads (its points the sweep trains)."""
+    twins = {
+        get_lr_study_twin(loss, lr, seed)
+        for loss in LR_STUDY["losses"]
+        for lr in LR_STUDY["lrs"]
+        for seed in LR_STUDY["seeds"]
+    } - {None}
+    return get_packed_jobs(dataset, sorted(twins)) if twins else []
+
+
 def get_all_lr_study_run_files(wildcards):
-    """gather_lr_study's inputs: every file of every study run, by kind, or packed, each loss's job."""
+    """gather_lr_study's inputs: every file of every study run, by kind, or packed, the study's jobs and the
+    sweep's that train points it reads."""
     if PACK_SEEDS:
-        return {"packed": get_lr_study_packed_jobs(wildcards.dataset)}
+        return {
+            "packed": get_lr_study_packed_jobs(wildcards.dataset)
+            + get_lr_study_twin_jobs(wildcards.dataset)
+        }
     return get_run_files_by_kind(wildcards.dataset, get_lr_study_run_files)
 
 

@@ -3,8 +3,9 @@
 # provenance) under results/<dataset>/lr-study/<loss>/lr-<lr>/seed-<s>/, gathered into
 # tables/lr_study_{runs,epochs,summary}.csv for the "Learning rate" page. A point the sweep
 # already trains is read from the sweep (get_lr_study_run_folder). Diverging runs are results
-# (status diverged), not failures. One job per run (train_lr_study), or with pack_seeds one job per
-# loss (train_lr_study_grid). Every rule stays defined whatever the config (snakemake -R names them
+# (status diverged), not failures. One job per run (train_lr_study), or packed (PACK_SHAPE, common.smk):
+# stacked, one job per loss (train_lr_study_grid); sequential, one job per (loss, seed)
+# (train_lr_study_seed). Every rule stays defined whatever the config (snakemake -R names them
 # all); those the config does not use match nothing.
 
 
@@ -45,7 +46,9 @@ rule train_lr_study_grid:
     benchmark:
         "benchmarks/{dataset}/lr-study/{loss}/grid.tsv"
     wildcard_constraints:
-        loss=get_constraint(LR_STUDY["losses"] if LR_STUDY and PACK_SEEDS else []),
+        loss=get_constraint(
+            LR_STUDY["losses"] if LR_STUDY and PACK_SHAPE == STACKED else []
+        ),
     threads: 2
     resources:
         mem_mb=4000,
@@ -57,8 +60,41 @@ rule train_lr_study_grid:
         out_dir="results/{dataset}/lr-study/{loss}",
     shell:
         "lossbench train-seeds {params.args:q} --lrs {params.lrs:q} --seeds {params.seeds:q} "
-        "--threads {threads} --data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1 "
+        "--shape stacked --threads {threads} --data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1 "
         "&& touch {output.done:q}"
+
+
+# Sequential (pack_seeds auto on CPU): one job per (loss, seed), the seed's lrs one after another in one
+# process, each run bit for bit its single run; the points the sweep trains are read from it, not
+# trained here. Six jobs of about the sweep's jobs' size (not three twice as long): the last to end on 2
+# cores leaves one idle for less.
+rule train_lr_study_seed:
+    input:
+        data=get_data,
+    output:
+        # one file per job, not every run file it writes (PACKED_DONE, common.smk)
+        done=f"results/{{dataset}}/lr-study/{{loss}}/seed-{{seed}}.{PACKED_DONE}",
+    log:
+        "logs/{dataset}/lr-study/{loss}/seed-{seed}.log",
+    benchmark:
+        "benchmarks/{dataset}/lr-study/{loss}/seed-{seed}.tsv"
+    wildcard_constraints:
+        loss=get_constraint(
+            LR_STUDY["losses"] if LR_STUDY and PACK_SHAPE == SEQUENTIAL else []
+        ),
+    priority: 1
+    threads: 1
+    resources:
+        mem_mb=2000,
+        gpu=get_train_gpus,
+    params:
+        args=get_lr_study_grid_args,
+        lrs=lambda wildcards: get_lr_study_seed_lrs(wildcards.loss, wildcards.seed),
+        out_dir="results/{dataset}/lr-study/{loss}",
+    shell:
+        "lossbench train-seeds {params.args:q} --lrs {params.lrs:q} --seeds {wildcards.seed:q} "
+        "--shape sequential --threads {threads} --data {input.data:q} --out-dir {params.out_dir:q} "
+        "> {log:q} 2>&1 && touch {output.done:q}"
 
 
 rule gather_lr_study:

@@ -58,7 +58,7 @@ rule train_optimizer_study_grid:
         loss=get_constraint(
             OPTIMIZER_STUDY["losses"] if OPTIMIZER_STUDY and PACK_SEEDS else []
         ),
-    threads: 2
+    threads: PACKED_THREADS
     resources:
         mem_mb=4000,
         gpu=get_train_gpus,

@@ -1,5 +1,6 @@
-# Training the sweep: one job per run (rule train), or packed (pack_seeds true, or auto on CUDA) one
-# job per variant, all its seeds stacked in one process (rule train_seeds, lossbench train-seeds).
+# Training the sweep: one job per run (rule train, pack_seeds false), or packed one job per variant, all
+# its seeds in one process (rule train_seeds, lossbench train-seeds): stacked (true, or auto on CUDA) or one
+# after another, each run bit for bit its single run (auto on CPU); PACK_SHAPE, common.smk.
 # Both rules are always defined, so `snakemake -R train train_seeds ...` means the same in every
 # config; the shape the resolved pack_seeds does not use matches no variant. Training on CUDA, each
 # job asks for one gpu (get_train_gpus; the default profile's `resources: gpu:` is the limit).
@@ -40,16 +41,19 @@ rule train_seeds:
         "benchmarks/{dataset}/train/{variant}/seeds.tsv"
     wildcard_constraints:
         variant=get_constraint(VARIANTS if PACK_SEEDS else []),
-    threads: 2
+    # first: ten of the report's twelve pages need only the sweep, and render while the studies train
+    priority: 2
+    threads: PACKED_THREADS
     resources:
         mem_mb=4000,
         gpu=get_train_gpus,
     params:
         args=get_train_args,
         seeds=[str(seed) for seed in config["seeds"]],
+        shape=PACK_SHAPE or STACKED,
         out_dir="results/{dataset}/runs/{variant}",
     shell:
-        "lossbench train-seeds {params.args:q} --seeds {params.seeds:q} --threads {threads} "
+        "lossbench train-seeds {params.args:q} --seeds {params.seeds:q} --shape {params.shape} --threads {threads} "
         "--data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1 && touch {output.done:q}"
 
 
