@@ -55,7 +55,7 @@ def train_device(device: str, on_slurm: bool) -> str:
 
 # The training rules: each declares the GPU it uses (resource gpu) when training runs on CUDA.
 TRAINING_RULES = ("train", "train_seeds", "train_horizon", "train_lr_study", "train_lr_study_grid",
-                  "train_classes_study", "train_classes_study_grid", "train_optimizer_study",
+                  "train_lr_study_seed", "train_classes_study", "train_classes_study_grid", "train_optimizer_study",
                   "train_optimizer_study_grid", "train_probe")
 
 
