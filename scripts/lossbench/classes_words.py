@@ -217,11 +217,10 @@ def empty_text() -> str:
 # --- the method ------------------------------------------------------------------------------------
 
 def _steps(grid) -> str:
-    steps = [b / a for a, b in zip(grid, grid[1:])]
-    if not steps:
-        return "one lr"
-    low, high = min(steps), max(steps)
-    return f"×{low:.3g} apart" if high / low < 1.01 else f"×{low:.3g} to ×{high:.3g} apart"
+    """How far apart the grid's lrs are (the learning-rate page's wording), or "one lr"."""
+    from .lrstudy_words import _grid_step
+
+    return _grid_step(grid) or "one lr"
 
 
 def _grids(study: Study) -> list[tuple]:
