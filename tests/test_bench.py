@@ -132,14 +132,18 @@ def test_the_floor_is_the_runs_epochs_at_one_threads_epoch_time_over_the_cores(t
                    "[Sat Dec  5 22:05:00 2026]\nrule train:\n[Sat Dec  5 22:05:10 2026]\nFinished job 0.\n")
     r = bench.step_floor(results)
     assert r["runs"] == 6 and r["runs_by_table"] == {"sweep": 4, "horizon": 1, "lr_study": 1}
-    assert r["epochs"] == 4 * 5 + 20 + 5 and r["epoch_step_seconds"] == 2.0  # CPU seconds, epoch 0 left out
+    assert r["epochs"] == 4 * 5 + 20 + 5  # CPU seconds, epoch 0 left out
+    assert r["by_table"] == {"sweep": {"epochs": 20, "epoch_step_seconds": 2.0},
+                             "horizon": {"epochs": 20, "epoch_step_seconds": 2.0},
+                             "lr_study": {"epochs": 5, "epoch_step_seconds": 2.0}}
     assert r["floor_seconds"] == 45 * 2.0 / 2 and r["cores"] == 2
     assert r["pipeline_seconds"] == 60 and r["pipeline_over_floor"] == 60 / 45
     assert r["training_jobs"] == 6 and r["training_job_seconds"] == 60 and r["step_seconds"] == 18
     assert r["outside_steps_per_run"] == (60 - 18) / 6
     assert cli.main(["bench", "--floor", str(results), "--json", str(tmp_path / "floor.json")]) == 0
     out = capsys.readouterr().out
-    assert "floor: 45 epochs x 2.000 s per epoch at one thread (median epoch_cpu_seconds) / 2 cores = 45.0 s" in out
+    assert ("floor: (sweep 20 x 2.000 s + horizon 20 x 2.000 s + lr_study 5 x 2.000 s) / 2 cores = 45.0 s (each "
+            "table's epochs x its median epoch_cpu_seconds of an epoch at one thread)") in out
     assert "pipeline: 60 s, first to last job" in out and "= 1.33x the floor" in out
     assert json.loads((tmp_path / "floor.json").read_text())["floor_seconds"] == 45.0
 
@@ -149,9 +153,35 @@ def test_the_floor_reads_one_thread_runs_only_and_says_when_no_log_is_there(tmp_
     write_tables(results, "", [("a", 0)], epochs_per_run=4, epoch_cpu=1.0)
     write_tables(results, "horizon_", [("packed", 0)], epochs_per_run=4, epoch_cpu=8.0, threads=2)
     r = bench.step_floor(results)
-    assert r["epoch_step_seconds"] == 1.0 and r["floor_seconds"] == 8 * 1.0 / 2  # the 2-thread run's epochs counted
+    # the 2-thread run's epochs counted, at the one-thread epochs' time
+    assert r["by_table"]["horizon"] == {"epochs": 4, "epoch_step_seconds": 1.0} and r["floor_seconds"] == 8 * 1.0 / 2
     assert r["pipeline_seconds"] is None and r["training_jobs"] == 0
     assert "pipeline: no Snakemake log" in bench.format_floor(r)
+
+
+def test_each_study_counts_at_its_own_epoch_time_and_a_table_without_one_thread_runs_at_its_optimisers(tmp_path):
+    """The studies' epochs cost what they cost: the classes study's (half the images) at its own median, the
+    optimiser study's (Adam) at its own; a packed Adam table (no one-thread run) at the one-thread Adam
+    epochs' time, never SGD's."""
+    import pandas as pd
+
+    results = tmp_path / "results" / "mnist"
+    write_tables(results, "", [("a", 0), ("a", 1)], epochs_per_run=5, epoch_cpu=1.2)
+    write_tables(results, "classes_study_", [("c2", 0), ("c3", 0), ("c5", 0)], epochs_per_run=1, epoch_cpu=0.6)
+    write_tables(results, "optimizer_study_", [("adam", 0)], epochs_per_run=5, epoch_cpu=2.0)
+    write_tables(results, "lr_study_", [("adam_lr1", 0), ("adam_lr2", 0)], epochs_per_run=3, epoch_cpu=9.0,
+                 threads=4)
+    for prefix, optimizer in (("", "sgd"), ("classes_study_", "sgd"), ("optimizer_study_", "adam"),
+                              ("lr_study_", "adam")):
+        path = results / "tables" / f"{prefix}runs.csv"
+        pd.read_csv(path).assign(optimizer=optimizer).to_csv(path, index=False)
+    r = bench.step_floor(results)
+    assert r["by_table"] == {"sweep": {"epochs": 10, "epoch_step_seconds": 1.2},
+                             "lr_study": {"epochs": 6, "epoch_step_seconds": 2.0},
+                             "classes_study": {"epochs": 3, "epoch_step_seconds": 0.6},
+                             "optimizer_study": {"epochs": 5, "epoch_step_seconds": 2.0}}
+    assert r["floor_seconds"] == pytest.approx((10 * 1.2 + 6 * 2.0 + 3 * 0.6 + 5 * 2.0) / 2)
+    assert r["epochs"] == 24 and r["runs"] == 8
 
 
 def test_the_floor_of_a_folder_without_tables_is_one_line(tmp_path, capsys):

@@ -495,6 +495,32 @@ def test_the_hand_written_adam_steps_equal_torch_optim_adam():
     assert adam.t.item() == 30
 
 
+def test_adams_in_place_step_is_bit_for_bit_the_textbook_expression():
+    """The step writes into scratch tensors (no allocation per step: 13 ms a step against 4.5 ms for this MLP on
+    one core) and keeps the expression's order of operations, so its runs are the ones the out-of-place
+    expression gave, to the bit: m / (sqrt(v) / sqrt(1 - b2^t) + eps) * (lr / (1 - b1^t))."""
+    from lossbench.train import Adam
+
+    torch.manual_seed(0)
+    shapes = [(64, 784), (64,), (10, 64)]
+    params = [torch.randn(shape) * 0.05 for shape in shapes]
+    expected = [p.clone() for p in params]
+    m, v = [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params]
+    adam, t = Adam(params, lr=3e-3), torch.zeros((), dtype=torch.float64)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(25):
+        grads = [torch.randn(shape, generator=g) * 10.0 ** torch.randint(-6, 1, shape, generator=g) for shape in shapes]
+        for p, grad in zip(params, grads):
+            p.grad = grad
+        adam.step()
+        t += 1
+        for p, mi, vi, grad in zip(expected, m, v, grads):
+            mi.lerp_(grad, 0.1)
+            vi.mul_(0.999).addcmul_(grad, grad, value=0.001)
+            p.sub_(mi / ((vi.sqrt() / (1 - 0.999**t).sqrt()).add_(1e-8)) * (3e-3 / (1 - 0.9**t)))
+    assert all(torch.equal(p, q) for p, q in zip(params, expected))
+
+
 def test_normalised_sgd_moves_the_weights_by_lr_along_minus_the_gradient():
     """One nsgd step: the change of all the parameters together has norm lr and points along -g (g the
     gradient over every parameter at once), whatever the loss's gradient scale (10x the loss: same step)."""

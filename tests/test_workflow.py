@@ -281,10 +281,10 @@ def test_default_config_on_cpu_plans_a_job_per_variant_6_study_jobs_4_horizon_ru
     assert sum("--shape sequential --threads 1 " in c for c in commands) == 14
     assert sum("--lrs 0.01 0.03 0.3 1 3 10 30 --seeds " in c for c in commands) == 6
     assert sum(" --seeds 0 1 2 3 4 " in c for c in commands) == 8
-    blocks = {m[1]: m[2] for m in re.finditer(r"^rule (train_seeds|train_lr_study_seed|train_horizon):\n((?:.+\n)+)",
-                                              text, re.M)}
-    assert [re.search(r"priority: (\d+)", blocks[r])[1] for r in ("train_seeds", "train_lr_study_seed",
-                                                                   "train_horizon")] == ["2", "1", "1"]
+    rules = ("train_optimizer_study_grid", "train_seeds", "train_lr_study_seed", "train_horizon", "train_probe")
+    blocks = {m[1]: m[2] for m in re.finditer(rf"^rule ({'|'.join(rules)}):\n((?:.+\n)+)", text, re.M)}
+    # the longest jobs first (Adam's grids), then the sweep (ten pages need only it), then the rest
+    assert [re.search(r"priority: (\d+)", blocks[r])[1] for r in rules] == ["3", "2", "1", "1", "1"]
 
 
 def test_default_config_one_job_per_run_plans_40_train_jobs_4_horizon_runs_42_study_runs(tmp_path):
@@ -292,11 +292,11 @@ def test_default_config_one_job_per_run_plans_40_train_jobs_4_horizon_runs_42_st
     default = plan(tmp_path, "--cores", "8", "-R", *RETRAIN, "--config", "pack_seeds=false",
                    env={"CUDA_VISIBLE_DEVICES": ""})
     assert {rule for rule in default.counts if rule.startswith("train")} <= set(RETRAIN)
-    # the optimiser control: one job per run (2 losses x 4 lrs x 2 seeds); the classes study: one job per run too
+    # the optimiser control: one job per run (2 losses x 3 lrs x 2 seeds); the classes study: one job per run too
     # (pack_seeds false: one job per run everywhere)
     assert default.counts == {"prepare_data": 1, "train": 40, "train_horizon": 4, "train_lr_study": 42, "gather": 1,
                               "gather_horizon": 1, "gather_lr_study": 1, "train_probe": 1, "gather_probe": 1,
-                              "train_classes_study": 144, "gather_classes_study": 1, "train_optimizer_study": 16,
+                              "train_classes_study": 144, "gather_classes_study": 1, "train_optimizer_study": 12,
                               "gather_optimizer_study": 1, "render_page": 13, "render_index": 1, "bundle_report": 1,
                               "all": 1}
     # 3 losses x 8 lrs x 2 seeds, but lr 0.1: the sweep's runs of those losses, read from it

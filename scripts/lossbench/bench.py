@@ -284,8 +284,9 @@ def main(args) -> None:
 
 # --- lossbench bench --floor: where a finished pipeline's time went against its training-step floor ------------
 
-# The gathered run tables of a dataset's results (sweep, long-horizon runs, learning-rate study), by prefix.
-RUN_TABLES = ("", "horizon_", "lr_study_")
+# The gathered run tables of a dataset's results, by prefix: the sweep, long-horizon runs and the studies (the
+# probe's one run has no run table: its job counts against the floor as time outside the steps).
+RUN_TABLES = ("", "horizon_", "lr_study_", "classes_study_", "optimizer_study_")
 # A Snakemake log's job timestamp: [Sat Dec  5 22:04:10 2026]
 LOG_TIME = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$", re.M)
 
@@ -303,12 +304,15 @@ def pipeline_seconds(log_text: str) -> float | None:
 def step_floor(results: str | Path, log: str | Path | None = None) -> dict:
     """Where a finished pipeline's time went, against its training-step floor, from what it wrote.
 
-    ``results`` is a dataset's results folder (results/mnist): its gathered tables (tables/runs.csv and
-    epochs.csv, and the horizon_ and lr_study_ ones where present) and, two levels up in the workflow's
+    ``results`` is a dataset's results folder (results/mnist): its gathered run tables (``RUN_TABLES``:
+    tables/runs.csv and epochs.csv, and each study's where present) and, two levels up in the workflow's
     folder, Snakemake's benchmarks/<dataset>/ (each training job's seconds) and .snakemake/log/ (the newest
-    log, or ``log``: the pipeline's first and last job). The floor: every run's epochs times one epoch's
-    step time at one thread (the median process-CPU seconds of a training epoch of the runs that trained
-    with one thread; wall seconds where CPU seconds are not recorded), over the job's cores.
+    log, or ``log``: the pipeline's first and last job). The floor: every run's epochs times one epoch's step
+    time at one thread, over the job's cores. An epoch's step time is its table's own (the studies' epochs
+    differ: the classes study's are half the images, Adam's step costs more than SGD's): the median
+    process-CPU seconds of the table's training epochs of runs that trained with one thread; for a table
+    without such runs, the median of the one-thread epochs of every table with the same optimiser (then of
+    every table); wall seconds where CPU seconds are not recorded.
     """
     results = Path(results)
     workdir, dataset = results.parent.parent, results.name
@@ -321,28 +325,34 @@ def step_floor(results: str | Path, log: str | Path | None = None) -> dict:
     if not runs:
         raise FloorError(f"{results}/tables/runs.csv: not found; expected the results folder of a finished "
                          "pipeline (e.g. results/mnist, after snakemake)")
-    # a study point the sweep trains is read from the sweep's run folder: one run, in two tables
+    # a study point the sweep trains is read from the sweep's run folder: one run, in two tables (the sweep's)
     runs = pd.concat(runs, ignore_index=True).drop_duplicates("path")
+    runs["optimizer"] = runs["optimizer"].fillna("sgd") if "optimizer" in runs else "sgd"
+    runs["one_thread"] = runs["device_name"].astype(str).str.contains(r"\b1 threads?\)", regex=True)
     keys = ["variant", "seed", "config_hash"]
     epochs = pd.concat(epochs, ignore_index=True).drop_duplicates([*keys, "epoch"])
-    trained = epochs[epochs["epoch"] >= 1]  # epoch 0 is the evaluation before any step
-    one_thread = runs["device_name"].astype(str).str.contains(r"\b1 threads?\)", regex=True)
-    single = trained.merge(runs.loc[one_thread, keys].drop_duplicates(), on=keys) if one_thread.any() else trained
-    column = "epoch_cpu_seconds" if single.get("epoch_cpu_seconds", pd.Series(dtype=float)).notna().any() \
+    trained = epochs[epochs["epoch"] >= 1].merge(  # epoch 0 is the evaluation before any step
+        runs[[*keys, "table", "optimizer", "one_thread"]].drop_duplicates(keys), on=keys)
+    column = "epoch_cpu_seconds" if trained.get("epoch_cpu_seconds", pd.Series(dtype=float)).notna().any() \
         else "epoch_seconds"
-    epoch_seconds = float(single[column].median())
+    single = trained[trained["one_thread"]] if trained["one_thread"].any() else trained
+    by_table = {}
+    for table, its_runs in runs.groupby("table", sort=False):
+        own = single[single["table"] == table]
+        same_optimizer = single[single["optimizer"].isin(set(its_runs["optimizer"]))]
+        seconds = float((own if len(own) else same_optimizer if len(same_optimizer) else single)[column].median())
+        by_table[table] = {"epochs": int(its_runs["epochs_run"].sum()), "epoch_step_seconds": seconds}
     cores = int(runs["cpus"].median()) if runs.get("cpus", pd.Series(dtype=float)).notna().any() else job_cores()
-    total_epochs = int(runs["epochs_run"].sum())
-    floor = total_epochs * epoch_seconds / cores
+    floor = sum(t["epochs"] * t["epoch_step_seconds"] for t in by_table.values()) / cores
     benchmarks = sorted((workdir / "benchmarks" / dataset).rglob("*.tsv"))
     job_seconds = sum(float(pd.read_csv(path, sep="\t")["s"].iloc[-1]) for path in benchmarks)
     logs = [Path(log)] if log else sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))
     wall = pipeline_seconds(logs[-1].read_text()) if logs else None
     steps = float(runs["train_seconds"].sum())
     return {
-        "results": str(results), "runs": len(runs), "runs_by_table": runs["table"].value_counts().to_dict(),
-        "epochs": total_epochs, "epoch_step_seconds": epoch_seconds, "epoch_seconds_from": column,
-        "cores": cores, "floor_seconds": floor,
+        "results": str(results), "runs": len(runs), "runs_by_table": runs["table"].value_counts(sort=False).to_dict(),
+        "epochs": sum(t["epochs"] for t in by_table.values()), "by_table": by_table,
+        "epoch_seconds_from": column, "cores": cores, "floor_seconds": floor,
         "pipeline_seconds": wall, "pipeline_log": str(logs[-1]) if logs else None,
         "pipeline_over_floor": wall / floor if wall and floor else None,
         "training_jobs": len(benchmarks), "training_job_seconds": job_seconds,
@@ -353,10 +363,11 @@ def step_floor(results: str | Path, log: str | Path | None = None) -> dict:
 
 def format_floor(r: dict) -> str:
     """The floor's figures as lines a reader can check."""
+    terms = " + ".join(f"{table} {t['epochs']} x {t['epoch_step_seconds']:.3f} s" for table, t in r["by_table"].items())
     lines = [f"{r['runs']} runs ({', '.join(f'{k} {v}' for k, v in r['runs_by_table'].items())}), "
              f"{r['epochs']} training epochs",
-             f"floor: {r['epochs']} epochs x {r['epoch_step_seconds']:.3f} s per epoch at one thread (median "
-             f"{r['epoch_seconds_from']}) / {r['cores']} cores = {r['floor_seconds']:.1f} s"]
+             f"floor: ({terms}) / {r['cores']} cores = {r['floor_seconds']:.1f} s (each table's epochs x its "
+             f"median {r['epoch_seconds_from']} of an epoch at one thread)"]
     if r["pipeline_seconds"] is not None:
         lines.append(f"pipeline: {r['pipeline_seconds']:.0f} s, first to last job ({r['pipeline_log']}) = "
                      f"{r['pipeline_over_floor']:.2f}x the floor")

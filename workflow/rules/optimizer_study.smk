@@ -58,6 +58,9 @@ rule train_optimizer_study_grid:
         loss=get_constraint(
             OPTIMIZER_STUDY["losses"] if OPTIMIZER_STUDY and PACK_SEEDS else []
         ),
+    # first of all: the pipeline's longest jobs (a loss's whole grid at Adam's cost per epoch); started
+    # after the short ones, they would train alone on one core at the end
+    priority: 3
     threads: PACKED_THREADS
     resources:
         mem_mb=4000,
