@@ -362,6 +362,20 @@ def test_test_every_tests_every_kth_epoch_and_the_last_and_trains_the_same(tiny_
     assert sparse["config"]["test_every"] == 2
 
 
+def test_the_untrained_network_is_tested_only_in_a_test_curve_of_several_epochs(tiny_data, tmp_path):
+    """test_every 1 over several epochs: a test curve, from epoch 0. A one-epoch run (the classes study's) is
+    tested at its epoch 1 only: its 'every epoch' and 'the last' are the same, and the test set of the
+    untrained network costs a pass over 5x the validation set for a number nobody reads."""
+    from lossbench.train import train
+
+    base = dict(variant="ce", loss="cross_entropy", seed=0, train_size=200, val_size=50, hidden=(32, 16), lr=0.5,
+                batch_size=25, test_every=1)
+    for epochs, tested in ((3, [0, 1, 2, 3]), (1, [1])):
+        train(TrainConfig(**base, epochs=epochs), tiny_data, out_dir=tmp_path / str(epochs))
+        history = pd.read_csv(tmp_path / str(epochs) / "history.csv")
+        assert list(history.loc[history["test_accuracy"].notna(), "epoch"]) == tested
+
+
 def test_test_every_leaves_nan_between_tests_and_gather_reads_it(tiny_data, tmp_path):
     from lossbench import tables as gather
     from lossbench.train import train

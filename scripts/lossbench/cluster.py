@@ -59,6 +59,25 @@ TRAINING_RULES = ("train", "train_seeds", "train_horizon", "train_lr_study", "tr
                   "train_optimizer_study_grid", "train_probe")
 
 
+# The global resource that bounds how many training processes run on the CPU at once (one per core).
+CPU_TRAINING = "cpu_training"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a cgroup's or a SLURM job's, not the node's), as os.cpu_count() where
+    the platform cannot say; lossbench.devices.job_cores without importing torch."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def training_cpus(threads: int, on_cuda: bool, submitting: bool, limit: int) -> int:
+    """What a training job asks of ``CPU_TRAINING``: its threads on the CPU (never more than the ``limit``, or
+    it would wait for ever), 0 on CUDA (the gpu resource bounds those) and when submitted to SLURM (each job
+    has its own node's cores). Snakemake's --cores counts threads, not cores: `snakemake --cores 8` on 2 cores
+    runs 8 single-thread jobs side by side, and each then takes more CPU per epoch than 2 at once (1.22 s
+    against 0.97 s here: caches and memory bandwidth shared), so the same training costs a quarter more."""
+    return 0 if on_cuda or submitting else max(1, min(threads, limit))
+
+
 def nvidia_gpu_visible(environ: Mapping[str, str], dev: str = "/dev") -> bool:
     """Whether a process started here would see an NVIDIA GPU, told without importing torch (seconds, and a
     CUDA context): the driver's device files (``/dev/nvidia0``, ...) exist and CUDA_VISIBLE_DEVICES does not

@@ -471,10 +471,11 @@ def run_epochs(members: list[Member], step: Callable[[Tensor], None], sums: Tens
                 rows[s] = dict(members[s].initial)
             else:
                 rows[s] = step_row(totals[s], n, n_batches, seconds, cpu_seconds)
-        # the test set every test_every-th epoch (epoch 0 only when that is every epoch) and always at a
-        # run's last (budget or divergence): 5x the validation set, it is most of an epoch's evaluation
-        tests = {s: (epoch % cfg.test_every == 0 and (epoch > 0 or cfg.test_every == 1)) or epoch == cfg.epochs
-                 or not math.isfinite(rows[s]["train_loss"]) for s in alive}
+        # the test set every test_every-th epoch (epoch 0 only when that is every epoch of a run of several: for
+        # a one-epoch run every epoch and the last are the same, the study's case) and always at a run's last
+        # (budget or divergence): 5x the validation set, it is most of an epoch's evaluation
+        tests = {s: (epoch % cfg.test_every == 0 and (epoch > 0 or cfg.test_every == 1 < cfg.epochs))
+                 or epoch == cfg.epochs or not math.isfinite(rows[s]["train_loss"]) for s in alive}
         evaluated, shared = {}, 0.0
         if evaluate_runs is not None and alive:  # every run at once: one pass per chunk of runs, one host read
             t_eval = time.perf_counter()

@@ -35,6 +35,7 @@ rule train_classes_study:
     resources:
         mem_mb=2000,
         gpu=get_train_gpus,
+        cpu_training=get_train_cpus,
     params:
         args=get_classes_study_train_args,
         out_dir=subpath(output.metrics, parent=True),
@@ -64,6 +65,7 @@ rule train_classes_study_grid:
     resources:
         mem_mb=4000,
         gpu=get_train_gpus,
+        cpu_training=get_train_cpus,
     params:
         args=get_classes_study_grid_args,
         lrs=get_classes_study_grid_lrs,

@@ -4,6 +4,7 @@ import sys
 from typing import NamedTuple
 
 from lossbench.cluster import (
+    CPU_TRAINING,
     SUBMITTING_EXECUTOR,
     check_training_job,
     cluster_partitions,
@@ -11,8 +12,10 @@ from lossbench.cluster import (
     nvidia_gpu_visible,
     profile_gives_training_a_gpu,
     train_device,
+    training_cpus,
     trains_on_cuda,
     under_slurm,
+    usable_cores,
 )
 from lossbench.config import (
     RUN_FILES,
@@ -161,6 +164,19 @@ def get_train_device():
     inside a SLURM job, so a job without a GPU fails instead of training on CPU."""
     slurm = under_slurm(executor_name(workflow), workflow.remote_exec, os.environ)
     return train_device(config["device"], slurm)
+
+
+# At most one training process per core on the CPU, whatever --cores says (lossbench.cluster.training_cpus):
+# `--resources cpu_training=N` (or the profile's resources:) sets another limit.
+if CPU_TRAINING not in workflow.global_resources:
+    workflow.register_resource(CPU_TRAINING, usable_cores())
+
+
+def get_train_cpus(wildcards, threads):
+    """A training job's share of the cpu_training resource: its threads on the CPU, 0 on CUDA or submitted."""
+    limit = workflow.global_resources[CPU_TRAINING]
+    limit = getattr(limit, "value", limit)
+    return training_cpus(threads, TRAIN_ON_CUDA, executor_name(workflow) == SUBMITTING_EXECUTOR, int(limit))
 
 
 def get_train_gpus(wildcards):

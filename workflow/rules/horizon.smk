@@ -23,6 +23,7 @@ rule train_horizon:
     resources:
         mem_mb=2000,
         gpu=get_train_gpus,
+        cpu_training=get_train_cpus,
     params:
         args=get_horizon_train_args,
         out_dir=subpath(output.metrics, parent=True),

@@ -25,6 +25,7 @@ rule train_lr_study:
     resources:
         mem_mb=2000,
         gpu=get_train_gpus,
+        cpu_training=get_train_cpus,
     params:
         args=get_lr_study_train_args,
         out_dir=subpath(output.metrics, parent=True),
@@ -53,6 +54,7 @@ rule train_lr_study_grid:
     resources:
         mem_mb=4000,
         gpu=get_train_gpus,
+        cpu_training=get_train_cpus,
     params:
         args=get_lr_study_grid_args,
         lrs=LR_GRID_TEXTS,
@@ -87,6 +89,7 @@ rule train_lr_study_seed:
     resources:
         mem_mb=2000,
         gpu=get_train_gpus,
+        cpu_training=get_train_cpus,
     params:
         args=get_lr_study_grid_args,
         lrs=lambda wildcards: get_lr_study_seed_lrs(wildcards.loss, wildcards.seed),

@@ -31,6 +31,7 @@ rule train_optimizer_study:
     resources:
         mem_mb=2000,
         gpu=get_train_gpus,
+        cpu_training=get_train_cpus,
     params:
         args=get_optimizer_study_train_args,
         out_dir=subpath(output.metrics, parent=True),
@@ -65,6 +66,7 @@ rule train_optimizer_study_grid:
     resources:
         mem_mb=4000,
         gpu=get_train_gpus,
+        cpu_training=get_train_cpus,
     params:
         args=get_optimizer_study_grid_args,
         lrs=list(OPTIMIZER_LR_BY_TEXT),

@@ -23,6 +23,7 @@ rule train_probe:
     resources:
         mem_mb=2000,
         gpu=get_train_gpus,
+        cpu_training=get_train_cpus,
     params:
         args=get_probe_args,
     shell:

@@ -21,6 +21,7 @@ rule train:
     resources:
         mem_mb=2000,
         gpu=get_train_gpus,
+        cpu_training=get_train_cpus,
     params:
         args=get_train_args,
         out_dir=subpath(output.metrics, parent=True),
@@ -47,6 +48,7 @@ rule train_seeds:
     resources:
         mem_mb=4000,
         gpu=get_train_gpus,
+        cpu_training=get_train_cpus,
     params:
         args=get_train_args,
         seeds=[str(seed) for seed in config["seeds"]],
