@@ -57,13 +57,21 @@ def curve(lrs, threshold_lr: float, at: float) -> list[float]:
     return [min(1.0, max(0.0, at + SLOPE * math.log2(lr / threshold_lr))) for lr in lrs]
 
 
+def peaked(lrs, values, peak: tuple[float, float]) -> list[float]:
+    """A curve that peaks inside the grid instead of ``values``: ``peak``'s accuracy at its lr, SLOPE less per
+    doubling either side (a larger lr does worse)."""
+    top, at_lr = peak
+    return [top - SLOPE * abs(math.log2(lr / at_lr)) for lr in lrs]
+
+
 def tables(thresholds: dict, norms: dict | None = None, grids: dict | None = None, threshold: float = 0.5,
-           diverged: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+           diverged: dict | None = None, peaks: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """classes_study_runs / classes_study_epochs as gather writes them. ``thresholds`` maps (C, loss) to the
     threshold lr per seed (seeds 0, 1, ...); ``grids`` (C, loss) to its lrs (default: GRID × the lr factor of
     the declared scales, GRID for a loss that declares none); ``norms`` (C, loss) to the initial logit-gradient
     norm (default 0.95 × the declared scale, +0.001 × seed); ``diverged`` (C, loss) to lrs whose runs diverged
-    at epoch 1. The variant names repeat across C (as the workflow may name them); the config hash differs."""
+    at epoch 1; ``peaks`` (C, loss) to (accuracy, lr): the curve peaks there (``peaked``). The variant names
+    repeat across C (as the workflow may name them); the config hash differs."""
     runs, rows = [], []
     for (c, loss), per_seed in thresholds.items():
         scale = losses.loss_info(loss).predicted_scale(c)
@@ -71,7 +79,10 @@ def tables(thresholds: dict, norms: dict | None = None, grids: dict | None = Non
         at = classes.level(threshold, c)
         for seed, thr in enumerate(per_seed):
             norm = (norms or {}).get((c, loss), 0.95 * (scale or 1.0)) + 0.001 * seed
-            for lr, val in zip(grid, curve(grid, thr, at)):
+            values = curve(grid, thr, at)
+            if (c, loss) in (peaks or {}):
+                values = peaked(grid, values, peaks[(c, loss)])
+            for lr, val in zip(grid, values):
                 bad = lr in (diverged or {}).get((c, loss), ())
                 variant = f"{loss}_lr{lr:g}"
                 runs.append({"variant": variant, "loss": loss, "seed": seed, "config_hash": f"h{c}-{loss}-{lr:g}",
@@ -194,8 +205,40 @@ def test_a_run_diverged_by_epoch_one_is_skipped():
     assert mine[0].diverged == 1 and mine[0].place == "inside"
     assert mine[0].lr == pytest.approx(thresholds[(5, "mse_softmax")][0])
     # every lr from there diverged: no lr of the grid reaches the level
+    # every lr from there diverged: no lr of the grid reaches the level, and a larger one diverges: not reached
     s = study(thresholds, diverged={(5, "mse_softmax"): tuple(lr for lr in grid if lr >= above)})
-    assert [t.place for t in s.thresholds_of("mse_softmax", 5)] == ["above", "above"]
+    assert [t.place for t in s.thresholds_of("mse_softmax", 5)] == ["never", "never"]
+    assert [r.unreached for r in s.law("mse_softmax").at[1].seeds] == ["mse_softmax"] * 2
+
+
+def test_a_curve_that_peaks_inside_its_grid_below_the_level_has_no_threshold_and_the_law_fails():
+    """The default run's C = 10: mse_softmax's accuracy after one epoch peaks at 0.38 (lr 5) and falls above it,
+    below the level 0.55. Its threshold is not above the grid (a larger lr does worse): no lr reaches the level, so
+    no ratio exists, not even a bound, and the law (both reach the level an lr factor apart) fails for the seed.
+    Still rising at the grid's largest lr, it is above the grid: a bound. The reference peaking instead: the same,
+    named; both peaking: nothing to read."""
+    thresholds = spec(ISSUE)
+    mse_grid = tuple(lr / (2 / 100) for lr in GRID)  # 1.5 ... 768
+    s = study(thresholds, peaks={(10, "mse_softmax"): (0.38, mse_grid[2])})
+    found = s.thresholds_of("mse_softmax", 10)
+    assert [t.place for t in found] == ["never", "never"]
+    assert math.isnan(found[0].lr) and found[0].peak == pytest.approx(0.38) and found[0].peak_lr == mse_grid[2]
+    row = s.law("mse_softmax").at[-1]
+    assert [(r.unreached, r.within, r.bound) for r in row.seeds] == [("mse_softmax", False, "")] * 2
+    assert all(math.isnan(r.ratio) and math.isnan(r.bound_value) for r in row.seeds)
+    assert row.reading == "none" and s.law("mse_softmax").readings == ("every", "every", "some", "none")
+    assert s.law("mse_softmax").fit.classes == (2, 3, 5)  # no ratio at 10 enters the fit
+    # still rising at the largest lr: above the grid, a bound
+    rising = study(thresholds, grids={(10, "mse_softmax"): mse_grid[:3]})
+    assert [t.place for t in rising.thresholds_of("mse_softmax", 10)] == ["above", "above"]
+    assert rising.law("mse_softmax").at[-1].seeds[0].bound == "at least"
+    # the reference peaks below the level, the loss reaches it: the reference named
+    s = study(thresholds, peaks={(10, "cross_entropy"): (0.5, GRID[3])})
+    assert [r.unreached for r in s.law("mse_softmax").at[-1].seeds] == ["cross_entropy"] * 2
+    # both: no reading
+    s = study(thresholds, peaks={(10, "cross_entropy"): (0.5, GRID[3]), (10, "mse_softmax"): (0.38, mse_grid[2])})
+    assert [(r.unreached, r.within) for r in s.law("mse_softmax").at[-1].seeds] == [("", None)] * 2
+    assert s.law("mse_softmax").at[-1].reading == ""
 
 
 def test_a_user_loss_without_a_declared_scale_is_measured_only(undeclared):

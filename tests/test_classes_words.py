@@ -51,6 +51,12 @@ SCENARIOS = {
     "bound_in_band": lambda: t.study({**below_grid(), (10, "mse_softmax"): (0.2 * 59.7, 1.5 / 0.99)}),
     # it fails at C = 3 for both seeds and holds again at C = 5: no "up to", each C said
     "mixed": lambda: t.study(t.spec({2: (2, 2.1), 3: (9, 10), 5: (12.5, 14)})),
+    # the default run's C = 10: mse_softmax's accuracy peaks inside its grid below the level (no threshold, no
+    # ratio, the law fails), the summed loss's still rises at its grid's largest lr (a bound)
+    "not_reached": lambda: t.study({**t.spec(t.ISSUE), **t.spec({c: (c / 2, c / 2) for c in (2, 3, 5, 10)},
+                                                                loss="mse_softmax_sum")},
+                                   peaks={(10, "mse_softmax"): (0.38, 0.03 * 4 / (2 / 100))},
+                                   grids={(10, "mse_softmax_sum"): tuple(0.03 * 2**i / 0.2 for i in range(4))}),
 }
 
 

@@ -19,7 +19,9 @@ from ``lossbench.losses``, every threshold from ``lossbench.decisions``. The rul
 - **Threshold lr** of (C, loss, seed): where the seed's validation accuracy after epoch 1 first
   reaches chance + threshold × (1 − chance), chance = 1/C, interpolated linearly in log lr between
   the grid's neighbouring points (``lrstudy.threshold_lr``; a run diverged by epoch 1 is skipped).
-  Reached at the grid's smallest lr already: **below the grid**; never reached: **above the grid**.
+  Reached at the grid's smallest lr already: **below the grid**; reached by no lr while the accuracy still
+  rises at the grid's largest: **above the grid**; reached by no lr while the accuracy peaks inside the grid
+  below the level: **not reached** (no lr gives it within the budget: no threshold, not a bound).
   Neither is a point estimate, only a bound.
 - **Threshold-lr ratio** of a loss at C, per seed: its threshold lr over the reference's, a number
   only where both lie inside their grids; a bound ("at least", "at most") where one is outside on
@@ -55,8 +57,9 @@ RUN_COLUMNS = ["variant", "loss", "seed", "config_hash", "classes", "lr", "statu
 EPOCH_COLUMNS = ["variant", "loss", "seed", "config_hash", "epoch", "logit_grad_norm", "val_accuracy"]
 KEY = ["variant", "seed", "config_hash"]
 NAN = math.nan
-# lrstudy.threshold_lr's kinds -> where the threshold lies relative to the grid
-PLACE = {"interpolated": "inside", "below": "below", "not reached": "above"}
+# lrstudy.threshold_lr's kinds -> where the threshold lies relative to the grid ("not reached": "above" or
+# "never", as the curve still rises at the grid's largest lr or peaks inside it: _not_reached)
+PLACE = {"interpolated": "inside", "below": "below"}
 
 
 # --- the records -----------------------------------------------------------------------------------
@@ -64,17 +67,21 @@ PLACE = {"interpolated": "inside", "below": "below", "not reached": "above"}
 @dataclass(frozen=True)
 class Threshold:
     """One seed's threshold lr of one loss at C. ``lr`` is NaN unless ``place`` is "inside";
-    "below": the grid's smallest lr already reaches the level, "above": no lr of the grid does."""
+    "below": the grid's smallest lr already reaches the level; "above": no lr of the grid does and the accuracy
+    is highest at the grid's largest lr (a larger one may reach it); "never": no lr does and the accuracy
+    peaks inside the grid, at ``peak`` (lr ``peak_lr``), below the level (a larger lr does worse)."""
 
     loss: str
     classes: int
     seed: int
     level: float  # the validation accuracy after epoch 1 that defines it: chance + threshold × (1 − chance)
     lr: float
-    place: str  # "inside", "below", "above"
+    place: str  # "inside", "below", "above", "never"
     grid_low: float
     grid_high: float
     diverged: int  # runs of this seed diverged by epoch 1 (skipped)
+    peak: float = NAN  # the highest validation accuracy after epoch 1 along the grid (NaN: every run diverged)
+    peak_lr: float = NAN
 
 
 @dataclass(frozen=True)
@@ -91,12 +98,15 @@ class Curve:
 @dataclass(frozen=True)
 class SeedRatio:
     """One seed's threshold-lr ratio (loss ÷ reference) at C: a number only where both thresholds lie
-    inside their grids; else a bound ("at least"/"at most" ``bound_value``) or nothing."""
+    inside their grids; else a bound ("at least"/"at most" ``bound_value``) or nothing. ``unreached``: the loss
+    (of the two) whose accuracy reaches the level at no lr, peaking inside its grid below it, while the other's
+    threshold is placed: no ratio exists, and the law, which says both reach it an lr factor apart, fails."""
 
     seed: int
     ratio: float = NAN
     bound: str = ""
     bound_value: float = NAN
+    unreached: str = ""
     # within LAW_TOLERANCE of the predicted ratio; False too for a bound beyond the band (the seed's ratio lies
     # outside it, wherever in the bound); None: no ratio, a bound that reaches into the band, or no prediction
     within: bool | None = None
@@ -254,15 +264,28 @@ def level(threshold: float, classes: int) -> float:
     return chance + threshold * (1 - chance)
 
 
+def _not_reached(g: pd.DataFrame) -> str:
+    """Where a level no lr of the grid reaches lies: "above" the grid while the accuracy is highest at its largest
+    lr (not diverged), else "never" (it peaks inside the grid; a larger lr does worse)."""
+    values = g["val_epoch1"].where(~g["diverged1"])
+    top = g.loc[g["lr"].idxmax()]
+    rising = not top["diverged1"] and values.notna().any() and top["val_epoch1"] >= values.max()
+    return "above" if rising else "never"
+
+
 def _thresholds(table: pd.DataFrame, threshold: float) -> tuple[Threshold, ...]:
     out = []
     for (loss, classes, seed), g in table.groupby(["loss", "classes", "seed"], sort=False):
         at = level(threshold, classes)
-        lr, kind = threshold_lr(g["lr"], g["val_epoch1"].where(~g["diverged1"]), at)
-        place = PLACE[kind]
+        values = g["val_epoch1"].where(~g["diverged1"])
+        lr, kind = threshold_lr(g["lr"], values, at)
+        place = PLACE.get(kind) or _not_reached(g)
+        best = values.idxmax() if values.notna().any() else None
         out.append(Threshold(loss=loss, classes=int(classes), seed=int(seed), level=at,
                              lr=lr if place == "inside" else NAN, place=place, grid_low=float(g["lr"].min()),
-                             grid_high=float(g["lr"].max()), diverged=int(g["diverged1"].sum())))
+                             grid_high=float(g["lr"].max()), diverged=int(g["diverged1"].sum()),
+                             peak=NAN if best is None else float(values[best]),
+                             peak_lr=NAN if best is None else float(g.loc[best, "lr"])))
     return tuple(out)
 
 
@@ -277,6 +300,11 @@ def _seed_ratio(mine: Threshold | None, ref: Threshold | None, predicted: float 
     if mine is None or ref is None:
         return None
     seed = mine.seed
+    never = [t.loss for t in (mine, ref) if t.place == "never"]
+    if len(never) == 1:  # one reaches the level at some lr (or beyond its grid), the other at none
+        return SeedRatio(seed, unreached=never[0], within=None if predicted is None else False)
+    if never:
+        return SeedRatio(seed)
     if mine.place == "inside" and ref.place == "inside":
         ratio = mine.lr / ref.lr
         within = None if predicted is None else abs(math.log(ratio / predicted)) <= math.log(LAW_TOLERANCE) + 1e-12

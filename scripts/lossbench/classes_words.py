@@ -144,22 +144,46 @@ def _seed_factor(r: SeedRatio, predicted: float) -> str:
     return f"{r.bound} ×{_g(r.bound_value / predicted)}"
 
 
-def _failure_text(law: Law, tolerance: float) -> str:
-    """The measured ratios where the law does not hold, and the direction of those outside the band, from the
-    numbers."""
+def _unreached_words(study: Study, row: AtC, ratios: list[SeedRatio]) -> str:
+    """'seed 0: `mse_softmax` reaches 0.550 at no lr of its grid (at best 0.380, at lr 5)', seed by seed."""
+    words = []
+    for r in ratios:
+        t = next(t for t in study.thresholds_of(r.unreached, row.classes) if t.seed == r.seed)
+        best = ("every run diverged by epoch 1" if missing(t.peak) else
+                f"its highest accuracy {_number(t.peak, '.3f')}, at lr {_g(t.peak_lr)} inside the grid; larger lrs "
+                "do worse")
+        words.append(f"seed {r.seed}: `{r.unreached}` reaches {_number(row.level, '.3f')} at no lr of its grid "
+                     f"({best})")
+    return "; ".join(words)
+
+
+def _failure_text(study: Study, law: Law) -> str:
+    """Where the law does not hold: the ratios outside the band with their direction, from the numbers, and the
+    seeds where one loss reaches the level at no lr (no ratio exists: the law, two curves an lr factor apart,
+    fails there)."""
     rows = _failures(law)
     if not rows:
         return ""
+    numbers = {row.classes: [r for r in row.seeds if r.within is not None and not r.unreached] for row in rows}
+    unreached = {row.classes: [r for r in row.seeds if r.unreached and r.within is False] for row in rows}
     factors = [(r.ratio if not missing(r.ratio) else r.bound_value) / row.predicted
-               for row in rows for r in row.seeds if r.within is False]
+               for row in rows for r in numbers[row.classes] if r.within is False]
+    details = []
+    for row in rows:
+        parts = []
+        if numbers[row.classes]:
+            parts.append(" and ".join(_seed_word(r) for r in numbers[row.classes]) + f" against {_ratio(row.predicted)} ("
+                         + " and ".join(_seed_factor(r, row.predicted) for r in numbers[row.classes]) + " of it)")
+        if unreached[row.classes]:
+            parts.append(_unreached_words(study, row, unreached[row.classes])
+                         + f": no ratio exists, against {_ratio(row.predicted)} predicted")
+        details.append(f"at C = {row.classes}, " + "; ".join(parts))
+    detail = "; ".join(details)
+    if not factors:
+        return f"Where it does not hold, one loss reaches the level at no lr: {detail}."
     direction = ("above the prediction" if all(f > 1 for f in factors) else
                  "below the prediction" if all(f < 1 for f in factors) else "on both sides of the prediction")
-    detail = "; ".join(
-        f"at C = {row.classes}, " + " and ".join(_seed_word(r) for r in row.seeds if r.within is not None)
-        + f" against {_ratio(row.predicted)} ("
-        + " and ".join(_seed_factor(r, row.predicted) for r in row.seeds if r.within is not None) + " of it)"
-        for row in rows)
-    return f"Where it does not hold, the ratios outside ×{tolerance:g} lie {direction}: {detail}."
+    return f"Where it does not hold, the ratios outside ×{study.tolerance:g} lie {direction}: {detail}."
 
 
 def _exponent_text(law: Law) -> str:
@@ -168,8 +192,11 @@ def _exponent_text(law: Law) -> str:
     text = fit_text(law.fit)
     text = text[0].upper() + text[1:]
     bounds = sum(1 for row in law.at for r in row.seeds if r.bound)
-    if bounds:
-        text = text[:-1] + f"; {bounds} bound{'s' if bounds != 1 else ''} left out)"
+    unreached = sum(1 for row in law.at for r in row.seeds if r.unreached)
+    left_out = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in ((bounds, "bound"), (unreached, "seed"))
+                if n]
+    if left_out:
+        text = text[:-1] + f"; {' and '.join(left_out)}{' without a ratio' if unreached else ''} left out)"
     if law.predicted_fit is None:
         return text + "."
     predicted = law.predicted_fit.exponent
@@ -194,7 +221,7 @@ def law_answer(study: Study, law: Law) -> str:
                 "measured only, never set against a theory. " + _exponent_text(law))
     law_text = formula(law.predicted_fit) if law.predicted_fit else _ratio(law.at[0].predicted)
     verdict = f"**{head}: the predicted threshold-lr ratio {law_text} {_verdict(law, study.tolerance)}.**"
-    parts = (verdict, _unread_text(law, study.tolerance), _failure_text(law, study.tolerance), _exponent_text(law),
+    parts = (verdict, _unread_text(law, study.tolerance), _failure_text(study, law), _exponent_text(law),
              _gradient_text(study, law))
     return " ".join(t for t in parts if t)
 
@@ -249,8 +276,11 @@ def method(study: Study) -> str:
             f"{study.threshold:g} × (1 − chance), chance = 1/C ({levels}), interpolated linearly in log lr between the "
             f"two grid points around it. The grids' resolution: neighbouring lrs are {_list(steps)}, so a threshold "
             "is located by interpolation within one such step. A threshold the grid's smallest lr already reaches is "
-            "**below the grid**, one no lr of the grid reaches **above the grid**: a bound on the ratio, never a "
-            "point. **Threshold-lr ratio**: a seed's threshold lr over the reference's of the same seed. **The law at "
+            "**below the grid**, one no lr of the grid reaches while the accuracy still rises at its largest lr "
+            "**above the grid**: a bound on the ratio, never a point. One no lr reaches while the accuracy peaks "
+            "inside the grid below the level is **not reached**: a larger lr does worse, so no lr gives the level "
+            "within this budget, there is no threshold and no ratio, and where the other loss's threshold is placed "
+            "the law, which says both reach the level an lr factor apart, fails for that seed. **Threshold-lr ratio**: a seed's threshold lr over the reference's of the same seed. **The law at "
             f"C** holds for a seed whose ratio lies within ×{study.tolerance:g} of the predicted one (either way; "
             "`decisions.LAW_TOLERANCE`), the predicted one being the inverse of the ratio of the two losses' declared "
             "initial gradient scales. The **exponent** k of ratio ≈ a·C^k is fitted by least squares on log–log "
@@ -266,16 +296,29 @@ def outside_text(study: Study) -> str:
     if not out:
         return "Every seed's threshold lies inside its grid."
     words = []
+    diverged = lambda t: f"; {t.diverged} diverged by epoch 1" if t.diverged else ""  # noqa: E731
     for t in sorted(out, key=lambda t: (t.classes, t.loss, t.seed)):
-        where = (f"below the grid (its smallest lr, {_g(t.grid_low)}, already reaches {_number(t.level, '.3f')})"
-                 if t.place == "below" else
-                 f"above the grid (no lr up to {_g(t.grid_high)} reaches {_number(t.level, '.3f')}"
-                 + (f"; {t.diverged} diverged by epoch 1)" if t.diverged else ")"))
+        level_text = _number(t.level, ".3f")
+        where = {
+            "below": f"below the grid (its smallest lr, {_g(t.grid_low)}, already reaches {level_text})",
+            "above": f"above the grid (no lr up to {_g(t.grid_high)} reaches {level_text}, and the accuracy is "
+                     f"highest at that largest lr{diverged(t)})",
+            "never": f"not reached (no lr reaches {level_text}: " + (
+                "every run diverged by epoch 1)" if missing(t.peak) else
+                f"the accuracy peaks at {_number(t.peak, '.3f')}, at lr {_g(t.peak_lr)}, inside the grid{diverged(t)})"),
+        }[t.place]
         words.append(f"`{t.loss}` at C = {t.classes}, seed {t.seed}: {where}")
     side = {"below": "lower", "above": "higher"}
-    sides = _list(sorted({side[t.place] for t in out}))
-    return (f"Thresholds outside their grid ({len(out)}), bounds and never points: " + "; ".join(words)
-            + f". A ratio they enter is a bound and enters no fit; extend those grids to {sides} lrs to measure it.")
+    sides = _list(sorted({side[t.place] for t in out if t.place in side}))
+    advice = []
+    if sides:
+        advice.append(f"a ratio a threshold outside its grid enters is a bound and enters no fit; extend those grids "
+                      f"to {sides} lrs to measure it")
+    if any(t.place == "never" for t in out):
+        advice.append("a level reached at no lr needs more training steps (images or epochs), not a wider grid")
+    advice = "; ".join(advice)
+    return (f"Thresholds not inside their grid ({len(out)}), never points: " + "; ".join(words)
+            + f". {advice[0].upper()}{advice[1:]}.")
 
 
 def reference_text(study: Study) -> str:
@@ -298,13 +341,16 @@ def _per_seed(values) -> str:
 def _threshold_cell(study: Study, loss: str, classes: int) -> str:
     cells = []
     for t in study.thresholds_of(loss, classes):
-        cells.append(_g(t.lr) if t.place == "inside" else f"{t.place} the grid")
+        cells.append(_g(t.lr) if t.place == "inside" else "not reached" if t.place == "never" else
+                     f"{t.place} the grid")
     return _per_seed(cells)
 
 
 def _ratio_cell(r: SeedRatio) -> str:
     if not missing(r.ratio):
         return _g(r.ratio)
+    if r.unreached:
+        return f"none ({r.unreached} reaches the level at no lr)"
     return f"{r.bound} {_g(r.bound_value)}" if r.bound else "–"
 
 
@@ -347,10 +393,13 @@ def drawable(study: Study) -> bool:
 def ratio_caption(study: Study) -> str:
     if not drawable(study):
         return "No threshold-lr ratio was measured or bounded: no figure."
+    unreached = any(r.unreached for law in study.laws for row in law.at for r in row.seeds)
     return ("Left: each loss's threshold-lr ratio to `" + study.reference + "` against C, both axes logarithmic: one "
             "dot per seed, a triangle for a bound (▲ at least, ▼ at most: a threshold outside its grid), the "
             f"predicted ratio as a dashed line and the band ×{study.tolerance:g} around it shaded, the fitted power "
-            "law as a thin solid line. Right: the initial logit-gradient ratio to `" + study.reference + "`, per "
+            "law as a thin solid line"
+            + ("; a seed without a ratio (one loss reaches the level at no lr) has no mark" if unreached else "")
+            + ". Right: the initial logit-gradient ratio to `" + study.reference + "`, per "
             "seed, against its declared value (dashed).")
 
 
@@ -388,6 +437,7 @@ def curves_alt(study: Study) -> str:
     for c in study.classes:
         found = [t for t in study.thresholds if t.classes == c]
         words = ", ".join(f"{t.loss} seed {t.seed} " + (f"at lr {_g(t.lr)}" if t.place == "inside" else
+                                                         "reached at no lr" if t.place == "never" else
                                                          f"{t.place} the grid") for t in found)
         parts.append(f"C = {c} (level {_number(found[0].level, '.3f')}): {words}" if found else f"C = {c}")
     return ("Validation accuracy after epoch 1 against the learning rate, one panel per number of classes, one line "
