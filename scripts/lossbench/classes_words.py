@@ -309,11 +309,11 @@ def outside_text(study: Study) -> str:
         }[t.place]
         words.append(f"`{t.loss}` at C = {t.classes}, seed {t.seed}: {where}")
     side = {"below": "lower", "above": "higher"}
-    sides = _list(sorted({side[t.place] for t in out if t.place in side}))
+    sides = sorted({side[t.place] for t in out if t.place in side})
     advice = []
     if sides:
         advice.append(f"a ratio a threshold outside its grid enters is a bound and enters no fit; extend those grids "
-                      f"to {sides} lrs to measure it")
+                      f"to {_list(sides)} lrs to measure it")
     if any(t.place == "never" for t in out):
         advice.append("a level reached at no lr needs more training steps (images or epochs), not a wider grid")
     advice = "; ".join(advice)
