@@ -5,6 +5,7 @@ The real cluster run is tests/test_slurm.py (``make test-slurm``); these run any
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -94,6 +95,16 @@ def test_a_job_that_would_not_run_on_a_gpu_as_intended_is_refused(resources, thr
     assert message.startswith("workflow/profiles/slurm/config.yaml: set-resources: train:"), message
     for word in words:
         assert word in message, (word, message)
+
+
+def test_a_training_job_takes_its_threads_of_the_cpu_slots_only_on_the_cpu_and_never_more_than_there_are():
+    from lossbench.cluster import training_cpus, usable_cores
+
+    assert training_cpus(1, on_cuda=False, submitting=False, limit=2) == 1
+    assert training_cpus(4, on_cuda=False, submitting=False, limit=2) == 2  # else it would wait for ever
+    assert training_cpus(1, on_cuda=True, submitting=False, limit=2) == 0  # the gpu resource bounds those
+    assert training_cpus(1, on_cuda=False, submitting=True, limit=2) == 0  # each SLURM job has its own cores
+    assert 1 <= usable_cores() <= (os.cpu_count() or 1)
 
 
 def test_a_cpu_only_cluster_needs_no_gpu_partition_but_a_real_one():

@@ -283,6 +283,11 @@ def test_default_config_on_cpu_plans_a_job_per_variant_6_study_jobs_4_horizon_ru
     assert sum(" --seeds 0 1 2 3 4 " in c for c in commands) == 8
     rules = ("train_optimizer_study_grid", "train_seeds", "train_lr_study_seed", "train_horizon", "train_probe")
     blocks = {m[1]: m[2] for m in re.finditer(rf"^rule ({'|'.join(rules)}):\n((?:.+\n)+)", text, re.M)}
+    # on the CPU each training job takes one cpu_training slot (the workflow allows one per core); no other job
+    jobs = [(m[1], m[2]) for m in re.finditer(r"^(?:local)?rule (\w+):\n((?:.+\n)+)", text, re.M)]
+    slots = [(rule, re.search(r"cpu_training=(\d+)", block)) for rule, block in jobs]
+    assert all(slot and slot[1] == "1" for rule, slot in slots if rule.startswith("train")) and len(slots) == 56
+    assert not any(slot for rule, slot in slots if not rule.startswith("train"))
     # the longest jobs first (Adam's grids), then the sweep (ten pages need only it), then the rest
     assert [re.search(r"priority: (\d+)", blocks[r])[1] for r in rules] == ["3", "2", "1", "1", "1"]
 
