@@ -172,7 +172,8 @@ def _failure_text(study: Study, law: Law) -> str:
     for row in rows:
         parts = []
         if numbers[row.classes]:
-            parts.append(" and ".join(_seed_word(r) for r in numbers[row.classes]) + f" against {_ratio(row.predicted)} ("
+            parts.append(" and ".join(_seed_word(r) for r in numbers[row.classes])
+                         + f" against {_ratio(row.predicted)} ("
                          + " and ".join(_seed_factor(r, row.predicted) for r in numbers[row.classes]) + " of it)")
         if unreached[row.classes]:
             parts.append(_unreached_words(study, row, unreached[row.classes])
@@ -280,7 +281,8 @@ def method(study: Study) -> str:
             "**above the grid**: a bound on the ratio, never a point. One no lr reaches while the accuracy peaks "
             "inside the grid below the level is **not reached**: a larger lr does worse, so no lr gives the level "
             "within this budget, there is no threshold and no ratio, and where the other loss's threshold is placed "
-            "the law, which says both reach the level an lr factor apart, fails for that seed. **Threshold-lr ratio**: a seed's threshold lr over the reference's of the same seed. **The law at "
+            "the law, which says both reach the level an lr factor apart, fails for that seed. **Threshold-lr "
+            "ratio**: a seed's threshold lr over the reference's of the same seed. **The law at "
             f"C** holds for a seed whose ratio lies within ×{study.tolerance:g} of the predicted one (either way; "
             "`decisions.LAW_TOLERANCE`), the predicted one being the inverse of the ratio of the two losses' declared "
             "initial gradient scales. The **exponent** k of ratio ≈ a·C^k is fitted by least squares on log–log "
@@ -305,7 +307,8 @@ def outside_text(study: Study) -> str:
                      f"highest at that largest lr{diverged(t)})",
             "never": f"not reached (no lr reaches {level_text}: " + (
                 "every run diverged by epoch 1)" if missing(t.peak) else
-                f"the accuracy peaks at {_number(t.peak, '.3f')}, at lr {_g(t.peak_lr)}, inside the grid{diverged(t)})"),
+                f"the accuracy peaks at {_number(t.peak, '.3f')}, at lr {_g(t.peak_lr)}, inside the grid"
+                f"{diverged(t)})"),
         }[t.place]
         words.append(f"`{t.loss}` at C = {t.classes}, seed {t.seed}: {where}")
     side = {"below": "lower", "above": "higher"}

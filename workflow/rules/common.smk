@@ -176,7 +176,12 @@ def get_train_cpus(wildcards, threads):
     """A training job's share of the cpu_training resource: its threads on the CPU, 0 on CUDA or submitted."""
     limit = workflow.global_resources[CPU_TRAINING]
     limit = getattr(limit, "value", limit)
-    return training_cpus(threads, TRAIN_ON_CUDA, executor_name(workflow) == SUBMITTING_EXECUTOR, int(limit))
+    return training_cpus(
+        threads,
+        TRAIN_ON_CUDA,
+        executor_name(workflow) == SUBMITTING_EXECUTOR,
+        int(limit),
+    )
 
 
 def get_train_gpus(wildcards):
