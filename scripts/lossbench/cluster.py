@@ -65,7 +65,7 @@ CPU_TRAINING = "cpu_training"
 
 def usable_cores() -> int:
     """The cores this process may run on (a cgroup's or a SLURM job's, not the node's), as os.cpu_count() where
-    the platform cannot say; lossbench.devices.job_cores without importing torch."""
+    the platform cannot say (here, not in lossbench.devices: the workflow reads it without importing torch)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from .cluster import usable_cores
+
 # The oldest NVIDIA driver each CUDA major version's runtime runs on (CUDA minor-version compatibility:
 # NVIDIA's CUDA Toolkit release notes, table 3). torch's wheels bring their own runtime; the driver is the node's.
 DRIVER_FLOOR = {13: 580, 12: 525, 11: 450}
@@ -118,9 +120,8 @@ def driver_cause(driver: str | None, torch_cuda: str | None, torch_version: str)
 
 
 def job_cores() -> int:
-    """The cores this process may run on (a SLURM job's or a cgroup's, not the node's), as os.cpu_count()
-    where the platform cannot say."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    """The cores this process may run on (a SLURM job's or a cgroup's, not the node's): ``cluster.usable_cores``."""
+    return usable_cores()
 
 
 def device_name(device: torch.device) -> str:
