@@ -126,6 +126,26 @@ def test_a_kernel_that_dies_at_start_is_started_again(tmp_path, monkeypatch):
     assert len(calls) == 2 and any("marker is unused" in str(c.get("outputs")) for c in notebook.cells)
 
 
+def test_pages_rendered_at_once_talk_to_their_kernels_over_sockets_of_their_own(tmp_path):
+    """Over TCP, kernels started at once could pick the same free port (one died with "Address already in use"
+    in a CI run); over Unix sockets in each render's own folder they cannot. Four renders at once, each in
+    its own process as Snakemake runs them, all print their own marker."""
+    import subprocess
+    import sys
+
+    manager = report.own_interpreter_kernel_manager(tmp_path)()
+    assert manager.transport == "ipc" and manager.ip == str(tmp_path / "kernel")
+    source = tmp_path / "page.py"
+    source.write_text(NOTEBOOK)
+    script = ("import sys; from lossbench import report; nb = report.execute(sys.argv[1], {'marker': sys.argv[2]}); "
+              "print(any('marker is ' + sys.argv[2] in str(c.get('outputs')) for c in nb.cells))")
+    runs = [subprocess.Popen([sys.executable, "-c", script, str(source), f"m{i}"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for i in range(4)]
+    results = [run.communicate(timeout=240) for run in runs]
+    assert [out.strip() for out, _ in results] == ["True"] * 4, [err[-500:] for _, err in results]
+    assert all("over TCP" not in err for _, err in results)  # ipykernel's warning for an unencrypted TCP kernel
+
+
 def test_the_executed_notebook_is_kept_also_when_a_cell_fails(tmp_path):
     import nbformat
     import papermill

@@ -109,8 +109,13 @@ def preformatted(text: str):
     return HTML(f"<pre>{html.escape(text)}</pre>")
 
 
-def own_interpreter_kernel_manager():
-    """A jupyter_client kernel manager class whose ``python3`` kernel runs this interpreter.
+def own_interpreter_kernel_manager(socket_dir: str | os.PathLike):
+    """A jupyter_client kernel manager class whose ``python3`` kernel runs this interpreter, talking to it over
+    Unix sockets in ``socket_dir`` (a folder of this render's own).
+
+    Over TCP (jupyter_client's default) a kernel's ports are picked free and then bound by the kernel: two
+    pages rendered at once can pick the same port, and one kernel dies at start ("Address already in use") or
+    never answers. Socket files in a folder no other render uses cannot collide.
 
     jupyter_client looks a kernel name up in the kernelspec folders of the Jupyter path first
     (``jupyter kernelspec list``), so a ``python3`` spec installed there for another Python would
@@ -132,6 +137,14 @@ def own_interpreter_kernel_manager():
         @default("kernel_spec_manager")
         def _kernel_spec_manager_default(self):
             return OwnInterpreterSpecs(data_dir=self.data_dir)
+
+        @default("transport")
+        def _transport_default(self) -> str:
+            return "ipc"
+
+        @default("ip")
+        def _ip_default(self) -> str:
+            return str(Path(socket_dir) / "kernel")
 
     return OwnInterpreterKernelManager
 
@@ -159,12 +172,12 @@ def execute(source: str | os.PathLike, parameters: dict, executed: str | os.Path
             try:
                 papermill.execute_notebook(str(src), str(out), parameters=parameters, kernel_name=kernel,
                                            language="python", cwd=str(cwd), progress_bar=False,
-                                           **({"kernel_manager_class": own_interpreter_kernel_manager()}
+                                           **({"kernel_manager_class": own_interpreter_kernel_manager(tmp)}
                                               if kernel == "python3" else {}))
                 break
             except RuntimeError as exc:
-                # jupyter_client picks free TCP ports for a kernel, and two pages rendered at
-                # once can race for the same port: the kernel dies at start. Start it again.
+                # a kernel that dies at start (another kernel's, not ours: ports are socket files here,
+                # own_interpreter_kernel_manager) is started again
                 if "Kernel died before replying" not in str(exc) or attempt == KERNEL_START_ATTEMPTS:
                     raise
                 log.warning("kernel failed to start (%s); attempt %d of %d", exc, attempt + 1, KERNEL_START_ATTEMPTS)
