@@ -264,10 +264,10 @@ def level(threshold: float, classes: int) -> float:
     return chance + threshold * (1 - chance)
 
 
-def _not_reached(g: pd.DataFrame) -> str:
-    """Where a level no lr of the grid reaches lies: "above" the grid while the accuracy is highest at its largest
-    lr (not diverged), else "never" (it peaks inside the grid; a larger lr does worse)."""
-    values = g["val_epoch1"].where(~g["diverged1"])
+def _not_reached(g: pd.DataFrame, values: pd.Series) -> str:
+    """Where a level no lr of the grid reaches lies: "above" the grid while the accuracy (``values``, NaN where
+    diverged) is highest at its largest lr (not diverged), else "never" (it peaks inside the grid; a larger lr
+    does worse)."""
     top = g.loc[g["lr"].idxmax()]
     rising = not top["diverged1"] and values.notna().any() and top["val_epoch1"] >= values.max()
     return "above" if rising else "never"
@@ -279,7 +279,7 @@ def _thresholds(table: pd.DataFrame, threshold: float) -> tuple[Threshold, ...]:
         at = level(threshold, classes)
         values = g["val_epoch1"].where(~g["diverged1"])
         lr, kind = threshold_lr(g["lr"], values, at)
-        place = PLACE.get(kind) or _not_reached(g)
+        place = PLACE.get(kind) or _not_reached(g, values)
         best = values.idxmax() if values.notna().any() else None
         out.append(Threshold(loss=loss, classes=int(classes), seed=int(seed), level=at,
                              lr=lr if place == "inside" else NAN, place=place, grid_low=float(g["lr"].min()),
