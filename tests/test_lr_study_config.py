@@ -11,6 +11,7 @@ from lossbench.config import (
     ConfigError,
     TrainConfig,
     defaults,
+    lr_study_lrs,
     lr_study_run_settings,
     lr_study_variant,
     lr_text,
@@ -45,8 +46,27 @@ def test_the_default_grid_brackets_where_every_default_loss_peaks():
 
 
 @pytest.mark.parametrize("block, words", [  # each one line naming the key, what was expected and what was found
-    ({"lrs": []}, "lr_study.lrs: expected a non-empty list of distinct items, each a finite number > 0, found [] "
-                  "(list)"),
+    ({"lrs": []}, "lr_study.lrs: expected a non-empty list of distinct items, each a finite number > 0, or a mapping "
+                  "of names to such lists, found [] (list)"),
+    ({"lrs": True}, "lr_study.lrs: expected a non-empty list of distinct items, each a finite number > 0, or a "
+                    "mapping of names to such lists, found True (bool)"),
+    # each loss its own grid: every loss of losses, no other, each grid checked as the one list is
+    ({"lrs": {"cross_entropy": [0.1]}}, "lr_study.lrs: expected a grid for each of lr_study.losses (cross_entropy, "
+                                        "mse_softmax, mse_logits), found none for mse_softmax, mse_logits; give each "
+                                        "one, or give lr_study.lrs one list for every loss"),
+    ({"losses": ["cross_entropy", "mse_softmax"], "lrs": {"cross_entropy": [0.1], "mse_softmax": [3], "hinge": [1]}},
+     "lr_study.lrs.hinge: expected grids only for lr_study.losses (cross_entropy, mse_softmax), found one for hinge; "
+     "drop it, or add hinge to lr_study.losses"),
+    ({"losses": ["cross_entropy"], "lrs": {}}, "lr_study.lrs: expected a grid for each of lr_study.losses "
+                                               "(cross_entropy), found none for cross_entropy; give it one"),
+    ({"losses": ["cross_entropy"], "lrs": {"cross_entropy": []}},
+     "lr_study.lrs.cross_entropy: expected a non-empty list of distinct items, each a finite number > 0, found []"),
+    ({"losses": ["cross_entropy"], "lrs": {"cross_entropy": [0.1, -3]}},
+     "lr_study.lrs.cross_entropy[1]: expected a finite number > 0, found -3 (int)"),
+    ({"losses": ["cross_entropy"], "lrs": {"cross_entropy": [0.3, 0.3]}},
+     "lr_study.lrs.cross_entropy[1]: 0.3 is listed twice (also lr_study.lrs.cross_entropy[0])"),
+    ({"losses": ["cross_entropy"], "lrs": {"cross_entropy": True}},
+     "lr_study.lrs.cross_entropy: expected a non-empty list of distinct items, each a finite number > 0, found True"),
     ({"lrs": [0.1, 0.0]}, "lr_study.lrs[1]: expected a finite number > 0, found 0.0 (float)"),
     ({"lrs": [-1]}, "lr_study.lrs[0]: expected a finite number > 0, found -1 (int)"),
     ({"lrs": [0.1, float("inf")]}, "lr_study.lrs[1]: expected a finite number > 0, found inf (float)"),
@@ -69,6 +89,16 @@ def test_a_bad_block_is_refused_naming_the_key(block, words):
     with pytest.raises(ConfigError) as err:
         study_of(**block)
     assert words in str(err.value)
+
+
+def test_each_loss_can_have_a_grid_of_its_own_read_as_the_one_list_is():
+    study = study_of(losses=["mse_softmax", "cross_entropy"],
+                     lrs={"cross_entropy": [0.1, "3e-1"], "mse_softmax": 10})  # text read as numbers, an item as a list
+    assert study["lrs"] == {"mse_softmax": [10.0], "cross_entropy": [0.1, 0.3]}  # in losses' order
+    assert lr_study_lrs(study, "cross_entropy") == [0.1, 0.3] and lr_study_lrs(study, "mse_softmax") == [10.0]
+    one = study_of(lrs=[0.3, 1])
+    assert [lr_study_lrs(one, loss) for loss in one["losses"]] == [[0.3, 1.0]] * 3  # one list: every loss's grid
+    assert lr_study_lrs(one, "mse_logits") is not lr_study_lrs(one, "mse_logits")  # a copy each time
 
 
 def test_a_block_that_is_no_mapping_is_refused():

@@ -154,6 +154,11 @@ def test_the_lr_study_reads_the_sweeps_run_at_its_lr_and_trains_the_other_point(
     # a new lr trains only its point; a new loss its whole grid (lr 0.1 of mse_softmax: not in this sweep)
     ({"lrs": [0.1, 1.0, 0.3]}, [("cross_entropy", "0.3", "0")]),
     ({"losses": ["cross_entropy", "mse_softmax"]}, [("mse_softmax", "0.1", "0"), ("mse_softmax", "1", "0")]),
+    # each loss its own grid: cross_entropy's as before (nothing to train), mse_softmax's lr 5 read from the sweep
+    ({"losses": ["cross_entropy", "mse_softmax"], "lrs": {"cross_entropy": [1.0, 0.1], "mse_softmax": [5.0, 20.0]}},
+     [("mse_softmax", "20", "0")]),
+    ({"losses": ["mse_softmax", "cross_entropy"], "lrs": {"mse_softmax": [0.3], "cross_entropy": [0.1, 3.0]}},
+     [("cross_entropy", "3", "0"), ("mse_softmax", "0.3", "0")]),
 ])
 def test_a_changed_study_trains_only_its_new_points(tiny_run, block, train):
     workdir, _ = tiny_run
@@ -178,6 +183,20 @@ def test_the_study_from_the_command_line_and_packed_and_off(tiny_run):
     grid = [line for line in (out.stdout + out.stderr).splitlines() if "--out-dir results/mnist/lr-study/" in line]
     assert len(grid) == 1 and "lossbench train-seeds" in grid[0] and "--lrs 0.1 1 --seeds 0" in grid[0], grid
     assert "--lr " not in grid[0]
+    # each loss its own grid, packed: each loss's one job trains its own grid, stacked or one seed at a time
+    own = tiny_config()
+    own["lr_study"] = {**own["lr_study"], "losses": ["cross_entropy", "mse_softmax"],
+                       "lrs": {"cross_entropy": [0.1, 0.3], "mse_softmax": [2.0, 5.0, 20.0]}}
+    grids = write_config(workdir, own, name="grids.yaml")
+    for pack_seeds, rule, shape in ((True, "train_lr_study_grid", "stacked"),
+                                    ("auto", "train_lr_study_seed", "sequential")):
+        out = snakemake(workdir, "-n", "-p", "--config", f"pack_seeds={pack_seeds}", config=grids)
+        text = out.stdout + out.stderr
+        assert set(re.findall(r"^rule (train_lr_study\w*):", text, re.M)) == {rule}, text
+        commands = sorted(line.split("--lrs ")[1].split(" --seeds")[0] for line in text.splitlines()
+                          if "--out-dir results/mnist/lr-study/" in line and f"--shape {shape}" in line)
+        # stacked: every point of each grid; one seed at a time: those the sweep does not train (ce 0.1, mse 5)
+        assert commands == {True: ["0.1 0.3", "2 5 20"], "auto": ["0.3", "2 20"]}[pack_seeds], text
     off = plan(workdir, "--config", "lr_study=null", config=config)
     assert not {"train_lr_study", "gather_lr_study"} & set(off.counts)
     assert ("learning-rate",) not in off.wildcards("render_page", "page")

@@ -365,6 +365,9 @@ def _expected(node: Mapping, noun: str | None = None) -> str:
         if isinstance(node.get("items"), Mapping):
             distinct = "distinct " if node.get("uniqueItems") else ""
             words = words.replace("list", f"list of {distinct}items, each {_expected(node['items'])},", 1).rstrip(",")
+    if "object" in types and "array" in types and _keys(node).get("additionalProperties") == {
+            k: node[k] for k in ("type", "items", "minItems", "uniqueItems") if k in node} | {"type": "array"}:
+        words = words.replace(" or a mapping", " or a mapping of names to such lists", 1)
     if "null" in types:
         words += " or null"
     return words
@@ -508,8 +511,9 @@ def lr_study_variant(loss: str, lr: float) -> str:
 def check_lr_study(config: dict, known_losses: Iterable[str]) -> dict | None:
     """The learning-rate study block (``lr_study:``, ``config`` validated) with its defaults, or None when off.
 
-    Each of ``losses`` (registered losses, a user's own included) is trained at every lr of ``lrs``
-    over ``seeds``, for ``epochs`` (null: the sweep's), with the sweep's other settings;
+    Each of ``losses`` (registered losses, a user's own included) is trained at every lr of its grid
+    (``lr_study_lrs``: ``lrs``, one list for every loss or a mapping loss -> its own list, every loss
+    named once) over ``seeds``, for ``epochs`` (null: the sweep's), with the sweep's other settings;
     ``reference`` (one of the losses) is what the others are compared with and scaled by, and
     ``threshold`` the validation accuracy after epoch 1 that defines each loss's threshold lr.
     """
@@ -528,7 +532,29 @@ def _study_block(config: dict, name: str, known_losses: Iterable[str]) -> dict |
         raise ConfigError(f"{name}.reference: expected one of {name}.losses ({', '.join(block['losses'])}), "
                           f"found {block['reference']!r}; set {name}.reference to one of them, or set "
                           f"{name}: null (off)")
-    return {**block, "lrs": [float(lr) for lr in block["lrs"]], "epochs": block["epochs"] or config["epochs"]}
+    lrs = block["lrs"]
+    if isinstance(lrs, Mapping):
+        extra = [loss for loss in lrs if loss not in block["losses"]]
+        if extra:
+            raise ConfigError(f"{name}.lrs.{extra[0]}: expected grids only for {name}.losses "
+                              f"({', '.join(block['losses'])}), found one for {extra[0]}; drop it, or add "
+                              f"{extra[0]} to {name}.losses")
+        missing = [loss for loss in block["losses"] if loss not in lrs]
+        if missing:
+            raise ConfigError(f"{name}.lrs: expected a grid for each of {name}.losses ({', '.join(block['losses'])}), "
+                              f"found none for {', '.join(missing)}; give {'it' if len(missing) == 1 else 'each'} "
+                              f"one, or give {name}.lrs one list for every loss")
+        lrs = {loss: [float(lr) for lr in lrs[loss]] for loss in block["losses"]}
+    else:
+        lrs = [float(lr) for lr in lrs]
+    return {**block, "lrs": lrs, "epochs": block["epochs"] or config["epochs"]}
+
+
+def lr_study_lrs(study: Mapping, loss: str) -> list[float]:
+    """``loss``'s lr grid in a checked study block: its own list where ``lrs`` maps each loss to one, else the
+    one list every loss trains."""
+    lrs = study["lrs"]
+    return list(lrs[loss] if isinstance(lrs, Mapping) else lrs)
 
 
 def check_probe(config: dict, known_losses: Iterable[str]) -> dict | None:

@@ -22,6 +22,7 @@ from lossbench.config import (
     ConfigError,
     check_duplicate_keys,
     classes_study_lrs,
+    lr_study_lrs,
     classes_study_run_settings,
     classes_study_variant,
     defaults,
@@ -61,12 +62,16 @@ LOSS_FILES = SWEEP.config["loss_files"]
 HORIZON = SWEEP.horizon
 # the learning-rate study block (lr_study:, the "Learning rate" page), defaults filled in; None when off
 LR_STUDY = SWEEP.lr_study
-# each lr of the study's grid by the text that names its folder (lr-0.03)
-LR_BY_TEXT = {lr_text(lr): lr for lr in LR_STUDY["lrs"]} if LR_STUDY else {}
-# the grid train_lr_study_grid trains (the study's; with the study off, the schema's default),
+# loss -> its lr grid in the study (lossbench.config.lr_study_lrs: one list for every loss, or each its own);
+# empty when the study is off
+LR_STUDY_GRIDS = (
+    {loss: lr_study_lrs(LR_STUDY, loss) for loss in LR_STUDY["losses"]} if LR_STUDY else {}
+)
+# each lr of any loss's grid by the text that names its folder (lr-0.03)
+LR_BY_TEXT = {lr_text(lr): lr for grid in LR_STUDY_GRIDS.values() for lr in grid}
+# the seeds train_lr_study_grid trains (the study's; with the study off, the schema's default),
 # so that it stays defined and matches nothing
 LR_GRID = LR_STUDY or defaults("lr_study")
-LR_GRID_TEXTS = [lr_text(lr) for lr in LR_GRID["lrs"]]
 # the number-of-classes study block (classes_study:), defaults filled in; None when off
 CLASSES_STUDY = SWEEP.classes_study
 # (C, loss) -> that loss's lr grid at C (the reference grid scaled by the declared gradient scales,
@@ -337,7 +342,7 @@ def get_lr_study_train_args(wildcards):
 def get_lr_study_grid_args(wildcards):
     """One loss's flags for its whole lr x seed grid (for train_lr_study_grid): no --lr, the rule
     gives --lrs."""
-    settings = get_lr_study_settings(wildcards.loss, LR_STUDY["lrs"][0])
+    settings = get_lr_study_settings(wildcards.loss, LR_STUDY_GRIDS[wildcards.loss][0])
     del settings["lr"]
     return job_train_args({**settings, "variant": wildcards.loss}, wildcards.dataset)
 
@@ -362,12 +367,17 @@ def get_lr_study_twin(loss, lr, seed):
     return None
 
 
+def get_lr_study_grid_lrs(wildcards):
+    """--lrs of one loss's stacked job: its grid, as its folders name them."""
+    return [lr_text(lr) for lr in LR_STUDY_GRIDS[wildcards.loss]]
+
+
 def get_lr_study_seed_lrs(loss, seed):
     """The lrs (as folder texts) a sequential study job (loss, seed) trains: the grid's, but those read from
     the sweep."""
     return [
         lr_text(lr)
-        for lr in LR_STUDY["lrs"]
+        for lr in LR_STUDY_GRIDS[loss]
         if get_lr_study_twin(loss, lr, int(seed)) is None
     ]
 
@@ -379,7 +389,7 @@ def get_lr_study_run_files(dataset, name="metrics.json"):
     return [
         f"{get_lr_study_run_folder(dataset, loss, lr, seed)}/{name}"
         for loss in LR_STUDY["losses"]
-        for lr in LR_STUDY["lrs"]
+        for lr in LR_STUDY_GRIDS[loss]
         for seed in LR_STUDY["seeds"]
     ]
 
@@ -408,7 +418,7 @@ def get_lr_study_twin_jobs(dataset):
     twins = {
         get_lr_study_twin(loss, lr, seed)
         for loss in LR_STUDY["losses"]
-        for lr in LR_STUDY["lrs"]
+        for lr in LR_STUDY_GRIDS[loss]
         for seed in LR_STUDY["seeds"]
     } - {None}
     return get_packed_jobs(dataset, sorted(twins)) if twins else []

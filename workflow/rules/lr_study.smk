@@ -57,7 +57,7 @@ rule train_lr_study_grid:
         cpu_training=get_train_cpus,
     params:
         args=get_lr_study_grid_args,
-        lrs=LR_GRID_TEXTS,
+        lrs=get_lr_study_grid_lrs,
         seeds=[str(seed) for seed in LR_GRID["seeds"]],
         out_dir="results/{dataset}/lr-study/{loss}",
     shell:
