@@ -202,6 +202,20 @@ def test_the_study_from_the_command_line_and_packed_and_off(tiny_run):
     assert ("learning-rate",) not in off.wildcards("render_page", "page")
 
 
+def test_each_loss_its_own_lr_grid_from_the_command_line_and_one_error_for_a_grid_of_no_loss(tmp_path):
+    config = write_config(tmp_path, tiny_config(horizon=None))
+    grids = "lr_study={losses: [cross_entropy, mse_softmax], lrs: {cross_entropy: [0.1, 3e-1], mse_softmax: 20}}"
+    jobs = plan(tmp_path, "--config", grids, config=config)  # text read as numbers, an item as a list of one
+    assert jobs.wildcards("train_lr_study", "loss", "lr", "seed") == [("cross_entropy", "0.3", "0"),
+                                                                      ("mse_softmax", "20", "0")]  # 0.1: the sweep's
+    out = snakemake(tmp_path, "-n", "--config", "lr_study={lrs: {cross_entropy: [0.1], mse_softmax: [1]}}",
+                    config=config, check=False)  # the file's block studies cross_entropy only
+    assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr
+    assert ("ConfigError: lr_study.lrs.mse_softmax: expected grids only for lr_study.losses (cross_entropy), found "
+            "one for mse_softmax; drop it, or add mse_softmax to lr_study.losses") in out.stderr, out.stderr
+    assert not (tmp_path / "results").exists()
+
+
 @pytest.mark.slow
 def test_a_table_setting_reruns_gather_and_a_new_seed_only_its_runs(tiny_run):
     workdir, _ = tiny_run
