@@ -13,6 +13,7 @@ from lossbench.config import (
     ConfigError,
     TrainConfig,
     check_duplicate_keys,
+    check_empty_mappings,
     config_from_flags,
     defaults,
     normalize,
@@ -70,7 +71,28 @@ def test_config_hash_ignores_seed_and_runtime_but_not_hyperparameters():
 
 
 def test_the_default_config_has_no_duplicate_keys():
-    check_duplicate_keys(str(ROOT / "config" / "config.yaml"))
+    assert check_duplicate_keys(str(ROOT / "config" / "config.yaml"))["dataset"] == "mnist"  # its values, read
+
+
+@pytest.mark.parametrize("given, words", [
+    ({"lr_study": {"lrs": {}}}, "lr_study.lrs: an empty mapping ({}) in --config cannot empty it: Snakemake merges "
+                                "a mapping key by key into the config file's, so the value stays [0.1, 1]; write "
+                                "the value you mean (null turns a block off)"),
+    ({"variants": {}}, 'variants: an empty mapping ({}) in --config cannot empty it: Snakemake merges a mapping key '
+                       'by key into the config file\'s, so the value stays {"fast": {"lr": 1}}'),
+    ({"variants": {"fast": {}}}, "variants.fast: an empty mapping ({}) in --config"),
+])
+def test_an_empty_mapping_on_the_command_line_is_refused_where_the_merge_would_keep_a_value(given, words):
+    merged = {"lr_study": {"lrs": [0.1, 1]}, "variants": {"fast": {"lr": 1}}, "horizon": {}}
+    with pytest.raises(ConfigError) as err:
+        check_empty_mappings(merged, [("other.yaml", {"seeds": [0]}), ("--config", given)])
+    assert str(err.value).startswith(words)
+
+
+def test_an_empty_mapping_that_empties_nothing_passes():
+    merged = {"lr_study": {"lrs": [0.1, 1]}, "horizon": {}, "variants": None}
+    check_empty_mappings(merged, [("--config", {"horizon": {}, "variants": {}, "lr_study": {"lrs": [3]}}),
+                                  ("x.yaml", None), ("y.yaml", {"new_key": {}})])
 
 
 # --- values no run could use: one line naming the key, what was expected and what was found ---------

@@ -55,8 +55,12 @@ def test_the_default_grid_brackets_where_every_default_loss_peaks():
                                         "mse_softmax, mse_logits), found none for mse_softmax, mse_logits; give each "
                                         "one, or give lr_study.lrs one list for every loss"),
     ({"losses": ["cross_entropy", "mse_softmax"], "lrs": {"cross_entropy": [0.1], "mse_softmax": [3], "hinge": [1]}},
-     "lr_study.lrs.hinge: expected grids only for lr_study.losses (cross_entropy, mse_softmax), found one for hinge; "
-     "drop it, or add hinge to lr_study.losses"),
+     "lr_study.lrs.hinge: expected a registered loss's grid (cross_entropy, logsoftmax_nll, mse_logits, mse_softmax, "
+     "mse_softmax_sum, softmax_nll), found one for 'hinge'; name a registered loss, or drop it"),
+    # a key that is no plain name is written as Python writes it: the message shows what the file holds
+    ({"lrs": {"cross_entropy ": [0.1]}}, "lr_study.lrs['cross_entropy ']: expected a registered loss's grid"),
+    ({"lrs": {None: [0.1]}}, "lr_study.lrs[None]: expected a registered loss's grid"),
+    ({"lrs": {1: [0.1]}}, "lr_study.lrs[1]: expected a registered loss's grid"),
     ({"losses": ["cross_entropy"], "lrs": {}}, "lr_study.lrs: expected a grid for each of lr_study.losses "
                                                "(cross_entropy), found none for cross_entropy; give it one"),
     ({"losses": ["cross_entropy"], "lrs": {"cross_entropy": []}},
@@ -99,6 +103,10 @@ def test_each_loss_can_have_a_grid_of_its_own_read_as_the_one_list_is():
     one = study_of(lrs=[0.3, 1])
     assert [lr_study_lrs(one, loss) for loss in one["losses"]] == [[0.3, 1.0]] * 3  # one list: every loss's grid
     assert lr_study_lrs(one, "mse_logits") is not lr_study_lrs(one, "mse_logits")  # a copy each time
+    # a grid for a registered loss that losses leaves out is not trained (losses narrowed on the command line
+    # over a file whose mapping names more keeps working)
+    narrowed = study_of(losses=["cross_entropy"], lrs={"cross_entropy": [0.3], "mse_softmax": [3, 10]})
+    assert narrowed["lrs"] == {"cross_entropy": [0.3]}
 
 
 def test_a_block_that_is_no_mapping_is_refused():

@@ -208,11 +208,18 @@ def test_each_loss_its_own_lr_grid_from_the_command_line_and_one_error_for_a_gri
     jobs = plan(tmp_path, "--config", grids, config=config)  # text read as numbers, an item as a list of one
     assert jobs.wildcards("train_lr_study", "loss", "lr", "seed") == [("cross_entropy", "0.3", "0"),
                                                                       ("mse_softmax", "20", "0")]  # 0.1: the sweep's
-    out = snakemake(tmp_path, "-n", "--config", "lr_study={lrs: {cross_entropy: [0.1], mse_softmax: [1]}}",
-                    config=config, check=False)  # the file's block studies cross_entropy only
-    assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr
-    assert ("ConfigError: lr_study.lrs.mse_softmax: expected grids only for lr_study.losses (cross_entropy), found "
-            "one for mse_softmax; drop it, or add mse_softmax to lr_study.losses") in out.stderr, out.stderr
+    # the file's block studies cross_entropy only: mse_softmax's grid is not trained
+    narrowed = plan(tmp_path, "--config", "lr_study={lrs: {cross_entropy: [1], mse_softmax: [3]}}", config=config)
+    assert narrowed.wildcards("train_lr_study", "loss", "lr", "seed") == [("cross_entropy", "1", "0")]
+    # an empty mapping would be merged away (the file's list kept): one line instead
+    empty = write_config(tmp_path, {"lr_study": {"lrs": {}}}, name="empty.yaml")
+    for args, source in ((["--configfile", str(config), "--config", "lr_study={lrs: {}}"], "--config"),
+                         (["--configfile", str(config), str(empty)], str(empty))):
+        out = snakemake(tmp_path, "-n", *args, check=False)
+        assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr
+        assert (f"ConfigError: lr_study.lrs: an empty mapping ({{}}) in {source} cannot empty it: Snakemake merges a "
+                "mapping key by key into the config file's, so the value stays [0.1, 1.0]; write the value you "
+                "mean") in out.stderr, out.stderr
     assert not (tmp_path / "results").exists()
 
 

@@ -101,8 +101,9 @@ def config_from_flags(flags: Mapping, **override) -> TrainConfig:
     return TrainConfig(**values)
 
 
-def check_duplicate_keys(path: str) -> None:
-    """YAML keeps the last of two equal keys silently; refuse that (e.g. a variant named twice).
+def check_duplicate_keys(path: str):
+    """The config file's values, read; YAML keeps the last of two equal keys silently: refuse that (e.g. a
+    variant named twice).
 
     A merge key (``<<: *defaults``) is no duplicate: the keys written beside it override the
     merged ones on purpose; only keys written twice in the same mapping are refused.
@@ -129,7 +130,34 @@ def check_duplicate_keys(path: str) -> None:
 
     StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
     with open(path) as fh:
-        yaml.load(fh, Loader=StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+        return yaml.load(fh, Loader=StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
+def check_empty_mappings(config: Mapping, sources: Iterable[tuple[str, Mapping | None]]) -> None:
+    """Snakemake merges each config source given on the command line (``--configfile``, ``--config``) into the
+    workflow's config file key by key, so an empty mapping there cannot empty a value: ``lr_study={lrs: {}}``
+    over the file's list keeps the list and runs what was not asked for. Refuse it, naming the source and the
+    key. ``config``: the merged config; ``sources``: (name, its values as written) of each command-line source.
+    """
+    def walk(given, merged, path, source):
+        for key, value in given.items():
+            if not isinstance(value, Mapping) or not isinstance(merged, Mapping) or key not in merged:
+                continue
+            where = path + _key_text(key) if path else str(key)
+            if not value and merged[key] not in ({}, None):
+                raise ConfigError(f"{where}: an empty mapping ({{}}) in {source} cannot empty it: Snakemake merges a "
+                                  f"mapping key by key into the config file's, so the value stays "
+                                  f"{_short(merged[key])}; write the value you mean (null turns a block off)")
+            walk(value, merged[key], where, source)
+
+    for source, given in sources:
+        if isinstance(given, Mapping):
+            walk(given, config, "", source)
+
+
+def _short(value, limit: int = 60) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # --- the schema: every setting's type, range and default, once ------------------------------------
@@ -533,12 +561,13 @@ def _study_block(config: dict, name: str, known_losses: Iterable[str]) -> dict |
                           f"found {block['reference']!r}; set {name}.reference to one of them, or set "
                           f"{name}: null (off)")
     lrs = block["lrs"]
-    if isinstance(lrs, Mapping):
-        extra = [loss for loss in lrs if loss not in block["losses"]]
-        if extra:
-            raise ConfigError(f"{name}.lrs.{extra[0]}: expected grids only for {name}.losses "
-                              f"({', '.join(block['losses'])}), found one for {extra[0]}; drop it, or add "
-                              f"{extra[0]} to {name}.losses")
+    if isinstance(lrs, Mapping):  # a grid per loss; one for a registered loss not in losses is not trained
+        known = sorted(known_losses)
+        unknown = [loss for loss in lrs if loss not in known]
+        if unknown:
+            raise ConfigError(f"{name}.lrs{_key_text(unknown[0])}: expected a registered loss's grid "
+                              f"({', '.join(known)}), found one for {unknown[0]!r}; name a registered loss, or "
+                              f"drop it")
         missing = [loss for loss in block["losses"] if loss not in lrs]
         if missing:
             raise ConfigError(f"{name}.lrs: expected a grid for each of {name}.losses ({', '.join(block['losses'])}), "
@@ -548,6 +577,11 @@ def _study_block(config: dict, name: str, known_losses: Iterable[str]) -> dict |
     else:
         lrs = [float(lr) for lr in lrs]
     return {**block, "lrs": lrs, "epochs": block["epochs"] or config["epochs"]}
+
+
+def _key_text(key) -> str:
+    """A mapping key as a config path writes it: .name for a plain name, else [repr] ([None], ['a b'], [1])."""
+    return f".{key}" if isinstance(key, str) and key.isidentifier() else f"[{key!r}]"
 
 
 def lr_study_lrs(study: Mapping, loss: str) -> list[float]:

@@ -21,13 +21,14 @@ from lossbench.config import (
     RUN_FILES,
     ConfigError,
     check_duplicate_keys,
+    check_empty_mappings,
     classes_study_lrs,
-    lr_study_lrs,
     classes_study_run_settings,
     classes_study_variant,
     defaults,
     horizon_run_settings,
     loss_file_args,
+    lr_study_lrs,
     lr_study_run_settings,
     SEQUENTIAL,
     STACKED,
@@ -49,8 +50,18 @@ from lossbench.gathered import TableError, check_gathered, gathered_record
 # them, the schema's defaults filled in, everything checked before any job. A mistake stops here
 # with one line naming the key, what was expected and what was found (no traceback).
 try:
-    for configfile_path in workflow.configfiles:
-        check_duplicate_keys(configfile_path)
+    CONFIG_FILES = {
+        str(path): check_duplicate_keys(path) for path in workflow.configfiles
+    }
+    # an empty mapping on the command line is merged away by Snakemake: refused, not ignored
+    check_empty_mappings(
+        config,
+        [
+            (str(path), CONFIG_FILES.get(str(path)))
+            for path in workflow.config_settings.configfiles
+        ]
+        + [("--config", workflow.config_settings.config)],
+    )
     SWEEP = resolve(config, LOSSES, workflow.config_settings.config)
 except ConfigError as error:
     sys.exit(f"ConfigError: {error}")
@@ -65,7 +76,9 @@ LR_STUDY = SWEEP.lr_study
 # loss -> its lr grid in the study (lossbench.config.lr_study_lrs: one list for every loss, or each its own);
 # empty when the study is off
 LR_STUDY_GRIDS = (
-    {loss: lr_study_lrs(LR_STUDY, loss) for loss in LR_STUDY["losses"]} if LR_STUDY else {}
+    {loss: lr_study_lrs(LR_STUDY, loss) for loss in LR_STUDY["losses"]}
+    if LR_STUDY
+    else {}
 )
 # each lr of any loss's grid by the text that names its folder (lr-0.03)
 LR_BY_TEXT = {lr_text(lr): lr for grid in LR_STUDY_GRIDS.values() for lr in grid}
