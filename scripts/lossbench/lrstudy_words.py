@@ -70,6 +70,14 @@ def _grid_step(grid) -> str:
     return f"×{low:.3g} apart" if high / low < 1.01 else f"×{low:.3g} to ×{high:.3g} apart"
 
 
+def _steps_of(grid, reference_grid, reference: str) -> str:
+    """How far apart the points are that a crossing of the loss and of the reference is interpolated between:
+    one phrase when the two grids' steps read alike, else each grid's ("×1.67 to ×2 apart; `cross_entropy`'s
+    ×3 apart")."""
+    own, theirs = _grid_step(grid), _grid_step(reference_grid)
+    return own if own == theirs or not theirs else f"{own}; `{reference}`'s {theirs}" if own else theirs
+
+
 def _mean_sd(spread) -> str:
     return _acc(spread.mean) + ("" if pd.isna(spread.sd) else f" ± {spread.sd:.4f}")
 
@@ -319,7 +327,7 @@ def scale_sentence(study: Study, loss: str) -> str:
                 "reaches it, so the grid cannot place it.")
     text = (f"`{loss}`: {predicted}; **{_ratio(r.measured)} is measured** ({reached}: "
             f"{_lr_text(row.threshold_lr)} against {_lr_text(ref_row.threshold_lr)} for `{ref}`, each "
-            f"interpolated between grid points {_grid_step(row.grid)}"
+            f"interpolated between grid points {_steps_of(row.grid, ref_row.grid, ref)}"
             + (f"; seed by seed: {', '.join(_ratio(v) for v in r.per_seed)}" if len(r.per_seed) > 1 else "")
             + "). ")
     if r.reading == "whole":
@@ -778,12 +786,17 @@ def why_text(study: Study) -> str:
     if study.of(slow) is None or study.of(ref) is None:
         missing = _names(x for x in (slow, ref) if study.of(x) is None)
         return f"- The learning-rate study ({link}) does not train {missing}, so it adds nothing here."
-    grid = study.of(slow).grid
+    grids = {x: study.of(x).grid for x in (slow, ref)}
     epochs = study.epochs[-1]
-    trains = ("tunes each loss's lr on validation accuracy" if len(grid) > 1 else
-              "trains each loss at one lr only, so it tunes nothing")
+    single = [x for x in (slow, ref) if len(grids[x]) == 1]
+    trains = ("tunes each loss's lr on validation accuracy" if not single else
+              "trains each loss at one lr only, so it tunes nothing" if len(single) == 2 else
+              f"tunes `{next(x for x in (slow, ref) if x not in single)}`'s lr on validation accuracy but trains "
+              f"`{single[0]}` at one lr only")
+    grid_words = (_grid_text(grids[slow]) if grids[slow] == grids[ref] else  # each loss's own grid: both named
+                  "; ".join(f"`{x}` {_grid_text(grids[x])}" for x in (slow, ref)))
     text = (f"- **The learning-rate study** ({link}) {trains} "
-            f"({_grid_text(grid)}, {epochs} epoch{'s' if epochs != 1 else ''}, {_seed_counts(study)}). ")
+            f"({grid_words}, {epochs} epoch{'s' if epochs != 1 else ''}, {_seed_counts(study)}). ")
     row = study.of(slow, "comparisons")
     if row is not None:
         v = row.verdict
