@@ -393,8 +393,7 @@ def _expected(node: Mapping, noun: str | None = None) -> str:
         if isinstance(node.get("items"), Mapping):
             distinct = "distinct " if node.get("uniqueItems") else ""
             words = words.replace("list", f"list of {distinct}items, each {_expected(node['items'])},", 1).rstrip(",")
-    if "object" in types and "array" in types and _keys(node).get("additionalProperties") == {
-            k: node[k] for k in ("type", "items", "minItems", "uniqueItems") if k in node} | {"type": "array"}:
+    if "array" in types and "object" in types:  # lr_study.lrs: one list, or a list per name
         words = words.replace(" or a mapping", " or a mapping of names to such lists", 1)
     if "null" in types:
         words += " or null"
@@ -540,8 +539,9 @@ def check_lr_study(config: dict, known_losses: Iterable[str]) -> dict | None:
     """The learning-rate study block (``lr_study:``, ``config`` validated) with its defaults, or None when off.
 
     Each of ``losses`` (registered losses, a user's own included) is trained at every lr of its grid
-    (``lr_study_lrs``: ``lrs``, one list for every loss or a mapping loss -> its own list, every loss
-    named once) over ``seeds``, for ``epochs`` (null: the sweep's), with the sweep's other settings;
+    (``lr_study_lrs``: ``lrs``, one list for every loss, or a mapping that gives each loss its own; a grid
+    for a registered loss not in ``losses`` is not trained) over ``seeds``, for ``epochs`` (null: the sweep's),
+    with the sweep's other settings;
     ``reference`` (one of the losses) is what the others are compared with and scaled by, and
     ``threshold`` the validation accuracy after epoch 1 that defines each loss's threshold lr.
     """
