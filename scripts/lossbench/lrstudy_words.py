@@ -61,6 +61,13 @@ def _grid_text(grid) -> str:
             f"{len(grid)} lrs from {_lr_text(grid[0])} to {_lr_text(grid[-1])}")
 
 
+def _grids_text(grids: dict) -> str:
+    """Losses' grids (loss -> grid) in words: the one grid when they share it, else each named."""
+    if len(set(grids.values())) == 1:
+        return _grid_text(next(iter(grids.values())))
+    return "; ".join(f"`{loss}` {_grid_text(grid)}" for loss, grid in grids.items())
+
+
 def _grid_step(grid) -> str:
     """'×3.16 apart' or '×3 to ×3.33 apart': how far apart neighbouring lrs of a grid are."""
     steps = [b / a for a, b in zip(grid, grid[1:])]
@@ -114,13 +121,12 @@ def method(study: Study) -> str:
     """The rules the page applies, with this study's numbers (markdown)."""
     if study.empty:
         return empty_text()
-    grids = {row.grid for row in study.selected}
-    if len(grids) == 1:
-        grid = next(iter(grids))
-        step = _grid_step(grid)
-        grids_text = f"the same for every loss: {_grid_text(grid)}" + (f", {step}" if step else "")
+    grids = {row.loss: row.grid for row in study.selected}
+    if len(set(grids.values())) == 1:
+        step = _grid_step(next(iter(grids.values())))
+        grids_text = f"the same for every loss: {_grids_text(grids)}" + (f", {step}" if step else "")
     else:
-        grids_text = "; ".join(f"`{row.loss}` {_grid_text(row.grid)}" for row in study.selected)
+        grids_text = _grids_text(grids)
     ranking = ("" if study.can_rank else
                f", and with {_seed_counts(study)} per point (fewer than the {MIN_SEEDS_TO_RANK} a ranking needs) "
                "they could not be")
@@ -793,10 +799,8 @@ def why_text(study: Study) -> str:
               "trains each loss at one lr only, so it tunes nothing" if len(single) == 2 else
               f"tunes `{next(x for x in (slow, ref) if x not in single)}`'s lr on validation accuracy but trains "
               f"`{single[0]}` at one lr only")
-    grid_words = (_grid_text(grids[slow]) if grids[slow] == grids[ref] else  # each loss's own grid: both named
-                  "; ".join(f"`{x}` {_grid_text(grids[x])}" for x in (slow, ref)))
     text = (f"- **The learning-rate study** ({link}) {trains} "
-            f"({grid_words}, {epochs} epoch{'s' if epochs != 1 else ''}, {_seed_counts(study)}). ")
+            f"({_grids_text(grids)}, {epochs} epoch{'s' if epochs != 1 else ''}, {_seed_counts(study)}). ")
     row = study.of(slow, "comparisons")
     if row is not None:
         v = row.verdict
