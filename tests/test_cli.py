@@ -28,6 +28,21 @@ def run_cli(*argv: str) -> subprocess.CompletedProcess:
       "--out-dir", "OUT"], "/nonexistent/data.pt: data file not found", 1),
     (["report", "--notebook", str(NOTEBOOK), "--out", "o.html", "--title", "t", "--parameters", "{not json"],
      "--parameters: expected JSON", 2),
+    (["report", "--notebook", str(NOTEBOOK), "--out", "o.html"],
+     "--title: expected for one page (or --pages for several), found none", 2),
+    (["report", "--notebook", str(NOTEBOOK), "--out", "o.html", "--pages", '[{"out": "a.html", "title": "a"}]'],
+     "--pages: expected alone (each page gives its own out, title, parameters and executed_notebook), found also "
+     "--out", 2),
+    (["report", "--notebook", str(NOTEBOOK), "--pages", "[]"], "--pages: expected at least one page, found an empty "
+     "list", 2),
+    (["report", "--notebook", str(NOTEBOOK), "--pages", '[{"out": "a.html"}]'],
+     "--pages[0].title: expected a non-empty string, found nothing", 2),
+    (["report", "--notebook", str(NOTEBOOK), "--pages", '[{"out": "a.html", "title": "a", "parameters": [1]}]'],
+     "--pages[0].parameters: expected a JSON object, found a list", 2),
+    (["report", "--notebook", str(NOTEBOOK), "--pages", '[{"out": "a.html", "title": "a", "params": {}}]'],
+     "--pages[0]: expected the keys out, title, parameters, executed_notebook, found also params", 2),
+    (["report", "--notebook", str(NOTEBOOK), "--pages", '[{"out": ".", "title": "a"}]'],
+     "--pages[0].out: '.' is a folder; expected a file name", 2),
     (["compare", "/nonexistent/a", "/nonexistent/b"], "not a finished run folder", 1),
     (["data", "--dataset", "kmnist", "--out", "OUT"], "argument --dataset: expected one of mnist", 2),
 ])

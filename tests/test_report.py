@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -206,3 +208,81 @@ def test_a_page_given_a_table_gather_did_not_write_fails_with_that_one_error(tmp
     errors = [line.split(" ERROR lossbench: ")[-1] for line in capsys.readouterr().err.splitlines()
               if " ERROR " in line]
     assert code == 1 and errors == [str(error.value)]
+
+
+# A page that shows what it finds of an earlier page in its kernel: its names, its open figures, and which
+# kernel process runs it.
+PAGE_OF_ONE_KERNEL = """# %% tags=["parameters"]
+title = "t"
+marker = "unset"
+
+# %%
+import os
+import sys
+
+import matplotlib.pyplot as plt
+from IPython.display import Markdown, display
+
+left = sorted(name for name in ("seen", "figure") if name in globals())
+display(Markdown(f"page {marker}: left by an earlier page: {left or 'nothing'}; open figures: {plt.get_fignums()}"))
+print("kernel pid", os.getpid(), file=sys.stderr)  # in the executed notebook, never on the page
+seen = marker
+figure = plt.figure()  # left open, never shown
+
+# %%
+fig, ax = plt.subplots(figsize=(2, 1))
+ax.plot([0, 1], [0, 1 if marker == "a" else 2]);
+"""
+
+
+def _without_cell_ids(page: str) -> str:
+    return re.sub(r'id="cell-id=[0-9a-f-]+"', "", page)  # nbformat gives every cell a random id
+
+
+def test_pages_rendered_in_one_kernel_see_nothing_of_each_other_and_equal_pages_rendered_alone(tmp_path):
+    """render_pages runs its pages one after another in one kernel (the imports paid once): the second page finds
+    none of the first's names or figures, and every page is the page its own kernel renders (cell ids aside)."""
+    import nbformat
+
+    source = tmp_path / "page.py"
+    source.write_text(PAGE_OF_ONE_KERNEL)
+    pages = [report.Page(tmp_path / "one" / f"{m}.html", {"title": m, "marker": m}, m, tmp_path / "one" / f"{m}.ipynb")
+             for m in ("a", "b", "c")]
+    report.render_pages(source, pages, nav=[{"href": "index.html", "title": "Overview"}])
+    pids = set()
+    for page in pages:
+        text = Path(page.out_html).read_text()
+        assert f"page {page.parameters['marker']}: left by an earlier page: nothing; open figures: []" in text
+        assert text.count("<img") == 1
+        outputs = str([c.get("outputs") for c in nbformat.read(page.executed, as_version=4).cells])
+        pids.update(re.findall(r"kernel pid (\d+)", outputs))
+        report.render(source, tmp_path / "alone" / f"{page.title}.html", page.parameters, page.title,
+                      nav=[{"href": "index.html", "title": "Overview"}])
+        assert _without_cell_ids(text) == _without_cell_ids((tmp_path / "alone" / f"{page.title}.html").read_text())
+    assert len(pids) == 1  # one kernel ran the three pages
+    a, b = (Path(p.out_html).read_text() for p in pages[:2])
+    assert _without_cell_ids(a) != _without_cell_ids(b)  # the figure differs with the marker: a real comparison
+
+
+def test_a_page_that_fails_in_a_shared_kernel_stops_the_pages_after_it_and_the_kernel_is_shut_down(tmp_path):
+    source = tmp_path / "page.py"
+    source.write_text(PAGE_OF_ONE_KERNEL.replace("seen = marker",
+                                                 'seen = marker\nassert marker != "b", "page b broke"'))
+    pages = [report.Page(tmp_path / f"{m}.html", {"title": m, "marker": m}, m) for m in ("a", "b", "c")]
+    kernels = []
+    real = report.shared_kernel
+
+    @contextlib.contextmanager
+    def watched():
+        with real() as km:
+            kernels.append(km)
+            yield km
+
+    report_shared, report.shared_kernel = report.shared_kernel, watched
+    try:
+        with pytest.raises(Exception, match="page b broke"):
+            report.render_pages(source, pages)
+    finally:
+        report.shared_kernel = report_shared
+    assert (tmp_path / "a.html").exists() and not (tmp_path / "b.html").exists() and not (tmp_path / "c.html").exists()
+    assert len(kernels) == 1 and not kernels[0].has_kernel

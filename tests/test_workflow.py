@@ -78,26 +78,26 @@ def test_nothing_changed_runs_nothing_and_a_changed_lr_reruns_only_its_variant(t
     changed = tiny_config()
     changed["variants"]["mse_softmax_lr5"]["lr"] = 4.0
     rerun = plan(workdir, config=write_config(workdir, changed, name="changed.yaml"))
-    assert rerun.counts == {"train": 2, "gather": 1, "render_page": 5, "render_index": 1, "bundle_report": 1,
-                            "all": 1}
+    assert rerun.counts == {"train": 2, "gather": 1, "render_page": 3, "render_variant_pages": 1, "render_index": 1,
+                            "bundle_report": 1, "all": 1}
     assert rerun.wildcards("train", "variant", "seed") == [("mse_softmax_lr5", "0"), ("mse_softmax_lr5", "1")]
-    assert rerun.wildcards("render_page", "page") == [  # every page reads the tables
-        ("comparison",), ("reproducibility",), ("variant-cross_entropy",), ("variant-mse_softmax_lr5",), ("why-mse",)]
+    # every page reads the tables: the variant pages (one job) and the others
+    assert rerun.wildcards("render_page", "page") == [("comparison",), ("reproducibility",), ("why-mse",)]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("setting, value, pages", [
+@pytest.mark.parametrize("setting, value, pages, variant_pages", [
     # (page settings) each reruns exactly the pages that show it, and the index and bundle after them
-    ("reference", "mse_softmax_lr5", ["comparison", "reproducibility", "why-mse"]),
-    ("slow_loss", "mse_logits", ["learning-rate", "reproducibility", "why-mse"]),
-    ("report_title", "Another title", ["comparison", "learning-rate", "reproducibility", "variant-cross_entropy",
-                                       "variant-mse_softmax_lr5", "why-mse"]),
+    ("reference", "mse_softmax_lr5", ["comparison", "reproducibility", "why-mse"], 0),
+    ("slow_loss", "mse_logits", ["learning-rate", "reproducibility", "why-mse"], 0),
+    ("report_title", "Another title", ["comparison", "learning-rate", "reproducibility", "why-mse"], 1),
 ])
-def test_a_page_setting_reruns_the_pages_that_show_it(tiny_run, setting, value, pages):
+def test_a_page_setting_reruns_the_pages_that_show_it(tiny_run, setting, value, pages, variant_pages):
     workdir, _ = tiny_run
     rerun = plan(workdir, config=write_config(workdir, tiny_config(**{setting: value}), name=f"{setting}.yaml"))
     assert rerun.wildcards("render_page", "page") == [(page,) for page in pages]
-    assert rerun.counts == {"render_page": len(pages), "render_index": 1, "bundle_report": 1, "all": 1}
+    assert rerun.counts == {"render_page": len(pages), "render_index": 1, "bundle_report": 1, "all": 1,
+                            **({"render_variant_pages": 1} if variant_pages else {})}
 
 
 @pytest.mark.slow
@@ -228,7 +228,8 @@ def test_a_table_setting_reruns_gather_and_a_new_seed_only_its_runs(tiny_run):
     workdir, _ = tiny_run
     rerun = plan(workdir, config=write_config(workdir, tiny_config(seeds=[0, 1, 2]), name="seeds.yaml"))
     assert rerun.wildcards("train", "variant", "seed") == [("cross_entropy", "2"), ("mse_softmax_lr5", "2")]
-    assert rerun.counts["gather"] == 1 and rerun.counts["render_page"] == 5
+    assert rerun.counts["gather"] == 1 and rerun.counts["render_page"] == 3
+    assert rerun.counts["render_variant_pages"] == 1
 
 
 @pytest.mark.slow
@@ -310,8 +311,8 @@ def test_default_config_on_cpu_plans_a_job_per_variant_6_study_jobs_4_horizon_ru
     assert default.counts == {"prepare_data": 1, "train_seeds": 8, "train_horizon": 4, "train_lr_study_seed": 6,
                               "train_probe": 1, "train_classes_study_grid": 12, "train_optimizer_study_grid": 2,
                               "gather": 1, "gather_horizon": 1, "gather_lr_study": 1, "gather_probe": 1,
-                              "gather_classes_study": 1, "gather_optimizer_study": 1, "render_page": 13,
-                              "render_index": 1, "bundle_report": 1, "all": 1}
+                              "gather_classes_study": 1, "gather_optimizer_study": 1, "render_page": 5,
+                              "render_variant_pages": 1, "render_index": 1, "bundle_report": 1, "all": 1}
     assert default.wildcards("train_lr_study_seed", "loss", "seed") == [
         (loss, str(seed)) for loss in ("cross_entropy", "mse_logits", "mse_softmax") for seed in (0, 1)]
     out = snakemake(tmp_path, "-n", "-p", "--cores", "8", env={"CUDA_VISIBLE_DEVICES": ""})
@@ -326,7 +327,7 @@ def test_default_config_on_cpu_plans_a_job_per_variant_6_study_jobs_4_horizon_ru
     # on the CPU each training job takes one cpu_training slot (the workflow allows one per core); no other job
     jobs = [(m[1], m[2]) for m in re.finditer(r"^(?:local)?rule (\w+):\n((?:.+\n)+)", text, re.M)]
     slots = [(rule, re.search(r"cpu_training=(\d+)", block)) for rule, block in jobs]
-    assert all(slot and slot[1] == "1" for rule, slot in slots if rule.startswith("train")) and len(slots) == 56
+    assert all(slot and slot[1] == "1" for rule, slot in slots if rule.startswith("train")) and len(slots) == 49
     assert not any(slot for rule, slot in slots if not rule.startswith("train"))
     # the longest jobs first (Adam's grids), then the sweep (ten pages need only it), then the rest
     assert [re.search(r"priority: (\d+)", blocks[r])[1] for r in rules] == ["3", "2", "1", "1", "1"]
@@ -342,8 +343,8 @@ def test_default_config_one_job_per_run_plans_40_train_jobs_4_horizon_runs_42_st
     assert default.counts == {"prepare_data": 1, "train": 40, "train_horizon": 4, "train_lr_study": 42, "gather": 1,
                               "gather_horizon": 1, "gather_lr_study": 1, "train_probe": 1, "gather_probe": 1,
                               "train_classes_study": 144, "gather_classes_study": 1, "train_optimizer_study": 12,
-                              "gather_optimizer_study": 1, "render_page": 13, "render_index": 1, "bundle_report": 1,
-                              "all": 1}
+                              "gather_optimizer_study": 1, "render_page": 5, "render_variant_pages": 1,
+                              "render_index": 1, "bundle_report": 1, "all": 1}
     # 3 losses x 8 lrs x 2 seeds, but lr 0.1: the sweep's runs of those losses, read from it
     lrs = ["0.01", "0.03", "0.3", "1", "3", "10", "30"]
     assert default.wildcards("train_lr_study", "loss", "lr", "seed") == sorted(
@@ -354,9 +355,9 @@ def test_default_config_one_job_per_run_plans_40_train_jobs_4_horizon_runs_42_st
     assert default.wildcards("train", "variant", "seed") == [(v, str(s)) for v in variants for s in range(5)]
     horizon = ["cross_entropy_lr0p002", "mse_softmax"]
     assert default.wildcards("train_horizon", "variant", "seed") == [(v, str(s)) for v in horizon for s in (0, 1)]
-    assert default.wildcards("render_page", "page") == sorted(
-        [("classes",), ("comparison",), ("learning-rate",), ("reproducibility",), ("why-mse",)]
-        + [(f"variant-{v}",) for v in variants])
+    # the variant pages: one job (render_variant_pages) writes every variant's page
+    assert default.wildcards("render_page", "page") == [
+        ("classes",), ("comparison",), ("learning-rate",), ("reproducibility",), ("why-mse",)]
 
 
 @pytest.mark.parametrize("pack_seeds, blocks", [(True, "on"), (False, "off"), ("auto", "on"), ("auto", "off")])

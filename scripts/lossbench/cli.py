@@ -370,9 +370,52 @@ def cmd_gather(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     from . import report
 
-    parameters = json_object(args.parameters, "--parameters")
     nav = json_links(args.nav, "--nav")
-    report.render(args.notebook, args.out, {**parameters, "title": args.title}, args.title, nav, args.executed_notebook)
+    if args.pages is None:
+        if args.out is None or args.title is None:
+            missing = " and ".join(flag for flag, value in (("--out", args.out), ("--title", args.title))
+                                   if value is None)
+            raise ArgumentError(f"{missing}: expected for one page (or --pages for several), found none")
+        parameters = json_object(args.parameters or "{}", "--parameters")
+        pages = [report.Page(args.out, {**parameters, "title": args.title}, args.title, args.executed_notebook)]
+    else:
+        given = [flag for flag, value in (("--out", args.out), ("--title", args.title),
+                                          ("--parameters", args.parameters), ("--executed-notebook",
+                                                                              args.executed_notebook))
+                 if value is not None]
+        if given:
+            raise ArgumentError(f"--pages: expected alone (each page gives its own out, title, parameters and "
+                                f"executed_notebook), found also {', '.join(given)}")
+        pages = json_pages(args.pages, "--pages")
+    report.render_pages(args.notebook, pages, nav)
+
+
+def json_pages(text: str, flag: str) -> list:
+    """--pages: a JSON list of pages, each {"out", "title"} and optionally "parameters" (an object) and
+    "executed_notebook" (a path), as ``report.Page``s (the title is also the notebook's ``title`` parameter)."""
+    from . import report
+
+    entries = json_links(text, flag, required=("out", "title"), optional=("executed_notebook",))
+    pages = []
+    for i, entry in enumerate(entries):
+        unknown = sorted(set(entry) - {"out", "title", "parameters", "executed_notebook"})
+        if unknown:
+            raise ArgumentError(f"{flag}[{i}]: expected the keys out, title, parameters, executed_notebook, found "
+                                f"also {', '.join(unknown)}")
+        parameters = entry.get("parameters", {})
+        if not isinstance(parameters, dict):
+            raise ArgumentError(f"{flag}[{i}].parameters: expected a JSON object, found {_kind(parameters)}")
+        for key in ("out", "executed_notebook"):
+            if key in entry:
+                try:
+                    output_file(entry[key])
+                except argparse.ArgumentTypeError as exc:
+                    raise ArgumentError(f"{flag}[{i}].{key}: {exc}") from None
+        pages.append(report.Page(entry["out"], {**parameters, "title": entry["title"]}, entry["title"],
+                                 entry.get("executed_notebook")))
+    if not pages:
+        raise ArgumentError(f"{flag}: expected at least one page, found an empty list")
+    return pages
 
 
 def cmd_index(args: argparse.Namespace) -> None:
@@ -514,15 +557,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prefix", default="", type=table_prefix,
                    help="put before each table's name, e.g. horizon_ writes horizon_runs.csv, ... (default: none)")
     p.set_defaults(func=cmd_gather)
-    p = _add(sub, "report", "execute one notebook page (papermill) and write it as HTML")
+    p = _add(sub, "report", "execute a notebook page (papermill) and write it as HTML; --pages: several pages of "
+                            "one notebook, one after another in one kernel")
     p.add_argument("--notebook", required=True, type=input_file,
                    help="jupytext .py source, e.g. reports/notebooks/comparison.py")
-    p.add_argument("--out", required=True, type=output_file, help="HTML file to write")
-    p.add_argument("--title", required=True, type=title, help="page title (shown literally)")
-    p.add_argument("--parameters", default="{}", help="JSON object of notebook parameters")
+    p.add_argument("--out", type=output_file, help="HTML file to write (one page)")
+    p.add_argument("--title", type=title, help="page title (shown literally; one page)")
+    p.add_argument("--parameters", default=None, help="JSON object of notebook parameters (one page; default {})")
     p.add_argument("--nav", default="[]", help='JSON list of {"href", "title"} links for the top bar')
     p.add_argument("--executed-notebook", default=None, metavar="IPYNB", type=output_file,
-                   help="keep papermill's executed notebook here (written also when a cell fails)")
+                   help="keep papermill's executed notebook here (written also when a cell fails; one page)")
+    p.add_argument("--pages", default=None, metavar="JSON",
+                   help='instead of --out, --title, --parameters, --executed-notebook: a JSON list of pages, each '
+                        '{"out", "title", "parameters", "executed_notebook"}, executed in one kernel (its namespace '
+                        'reset between pages): the kernel and the imports are paid once')
     p.set_defaults(func=cmd_report)
 
     p = _add(sub, "index", "write index.html linking every page")

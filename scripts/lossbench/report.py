@@ -19,6 +19,8 @@ import json
 import logging
 import os
 import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -134,6 +136,14 @@ def own_interpreter_kernel_manager(socket_dir: str | os.PathLike):
             return []
 
     class OwnInterpreterKernelManager(AsyncKernelManager):
+        def client(self, **kwargs):
+            """A client of this kernel, kept in ``open_clients`` for ``close_clients`` (papermill leaves the client it
+            makes for a kernel it does not own open; the garbage collector would close it whenever it runs, and
+            warn from there)."""
+            client = super().client(**kwargs)
+            self.__dict__.setdefault("open_clients", []).append(client)
+            return client
+
         @default("kernel_spec_manager")
         def _kernel_spec_manager_default(self):
             return OwnInterpreterSpecs(data_dir=self.data_dir)
@@ -150,12 +160,14 @@ def own_interpreter_kernel_manager(socket_dir: str | os.PathLike):
 
 
 def execute(source: str | os.PathLike, parameters: dict, executed: str | os.PathLike | None = None,
-            cwd: str | os.PathLike = ".", kernel: str = "python3"):
+            cwd: str | os.PathLike = ".", kernel: str = "python3", km=None):
     """jupytext -> papermill; returns the executed notebook node.
 
     ``executed``: where to keep papermill's output notebook, also when a cell fails (papermill
     writes it as it goes), so a failing or odd page can be opened and debugged. The ``python3``
     kernel is this interpreter (``own_interpreter_kernel_manager``), whatever the Jupyter path holds.
+    ``km``: a kernel manager whose kernel runs this page and stays up for the next (``shared_kernel``);
+    without it the page has a kernel of its own.
     """
     import jupytext
     import nbformat
@@ -168,29 +180,89 @@ def execute(source: str | os.PathLike, parameters: dict, executed: str | os.Path
         out = Path(executed) if executed is not None else Path(tmp) / "out.ipynb"
         out.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, src)
+        if km is not None:
+            manager = {"km": km}
+        elif kernel == "python3":
+            manager = {"kernel_manager_class": own_interpreter_kernel_manager(tmp)}
+        else:
+            manager = {}
         for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
             try:
                 papermill.execute_notebook(str(src), str(out), parameters=parameters, kernel_name=kernel,
-                                           language="python", cwd=str(cwd), progress_bar=False,
-                                           **({"kernel_manager_class": own_interpreter_kernel_manager(tmp)}
-                                              if kernel == "python3" else {}))
+                                           language="python", cwd=str(cwd), progress_bar=False, **manager)
                 break
             except RuntimeError as exc:
                 # a kernel that dies at start (another kernel's, not ours: ports are socket files here,
                 # own_interpreter_kernel_manager) is started again
                 if "Kernel died before replying" not in str(exc) or attempt == KERNEL_START_ATTEMPTS:
                     raise
+                if km is not None:  # the shared kernel is started again, by the next attempt
+                    _shut_down(km)
                 log.warning("kernel failed to start (%s); attempt %d of %d", exc, attempt + 1, KERNEL_START_ATTEMPTS)
         return nbformat.read(out, as_version=4)
 
 
-def execute_page(source: str | os.PathLike, parameters: dict, executed: str | os.PathLike | None = None):
+# Run in a shared kernel between two pages: the first page's names gone (IPython's %reset: every name
+# the user defined, the output history), its figures closed. Imported modules stay imported: that is the
+# point, a page after the first starts with pandas, matplotlib and lossbench already loaded.
+RESET_NAMESPACE = """get_ipython().run_line_magic("reset", "-f")
+import matplotlib.pyplot
+matplotlib.pyplot.close("all")
+del matplotlib
+"""
+
+
+@contextmanager
+def shared_kernel():
+    """One ``python3`` kernel (this interpreter, over sockets of its own) for pages executed one after another:
+    yields a kernel manager for ``execute(..., km=...)``, and ``reset(km)`` clears the namespace between two
+    pages. A kernel's start and a page's imports cost about 3 s of CPU, its figures about 1 s: pages of one
+    notebook (the variant pages) rendered in one kernel pay the start once. The kernel is shut down on exit."""
+    with tempfile.TemporaryDirectory() as sockets:
+        km = own_interpreter_kernel_manager(sockets)(kernel_name="python3")
+        try:
+            yield km
+        finally:
+            _shut_down(km)
+
+
+def close_clients(km) -> None:
+    """Stop every client of ``km``'s kernel opened so far (its channels and its zmq context)."""
+    for client in km.__dict__.pop("open_clients", []):
+        client.stop_channels()
+
+
+def _shut_down(km) -> None:
+    """Stop ``km``'s kernel, if it has one (one that already died too); the next page would start another."""
+    from jupyter_core.utils import run_sync
+
+    close_clients(km)
+    if km.has_kernel:
+        run_sync(km.shutdown_kernel)(now=True)
+
+
+def reset(km) -> None:
+    """``RESET_NAMESPACE`` in ``km``'s kernel: the next page sees none of the last page's names or figures."""
+    from jupyter_core.utils import run_sync
+
+    client = km.client()
+    client.start_channels()
+    try:
+        run_sync(client.wait_for_ready)(timeout=60)
+        reply = run_sync(client.execute_interactive)(RESET_NAMESPACE, timeout=60, output_hook=lambda msg: None)
+    finally:
+        close_clients(km)
+    if reply["content"]["status"] != "ok":
+        raise RuntimeError(f"could not reset the shared kernel between pages: {reply['content'].get('evalue')}")
+
+
+def execute_page(source: str | os.PathLike, parameters: dict, executed: str | os.PathLike | None = None, km=None):
     """``execute``, a user's mistake raised in the page (a ``LossbenchError``: a table gather did not
     write, ...) said as that one error, not as papermill's traceback of the cell."""
     import papermill
 
     try:
-        return execute(source, parameters, executed)
+        return execute(source, parameters, executed, km=km)
     except papermill.PapermillExecutionError as exc:
         if exc.ename in _user_errors():
             raise LossbenchError(exc.evalue) from None
@@ -234,11 +306,34 @@ def _stderr(output) -> bool:
 def render(source: str | os.PathLike, out_html: str | os.PathLike, parameters: dict, title: str,
            nav: list[dict] | None = None, executed: str | os.PathLike | None = None) -> None:
     """Execute one notebook page and write its HTML atomically (the executed notebook to ``executed``)."""
-    notebook = execute_page(source, parameters, executed)
-    page = to_html(notebook, title, nav)
-    with atomic_path(out_html) as tmp:
-        Path(tmp).write_text(page, encoding="utf-8")
-    log.info("wrote %s (%d kB)", out_html, len(page) // 1024)
+    render_pages(source, [Page(out_html, parameters, title, executed)], nav)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a notebook: where its HTML goes, its parameters and title, where its executed notebook goes."""
+
+    out_html: str | os.PathLike
+    parameters: dict
+    title: str
+    executed: str | os.PathLike | None = None
+
+
+def render_pages(source: str | os.PathLike, pages: list[Page], nav: list[dict] | None = None) -> None:
+    """Execute the notebook ``source`` once per page, one page after another in one kernel (``shared_kernel``: the
+    namespace reset between pages), and write each page's HTML atomically as soon as it is executed."""
+    with shared_kernel() as km:
+        for i, page in enumerate(pages):
+            if i:
+                reset(km)
+            try:
+                notebook = execute_page(source, page.parameters, page.executed, km=km)
+            finally:
+                close_clients(km)
+            html_text = to_html(notebook, page.title, nav)
+            with atomic_path(page.out_html) as tmp:
+                Path(tmp).write_text(html_text, encoding="utf-8")
+            log.info("wrote %s (%d kB)", page.out_html, len(html_text) // 1024)
 
 
 INDEX_CSS = """

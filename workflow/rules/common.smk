@@ -708,11 +708,11 @@ def get_report_pages(dataset):
     ]
 
 
-def get_page_inputs(wildcards):
+def page_inputs(dataset, name):
     """A page's notebook, the files it reads, and beside each gathered table gather's record of it
     (a page checks the table against it; a missing record regathers, then the page reruns).
     """
-    page = REPORT_PLAN[wildcards.dataset][wildcards.page]
+    page = REPORT_PLAN[dataset][name]
     notebook = os.path.join(
         workflow.basedir, "..", "reports", "notebooks", page.notebook
     )
@@ -724,15 +724,63 @@ def get_page_inputs(wildcards):
     }
 
 
+def get_page_inputs(wildcards):
+    return page_inputs(wildcards.dataset, wildcards.page)
+
+
+def page_parameters(dataset, name):
+    """The notebook's parameters: the files it reads plus its other values."""
+    page = REPORT_PLAN[dataset][name]
+    return {**page.inputs, **page.parameters}
+
+
 def get_page_parameters(wildcards):
-    """The notebook's parameters as JSON: the files it reads plus its other values."""
-    page = REPORT_PLAN[wildcards.dataset][wildcards.page]
-    return json.dumps({**page.inputs, **page.parameters}, sort_keys=True)
+    return json.dumps(
+        page_parameters(wildcards.dataset, wildcards.page), sort_keys=True
+    )
+
+
+def page_title(dataset, name):
+    return f"{get_report_title(dataset)} — {REPORT_PLAN[dataset][name].title}"
 
 
 def get_page_title(wildcards):
-    page = REPORT_PLAN[wildcards.dataset][wildcards.page]
-    return f"{get_report_title(wildcards.dataset)} — {page.title}"
+    return page_title(wildcards.dataset, wildcards.page)
+
+
+# The variant pages (one per variant, all of reports/notebooks/variant.py) are rendered by one job,
+# render_variant_pages, one after another in one kernel: a page's own kernel start and imports cost
+# about 4 s of CPU, more than its figures (docs/performance.md). Every other page is a job of its own.
+VARIANT_PAGES = [f"variant-{variant}" for variant in VARIANTS]
+
+
+def get_variant_pages_inputs(wildcards):
+    """What the variant pages read, all of them: one notebook, the sweep's tables, each variant's runs."""
+    inputs = {"also_reads": set()}
+    for name in VARIANT_PAGES:
+        for key, value in page_inputs(wildcards.dataset, name).items():
+            if key == "also_reads":
+                inputs["also_reads"].update(value)
+            else:
+                inputs[key] = value
+    return {**inputs, "also_reads": sorted(inputs["also_reads"])}
+
+
+def get_variant_pages(wildcards):
+    """lossbench report --pages: each variant page's HTML, title, parameters and executed notebook."""
+    dataset = wildcards.dataset
+    return json.dumps(
+        [
+            {
+                "out": f"reports/html/{dataset}/{name}.html",
+                "title": page_title(dataset, name),
+                "parameters": page_parameters(dataset, name),
+                "executed_notebook": f"logs/{dataset}/report/{name}.ipynb",
+            }
+            for name in VARIANT_PAGES
+        ],
+        sort_keys=True,
+    )
 
 
 def get_index_title(wildcards):

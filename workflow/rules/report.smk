@@ -147,7 +147,9 @@ rule render_page:
         page="logs/{dataset}/report/{page}.log",
         notebook="logs/{dataset}/report/{page}.ipynb",
     wildcard_constraints:
-        page="|".join(REPORT_PLAN[DATASET]),
+        page="|".join(
+            page for page in REPORT_PLAN[DATASET] if page not in VARIANT_PAGES
+        ),
     localrule: True
     params:
         parameters=get_page_parameters,
@@ -157,6 +159,24 @@ rule render_page:
         "lossbench report --notebook {input.notebook:q} --out {output:q} --title {params.title:q} "
         "--parameters {params.parameters:q} --nav {params.nav:q} "
         "--executed-notebook {log.notebook:q} > {log.page:q} 2>&1"
+
+
+# Every variant page in one job, one after another in one kernel (VARIANT_PAGES, common.smk).
+rule render_variant_pages:
+    input:
+        unpack(get_variant_pages_inputs),
+    output:
+        expand("reports/html/{{dataset}}/{page}.html", page=VARIANT_PAGES),
+    log:
+        pages="logs/{dataset}/report/variant-pages.log",
+        notebooks=expand("logs/{{dataset}}/report/{page}.ipynb", page=VARIANT_PAGES),
+    localrule: True
+    params:
+        pages=get_variant_pages,
+        nav=get_nav,
+    shell:
+        "lossbench report --notebook {input.notebook:q} --pages {params.pages:q} --nav {params.nav:q} "
+        "> {log.pages:q} 2>&1"
 
 
 rule render_index:
