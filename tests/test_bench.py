@@ -184,6 +184,23 @@ def test_each_study_counts_at_its_own_epoch_time_and_a_table_without_one_thread_
     assert r["epochs"] == 24 and r["runs"] == 8
 
 
+def test_the_probes_training_counts_in_the_floor_at_the_sweeps_epoch_time(tmp_path, capsys):
+    """The probe trains the sweep's network for its epochs (tables/probe.csv: a point every few steps, the last at
+    its last step): those epochs are training steps of the pipeline, at the sweep's epoch time; a probe that
+    stopped at a non-finite gradient counts the epochs it began."""
+    import pandas as pd
+
+    results = tmp_path / "results" / "mnist"
+    write_tables(results, "", [("a", 0), ("a", 1)], epochs_per_run=5, epoch_cpu=1.2)
+    points = [{"loss": "mse_softmax", "seed": 0, "lr": 0.1, "epoch": e / 10} for e in range(0, 201, 10)]
+    points += [{"loss": "mse_softmax", "seed": 1, "lr": 0.1, "epoch": e} for e in (0.0, 0.5, 2.3)]  # stopped early
+    pd.DataFrame(points).to_csv(results / "tables" / "probe.csv", index=False)
+    r = bench.step_floor(results)
+    assert r["by_table"]["probe"] == {"epochs": 20 + 3, "epoch_step_seconds": 1.2}
+    assert r["floor_seconds"] == pytest.approx((10 + 23) * 1.2 / 2) and r["epochs"] == 33 and r["runs"] == 2
+    assert "+ probe 23 x 1.200 s) / 2 cores" in bench.format_floor(r)
+
+
 def test_the_floor_of_a_folder_without_tables_is_one_line(tmp_path, capsys):
     assert cli.main(["bench", "--floor", str(tmp_path / "results" / "mnist")]) != 0
     assert "tables/runs.csv: not found; expected the results folder of a finished pipeline" in capsys.readouterr().err

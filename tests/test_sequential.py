@@ -87,18 +87,28 @@ def test_a_sequential_job_checks_every_run_folder_before_training_any(tiny_data,
     assert not (tmp_path / "v" / "seed-0").exists()
 
 
-def test_the_runs_of_one_seed_at_other_lrs_compute_epoch_0_once(tiny_data, monkeypatch):
+def untimed(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if "seconds" not in k} for row in history]
+
+
+def test_the_runs_of_one_seed_at_other_lrs_draw_the_split_and_compute_epoch_0_once(tiny_data, monkeypatch):
     """An lr grid's runs of a seed start from the same untrained network on the same split with the same loss:
-    epoch 0's training statistics are computed once per seed and read by the others (the same numbers)."""
+    the split is drawn and epoch 0's training statistics are computed once per seed and read by the others (the
+    same tensors and numbers; every epoch of every run as its single run's)."""
     from lossbench import train as train_module
 
-    calls = []
-    real = train_module.initial_row
+    calls, splits = [], []
+    real, real_split = train_module.initial_row, train_module.make_split
     monkeypatch.setattr(train_module, "initial_row", lambda *a, **k: calls.append(1) or real(*a, **k))
-    configs = grid_configs(tiny(epochs=1), [0.05, 0.5, 2.0], [0, 4])
+    monkeypatch.setattr(train_module, "make_split", lambda data, cfg, *a: splits.append(cfg.seed) or
+                        real_split(data, cfg, *a))
+    configs = grid_configs(tiny(epochs=2), [0.05, 0.5, 2.0], [0, 4])
     results = train_sequential(configs, tiny_data, history=True)
+    monkeypatch.setattr(train_module, "make_split", real_split)
     assert len(calls) == 2  # seeds 0 and 4, not 6 runs
     monkeypatch.setattr(train_module, "initial_row", real)
+    assert splits == [0, 4]  # each seed's split drawn once (and its batch order after it: the histories below)
     for cfg, got in zip(configs, results):
         alone = train(cfg, tiny_data, history=True)
-        assert got["history"][0] == alone["history"][0] and got["train_loss"] == alone["train_loss"]
+        assert untimed(got["history"]) == untimed(alone["history"])
+        assert got["train_loss"] == alone["train_loss"] and got["test_accuracy"] == alone["test_accuracy"]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import statistics
 import subprocess
@@ -284,9 +285,10 @@ def main(args) -> None:
 
 # --- lossbench bench --floor: where a finished pipeline's time went against its training-step floor ------------
 
-# The gathered run tables of a dataset's results, by prefix: the sweep, long-horizon runs and the studies (the
-# probe's one run has no run table: its job counts against the floor as time outside the steps).
+# The gathered run tables of a dataset's results, by prefix: the sweep, long-horizon runs and the studies. The
+# probe's run has no run table: its epochs are read from tables/probe.csv (PROBE_TABLE).
 RUN_TABLES = ("", "horizon_", "lr_study_", "classes_study_", "optimizer_study_")
+PROBE_TABLE = "probe.csv"
 # A Snakemake log's job timestamp: [Sat Dec  5 22:04:10 2026]
 LOG_TIME = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$", re.M)
 
@@ -308,11 +310,11 @@ def step_floor(results: str | Path, log: str | Path | None = None) -> dict:
     tables/runs.csv and epochs.csv, and each study's where present) and, two levels up in the workflow's
     folder, Snakemake's benchmarks/<dataset>/ (each training job's seconds) and .snakemake/log/ (the newest
     log, or ``log``: the pipeline's first and last job). The floor: every run's epochs times one epoch's step
-    time at one thread, over the job's cores. An epoch's step time is its table's own (the studies' epochs
-    differ: the classes study's are half the images, Adam's step costs more than SGD's): the median
-    process-CPU seconds of the table's training epochs of runs that trained with one thread; for a table
-    without such runs, the median of the one-thread epochs of every table with the same optimiser (then of
-    every table); wall seconds where CPU seconds are not recorded.
+    time at one thread, over the job's cores; the probe's runs (tables/probe.csv) too, at the sweep's epoch time.
+    An epoch's step time is its table's own (the studies' epochs differ: the classes study's are half the images,
+    Adam's step costs more than SGD's): the median process-CPU seconds of the table's training epochs of runs
+    that trained with one thread; for a table without such runs, the median of the one-thread epochs of every
+    table with the same optimiser (then of every table); wall seconds where CPU seconds are not recorded.
     """
     results = Path(results)
     workdir, dataset = results.parent.parent, results.name
@@ -342,6 +344,14 @@ def step_floor(results: str | Path, log: str | Path | None = None) -> dict:
         same_optimizer = single[single["optimizer"].isin(set(its_runs["optimizer"]))]
         seconds = float((own if len(own) else same_optimizer if len(same_optimizer) else single)[column].median())
         by_table[table] = {"epochs": int(its_runs["epochs_run"].sum()), "epoch_step_seconds": seconds}
+    probe = results / "tables" / PROBE_TABLE
+    if probe.exists() and "sweep" in by_table:
+        # each probed run trains the sweep's network with the sweep's settings (its own loss and lr) for its epochs,
+        # up to its last point (the probe stops at a non-finite gradient): at the sweep's epoch time
+        points = pd.read_csv(probe)
+        if len(points):
+            trained = int(sum(math.ceil(e) for e in points.groupby(["loss", "seed", "lr"])["epoch"].max()))
+            by_table["probe"] = {"epochs": trained, "epoch_step_seconds": by_table["sweep"]["epoch_step_seconds"]}
     cores = int(runs["cpus"].median()) if runs.get("cpus", pd.Series(dtype=float)).notna().any() else job_cores()
     floor = sum(t["epochs"] * t["epoch_step_seconds"] for t in by_table.values()) / cores
     benchmarks = sorted((workdir / "benchmarks" / dataset).rglob("*.tsv"))

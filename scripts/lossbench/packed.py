@@ -28,6 +28,7 @@ import math
 import os
 import shutil
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -53,6 +54,7 @@ from .train import (
     make_split,
     run_epochs,
     run_metrics,
+    split_key,
     start_run,
     step_sums,
     train,
@@ -376,15 +378,20 @@ def train_sequential(configs: list[TrainConfig], data: dict, out_dir: str | os.P
     the job, and the runs it finished stay, whole (Snakemake reruns the job: its ``packed.done`` is missing).
     A run's ``startup_seconds`` is the process's start-up for the first run, and for each later one the
     seconds from the previous run's end to its first step (its split drawn, its network built). Runs of one seed
-    at other lrs share its epoch-0 training statistics (``train``'s ``initial_rows``): one ``initial_row`` per seed.
+    at other lrs share its split and its epoch-0 training statistics (``train``'s ``splits`` and ``initial_rows``):
+    one ``make_split`` and one ``initial_row`` per seed.
     """
     grid = check_runs(configs, out_dir, by_lr)
     results, since = [], None  # None: the first run's start-up counts from the process's start
     initial_rows = {}  # epoch 0 of a seed's untrained network, computed once for all its lrs
+    splits, uses = {}, Counter(split_key(cfg) for cfg in configs)  # a seed's split, drawn once for all its lrs
     for cfg in configs:
         folder = None if out_dir is None else run_dir(out_dir, cfg, grid)
         results.append(train(cfg, data, out_dir=folder, data_checksums=data_checksums, history=history,
-                             startup_from=since, initial_rows=initial_rows))
+                             startup_from=since, initial_rows=initial_rows, splits=splits))
+        uses[split_key(cfg)] -= 1
+        if not uses[split_key(cfg)]:  # no later run draws it: its tensors are freed
+            splits.pop(split_key(cfg), None)
         since = time.time()
     return results
 

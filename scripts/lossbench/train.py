@@ -497,9 +497,14 @@ def run_epochs(members: list[Member], step: Callable[[Tensor], None], sums: Tens
             break
 
 
+def split_key(cfg: TrainConfig) -> tuple:
+    """What a run's split (``make_split``) depends on besides the data: runs with the same key draw the same split."""
+    return cfg.dataset, cfg.seed, cfg.classes, cfg.train_size, cfg.val_size
+
+
 def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None,
           data_checksums: dict | None = None, history: bool = False, startup_from: float | None = None,
-          initial_rows: dict | None = None) -> dict:
+          initial_rows: dict | None = None, splits: dict | None = None) -> dict:
     """Train one run and return its metrics; write its run folder into ``out_dir`` if given.
 
     The run trains on the dataset's first ``cfg.classes`` classes (``make_split``) with ``cfg.optimizer``
@@ -514,16 +519,24 @@ def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None
     statistics (``initial_row``'s) by config but lr and variant, shared by the runs of one process: a run whose
     untrained network, split and loss another run already evaluated (a sequential lr grid's runs of a seed) reads
     them instead of computing them again (the same numbers, from the same code on the same tensors), else adds
-    its own.
+    its own. ``splits``: the splits runs of this process drew from ``data``, by ``split_key``, each with its
+    generator's state after the draw: a run of the same key reads them instead of drawing again (the same tensors
+    and the same batch order after them), else adds its own.
     """
     if out_dir is not None:
         check_out_dir(out_dir)
     start_time, device = start_run(cfg)
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)  # split and batch order, independent of the loss
+    if splits is not None and split_key(cfg) in splits:
+        split, drawn = splits[split_key(cfg)]
+        generator.set_state(drawn)
+    else:
+        split = make_split(data, cfg, generator, device)
+        if splits is not None:
+            splits[split_key(cfg)] = split, generator.get_state()
     initial_key = replace(cfg, lr=0.0, variant="")  # what epoch 0's statistics depend on
-    member = Member(cfg, make_split(data, cfg, generator, device), generator,
-                    initial=None if initial_rows is None else initial_rows.get(initial_key))
+    member = Member(cfg, split, generator, initial=None if initial_rows is None else initial_rows.get(initial_key))
     model = MLP(member.split.x_train.shape[1], cfg.hidden, classes=cfg.classes).to(device)
     optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
     loss_fn = get_loss(cfg.loss)
