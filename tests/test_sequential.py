@@ -93,13 +93,14 @@ def untimed(history: list[dict]) -> list[dict]:
 
 def test_the_runs_of_one_seed_at_other_lrs_draw_the_split_and_compute_epoch_0_once(tiny_data, monkeypatch):
     """An lr grid's runs of a seed start from the same untrained network on the same split with the same loss:
-    the split is drawn and epoch 0's training statistics are computed once per seed and read by the others (the
-    same tensors and numbers; every epoch of every run as its single run's)."""
+    the split is drawn and epoch 0's training statistics and validation are computed once per seed and read by the
+    others (the same tensors and numbers; every epoch of every run as its single run's)."""
     from lossbench import train as train_module
 
-    calls, splits = [], []
-    real, real_split = train_module.initial_row, train_module.make_split
+    calls, splits, validations = [], [], []
+    real, real_split, real_evaluate = train_module.initial_row, train_module.make_split, train_module.evaluate
     monkeypatch.setattr(train_module, "initial_row", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(train_module, "evaluate", lambda *a: validations.append(1) or real_evaluate(*a))
     monkeypatch.setattr(train_module, "make_split", lambda data, cfg, *a: splits.append(cfg.seed) or
                         real_split(data, cfg, *a))
     configs = grid_configs(tiny(epochs=2), [0.05, 0.5, 2.0], [0, 4])
@@ -108,6 +109,8 @@ def test_the_runs_of_one_seed_at_other_lrs_draw_the_split_and_compute_epoch_0_on
     assert len(calls) == 2  # seeds 0 and 4, not 6 runs
     monkeypatch.setattr(train_module, "initial_row", real)
     assert splits == [0, 4]  # each seed's split drawn once (and its batch order after it: the histories below)
+    assert len(validations) == 2 + 6 * 2  # the untrained network's once per seed, then each run's epochs 1 and 2
+    monkeypatch.setattr(train_module, "evaluate", real_evaluate)
     for cfg, got in zip(configs, results):
         alone = train(cfg, tiny_data, history=True)
         assert untimed(got["history"]) == untimed(alone["history"])

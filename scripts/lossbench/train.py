@@ -175,6 +175,7 @@ class Member:
     eval_seconds: float = 0.0
     predictions: list | None = None  # per test image, from its last test (runfolder.predict's rows)
     initial: dict | None = None  # epoch 0's training statistics (initial_row's): computed at epoch 0, or given
+    initial_val: dict | None = None  # epoch 0's validation (evaluate's): computed at epoch 0, or given with initial
 
 
 def make_split(data: dict, cfg: TrainConfig, generator: torch.Generator, device: torch.device) -> Split:
@@ -484,8 +485,14 @@ def run_epochs(members: list[Member], step: Callable[[Tensor], None], sums: Tens
         for s in alive:
             member = members[s]
             t_eval = time.perf_counter()
+            given = evaluated.get(s)
+            if epoch == 0 and given is None and member.initial_val is not None:  # the untrained network's, shared
+                given = member.initial_val, None
             row = evaluated_row(epoch, rows[s], model_of(s) if evaluate_runs is None else None, member,
-                                test=tests[s], evaluated=evaluated.get(s))
+                                test=tests[s], evaluated=given)
+            if epoch == 0:
+                member.initial_val = {"accuracy": row["val_accuracy"], "mean_max_prob": row["val_mean_max_prob"],
+                                      "confident_wrong": row["val_confident_wrong"]}
             member.eval_seconds += time.perf_counter() - t_eval + shared
             member.history.append(row)
             log_row(member.cfg, row)
@@ -516,10 +523,10 @@ def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None
     history rows under "history" (tests/gpu/check.py compares them; metrics.json never holds them).
     ``startup_from``: when the run's start-up began (``time.time()``; default the process's start), for a
     run that is not its process's first (``packed.train_sequential``). ``initial_rows``: epoch 0's training
-    statistics (``initial_row``'s) by config but lr and variant, shared by the runs of one process: a run whose
-    untrained network, split and loss another run already evaluated (a sequential lr grid's runs of a seed) reads
-    them instead of computing them again (the same numbers, from the same code on the same tensors), else adds
-    its own. ``splits``: the splits runs of this process drew from ``data``, by ``split_key``, each with its
+    statistics (``initial_row``'s) and validation, by config but lr and variant, shared by the runs of one process:
+    a run whose untrained network, split and loss another run already evaluated (a sequential lr grid's runs of a
+    seed) reads them instead of computing them again (the same numbers, from the same code on the same tensors),
+    else adds its own. ``splits``: the splits runs of this process drew from ``data``, by ``split_key``, each with its
     generator's state after the draw: a run of the same key reads them instead of drawing again (the same tensors
     and the same batch order after them), else adds its own.
     """
@@ -536,7 +543,8 @@ def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None
         if splits is not None:
             splits[split_key(cfg)] = split, generator.get_state()
     initial_key = replace(cfg, lr=0.0, variant="")  # what epoch 0's statistics depend on
-    member = Member(cfg, split, generator, initial=None if initial_rows is None else initial_rows.get(initial_key))
+    initial, initial_val = (None, None) if initial_rows is None else initial_rows.get(initial_key, (None, None))
+    member = Member(cfg, split, generator, initial=initial, initial_val=initial_val)
     model = MLP(member.split.x_train.shape[1], cfg.hidden, classes=cfg.classes).to(device)
     optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
     loss_fn = get_loss(cfg.loss)
@@ -550,7 +558,7 @@ def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None
     startup_seconds = time.time() - (provenance.process_start_time() if startup_from is None else startup_from)
     run_epochs([member], step, sums, lambda s: model, loss_fn, device)
     if initial_rows is not None:
-        initial_rows.setdefault(initial_key, member.initial)
+        initial_rows.setdefault(initial_key, (member.initial, member.initial_val))
 
     record = {**provenance.collect(dev_name, device), "data_sha256": data_checksums}
     metrics = run_metrics(member, startup_seconds, start_time, record)
