@@ -63,6 +63,27 @@ def test_an_unknown_loss_is_a_users_mistake(tiny_data, tmp_path):
     assert out.returncode == 2 and "--loss: unknown loss 'hinge'" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_a_training_command_writes_its_own_benchmark_record_at_its_end(tiny_data, tmp_path):
+    """--benchmark: the process's wall time, peak memory, I/O and CPU in Snakemake's benchmark columns (what the
+    workflow's benchmarks/ holds); a command that fails writes none."""
+    torch.save(tiny_data, tmp_path / "data.pt")
+    flags = ["--variant", "v", "--loss", "cross_entropy", "--seed", "0", "--epochs", "1", *TINY,
+             "--data", str(tmp_path / "data.pt")]
+    out = run_cli("train", *flags, "--out-dir", str(tmp_path / "run"), "--benchmark", str(tmp_path / "b" / "run.tsv"))
+    assert out.returncode == 0, out.stderr
+    record = pd.read_csv(tmp_path / "b" / "run.tsv", sep="\t")
+    assert list(record.columns) == ["s", "h:m:s", "max_rss", "max_vms", "max_uss", "max_pss", "io_in", "io_out",
+                                    "mean_load", "cpu_time"] and len(record) == 1
+    row = record.iloc[0]
+    assert 0.5 < row["s"] < 300 and 100 < row["max_rss"] <= row["max_vms"]  # torch alone is over 100 MiB
+    assert 0.5 < row["cpu_time"] <= 2.5 * row["s"] and row["mean_load"] == pytest.approx(
+        100 * row["cpu_time"] / row["s"], rel=0.02, abs=1)
+    assert row["io_out"] >= 0 and pd.isna(row["max_uss"]) and row["h:m:s"].count(":") == 2
+    failed = run_cli("train", *flags, "--loss", "hinge", "--out-dir", str(tmp_path / "run2"), "--benchmark",
+                     str(tmp_path / "b" / "failed.tsv"))
+    assert failed.returncode != 0 and not (tmp_path / "b" / "failed.tsv").exists()
+
+
 def test_a_bug_shows_its_traceback(monkeypatch, tmp_path):
     def broken(*args, **kwargs):
         raise KeyError("a bug, not a user's mistake")

@@ -49,7 +49,11 @@ def test_tiny_workflow_writes_the_tables(tiny_run):
         assert len(data_sha["data.pt"]) == 64
         assert "epoch  1/1" in (workdir / "logs" / "mnist" / "train" / variant / f"seed-{seed}.log").read_text()
         benchmark = pd.read_csv(workdir / "benchmarks" / "mnist" / "train" / variant / f"seed-{seed}.tsv", sep="\t")
-        assert len(benchmark) == 1 and benchmark["s"].iloc[0] > 0 and benchmark["max_rss"].iloc[0] > 0
+        # the job's own record (lossbench --benchmark), in Snakemake's benchmark columns
+        assert list(benchmark.columns) == ["s", "h:m:s", "max_rss", "max_vms", "max_uss", "max_pss", "io_in",
+                                           "io_out", "mean_load", "cpu_time"]
+        assert len(benchmark) == 1 and benchmark["s"].iloc[0] > 0 and benchmark["max_rss"].iloc[0] > 100
+        assert 0 < benchmark["cpu_time"].iloc[0] <= benchmark["s"].iloc[0] * 2 + 1
     manifest = json.loads((workdir / "resources" / "data" / "mnist" / "manifest.json").read_text())
     files = data.DATASETS["mnist"].files
     # the long-horizon run: written like every run, under horizon/, gathered into its own tables

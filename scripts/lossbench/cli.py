@@ -480,6 +480,10 @@ def _epilog(command: str) -> str:
     return "Example:\n" + "\n".join(f"  {line}" for line in EXAMPLES[command])
 
 
+BENCHMARK_HELP = ("at the end, write this process's wall time, peak memory, I/O and CPU time here, in the "
+                  "columns of a Snakemake benchmark file (the workflow's benchmarks/)")
+
+
 def _add(sub, command: str, help: str) -> argparse.ArgumentParser:
     return sub.add_parser(command, help=help, description=help[0].upper() + help[1:] + ".", epilog=_epilog(command),
                           formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -513,6 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True, type=output_dir,
                    help="run folder for metrics.json, history.csv, model.pt, predictions.csv "
                         "(appears whole at the end)")
+    p.add_argument("--benchmark", default=None, metavar="TSV", type=output_file,
+                   help=BENCHMARK_HELP)
     p.set_defaults(func=cmd_train)
 
     p = _add(sub, "train-seeds", "train several seeds of one variant together in one process (stacked on CUDA, "
@@ -532,6 +538,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="data.pt written by 'lossbench data'")
     p.add_argument("--out-dir", required=True, type=output_dir,
                    help="variant folder: each seed writes OUT_DIR/seed-<s>/ (with --lrs: OUT_DIR/lr-<lr>/seed-<s>/)")
+    p.add_argument("--benchmark", default=None, metavar="TSV", type=output_file,
+                   help=BENCHMARK_HELP)
     p.set_defaults(func=cmd_train_seeds)
 
     p = _add(sub, "probe", "train one run and probe both losses' gradients on the same network (probe.csv)")
@@ -543,6 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="probe batch: the first N training images of the split")
     p.add_argument("--data", required=True, help="data.pt written by 'lossbench data'")
     p.add_argument("--out", required=True, type=output_file, help="probe.csv to write (whole or not at all)")
+    p.add_argument("--benchmark", default=None, metavar="TSV", type=output_file,
+                   help=BENCHMARK_HELP)
     p.set_defaults(func=cmd_probe)
 
     p = _add(sub, "gather-probe", "collect probed runs' probe.csv into one probe.csv and its record")
@@ -622,7 +632,12 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:  # named with the subcommand whose --help lists what it takes
             raise ArgumentError(f"lossbench {args.command}: unrecognized arguments: {' '.join(unknown)} "
                                 f"(`lossbench {args.command} --help` lists the arguments)")
-        return args.func(args) or 0
+        status = args.func(args) or 0
+        if not status and getattr(args, "benchmark", None):
+            from .provenance import write_benchmark
+
+            write_benchmark(args.benchmark)
+        return status
     except LossbenchError as exc:  # a user's mistake: one line; anything else is a bug and keeps its traceback
         logging.getLogger("lossbench").error("%s", " ".join(str(exc).split("\n")))
         return getattr(exc, "exit_status", 1)

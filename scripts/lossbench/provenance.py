@@ -34,6 +34,51 @@ def process_start_time() -> float:
         return _IMPORTED_AT
 
 
+# The columns of Snakemake's benchmark files (its `benchmark:` directive), which benchmarks/ keeps
+BENCHMARK_COLUMNS = ("s", "h:m:s", "max_rss", "max_vms", "max_uss", "max_pss", "io_in", "io_out", "mean_load",
+                     "cpu_time")
+
+
+def benchmark_row() -> dict:
+    """This process's record so far, as a Snakemake benchmark row: wall seconds since it started
+    (``process_start_time``), its peak resident and virtual memory in MiB (the kernel's VmHWM and VmPeak),
+    MiB read and written (/proc/self/io), CPU seconds (user + system, its own and its children's) and their
+    mean load (CPU over wall, in %). ``max_uss``/``max_pss`` are NA: they need a walk of the process's
+    memory maps, what makes Snakemake's sampling of a torch process costly. Off Linux: the peak RSS from
+    getrusage, the rest NA."""
+    import resource
+
+    seconds = max(time.time() - process_start_time(), 1e-9)
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    mib = 1024 * 1024
+    # ru_maxrss: kilobytes on Linux, bytes on macOS
+    row = {"max_rss": own.ru_maxrss * (1 if sys.platform == "darwin" else 1024) / mib, "max_vms": "NA",
+           "io_in": "NA", "io_out": "NA"}
+    try:
+        status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+        row.update(max_rss=int(status["VmHWM"].split()[0]) / 1024, max_vms=int(status["VmPeak"].split()[0]) / 1024)
+        io = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
+        row.update(io_in=int(io["read_bytes"]) / mib, io_out=int(io["write_bytes"]) / mib)
+    except (OSError, KeyError, ValueError):
+        pass
+    whole = int(seconds)
+    return {"s": seconds, "h:m:s": f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}", **row,
+            "max_uss": "NA", "max_pss": "NA", "mean_load": 100 * cpu / seconds, "cpu_time": cpu}
+
+
+def write_benchmark(path: str | os.PathLike) -> None:
+    """``benchmark_row`` as a Snakemake benchmark file (a header and one row, tab-separated), written whole."""
+    from .atomic import atomic_path
+
+    row = benchmark_row()
+    text = "\t".join(BENCHMARK_COLUMNS) + "\n" + "\t".join(
+        f"{row[c]:.2f}" if isinstance(row[c], float) else str(row[c]) for c in BENCHMARK_COLUMNS) + "\n"
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+
+
 def _git(*args: str) -> str | None:
     try:
         out = subprocess.run(

@@ -18,9 +18,8 @@ rule train_classes_study:
             "results/{dataset}/classes-study/C-{classes}/{loss}/lr-{lr}/seed-{seed}"
         ),
     log:
-        "logs/{dataset}/classes-study/C-{classes}/{loss}/lr-{lr}/seed-{seed}.log",
-    benchmark:
-        "benchmarks/{dataset}/classes-study/C-{classes}/{loss}/lr-{lr}/seed-{seed}.tsv"
+        run="logs/{dataset}/classes-study/C-{classes}/{loss}/lr-{lr}/seed-{seed}.log",
+        benchmark="benchmarks/{dataset}/classes-study/C-{classes}/{loss}/lr-{lr}/seed-{seed}.tsv",
     wildcard_constraints:
         classes=get_constraint(
             CLASSES_STUDY["classes"]
@@ -41,7 +40,8 @@ rule train_classes_study:
         out_dir=subpath(output.metrics, parent=True),
     shell:
         "lossbench train {params.args:q} --seed {wildcards.seed:q} --threads {threads} "
-        "--data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "--data {input.data:q} --out-dir {params.out_dir:q} "
+        "--benchmark {log.benchmark:q} > {log.run:q} 2>&1"
 
 
 # One job per (C, loss): its whole lr x seed grid stacked in one process, each run with its own lr
@@ -53,9 +53,8 @@ rule train_classes_study_grid:
         # one file per job, not every run file it writes (PACKED_DONE, common.smk)
         done=f"results/{{dataset}}/classes-study/C-{{classes}}/{{loss}}/{PACKED_DONE}",
     log:
-        "logs/{dataset}/classes-study/C-{classes}/{loss}/grid.log",
-    benchmark:
-        "benchmarks/{dataset}/classes-study/C-{classes}/{loss}/grid.tsv"
+        run="logs/{dataset}/classes-study/C-{classes}/{loss}/grid.log",
+        benchmark="benchmarks/{dataset}/classes-study/C-{classes}/{loss}/grid.tsv",
     wildcard_constraints:
         classes=get_constraint(
             CLASSES_STUDY["classes"] if CLASSES_STUDY and PACK_CLASSES_STUDY else []
@@ -75,7 +74,8 @@ rule train_classes_study_grid:
         out_dir="results/{dataset}/classes-study/C-{classes}/{loss}",
     shell:
         "lossbench train-seeds {params.args:q} --lrs {params.lrs:q} --seeds {params.seeds:q} "
-        "--threads {threads} --data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1 "
+        "--threads {threads} --data {input.data:q} --out-dir {params.out_dir:q} "
+        "--benchmark {log.benchmark:q} > {log.run:q} 2>&1 "
         "&& touch {output.done:q}"
 
 

@@ -11,9 +11,8 @@ rule train_horizon:
     output:
         **get_run_outputs("results/{dataset}/horizon/{variant}/seed-{seed}"),
     log:
-        "logs/{dataset}/horizon/{variant}/seed-{seed}.log",
-    benchmark:
-        "benchmarks/{dataset}/horizon/{variant}/seed-{seed}.tsv"
+        run="logs/{dataset}/horizon/{variant}/seed-{seed}.log",
+        benchmark="benchmarks/{dataset}/horizon/{variant}/seed-{seed}.tsv",
     wildcard_constraints:
         variant=get_constraint(HORIZON["variants"] if HORIZON else []),
     # started before the sweep's short runs: a horizon run is four times as long, and one
@@ -29,7 +28,8 @@ rule train_horizon:
         out_dir=subpath(output.metrics, parent=True),
     shell:
         "lossbench train {params.args:q} --seed {wildcards.seed:q} --threads {threads} "
-        "--data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "--data {input.data:q} --out-dir {params.out_dir:q} "
+        "--benchmark {log.benchmark:q} > {log.run:q} 2>&1"
 
 
 rule gather_horizon:

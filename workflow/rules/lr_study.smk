@@ -15,9 +15,8 @@ rule train_lr_study:
     output:
         **get_run_outputs("results/{dataset}/lr-study/{loss}/lr-{lr}/seed-{seed}"),
     log:
-        "logs/{dataset}/lr-study/{loss}/lr-{lr}/seed-{seed}.log",
-    benchmark:
-        "benchmarks/{dataset}/lr-study/{loss}/lr-{lr}/seed-{seed}.tsv"
+        run="logs/{dataset}/lr-study/{loss}/lr-{lr}/seed-{seed}.log",
+        benchmark="benchmarks/{dataset}/lr-study/{loss}/lr-{lr}/seed-{seed}.tsv",
     wildcard_constraints:
         loss=get_constraint(LR_STUDY["losses"] if LR_STUDY and not PACK_SEEDS else []),
         lr=get_constraint(LR_BY_TEXT),
@@ -31,7 +30,8 @@ rule train_lr_study:
         out_dir=subpath(output.metrics, parent=True),
     shell:
         "lossbench train {params.args:q} --seed {wildcards.seed:q} --threads {threads} "
-        "--data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "--data {input.data:q} --out-dir {params.out_dir:q} "
+        "--benchmark {log.benchmark:q} > {log.run:q} 2>&1"
 
 
 # One job per loss: its whole lr x seed grid stacked in one process, each run with its own lr
@@ -43,9 +43,8 @@ rule train_lr_study_grid:
         # one file per job, not every run file it writes (PACKED_DONE, common.smk)
         done=f"results/{{dataset}}/lr-study/{{loss}}/{PACKED_DONE}",
     log:
-        "logs/{dataset}/lr-study/{loss}/grid.log",
-    benchmark:
-        "benchmarks/{dataset}/lr-study/{loss}/grid.tsv"
+        run="logs/{dataset}/lr-study/{loss}/grid.log",
+        benchmark="benchmarks/{dataset}/lr-study/{loss}/grid.tsv",
     wildcard_constraints:
         loss=get_constraint(
             LR_STUDY["losses"] if LR_STUDY and PACK_SHAPE == STACKED else []
@@ -62,7 +61,8 @@ rule train_lr_study_grid:
         out_dir="results/{dataset}/lr-study/{loss}",
     shell:
         "lossbench train-seeds {params.args:q} --lrs {params.lrs:q} --seeds {params.seeds:q} "
-        "--shape stacked --threads {threads} --data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1 "
+        "--shape stacked --threads {threads} --data {input.data:q} --out-dir {params.out_dir:q} "
+        "--benchmark {log.benchmark:q} > {log.run:q} 2>&1 "
         "&& touch {output.done:q}"
 
 
@@ -77,9 +77,8 @@ rule train_lr_study_seed:
         # one file per job, not every run file it writes (PACKED_DONE, common.smk)
         done=f"results/{{dataset}}/lr-study/{{loss}}/seed-{{seed}}.{PACKED_DONE}",
     log:
-        "logs/{dataset}/lr-study/{loss}/seed-{seed}.log",
-    benchmark:
-        "benchmarks/{dataset}/lr-study/{loss}/seed-{seed}.tsv"
+        run="logs/{dataset}/lr-study/{loss}/seed-{seed}.log",
+        benchmark="benchmarks/{dataset}/lr-study/{loss}/seed-{seed}.tsv",
     wildcard_constraints:
         loss=get_constraint(
             LR_STUDY["losses"] if LR_STUDY and PACK_SHAPE == SEQUENTIAL else []
@@ -97,7 +96,7 @@ rule train_lr_study_seed:
     shell:
         "lossbench train-seeds {params.args:q} --lrs {params.lrs:q} --seeds {wildcards.seed:q} "
         "--shape sequential --threads {threads} --data {input.data:q} --out-dir {params.out_dir:q} "
-        "> {log:q} 2>&1 && touch {output.done:q}"
+        "--benchmark {log.benchmark:q} > {log.run:q} 2>&1 && touch {output.done:q}"
 
 
 rule gather_lr_study:

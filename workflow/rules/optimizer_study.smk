@@ -16,9 +16,8 @@ rule train_optimizer_study:
             "results/{dataset}/optimizer-study/{optimizer}/{loss}/lr-{lr}/seed-{seed}"
         ),
     log:
-        "logs/{dataset}/optimizer-study/{optimizer}/{loss}/lr-{lr}/seed-{seed}.log",
-    benchmark:
-        "benchmarks/{dataset}/optimizer-study/{optimizer}/{loss}/lr-{lr}/seed-{seed}.tsv"
+        run="logs/{dataset}/optimizer-study/{optimizer}/{loss}/lr-{lr}/seed-{seed}.log",
+        benchmark="benchmarks/{dataset}/optimizer-study/{optimizer}/{loss}/lr-{lr}/seed-{seed}.tsv",
     wildcard_constraints:
         optimizer=get_constraint(
             [OPTIMIZER_STUDY["optimizer"]] if OPTIMIZER_STUDY else []
@@ -37,7 +36,8 @@ rule train_optimizer_study:
         out_dir=subpath(output.metrics, parent=True),
     shell:
         "lossbench train {params.args:q} --seed {wildcards.seed:q} --threads {threads} "
-        "--data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "--data {input.data:q} --out-dir {params.out_dir:q} "
+        "--benchmark {log.benchmark:q} > {log.run:q} 2>&1"
 
 
 # One job per loss: its whole lr x seed grid stacked in one process, each run with its own lr
@@ -49,9 +49,8 @@ rule train_optimizer_study_grid:
         # one file per job, not every run file it writes (PACKED_DONE, common.smk)
         done=f"results/{{dataset}}/optimizer-study/{{optimizer}}/{{loss}}/{PACKED_DONE}",
     log:
-        "logs/{dataset}/optimizer-study/{optimizer}/{loss}/grid.log",
-    benchmark:
-        "benchmarks/{dataset}/optimizer-study/{optimizer}/{loss}/grid.tsv"
+        run="logs/{dataset}/optimizer-study/{optimizer}/{loss}/grid.log",
+        benchmark="benchmarks/{dataset}/optimizer-study/{optimizer}/{loss}/grid.tsv",
     wildcard_constraints:
         optimizer=get_constraint(
             [OPTIMIZER_STUDY["optimizer"]] if OPTIMIZER_STUDY else []
@@ -77,7 +76,8 @@ rule train_optimizer_study_grid:
         out_dir="results/{dataset}/optimizer-study/{optimizer}/{loss}",
     shell:
         "lossbench train-seeds {params.args:q} --lrs {params.lrs:q} --seeds {params.seeds:q} "
-        "--threads {threads} --data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1 "
+        "--threads {threads} --data {input.data:q} --out-dir {params.out_dir:q} "
+        "--benchmark {log.benchmark:q} > {log.run:q} 2>&1 "
         "&& touch {output.done:q}"
 
 

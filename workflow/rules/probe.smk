@@ -12,9 +12,8 @@ rule train_probe:
     output:
         "results/{dataset}/probe/{loss}/seed-{seed}/probe.csv",
     log:
-        "logs/{dataset}/probe/{loss}/seed-{seed}.log",
-    benchmark:
-        "benchmarks/{dataset}/probe/{loss}/seed-{seed}.tsv"
+        run="logs/{dataset}/probe/{loss}/seed-{seed}.log",
+        benchmark="benchmarks/{dataset}/probe/{loss}/seed-{seed}.tsv",
     wildcard_constraints:
         loss=get_constraint([PROBE["loss"]] if PROBE else []),
     # started early, like the horizon runs: one long run that would otherwise keep the why page waiting
@@ -28,7 +27,8 @@ rule train_probe:
         args=get_probe_args,
     shell:
         "lossbench probe {params.args:q} --seed {wildcards.seed:q} --threads {threads} "
-        "--data {input.data:q} --out {output:q} > {log:q} 2>&1"
+        "--data {input.data:q} --out {output:q} "
+        "--benchmark {log.benchmark:q} > {log.run:q} 2>&1"
 
 
 rule gather_probe:

@@ -4,6 +4,10 @@
 # Both rules are always defined, so `snakemake -R train train_seeds ...` means the same in every
 # config; the shape the resolved pack_seeds does not use matches no variant. Training on CUDA, each
 # job asks for one gpu (get_train_gpus; the default profile's `resources: gpu:` is the limit).
+# Every training job (here and in the studies' rules) writes its benchmarks/ record itself at its end
+# (lossbench --benchmark: wall, peak memory, I/O and CPU in Snakemake's benchmark columns), a log of the
+# job: Snakemake's benchmark: directive samples the job's processes twice a second, ~10 ms of the
+# Snakemake process's CPU a sample on a torch process (~13 s in the default pipeline on 2 cores).
 
 
 rule train:
@@ -12,9 +16,8 @@ rule train:
     output:
         **get_run_outputs("results/{dataset}/runs/{variant}/seed-{seed}"),
     log:
-        "logs/{dataset}/train/{variant}/seed-{seed}.log",
-    benchmark:
-        "benchmarks/{dataset}/train/{variant}/seed-{seed}.tsv"
+        run="logs/{dataset}/train/{variant}/seed-{seed}.log",
+        benchmark="benchmarks/{dataset}/train/{variant}/seed-{seed}.tsv",
     wildcard_constraints:
         variant=get_constraint([] if PACK_SEEDS else VARIANTS),
     threads: 1
@@ -27,7 +30,8 @@ rule train:
         out_dir=subpath(output.metrics, parent=True),
     shell:
         "lossbench train {params.args:q} --seed {wildcards.seed:q} --threads {threads} "
-        "--data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "--data {input.data:q} --out-dir {params.out_dir:q} "
+        "--benchmark {log.benchmark:q} > {log.run:q} 2>&1"
 
 
 rule train_seeds:
@@ -37,9 +41,8 @@ rule train_seeds:
         # one file per job, not every run file it writes (PACKED_DONE, common.smk)
         done=f"results/{{dataset}}/runs/{{variant}}/{PACKED_DONE}",
     log:
-        "logs/{dataset}/train/{variant}/seeds.log",
-    benchmark:
-        "benchmarks/{dataset}/train/{variant}/seeds.tsv"
+        run="logs/{dataset}/train/{variant}/seeds.log",
+        benchmark="benchmarks/{dataset}/train/{variant}/seeds.tsv",
     wildcard_constraints:
         variant=get_constraint(VARIANTS if PACK_SEEDS else []),
     # first: ten of the report's twelve pages need only the sweep, and render while the studies train
@@ -56,7 +59,8 @@ rule train_seeds:
         out_dir="results/{dataset}/runs/{variant}",
     shell:
         "lossbench train-seeds {params.args:q} --seeds {params.seeds:q} --shape {params.shape} --threads {threads} "
-        "--data {input.data:q} --out-dir {params.out_dir:q} > {log:q} 2>&1 && touch {output.done:q}"
+        "--data {input.data:q} --out-dir {params.out_dir:q} "
+        "--benchmark {log.benchmark:q} > {log.run:q} 2>&1 && touch {output.done:q}"
 
 
 rule gather:
