@@ -216,8 +216,8 @@ del matplotlib
 def shared_kernel():
     """One ``python3`` kernel (this interpreter, over sockets of its own) for pages executed one after another:
     yields a kernel manager for ``execute(..., km=...)``, and ``reset(km)`` clears the namespace between two
-    pages. A kernel's start and a page's imports cost about 3 s of CPU, its figures about 1 s: pages of one
-    notebook (the variant pages) rendered in one kernel pay the start once. The kernel is shut down on exit."""
+    pages. A kernel's start and a page's imports cost about 4 s of CPU, more than a page's figures: pages of
+    one notebook (the variant pages) rendered in one kernel pay the start once. The kernel is shut down on exit."""
     with tempfile.TemporaryDirectory() as sockets:
         km = own_interpreter_kernel_manager(sockets)(kernel_name="python3")
         try:
