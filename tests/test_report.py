@@ -264,7 +264,8 @@ def test_pages_rendered_in_one_kernel_see_nothing_of_each_other_and_equal_pages_
     assert _without_cell_ids(a) != _without_cell_ids(b)  # the figure differs with the marker: a real comparison
 
 
-def test_a_page_that_fails_in_a_shared_kernel_stops_the_pages_after_it_and_the_kernel_is_shut_down(tmp_path):
+def test_a_page_that_fails_in_a_shared_kernel_stops_the_pages_after_it_and_the_kernel_is_shut_down(tmp_path,
+                                                                                                  monkeypatch):
     source = tmp_path / "page.py"
     source.write_text(PAGE_OF_ONE_KERNEL.replace("seen = marker",
                                                  'seen = marker\nassert marker != "b", "page b broke"'))
@@ -278,11 +279,8 @@ def test_a_page_that_fails_in_a_shared_kernel_stops_the_pages_after_it_and_the_k
             kernels.append(km)
             yield km
 
-    report_shared, report.shared_kernel = report.shared_kernel, watched
-    try:
-        with pytest.raises(Exception, match="page b broke"):
-            report.render_pages(source, pages)
-    finally:
-        report.shared_kernel = report_shared
+    monkeypatch.setattr(report, "shared_kernel", watched)
+    with pytest.raises(Exception, match="page b broke"):
+        report.render_pages(source, pages)
     assert (tmp_path / "a.html").exists() and not (tmp_path / "b.html").exists() and not (tmp_path / "c.html").exists()
     assert len(kernels) == 1 and not kernels[0].has_kernel
