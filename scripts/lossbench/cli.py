@@ -245,6 +245,13 @@ def _load_loss_files(args: argparse.Namespace) -> None:
     load_loss_files(args.loss_file, key="--loss-file")
 
 
+def _add_benchmark_flag(parser: argparse.ArgumentParser) -> None:
+    """--benchmark of the training commands: ``main`` writes the record when the command succeeds."""
+    parser.add_argument("--benchmark", default=None, metavar="TSV", type=output_file,
+                        help="at the end, write this process's wall time, peak memory, I/O and CPU time here, in "
+                             "the columns of a Snakemake benchmark file (the workflow's benchmarks/)")
+
+
 def _add_loss_file_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loss-file", action="append", default=[], metavar="PATH",
                         help="a Python file of your own losses (@register_loss), imported first; repeatable")
@@ -480,8 +487,6 @@ def _epilog(command: str) -> str:
     return "Example:\n" + "\n".join(f"  {line}" for line in EXAMPLES[command])
 
 
-BENCHMARK_HELP = ("at the end, write this process's wall time, peak memory, I/O and CPU time here, in the "
-                  "columns of a Snakemake benchmark file (the workflow's benchmarks/)")
 
 
 def _add(sub, command: str, help: str) -> argparse.ArgumentParser:
@@ -517,8 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True, type=output_dir,
                    help="run folder for metrics.json, history.csv, model.pt, predictions.csv "
                         "(appears whole at the end)")
-    p.add_argument("--benchmark", default=None, metavar="TSV", type=output_file,
-                   help=BENCHMARK_HELP)
+    _add_benchmark_flag(p)
     p.set_defaults(func=cmd_train)
 
     p = _add(sub, "train-seeds", "train several seeds of one variant together in one process (stacked on CUDA, "
@@ -538,8 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="data.pt written by 'lossbench data'")
     p.add_argument("--out-dir", required=True, type=output_dir,
                    help="variant folder: each seed writes OUT_DIR/seed-<s>/ (with --lrs: OUT_DIR/lr-<lr>/seed-<s>/)")
-    p.add_argument("--benchmark", default=None, metavar="TSV", type=output_file,
-                   help=BENCHMARK_HELP)
+    _add_benchmark_flag(p)
     p.set_defaults(func=cmd_train_seeds)
 
     p = _add(sub, "probe", "train one run and probe both losses' gradients on the same network (probe.csv)")
@@ -551,8 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="probe batch: the first N training images of the split")
     p.add_argument("--data", required=True, help="data.pt written by 'lossbench data'")
     p.add_argument("--out", required=True, type=output_file, help="probe.csv to write (whole or not at all)")
-    p.add_argument("--benchmark", default=None, metavar="TSV", type=output_file,
-                   help=BENCHMARK_HELP)
+    _add_benchmark_flag(p)
     p.set_defaults(func=cmd_probe)
 
     p = _add(sub, "gather-probe", "collect probed runs' probe.csv into one probe.csv and its record")

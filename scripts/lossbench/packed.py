@@ -389,9 +389,10 @@ def train_sequential(configs: list[TrainConfig], data: dict, out_dir: str | os.P
         folder = None if out_dir is None else run_dir(out_dir, cfg, grid)
         results.append(train(cfg, data, out_dir=folder, data_checksums=data_checksums, history=history,
                              startup_from=since, initial_rows=initial_rows, splits=splits))
-        uses[split_key(cfg)] -= 1
-        if not uses[split_key(cfg)]:  # no later run draws it: its tensors are freed
-            splits.pop(split_key(cfg), None)
+        key = split_key(cfg)
+        uses[key] -= 1
+        if not uses[key]:  # no later run draws it: its tensors are freed
+            splits.pop(key, None)
         since = time.time()
     return results
 

@@ -535,9 +535,10 @@ def train(cfg: TrainConfig, data: dict, out_dir: str | os.PathLike | None = None
     start_time, device = start_run(cfg)
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)  # split and batch order, independent of the loss
-    if splits is not None and split_key(cfg) in splits:
-        split, drawn = splits[split_key(cfg)]
-        generator.set_state(drawn)
+    drawn = None if splits is None else splits.get(split_key(cfg))
+    if drawn is not None:
+        split, state = drawn
+        generator.set_state(state)
     else:
         split = make_split(data, cfg, generator, device)
         if splits is not None:
